@@ -1,0 +1,3 @@
+from tvmc_micro.cli.main import main
+
+raise SystemExit(main())

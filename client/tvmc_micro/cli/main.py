@@ -1,0 +1,72 @@
+"""`tvmc` entry point: builds the argument parser from one module per subcommand.
+
+Nothing heavy is imported here or in the subcommand modules at parse time (no TVM, no server launch),
+so `tvmc --help` answers immediately; each handler imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from tvmc_micro import __version__
+from tvmc_micro.cli import compile_cmd, micro_cmd, run_cmd
+from tvmc_micro.errors import TvmcError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tvmc",
+        description="Compile TFLite/ONNX models for microcontrollers and run them on a device "
+        "(apache-tvm 0.27, Model Library Format, Project API).",
+        epilog="Workflow: tvmc compile MODEL -o model.tar; tvmc micro create-project DIR model.tar crt_host; "
+        "tvmc micro build DIR; tvmc micro flash DIR; tvmc run --device micro DIR --print-time --print-top 3",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; tracebacks on error")
+    parser.add_argument("--version", action="version", version=f"tvmc-micro {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (compile_cmd, micro_cmd, run_cmd):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: int = args.func(args)
+        return result
+    except KeyboardInterrupt:
+        print("tvmc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the one place errors become messages and exit codes
+        if args.verbose:
+            traceback.print_exc()
+        print(f"tvmc {args.command}: error: {_describe(err)}", file=sys.stderr)
+        if not args.verbose and not isinstance(err, TvmcError | OSError):
+            print("  (run with -v for the traceback)", file=sys.stderr)
+        return 2 if isinstance(err, TvmcError) else 1
+
+
+def _describe(err: BaseException) -> str:
+    """User-facing text for an error: our own errors carry their hint; others their type and text."""
+    if isinstance(err, TvmcError):
+        return str(err)
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.strerror}: {err.filename}"
+    text = str(err) or type(err).__name__
+    module = type(err).__module__
+    return text if module.startswith("microtvm_api") else f"{type(err).__name__}: {text}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what tvmc-micro needs on a fresh Debian machine: the Python package (editable, with test
+# extras) and, when running as root, the Debian toolchains the templates use. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+need_apt=()
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "+ apt-get install ${need_apt[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "note: not root, skipping apt-get install ${need_apt[*]} (cortex_m tests will skip)" >&2
+  fi
+fi
+
+if ! "$PYTHON" -c "import tvmc_micro, microtvm_api, tvm, ai_edge_litert, tflite_micro, onnxruntime" 2>/dev/null; then
+  echo "+ $PYTHON -m pip install -e .[test]"
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+fi
