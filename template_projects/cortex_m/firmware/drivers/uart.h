@@ -1,0 +1,15 @@
+/* The polled UART every board driver (drivers/uart_<type>.c) provides; the base address and input clock
+   come from board_config.h. Polled on purpose: the firmware has nothing else to do while it waits. */
+#ifndef CORTEX_M_UART_H_
+#define CORTEX_M_UART_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+void board_uart_init(uint32_t baud);
+/* Blocks until every byte is in the transmitter. */
+void board_uart_write(const uint8_t* data, size_t len);
+/* Copies up to `cap` bytes already received, without waiting; returns how many. */
+size_t board_uart_read_available(uint8_t* out, size_t cap);
+
+#endif /* CORTEX_M_UART_H_ */
