@@ -1,0 +1,261 @@
+"""JSON-RPC 2.0 envelope and dispatch on `jsonrpcserver`: one request line in, one reply line out.
+
+Our layer does what jsonrpcserver leaves open: a parse error or a bad request gets a reply and the server
+keeps serving; batches are refused (the protocol is one object per line); every error object is built by
+`errors.to_wire` so codes and `data.type` are uniform. jsonrpcserver checks the request schema, finds the
+method and binds the parameters to the handler method's signature (missing/extra → -32602 naming the
+parameter); the wrapper then checks each parameter against its annotation, converts wire forms (paths,
+base85 bytes), resolves project options, calls the handler and encodes its result.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import inspect
+import json
+import logging
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jsonrpcserver import Success
+from jsonrpcserver.exceptions import JsonRpcError
+from jsonrpcserver.main import dispatch_to_serializable
+
+from microtvm_api import errors, framing
+from microtvm_api.errors import InvalidParamsError, InvalidRequestError, ParseError, ProjectAPIError
+from microtvm_api.options import resolve
+from microtvm_api.protocol import METHODS
+
+if typing.TYPE_CHECKING:
+    from microtvm_api.server import ProjectAPIHandler
+
+_LOG = logging.getLogger("microtvm_api.dispatch")
+_REQUEST_KEYS = {"jsonrpc", "method", "params", "id"}
+
+
+class Dispatcher:
+    """Turns request lines into reply lines for one handler object."""
+
+    def __init__(self, handler: ProjectAPIHandler, *, include_tracebacks: bool = True) -> None:
+        self.handler = handler
+        self.include_tracebacks = include_tracebacks
+        self.methods = {name: self._wrap(name) for name in METHODS}
+
+    def handle_line(self, line: bytes) -> bytes | None:
+        """The reply to one request line, or None when no reply is due (a notification, a blank line)."""
+        if not line.strip():
+            return None
+        try:
+            request = framing.decode(line)
+        except ValueError as err:
+            return self._error_reply(ParseError(f"parse error: {err}", _PARSE_HINT), None)
+        request_id = request.get("id") if isinstance(request, dict) else None
+        if not isinstance(request_id, str | int | float) or isinstance(request_id, bool):
+            request_id = None
+        problem = _request_problem(request)
+        if problem:
+            return self._error_reply(
+                InvalidRequestError(f"invalid request: {problem}", _REQUEST_HINT), request_id
+            )
+        reply = dispatch_to_serializable(json.dumps(request), self.methods)
+        if reply is None:
+            return None
+        assert isinstance(reply, dict)  # batches were refused above
+        if "error" in reply:
+            reply["error"] = self._normalise_error(request["method"], reply["error"])
+        try:
+            return framing.encode(reply)
+        except (TypeError, ValueError) as err:
+            bad = errors.InternalError(
+                f"{request['method']} returned a value that cannot be sent as JSON: {err}",
+                "the server's handler must return JSON types (dict, list, str, int, float, bool, None)",
+            )
+            return self._error_reply(bad, reply.get("id"))
+
+    def _error_reply(self, exc: ProjectAPIError, request_id: Any) -> bytes:
+        error = errors.to_wire(exc, include_traceback=False)
+        return framing.encode({"jsonrpc": "2.0", "error": error, "id": request_id})
+
+    def _normalise_error(self, method: str, error: dict[str, Any]) -> dict[str, Any]:
+        """Errors jsonrpcserver made itself (plain `data` text) get our message, hint and data.type."""
+        data = error.get("data")
+        if isinstance(data, dict) and "type" in data:
+            return error
+        code = error.get("code")
+        exc: ProjectAPIError
+        if code == errors.METHOD_NOT_FOUND:
+            exc = errors.MethodNotFoundError(
+                f"unknown method {method!r}", f"this server answers: {', '.join(METHODS)}"
+            )
+        elif code == errors.INVALID_PARAMS:
+            exc = InvalidParamsError(
+                f"invalid params for {method}: {data}", _signature_hint(self.handler, method)
+            )
+        elif code == errors.INVALID_REQUEST:
+            exc = InvalidRequestError(f"invalid request: {data}", _REQUEST_HINT)
+        else:
+            exc = errors.InternalError(f"internal error handling {method}: {data}")
+        return errors.to_wire(exc, include_traceback=False)
+
+    def _wrap(self, name: str) -> Callable[..., Any]:
+        bound = getattr(self.handler, name)
+        signature = inspect.signature(bound)
+        hints = _type_hints(type(self.handler), name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                arguments = signature.bind(*args, **kwargs).arguments
+                converted = {p: _convert_param(name, p, v, hints.get(p, Any)) for p, v in arguments.items()}
+                if "options" in converted:
+                    converted["options"] = resolve(
+                        self.handler.declared_options(),
+                        name,
+                        converted["options"],
+                        saved=self.handler.saved_option_values(),
+                    )
+                _LOG.debug("calling %s(%s)", name, ", ".join(converted))
+                result = bound(**converted)
+                return Success(_encode_result(name, result))
+            except Exception as exc:
+                if not isinstance(exc, ProjectAPIError) or exc.code == errors.SERVER_ERROR:
+                    _LOG.debug("%s failed", name, exc_info=True)
+                raise JsonRpcError(**errors.to_wire(exc, include_traceback=self.include_tracebacks)) from exc
+
+        # jsonrpcserver binds the request's params against this signature: the handler's own.
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        call.__name__ = name
+        return call
+
+
+_PARSE_HINT = 'send one JSON object per line, e.g. {"jsonrpc": "2.0", "id": 1, "method": ...}'
+_REQUEST_HINT = (
+    'a request is one object per line: {"jsonrpc": "2.0", "id": 1, "method": "server_info_query", '
+    '"params": {"tvm_version": "0.27"}}'
+)
+
+
+def _request_problem(request: Any) -> str | None:
+    """What makes `request` not a single JSON-RPC 2.0 request object, in words; None if it is one."""
+    if isinstance(request, list):
+        return "batch requests are not supported; send one request object per line"
+    if not isinstance(request, dict):
+        return f"a request must be a JSON object, got {type(request).__name__} {json.dumps(request)[:60]}"
+    if request.get("jsonrpc") != "2.0":
+        return 'the request must have "jsonrpc": "2.0"'
+    if not isinstance(request.get("method"), str):
+        return 'the request must have a string "method"'
+    if "params" in request and not isinstance(request["params"], dict | list):
+        return '"params" must be an object (or an array)'
+    extra = sorted(set(request) - _REQUEST_KEYS)
+    if extra:
+        return f"unexpected member{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+    return None
+
+
+def _type_hints(cls: type, name: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(getattr(cls, name))
+    except Exception:  # an annotation we cannot evaluate: skip type checks rather than refuse to serve
+        return {}
+
+
+def _signature_hint(handler: object, method: str) -> str:
+    params = ", ".join(inspect.signature(getattr(handler, method)).parameters)
+    return f"{method} takes ({params}); see docs/project-api.md"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _convert_param(method: str, param: str, value: Any, hint: Any) -> Any:
+    """`value` from the wire as the type the handler declared; InvalidParamsError naming `param` if not."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(hint)
+        if value is None and type(None) in members:
+            return None
+        others = [m for m in members if m is not type(None)]
+        hint = others[0] if len(others) == 1 else Any
+        origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    base = origin or hint
+    ok: Any = _MISSING
+    if base is str and isinstance(value, str):
+        ok = value
+    elif base is bool and isinstance(value, bool):
+        ok = value
+    elif base is int and isinstance(value, int) and not isinstance(value, bool):
+        ok = value
+    elif base is float and isinstance(value, int | float) and not isinstance(value, bool):
+        ok = float(value)
+    elif base in (Path, Path().__class__) and isinstance(value, str) and value:
+        ok = Path(value)
+    elif base is bytes and isinstance(value, str):
+        try:
+            ok = base64.b85decode(value)
+        except (ValueError, binascii.Error):
+            raise InvalidParamsError(
+                f"invalid params for {method}: parameter {param!r} is not valid base85 text",
+                "encode transport bytes with base64.b85encode",
+                data={"param": param},
+            ) from None
+    elif isinstance(base, type) and issubclass(base, Mapping | dict) and isinstance(value, dict):
+        ok = value
+    elif base in (list, tuple) and isinstance(value, list):
+        ok = value
+    elif not isinstance(base, type):
+        return value  # an annotation we do not model: no check
+    if ok is _MISSING:
+        wanted = {Path: "a non-empty path string", bytes: "base85 text"}.get(
+            base, _JSON_NAMES.get(base, str(hint))
+        )
+        raise InvalidParamsError(
+            f"invalid params for {method}: parameter {param!r} must be {wanted}, got {_json_type(value)} "
+            f"{json.dumps(value)[:60]}",
+            "see docs/project-api.md for the parameter types",
+            data={"param": param},
+        )
+    return ok
+
+
+_MISSING = object()
+_JSON_NAMES: dict[Any, str] = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    dict: "an object",
+    Mapping: "an object",
+    list: "an array",
+}
+
+
+def _encode_result(method: str, result: Any) -> Any:
+    """Handler results in wire form: dataclasses as objects, read_transport's bytes as {"data": base85}."""
+    if method == "read_transport" and isinstance(result, bytes | bytearray):
+        return {"data": base64.b85encode(bytes(result)).decode("ascii")}
+    if method == "open_transport" and dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return {"timeouts": dataclasses.asdict(result)}
+    to_json = getattr(result, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    if isinstance(result, Path):
+        return str(result)
+    return result

@@ -1,0 +1,248 @@
+"""Project options: declared once, parsed and converted in one place, by the CLI and the server alike.
+
+A server declares `ProjectOption`s; `server_info_query` sends them as
+``{name, type, default, help, choices, required: [methods], optional: [methods]}``. The CLI turns
+``--project-option key=value`` into a dict with `parse_key_values`; `resolve` (used by the server base for
+every method that takes options, and by the CLI to report mistakes before launching anything long)
+converts values to the declared type, checks choices, fills defaults, enforces required options and
+returns only the options that apply to the method.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from microtvm_api.errors import InvalidOptionError
+from microtvm_api.protocol import OPTION_METHODS
+
+OPTION_TYPES: dict[str, type] = {"bool": bool, "str": str, "int": int, "float": float}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class ProjectOption:
+    """One option a template accepts.
+
+    `required` / `optional` name the methods (generate_project, build, flash, open_transport) the option
+    applies to; an option listed for neither applies, optionally, to all of them. Declare an option
+    optional for generate_project too when its value should be saved into the generated project.
+    """
+
+    name: str
+    type: str
+    default: Any = None
+    help: str = ""
+    choices: Sequence[Any] | None = None
+    required: Sequence[str] = field(default=())
+    optional: Sequence[str] = field(default=())
+
+    def __post_init__(self) -> None:
+        # A broken declaration is the template author's bug: fail at import with a precise message.
+        type_name = self.type.__name__ if isinstance(self.type, type) else self.type
+        object.__setattr__(self, "type", type_name)
+        object.__setattr__(self, "required", tuple(self.required or ()))
+        object.__setattr__(self, "optional", tuple(self.optional or ()))
+        if not self.name.isidentifier():
+            raise ValueError(f"project option name {self.name!r} is not an identifier")
+        if type_name not in OPTION_TYPES:
+            raise ValueError(
+                f"project option {self.name!r}: type {type_name!r} is not one of {list(OPTION_TYPES)}"
+            )
+        for method in (*self.required, *self.optional):
+            if method not in OPTION_METHODS:
+                raise ValueError(
+                    f"project option {self.name!r}: {method!r} is not a method that takes options "
+                    f"({', '.join(OPTION_METHODS)})"
+                )
+        try:
+            if self.choices is not None:
+                object.__setattr__(self, "choices", tuple(convert(self, c) for c in self.choices))
+            if self.default is not None:
+                object.__setattr__(self, "default", convert(self, self.default))
+        except InvalidOptionError as err:
+            raise ValueError(f"declaration of {err.message} (in its choices or default)") from None
+        if self.choices is not None and self.default is not None and self.default not in self.choices:
+            raise ValueError(
+                f"project option {self.name!r}: default {self.default!r} is not one of its choices"
+            )
+
+    def applies_to(self, method: str) -> bool:
+        if not self.required and not self.optional:
+            return True
+        return method in self.required or method in self.optional
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "default": self.default,
+            "help": self.help,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "required": list(self.required) or None,
+            "optional": list(self.optional) or None,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ProjectOption:
+        """Rebuild a declaration from server_info; raises ValueError naming what is wrong with it."""
+        if not isinstance(obj, Mapping):
+            raise ValueError(f"a project option declaration must be an object, got {obj!r:.80}")
+        if not isinstance(obj.get("name"), str):
+            raise ValueError(f"project option declaration without a string name: {obj!r:.120}")
+        name = obj["name"]
+        unknown = set(obj) - {"name", "type", "default", "help", "choices", "required", "optional"}
+        if unknown:
+            raise ValueError(f"project option {name!r} has unknown keys {sorted(unknown)}")
+        for key in ("required", "optional", "choices"):
+            if obj.get(key) is not None and not isinstance(obj[key], list):
+                raise ValueError(
+                    f"project option {name!r}: {key} must be a list or null, got {obj[key]!r:.80}"
+                )
+        if not isinstance(obj.get("help", ""), str):
+            raise ValueError(f"project option {name!r}: help must be a string")
+        # v0.18 servers omit `type` for plain strings.
+        type_name = obj.get("type") or "str"
+        if not isinstance(type_name, str):
+            raise ValueError(f"project option {name!r}: type must be a string, got {type_name!r}")
+        return cls(
+            name=name,
+            type=type_name,
+            default=obj.get("default"),
+            help=obj.get("help") or "",
+            choices=obj.get("choices"),
+            required=obj.get("required") or (),
+            optional=obj.get("optional") or (),
+        )
+
+
+def convert(option: ProjectOption, value: Any) -> Any:
+    """`value` (a CLI string or a JSON value) as the option's type; InvalidOptionError if it cannot be."""
+    kind = option.type
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+        elif kind == "int":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return int(value.strip(), 0)
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+        elif kind == "float":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):
+                return float(value.strip())
+        elif isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    expected = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}[kind]
+    raise InvalidOptionError(
+        f"project option {option.name!r} must be {expected}, got {value!r}",
+        f"pass --project-option {option.name}=<{kind}>" + (f"; {option.help}" if option.help else ""),
+        data={"option": option.name},
+    )
+
+
+def parse_key_values(items: Iterable[str]) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` → ``{"a": "1", "b": "x=y"}`` (split at the first `=`; later repeats win)."""
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOptionError(
+                f"project option {item!r} is not key=value",
+                "write --project-option NAME=VALUE (the value may itself contain '=')",
+                data={"option": item},
+            )
+        result[key] = value
+    return result
+
+
+def _valid_list(declared: Sequence[ProjectOption]) -> str:
+    return ", ".join(f"{o.name} ({o.type})" for o in declared) or "(this server declares no options)"
+
+
+def resolve(
+    declared: Sequence[ProjectOption],
+    method: str,
+    given: Mapping[str, Any] | None,
+    *,
+    saved: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The options `method` receives: typed, checked, defaults filled, only those that apply to it.
+
+    Precedence: `given` (this call) over `saved` (stored in a generated project) over the declared default.
+    Unknown names raise InvalidOptionError listing the valid ones; so do bad types and choices (for every
+    given option, even one that does not apply to this method, so a typo never passes silently).
+    """
+    by_name = {o.name: o for o in declared}
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        raise InvalidOptionError(
+            f"unknown project option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+            f"valid options: {_valid_list(declared)}",
+            data={"option": unknown[0]},
+        )
+    typed: dict[str, Any] = {}
+    for name, value in given.items():
+        typed[name] = _checked(by_name[name], value)
+    result: dict[str, Any] = {}
+    for option in declared:
+        if not option.applies_to(method):
+            continue
+        if option.name in typed:
+            result[option.name] = typed[option.name]
+        elif saved and option.name in saved:
+            result[option.name] = _checked(option, saved[option.name])
+        elif option.default is not None:
+            result[option.name] = option.default
+        elif method in option.required:
+            choices = f" (one of: {', '.join(map(str, option.choices))})" if option.choices else ""
+            raise InvalidOptionError(
+                f"project option {option.name!r} is required by {method}{choices}",
+                f"pass --project-option {option.name}=<{option.type}>"
+                + (f"; {option.help}" if option.help else ""),
+                data={"option": option.name},
+            )
+    return result
+
+
+def _checked(option: ProjectOption, value: Any) -> Any:
+    typed = convert(option, value)
+    if option.choices is not None and typed not in option.choices:
+        raise InvalidOptionError(
+            f"project option {option.name!r} is {typed!r}, not one of: {', '.join(map(str, option.choices))}",
+            f"pass --project-option {option.name}=<one of the choices>",
+            data={"option": option.name},
+        )
+    return typed
+
+
+# A generated project keeps the options it was created with, so `build` and `flash` need not repeat them.
+SAVED_OPTIONS_FILE = "project_options.json"
+
+
+def save_options(project_dir: str | Path, values: Mapping[str, Any]) -> Path:
+    path = Path(project_dir) / SAVED_OPTIONS_FILE
+    path.write_text(json.dumps(dict(values), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_options(project_dir: str | Path) -> dict[str, Any]:
+    path = Path(project_dir) / SAVED_OPTIONS_FILE
+    if not path.is_file():
+        return {}
+    loaded = json.loads(path.read_text())
+    return dict(loaded) if isinstance(loaded, dict) else {}
