@@ -1,0 +1,268 @@
+"""Project API server of the `zephyr` template: a Zephyr 4.x application serving one model over the device
+RPC protocol. generate_project lays out the app with the MLF; build runs `west build`; flash runs
+`west flash` (emulated boards: the image is recorded); the transport is the board's USB serial port, or the
+UART pty of QEMU / native_sim. Board facts live in boards.yaml, outside-world calls in zephyr_io.Tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from microtvm_api.errors import CommandFailedError, ServerError, ToolNotFoundError, TransportClosedError
+from microtvm_api.options import ProjectOption, load_options, save_options
+from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
+
+# Helper modules beside this file (the script's folder is on sys.path when Python runs it).
+from zephyr_boards import Board, BoardError, choose_port, console_baud, load_boards
+from zephyr_io import Tools
+
+HERE = Path(__file__).resolve().parent
+APP_DIR = HERE / "app"
+SERVER_FILES = ("microtvm_api_server.py", "zephyr_boards.py", "zephyr_io.py", "boards.yaml")
+MODEL_DIR, BUILD_DIR, FLASHED_DIR = "model", "build", "flashed"
+IMAGES = {"qemu": "zephyr.elf", "native": "zephyr.exe"}  # what an emulated board boots, in build/zephyr
+_GEN, _BUILD, _FLASH, _OPEN = "generate_project", "build", "flash", "open_transport"
+
+PROJECT_OPTIONS = (
+    ProjectOption("board", "str", help="Zephyr board (a boards.yaml name, e.g. qemu_cortex_m3, native_sim)",
+                  required=(_GEN,), optional=(_BUILD, _FLASH, _OPEN)),
+    ProjectOption("zephyr_base", "str", help="path to the Zephyr tree (default: $ZEPHYR_BASE)",
+                  optional=(_GEN, _BUILD, _FLASH)),
+    ProjectOption("west_cmd", "str", default="west",
+                  help="how to run west, split like a shell would (e.g. '/venv/bin/python3 -m west')",
+                  optional=(_GEN, _BUILD, _FLASH)),
+    ProjectOption("zephyr_toolchain_variant", "str",
+                  help="ZEPHYR_TOOLCHAIN_VARIANT (default: $ZEPHYR_TOOLCHAIN_VARIANT, else the board's)",
+                  optional=(_GEN, _BUILD)),
+    ProjectOption("config_main_stack_size", "int", default=4096, help="CONFIG_MAIN_STACK_SIZE in bytes",
+                  optional=(_GEN,)),
+    ProjectOption("west_runner", "str", help="west flash runner (default: the board's in boards.yaml)",
+                  optional=(_GEN, _FLASH)),
+    ProjectOption("serial_number", "str", help="serial number of the board's debug probe (several boards)",
+                  optional=(_GEN, _FLASH, _OPEN)),
+    ProjectOption("serial_port", "str", help="serial device to use instead of finding it by USB id",
+                  optional=(_GEN, _OPEN)),
+    ProjectOption("baud_rate", "int", help="UART baud rate (default: the console's current-speed in the "
+                  "built devicetree)", optional=(_GEN, _OPEN)),
+    ProjectOption("verbose", "bool", default=False, help="run west verbosely", optional=(_BUILD, _FLASH)),
+)
+# Timeouts the host session uses: an emulator is local and fast to answer; a board may be mid-reset.
+TIMEOUTS = {
+    "qemu": TransportTimeouts(2.0, 10.0, 30.0),
+    "native": TransportTimeouts(2.0, 10.0, 30.0),
+    "serial": TransportTimeouts(5.0, 20.0, 60.0),
+}
+
+
+class ZephyrHandler(ProjectAPIHandler):
+    project_options = PROJECT_OPTIONS
+
+    def __init__(self, tools: Tools | None = None, project_dir: Path = HERE) -> None:
+        self.tools = tools or Tools()
+        self.project_dir = project_dir
+        self.is_template = not (project_dir / MODEL_DIR / "metadata.json").is_file()
+        self.transport: Any = None
+
+    def saved_option_values(self) -> Mapping[str, Any]:
+        return {} if self.is_template else load_options(self.project_dir)
+
+    def server_info_query(self, tvm_version: str) -> ServerInfo:
+        mlf = self.project_dir / "model.tar"
+        return ServerInfo(
+            platform_name="zephyr",
+            is_template=self.is_template,
+            model_library_format_path=None if self.is_template else str(mlf),
+            project_options=self.project_options,
+            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
+        )
+
+    # ---- generate_project --------------------------------------------------------------------------------
+
+    def generate_project(self, model_library_format_path: Path, standalone_crt_dir: Path | None,
+                         project_dir: Path, options: Mapping[str, Any]) -> None:
+        # The MLF carries its own runtime/ sources, so standalone_crt_dir is not needed.
+        from microtvm_api.archive import safe_extract
+        from microtvm_api.model_glue import write_model_glue
+
+        board = load_boards().get(options["board"])
+        if project_dir.exists() and any(project_dir.iterdir()):
+            raise ServerError(f"project directory {project_dir} exists and is not empty",
+                              "choose a new directory, or remove it (tvmc micro create-project -f)")
+        project_dir.mkdir(parents=True, exist_ok=True)
+        safe_extract(model_library_format_path, project_dir / MODEL_DIR)
+        shutil.copy2(model_library_format_path, project_dir / "model.tar")
+        shutil.copytree(APP_DIR / "src", project_dir / "src")
+        shutil.copy2(APP_DIR / "CMakeLists.txt", project_dir)
+        for name in SERVER_FILES:
+            shutil.copy2(HERE / name, project_dir / name)
+        write_model_glue(project_dir / MODEL_DIR / "metadata.json", project_dir / "src" / "model_glue.c")
+        (project_dir / "prj.conf").write_text(prj_conf(board, options))
+        save_options(project_dir, {k: v for k, v in options.items() if v is not None})
+
+    # ---- build and flash ---------------------------------------------------------------------------------
+
+    def _board(self, options: Mapping[str, Any]) -> Board:
+        return load_boards(self.project_dir / "boards.yaml").get(options["board"])
+
+    def _west(self, options: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """The west argv prefix and the environment it runs in (ZEPHYR_BASE checked)."""
+        west = shlex.split(options.get("west_cmd") or "west")
+        if not west or shutil.which(west[0]) is None:
+            raise ToolNotFoundError(
+                f"west not found (west_cmd={options.get('west_cmd')!r})",
+                "install it in a Python >= 3.12.1 venv (`pip install west`) and put the venv on PATH, "
+                "or pass --project-option west_cmd=/path/to/west",
+            )
+        env = dict(os.environ)
+        base = options.get("zephyr_base") or env.get("ZEPHYR_BASE")
+        if not base:
+            raise ServerError("ZEPHYR_BASE is not set: no Zephyr tree to build with",
+                              "export ZEPHYR_BASE=/path/to/zephyrproject/zephyr, "
+                              "or pass --project-option zephyr_base=/path/to/zephyr")
+        if not (Path(base) / "VERSION").is_file():
+            raise ServerError(f"ZEPHYR_BASE={base} is not a Zephyr tree (no VERSION file there)",
+                              "point it at the zephyr/ folder of a west workspace")
+        env["ZEPHYR_BASE"] = str(Path(base).resolve())
+        return ([*west, "-v"] if options.get("verbose") else west), env
+
+    def build(self, options: Mapping[str, Any]) -> None:
+        self._require_project("build")
+        board = self._board(options)
+        west, env = self._west(options)
+        check_fits(board, json.loads((self.project_dir / MODEL_DIR / "metadata.json").read_text()))
+        variant = options.get("zephyr_toolchain_variant") or env.get("ZEPHYR_TOOLCHAIN_VARIANT")
+        env["ZEPHYR_TOOLCHAIN_VARIANT"] = variant = variant or board.toolchain
+        if variant == "gnuarmemb" and "GNUARMEMB_TOOLCHAIN_PATH" not in env:
+            gcc = shutil.which("arm-none-eabi-gcc")
+            if gcc is None:
+                raise ToolNotFoundError("arm-none-eabi-gcc not found (toolchain variant gnuarmemb)",
+                                        "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+            env["GNUARMEMB_TOOLCHAIN_PATH"] = str(Path(gcc).resolve().parent.parent)
+        # --pristine auto: a board change since the last build starts the build directory afresh.
+        project, build_dir = str(self.project_dir), str(self.project_dir / BUILD_DIR)
+        argv = [*west, "build", "-b", board.name, "-d", build_dir, "--pristine", "auto", project]
+        self.tools.run(argv, cwd=self.project_dir, env=env)
+
+    def flash(self, options: Mapping[str, Any]) -> None:
+        self._require_project("flash")
+        board = self._board(options)
+        if board.transport in IMAGES:
+            # Emulated: "flashing" keeps a copy of the image, which open_transport then boots.
+            image = self._built_image(board)
+            (self.project_dir / FLASHED_DIR).mkdir(exist_ok=True)
+            shutil.copy2(image, self.project_dir / FLASHED_DIR / image.name)
+            record = {"board": board.name, "image": image.name,
+                      "sha256": hashlib.sha256(image.read_bytes()).hexdigest()}
+            (self.project_dir / FLASHED_DIR / "flash.json").write_text(json.dumps(record, indent=2) + "\n")
+            return
+        west, env = self._west(options)
+        runner = options.get("west_runner") or board.runner
+        argv = [*west, "flash", "-d", str(self.project_dir / BUILD_DIR), "--runner", str(runner)]
+        if options.get("serial_number"):
+            flag = load_boards(self.project_dir / "boards.yaml").serial_flags.get(str(runner))
+            if not flag:
+                raise BoardError(f"west runner {runner!r} cannot select a probe by serial number",
+                                 "use another runner (--project-option west_runner=...) or unplug the other "
+                                 "boards")
+            argv += [flag, options["serial_number"]]
+        self.tools.run(argv, cwd=self.project_dir, env=env)
+
+    def _built_image(self, board: Board) -> Path:
+        image = self.project_dir / BUILD_DIR / "zephyr" / IMAGES[board.transport]
+        if not image.is_file():
+            raise ServerError(f"no firmware image {image}", "build the project first (tvmc micro build)")
+        return image
+
+    def _require_project(self, method: str) -> None:
+        if self.is_template:
+            raise ServerError(f"{method} needs a generated project, this is the template directory",
+                              "create a project first: tvmc micro create-project DIR MODEL.tar zephyr")
+
+    # ---- transport ---------------------------------------------------------------------------------------
+
+    def open_transport(self, options: Mapping[str, Any]) -> TransportTimeouts:
+        self._require_project("open_transport")
+        board = self._board(options)
+        self.close_transport()
+        if board.transport in IMAGES:
+            image = self.project_dir / FLASHED_DIR / IMAGES[board.transport]
+            if not image.is_file():
+                raise ServerError(f"nothing flashed yet for {board.name} ({image} is missing)",
+                                  "flash the project first: tvmc micro flash DIR")
+            log = self.project_dir / FLASHED_DIR / f"{board.transport}.log"
+            self.transport = self.tools.start_emulator(board.transport, emulator_argv(board, image), log)
+        else:
+            device = options.get("serial_port") or self._find_port(board, options.get("serial_number"))
+            baud = options.get("baud_rate") or self._baud()
+            self.transport = self.tools.open_serial(device, baud)
+        return TIMEOUTS[board.transport]
+
+    def _find_port(self, board: Board, serial_number: str | None) -> str:
+        return choose_port(self.tools.list_serial_ports(), board, serial_number)
+
+    def _baud(self) -> int:
+        dts = self.project_dir / BUILD_DIR / "zephyr" / "zephyr.dts"
+        if not dts.is_file():
+            raise ServerError(f"no built devicetree {dts} to read the baud rate from",
+                              "build the project first, or pass --project-option baud_rate=N")
+        return console_baud(dts.read_text())
+
+    def close_transport(self) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.close()
+
+    def _open(self) -> Any:
+        if self.transport is None:
+            raise TransportClosedError("the transport is not open", "call open_transport first")
+        return self.transport
+
+    def read_transport(self, n: int, timeout_sec: float | None) -> bytes:
+        return bytes(self._open().read(n, timeout_sec))
+
+    def write_transport(self, data: bytes, timeout_sec: float | None) -> None:
+        self._open().write(data, timeout_sec)
+
+
+def prj_conf(board: Board, options: Mapping[str, Any]) -> str:
+    """The app's base prj.conf, then the board's Kconfig lines, then the options'."""
+    lines = [(APP_DIR / "prj.conf").read_text().rstrip("\n"), f"\n# Board {board.name} (boards.yaml)"]
+    lines += [f"{key}={value}" for key, value in board.kconfig.items()]
+    lines += ["\n# Project options", f"CONFIG_MAIN_STACK_SIZE={int(options['config_main_stack_size'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def emulator_argv(board: Board, image: Path) -> list[str]:
+    """The exact command that boots `image` with the console UART on a new pty (no monitor on it)."""
+    if board.transport == "native":
+        # --wait_uart: the firmware's first bytes wait until we have opened the pty, instead of being lost.
+        return [str(image), "--wait_uart"]
+    assert board.qemu_binary is not None
+    return [board.qemu_binary, *board.qemu_args, "-nographic", "-monitor", "none", "-serial", "pty",
+            "-kernel", str(image)]
+
+
+def check_fits(board: Board, metadata: Mapping[str, Any]) -> None:
+    """Refuse before a long build when the model's RAM (arena + I/O buffers) cannot fit the board."""
+    if board.ram_bytes is None:
+        return
+    for model in metadata.get("models", []):
+        memory = model.get("memory", {})
+        need = int(memory.get("arena_bytes", 0)) + int(memory.get("io_bytes", 0))
+        if need > board.ram_bytes:
+            raise CommandFailedError(
+                f"model {model.get('name')!r} needs {need} B of RAM (arena {memory.get('arena_bytes')} B + "
+                f"I/O {memory.get('io_bytes')} B) but {board.name} has {board.ram_bytes} B",
+                "pick a board with more RAM, or shrink the model (quantise, smaller input)",
+            )
+
+
+if __name__ == "__main__":
+    main(ZephyrHandler)
