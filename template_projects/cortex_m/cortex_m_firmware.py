@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from microtvm_api.errors import ServerError, ToolNotFoundError
+
 TEMPLATE_DIR = Path(__file__).resolve().parent
 BOARDS_YAML = TEMPLATE_DIR / "boards.yaml"
 FIRMWARE_DIR = TEMPLATE_DIR / "firmware"
@@ -29,8 +31,8 @@ UART_DRIVERS = ("cmsdk", "pl011")
 TIMER_DRIVERS = ("cmsdk", "systick")
 
 
-class FirmwareError(Exception):
-    """A problem with the board table, the toolchain or the firmware image; the message says what to do."""
+class FirmwareError(ServerError):
+    """A problem with the board table or the firmware image; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,10 @@ def require_tool(tool: str) -> str:
     """The tool's path, or an error naming the package that provides it."""
     path = shutil.which(tool)
     if path is None:
-        raise FirmwareError(
-            f"{tool} not found on PATH: install it with `apt-get install {APT_PACKAGES.get(tool, tool)}`"
+        raise ToolNotFoundError(
+            f"{tool} not found on PATH",
+            f"install it with `apt-get install {APT_PACKAGES.get(tool, tool)}`",
+            data={"tool": tool},
         )
     return path
 

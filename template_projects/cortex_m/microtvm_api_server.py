@@ -1,0 +1,256 @@
+"""Project API server of the `cortex_m` template: bare-metal Cortex-M firmware built with arm-none-eabi-gcc
+and newlib-nano, run under `qemu-system-arm` with the board UART on a pty.
+
+From the template directory it generates projects; inside a generated project it builds, flashes (records
+the image QEMU boots) and opens the transport. A project holds this server, `cortex_m_firmware.py` (board
+table logic), `boards.yaml`, `firmware/` (startup, linker script, drivers, platform layer, main loop),
+`model.tar` + `model/` (the MLF, whose `runtime/` is the C runtime), `generated/` (board header, linker
+memory map, model glue), `project_options.json`, and after building `build/firmware.elf`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script the folder is on sys.path already; imported, it may not be
+    sys.path.insert(0, str(HERE))
+
+import cortex_m_firmware as fw  # noqa: E402
+from microtvm_api.archive import safe_extract  # noqa: E402
+from microtvm_api.commands import run_command  # noqa: E402
+from microtvm_api.errors import (  # noqa: E402
+    ArchiveError,
+    CommandFailedError,
+    InvalidOptionError,
+    NotImplementedInTemplateError,
+    ProjectExistsError,
+    ServerError,
+    TransportClosedError,
+)
+from microtvm_api.options import ProjectOption, load_options, save_options  # noqa: E402
+from microtvm_api.qemu import QemuTransport, qemu_argv  # noqa: E402
+from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main  # noqa: E402
+
+MLF_NAME = "model.tar"
+MLF_DIR = "model"
+TEMPLATE_FILES = ("microtvm_api_server.py", "cortex_m_firmware.py", "boards.yaml", "firmware")
+ELF = Path("build") / "firmware.elf"
+FLASHED = Path("build") / "flashed.json"
+# Static RAM the firmware needs besides the model: the server's frame buffers (main.c) and its state.
+RUNTIME_RESERVE_BYTES = 4096
+
+_GEN, _BUILD, _ALL = ("generate_project",), ("generate_project", "build"), ()
+PROJECT_OPTIONS = (
+    ProjectOption(
+        "board", "str", None, "board to build for (boards.yaml)", choices=tuple(sorted(fw.load_boards())),
+        required=_GEN, optional=("build", "flash", "open_transport"),
+    ),
+    ProjectOption("opt_level", "str", "O2", "optimisation level", choices=("O0", "O1", "O2", "O3", "Os"),
+                  optional=_BUILD),
+    ProjectOption("compiler_flags", "str", "", "extra arm-none-eabi-gcc flags, split like a shell would",
+                  optional=_BUILD),
+    ProjectOption("stack_bytes", "int", 8192, "main stack size in bytes", optional=_GEN),
+    ProjectOption("uart_baud", "int", 115200, "UART baud rate (real boards; QEMU ignores it)", optional=_GEN),
+    ProjectOption("qemu_icount", "bool", True,
+                  "run QEMU with -icount shift=0 so timer ticks are exact instruction counts",
+                  optional=("open_transport",)),
+    ProjectOption("verbose", "bool", False, "show compiler output in full", optional=_ALL),
+)
+
+
+class CortexMHandler(ProjectAPIHandler):
+    project_options = PROJECT_OPTIONS
+
+    def __init__(self, project_dir: Path = HERE) -> None:
+        self.project_dir = project_dir
+        self._transport: QemuTransport | None = None
+
+    @property
+    def is_template(self) -> bool:
+        return not (self.project_dir / MLF_NAME).is_file()
+
+    def saved_option_values(self) -> Mapping[str, Any]:
+        return {} if self.is_template else load_options(self.project_dir)
+
+    def server_info_query(self, tvm_version: str) -> ServerInfo:
+        return ServerInfo(
+            platform_name="cortex_m",
+            is_template=self.is_template,
+            model_library_format_path=None if self.is_template else str(self.project_dir / MLF_NAME),
+            project_options=self.project_options,
+            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
+        )
+
+    # ---- generate_project ------------------------------------------------------------------------
+
+    def generate_project(
+        self,
+        model_library_format_path: Path,
+        standalone_crt_dir: Path | None,
+        project_dir: Path,
+        options: Mapping[str, Any],
+    ) -> None:
+        if not self.is_template:
+            raise NotImplementedInTemplateError(
+                f"{self.project_dir} is a generated project, not a template",
+                "run generate_project from the template (tvmc micro create-project ... cortex_m)",
+            )
+        if not model_library_format_path.is_file():
+            raise ArchiveError(f"model library format file {model_library_format_path} does not exist",
+                               "create it with: tvmc compile MODEL -o model.tar")
+        if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
+            raise ProjectExistsError(f"{project_dir} already exists and is not empty",
+                                     "choose a new directory, or pass -f to tvmc micro create-project")
+        board = fw.load_boards()[options["board"]]
+        project_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._populate(model_library_format_path, standalone_crt_dir, project_dir, board, options)
+        except BaseException:
+            shutil.rmtree(project_dir, ignore_errors=True)  # nothing half-made is left behind
+            raise
+
+    def _populate(self, mlf: Path, crt_dir: Path | None, project_dir: Path, board: fw.Board,
+                  options: Mapping[str, Any]) -> None:
+        model_dir = project_dir / MLF_DIR
+        safe_extract(mlf, model_dir)
+        metadata_path = model_dir / "metadata.json"
+        if not metadata_path.is_file():
+            raise ArchiveError(f"{mlf} is not a Model Library Format tar (no metadata.json)",
+                               "create it with: tvmc compile MODEL -o model.tar")
+        models = json.loads(metadata_path.read_text(encoding="utf-8")).get("models") or [{}]
+        fw.check_model_fits(board, models[0].get("memory", {}), stack_bytes=options["stack_bytes"],
+                            reserve_bytes=RUNTIME_RESERVE_BYTES)
+        if not (model_dir / "runtime" / "src").is_dir():
+            # An MLF without the runtime: take it from standalone_crt_dir (the repo's runtime/ tree).
+            if crt_dir is None or not (Path(crt_dir) / "src").is_dir():
+                raise ArchiveError(f"{mlf} has no runtime/ folder and no standalone_crt_dir was given",
+                                   "recompile the model with this tvmc (it puts the runtime in the MLF)")
+            shutil.copytree(crt_dir, model_dir / "runtime", dirs_exist_ok=True)
+        shutil.copy2(mlf, project_dir / MLF_NAME)
+        for name in TEMPLATE_FILES:
+            source = HERE / name
+            if source.is_dir():
+                shutil.copytree(source, project_dir / name)
+            else:
+                shutil.copy2(source, project_dir / name)
+        generated = project_dir / "generated"
+        fw.write_board_files(board, generated, uart_baud=options["uart_baud"],
+                             stack_bytes=options["stack_bytes"])
+        from microtvm_api.model_glue import write_model_glue
+
+        write_model_glue(metadata_path, generated / "model_glue.c")
+        save_options(project_dir, {k: v for k, v in options.items() if k != "verbose"})
+
+    # ---- build and flash -------------------------------------------------------------------------
+
+    def _project_board(self, options: Mapping[str, Any]) -> fw.Board:
+        if self.is_template:
+            raise NotImplementedInTemplateError(
+                f"{self.project_dir} is the cortex_m template, not a generated project",
+                "create a project first: tvmc micro create-project DIR model.tar cortex_m "
+                "--project-option board=<board>",
+            )
+        saved = load_options(self.project_dir).get("board")
+        if options.get("board") not in (None, saved):
+            raise InvalidOptionError(
+                f"this project was generated for board {saved!r}, not {options['board']!r}",
+                f"create a new project with --project-option board={options['board']}",
+                data={"option": "board"},
+            )
+        return fw.load_boards(self.project_dir / "boards.yaml")[saved]
+
+    def build(self, options: Mapping[str, Any]) -> None:
+        board = self._project_board(options)
+        gcc = fw.require_tool(fw.GCC)
+        root = self.project_dir
+        model = root / MLF_DIR
+        sources = [
+            *fw.driver_sources(board, root / "firmware"),
+            root / "firmware" / "platform_cortex_m.c",
+            root / "firmware" / "main.c",
+            root / "generated" / "model_glue.c",
+            *sorted((model / "codegen" / "host" / "src").glob("*.c")),
+            *sorted((model / "runtime" / "src").glob("*.c")),
+        ]
+        (root / ELF).parent.mkdir(exist_ok=True)
+        (root / ELF).unlink(missing_ok=True)
+        argv = fw.gcc_command(
+            board, sources=[s.relative_to(root) for s in sources],
+            include_dirs=[Path(MLF_DIR) / "codegen" / "host" / "include", Path(MLF_DIR) / "runtime" / "include"],
+            generated_dir=Path("generated"), firmware_dir=Path("firmware"), output=ELF,
+            opt_level=options["opt_level"], extra_flags=shlex.split(options["compiler_flags"]),
+            defines=["TVMGEN_PROFILE"], gcc=gcc,
+        )
+        try:
+            run_command(argv, cwd=root, echo_output=options["verbose"])
+        except CommandFailedError as err:
+            reason = fw.explain_link_failure(board, str(err.data.get("output_tail", "")))
+            if reason is None:
+                raise
+            raise fw.FirmwareError(reason, "the full linker output is above") from err
+        size = run_command([fw.require_tool(fw.SIZE), "-A", str(ELF)], cwd=root, echo_output=False)
+        sizes = fw.parse_size_output(size.output)
+        (root / "build" / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
+        print(f"{ELF} for {board.name}:\n{fw.usage_report(board, sizes)}", file=sys.stderr)
+
+    def flash(self, options: Mapping[str, Any]) -> None:
+        """QEMU boots an image file, so flashing records which build the "device" now holds."""
+        board = self._project_board(options)
+        elf = self.project_dir / ELF
+        if not elf.is_file():
+            raise CommandFailedError(f"{elf} does not exist", "build the project first: tvmc micro build DIR")
+        image = self.project_dir / "build" / "flashed.elf"
+        shutil.copy2(elf, image)
+        digest = hashlib.sha256(image.read_bytes()).hexdigest()
+        (self.project_dir / FLASHED).write_text(json.dumps({"image": image.name, "sha256": digest}) + "\n")
+        print(f"flashed {ELF} ({digest[:12]}) to the emulated {board.name}", file=sys.stderr)
+
+    # ---- transport -------------------------------------------------------------------------------
+
+    def open_transport(self, options: Mapping[str, Any]) -> TransportTimeouts:
+        board = self._project_board(options)
+        fw.require_tool(fw.QEMU)
+        if not (self.project_dir / FLASHED).is_file():
+            raise CommandFailedError("nothing has been flashed to the emulated board yet",
+                                     "run: tvmc micro build DIR && tvmc micro flash DIR")
+        if board.qemu_machine is None:
+            raise ServerError(f"board {board.name} has no QEMU machine, so it cannot be emulated",
+                              "use a board whose boards.yaml row has qemu_machine set")
+        self.close_transport()
+        image = self.project_dir / "build" / json.loads((self.project_dir / FLASHED).read_text())["image"]
+        argv = qemu_argv(board.qemu_machine, image, icount=options["qemu_icount"], semihosting=board.semihosting)
+        self._transport = QemuTransport(argv, self.project_dir / "build" / "qemu.log")
+        # QEMU notices the pty reader within ~1 s (it polls), so the first handshake may need a retry.
+        return TransportTimeouts(
+            session_start_retry_timeout_sec=2.0,
+            session_start_timeout_sec=15.0,
+            session_established_timeout_sec=120.0,
+        )
+
+    def close_transport(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+    def _open(self) -> QemuTransport:
+        if self._transport is None:
+            raise TransportClosedError("the transport is not open", "call open_transport first")
+        return self._transport
+
+    def read_transport(self, n: int, timeout_sec: float | None) -> bytes:
+        return self._open().read(n, timeout_sec)
+
+    def write_transport(self, data: bytes, timeout_sec: float | None) -> None:
+        self._open().write(data, timeout_sec)
+
+
+if __name__ == "__main__":
+    main(CortexMHandler)
