@@ -1,0 +1,179 @@
+"""Walk the flat Relax `main` into an executor graph: tensors and the ordered list of kernel calls.
+
+`main` after the pass list (relax_passes.py) is destination-passing: allocations, then calls of PrimFuncs
+whose trailing arguments are outputs. We keep the call order and throw away Relax's storage plan (it
+reuses memory only within one dtype and ignores kernel workspaces); planner.py makes ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.ir.expr import Constant as _Constant
+
+from tvmc_micro.compiler.errors import LoweringError
+
+_UNSUPPORTED_HINT = (
+    "the model needs a runtime feature our static C executor does not have (dynamic shapes, control flow, "
+    "packed runtime functions); report it with the model, or fix all shapes with --input-shapes"
+)
+
+
+@dataclass
+class Tensor:
+    id: int
+    shape: tuple[int, ...]
+    dtype: str
+    # "input" (user buffer), "output" (user buffer, written by a kernel), "intermediate" (arena),
+    # "constant" (const array in flash), "workspace" (arena, live during one call).
+    kind: str
+    name: str
+    io_index: int = -1
+    constant: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class KernelCall:
+    func: str  # the PrimFunc's name in the IRModule
+    args: list[int]  # tensor ids in parameter order (workspaces get appended by codegen)
+    writes: list[int]
+
+
+@dataclass
+class ExecutorGraph:
+    tensors: list[Tensor]
+    calls: list[KernelCall]
+    inputs: list[int]
+    outputs: list[int]  # tensor id per model output; copied at the end unless kind == "output"
+
+    def add(self, **kw: Any) -> int:
+        t = Tensor(id=len(self.tensors), **kw)
+        self.tensors.append(t)
+        return t.id
+
+
+def _shape_dtype(expr: Any) -> tuple[tuple[int, ...], str]:
+    ty = expr.ty
+    if not isinstance(ty, relax.TensorType) or ty.shape is None:
+        raise LoweringError(f"value {expr} has no static tensor type ({ty})", _UNSUPPORTED_HINT)
+    try:
+        shape = tuple(int(d) for d in ty.shape)
+    except Exception as err:
+        raise LoweringError(f"tensor shape {ty.shape} is not static", _UNSUPPORTED_HINT) from err
+    return shape, str(ty.dtype)
+
+
+def _name(var: Any) -> str:
+    return str(getattr(var, "name_hint", None) or getattr(var, "name", "t"))
+
+
+def build_executor_graph(mod: tvm.IRModule) -> ExecutorGraph:
+    main = mod["main"]
+    g = ExecutorGraph(tensors=[], calls=[], inputs=[], outputs=[])
+    env: dict[Any, int] = {}
+    builtin_allocs: set[int] = set()
+    written: set[int] = set()
+    constants: dict[Any, int] = {}
+    op_alloc_storage = tvm.ir.Op.get("relax.memory.alloc_storage")
+    op_alloc_tensor = tvm.ir.Op.get("relax.memory.alloc_tensor")
+    op_builtin_alloc = tvm.ir.Op.get("relax.builtin.alloc_tensor")
+    op_reshape = tvm.ir.Op.get("relax.reshape")
+    ignored = {tvm.ir.Op.get(n) for n in ("relax.memory.kill_storage", "relax.memory.kill_tensor")}
+
+    for i, p in enumerate(main.params):
+        shape, dtype = _shape_dtype(p)
+        env[p] = g.add(shape=shape, dtype=dtype, kind="input", name=_name(p), io_index=i)
+        g.inputs.append(env[p])
+
+    def tensor_of(expr: Any) -> int:
+        if isinstance(expr, relax.Var):
+            if expr not in env:
+                raise LoweringError(f"variable {_name(expr)} is not a tensor we can place", _UNSUPPORTED_HINT)
+            return env[expr]
+        if isinstance(expr, _Constant):
+            key = expr
+            if key not in constants:
+                shape, dtype = _shape_dtype(expr)
+                data = np.ascontiguousarray(expr.value.numpy())
+                constants[key] = g.add(
+                    shape=shape, dtype=dtype, kind="constant", name=f"const{len(constants)}", constant=data
+                )
+            return constants[key]
+        raise LoweringError(f"unsupported argument {type(expr).__name__} in a kernel call", _UNSUPPORTED_HINT)
+
+    body = main.body
+    for block in body.blocks:
+        for binding in block.bindings:
+            if not isinstance(binding, relax.VarBinding):
+                raise LoweringError("match_cast in the compiled graph (dynamic shapes)", _UNSUPPORTED_HINT)
+            var, value = binding.var, binding.value
+            if isinstance(value, relax.Var | _Constant):
+                env[var] = tensor_of(value)
+                continue
+            if isinstance(value, relax.Tuple):
+                continue  # only used for the returned tuple; resolved at the end
+            if isinstance(value, relax.TupleGetItem):
+                raise LoweringError("tuple values inside the graph", _UNSUPPORTED_HINT)
+            if not isinstance(value, relax.Call):
+                raise LoweringError(f"unsupported binding {type(value).__name__}", _UNSUPPORTED_HINT)
+            op = value.op
+            if isinstance(op, tvm.ir.Op):
+                if op.same_as(op_alloc_storage) or op in ignored:
+                    continue
+                if op.same_as(op_alloc_tensor) or op.same_as(op_builtin_alloc):
+                    shape, dtype = _shape_dtype(var)
+                    tid = g.add(shape=shape, dtype=dtype, kind="intermediate", name=_name(var))
+                    env[var] = tid
+                    if op.same_as(op_builtin_alloc):
+                        builtin_allocs.add(tid)
+                    continue
+                if op.same_as(op_reshape):
+                    env[var] = tensor_of(value.args[0])  # a view: same bytes, new shape
+                    continue
+                raise LoweringError(f"operator {op.name} survived lowering", _UNSUPPORTED_HINT)
+            if isinstance(op, tvm.ir.GlobalVar):
+                func = mod[op]
+                if not isinstance(func, tvm.tirx.PrimFunc):
+                    raise LoweringError(f"call of non-PrimFunc {op.name_hint}", _UNSUPPORTED_HINT)
+                args = [tensor_of(a) for a in value.args]
+                # Destination passing: the trailing arguments never written before are the outputs.
+                writes = []
+                for tid in reversed(args):
+                    t = g.tensors[tid]
+                    if t.kind == "intermediate" and tid not in written:
+                        writes.append(tid)
+                    else:
+                        break
+                if not writes:
+                    raise LoweringError(f"cannot tell the outputs of {op.name_hint}", _UNSUPPORTED_HINT)
+                written.update(writes)
+                g.calls.append(KernelCall(func=op.name_hint, args=args, writes=list(reversed(writes))))
+                env[var] = writes[0]
+                continue
+            raise LoweringError(f"unsupported call of {op}", _UNSUPPORTED_HINT)
+
+    result = body.body
+    results = list(result.fields) if isinstance(result, relax.Tuple) else [result]
+    if isinstance(result, relax.Var) and result not in env:
+        # A returned tuple bound to a variable.
+        for block in body.blocks:
+            for b in block.bindings:
+                if b.var.same_as(result) and isinstance(b.value, relax.Tuple):
+                    results = list(b.value.fields)
+    seen: set[int] = set()
+    for k, r in enumerate(results):
+        tid = tensor_of(r)
+        t = g.tensors[tid]
+        if tid in builtin_allocs and tid not in seen:
+            t.kind, t.io_index = "output", k
+        seen.add(tid)
+        g.outputs.append(tid)
+    return g

@@ -1,0 +1,94 @@
+"""TFLite / ONNX bytes to a Relax IRModule whose `main` takes the model inputs in order."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tvmc_micro.compiler.errors import LoweringError, TvmcError
+from tvmc_micro.compiler.graph_info import GraphInfo
+from tvmc_micro.compiler.model_file import ModelFile
+
+log = logging.getLogger(__name__)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    # TVM errors carry a C++ backtrace after the message; the user needs the message.
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("File ", "Traceback", "  ")):
+            return line[:400]
+    return type(err).__name__
+
+
+def import_model(
+    mf: ModelFile,
+    info: GraphInfo,
+    model_name: str,
+    input_shapes: dict[str, list[int]],
+    allow_float_fallback: bool,
+) -> tuple[Any, str]:
+    """Returns (IRModule, path) where path is "float", "qdq" (int8 through float) or "integer"."""
+    if mf.format == "tflite":
+        if info.is_quantized:
+            mod = _try_integer_path(mf, model_name, allow_float_fallback)
+            if mod is not None:
+                return mod, "integer"
+            return _from_tflite(mf, input_shapes), "qdq"
+        return _from_tflite(mf, input_shapes), "float"
+    return _from_onnx(mf, input_shapes), "float"
+
+
+def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool) -> Any | None:
+    """The integer (MCU-grade) importer when it is installed; else None (the QDQ float path runs)."""
+    try:
+        from tvmc_micro.compiler import quantized  # type: ignore[attr-defined]
+    except ImportError:
+        log.info("integer importer not available; int8 model goes through the QDQ float path")
+        return None
+    try:
+        return quantized.import_tflite_quantized(mf.data, model_name)
+    except quantized.UnsupportedQuantizedModel as err:
+        if allow_float_fallback:
+            log.warning("integer path cannot compile this model (%s); using the float (QDQ) path", err)
+            return None
+        raise TvmcError(
+            f"the integer int8 path cannot compile this model: {err}",
+            "pass --allow-float-fallback to compute it in float32 (dequantize -> float op -> quantize); "
+            "that needs ~4x the activation memory and is not bit-exact with TFLite",
+        ) from err
+
+
+def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
+    from tvm.relax.frontend.tflite import from_tflite
+
+    try:
+        mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
+    except Exception as err:
+        raise LoweringError(
+            f"TVM's TFLite frontend failed on {mf.path.name}: {_first_line(err)}",
+            "the operator named above is used in a way TVM 0.27 cannot convert (known gaps: "
+            "FULLY_CONNECTED on rank>2 inputs, non-CIFG LSTM, hybrid quantization); run with -v for details",
+        ) from err
+    # The frontend attaches the weights a second time as a `params` attribute; they are inline constants.
+    main = mod["main"]
+    if main.attrs is not None and "params" in main.attrs:
+        mod["main"] = main.without_attr("params")
+    return mod
+
+
+def _from_onnx(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
+    from tvm.relax.frontend.onnx import from_onnx
+
+    try:
+        mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
+    except Exception as err:
+        raise LoweringError(
+            f"TVM's ONNX frontend failed on {mf.path.name}: {_first_line(err)}",
+            "check the operator and its attributes named above; run with -v for details",
+        ) from err
+    main = mod["main"]
+    if main.attrs is not None and "params" in main.attrs:
+        mod["main"] = main.without_attr("params")
+    return mod

@@ -1,0 +1,99 @@
+"""The Relax pass list that turns an imported model into a flat, walkable `main` (DESIGN §5).
+
+After it, `main` holds only: memory.alloc_storage / memory.alloc_tensor / builtin.alloc_tensor,
+destination-passing calls of PrimFuncs (outputs last), aliases, reshapes, tuples and constants.
+We stop before the VM-only passes: the executor is ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import relax
+
+from tvmc_micro.compiler.errors import CompileOptionError
+
+
+def _round_int_avg_pool() -> Any:
+    """Integer AVERAGE_POOL rounds like TFLite (half away from zero) instead of truncating.
+
+    The TFLite frontend casts int8 to int32 and divides with integer truncation; TFLite divides with
+    rounding. We compute the mean in float32 (exact for the sums an int8 pool can produce: < 2^24) and round
+    half away from zero: sign(y) * floor(|y| + 0.5).
+    """
+    pool_op = tvm.ir.Op.get("relax.nn.avg_pool2d")
+
+    @relax.expr_functor.mutator
+    class _Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: relax.Call) -> relax.Expr:
+            call = super().visit_call_(call)
+            if not (isinstance(call.op, tvm.ir.Op) and call.op.same_as(pool_op)):
+                return call
+            dtype = call.args[0].ty.dtype
+            if not (dtype.startswith("int") or dtype.startswith("uint")):
+                return call
+            a = call.attrs
+            x = relax.op.astype(call.args[0], "float32")
+            y = relax.op.nn.avg_pool2d(
+                x,
+                pool_size=[int(v) for v in a.pool_size],
+                strides=[int(v) for v in a.strides],
+                padding=[int(v) for v in a.padding],
+                dilation=[int(v) for v in a.dilation],
+                ceil_mode=bool(a.ceil_mode),
+                count_include_pad=bool(a.count_include_pad),
+                layout=str(a.layout),
+                out_layout=str(a.out_layout),
+            )
+            half = relax.const(0.5, "float32")
+            rounded = relax.op.multiply(relax.op.sign(y), relax.op.floor(relax.op.add(relax.op.abs(y), half)))
+            return relax.op.astype(rounded, dtype)
+
+    @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")
+    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        rewriter = _Rewriter(mod)
+        for gv, func in list(mod.functions.items()):
+            if isinstance(func, relax.Function):
+                mod[gv] = rewriter.visit_expr(func)
+        return relax.transform.Normalize()(mod)
+
+    return _pass
+
+
+def lower_to_flat_main(
+    mod: tvm.IRModule, target: tvm.target.Target, desired_layout: str | None
+) -> tvm.IRModule:
+    passes: list[Any] = [_round_int_avg_pool()]
+    if desired_layout is not None:
+        if desired_layout not in ("NCHW", "NHWC"):
+            raise CompileOptionError(
+                f"--desired-layout {desired_layout} is not supported", "use NCHW or NHWC"
+            )
+        kernel = "OIHW" if desired_layout == "NCHW" else "OHWI"
+        passes.append(
+            relax.transform.ConvertLayout(
+                {
+                    "relax.nn.conv2d": [desired_layout, kernel],
+                    "relax.nn.avg_pool2d": [desired_layout],
+                    "relax.nn.max_pool2d": [desired_layout],
+                }
+            )
+        )
+    passes += [
+        relax.transform.DecomposeOpsForInference(),
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(),
+        relax.transform.RewriteDataflowReshape(),
+        relax.transform.ToNonDataflow(),
+        relax.transform.RemovePurityChecking(),
+        relax.transform.CallTIRRewrite(),
+        relax.transform.StaticPlanBlockMemory(),
+    ]
+    with target:
+        result: tvm.IRModule = tvm.transform.Sequential(passes)(mod)
+    return result

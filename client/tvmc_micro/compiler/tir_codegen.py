@@ -1,0 +1,176 @@
+"""PrimFuncs to plain C: `int32_t f(float* a, ..., float* out)`, no packed API, no asserts, no heap.
+
+TVM 0.27 has no unpacked C API. We run the s_tir lowering passes ourselves, then
+1. lift every remaining buffer allocation larger than a few scalars out of the kernel into an extra
+   pointer parameter: the executor hands it a slice of the arena (no TVMBackendAllocWorkspace, ever);
+2. build with a registered TIR pipeline whose only step replaces MakePackedAPI: buffer parameters become
+   typed pointers, the body is wrapped in the device attributes later passes expect, `return 0` follows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm import s_tir, tirx
+from tvm.tirx.buffer import buffer_data_pointer_type, is_buffer_var
+
+from tvmc_micro.compiler.errors import LoweringError
+
+PIPELINE_NAME = "tvmc_micro_unpacked"
+# Allocations at or below this size stay on the kernel's stack (scalar accumulators); larger ones move
+# into the arena where the planner can see and reuse them.
+STACK_LIMIT_BYTES = 16
+
+
+@dataclass
+class Workspace:
+    nbytes: int
+    dtype: str
+
+
+@dataclass
+class LoweredKernel:
+    symbol: str
+    param_dtypes: list[str]  # element dtype per pointer parameter (model tensors, then workspaces)
+    workspaces: list[Workspace]
+
+
+def _lowering_passes() -> list[Any]:
+    # The s_tir default pipeline minus GPU-only steps, MakePackedAPI and what follows it.
+    return [
+        s_tir.transform.CanonicalizeLoop(),
+        s_tir.transform.LowerCrossThreadReduction(),
+        s_tir.transform.LowerInitBlock(),
+        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+        s_tir.transform.ConvertBlocksToOpaque(),
+        s_tir.transform.CompactBufferAllocation(),
+        s_tir.transform.LowerMatchBuffer(),
+        s_tir.transform.StmtSimplify(),
+        s_tir.transform.LowerOpaqueBlock(),
+        tirx.transform.FlattenBuffer(),
+        tirx.transform.NarrowDataType(32),
+        s_tir.transform.LoopPartition(),
+        tirx.transform.VectorizeLoop(False),
+        tirx.transform.StorageRewrite(),
+        s_tir.transform.HoistIfThenElse(),
+        tirx.transform.UnrollLoop(),
+        s_tir.transform.RenormalizeSplitPattern(),
+        tirx.transform.StmtSimplify(),
+        tirx.transform.RemoveNoOp(),
+        s_tir.transform.RewriteUnsafeSelect(),
+        tirx.transform.CommonSubexprElim(),
+        tirx.transform.VerifyMemory(),
+    ]
+
+
+def _static_nbytes(buf: Any) -> int | None:
+    try:
+        n = int(np.prod([int(d) for d in buf.shape], dtype=np.int64))
+    except Exception:
+        return None
+    return n * tvm.DataType(buf.dtype).bits // 8
+
+
+def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspace]]:
+    """Turn allocations larger than STACK_LIMIT_BYTES into trailing buffer parameters."""
+    lifted: list[Any] = []
+
+    def visit(stmt: Any) -> Any:
+        if isinstance(stmt, tirx.AllocBuffer):
+            buf = stmt.buffer
+            nbytes = _static_nbytes(buf)
+            if nbytes is None:
+                raise LoweringError(
+                    f"kernel allocates a buffer of non-static size {list(buf.shape)}",
+                    "fix all input shapes (--input-shapes); microcontroller code must be static",
+                )
+            if nbytes > STACK_LIMIT_BYTES:
+                lifted.append(buf)
+                return tirx.Evaluate(tirx.IntImm("int32", 0))
+        return stmt
+
+    body = tvm_ffi.structural_map(func.body, [(tirx.AllocBuffer, visit)], order="post")
+    if not lifted:
+        return func, []
+    new = tirx.PrimFunc(list(func.params) + lifted, body, ret_type=func.ret_type, attrs=func.attrs)
+    return new, [Workspace(nbytes=int(_static_nbytes(b) or 0), dtype=str(b.dtype)) for b in lifted]
+
+
+def _unpack(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """The MakePackedAPI replacement: typed pointer parameters and `return 0`."""
+    pointers = [tirx.Var(p.name, buffer_data_pointer_type(p)) if is_buffer_var(p) else p for p in func.params]
+    by_buffer = {p: q for p, q in zip(func.params, pointers, strict=True) if is_buffer_var(p)}
+    buffer_data_op = tvm.ir.Op.get("tirx.buffer_data")
+
+    def replace(call: Any) -> Any:
+        if isinstance(call.op, tvm.ir.Op) and call.op.same_as(buffer_data_op) and call.args[0] in by_buffer:
+            return by_buffer[call.args[0]]
+        return call
+
+    body = tvm_ffi.structural_map(func.body, [(tvm.ir.Call, replace)], order="post")
+    # Workspace lowering looks for the device scope; the return goes after it.
+    body = tirx.AttrStmt(0, "device_id", 0, body)
+    body = tirx.AttrStmt(0, "device_type", 1, body)
+    body = tirx.SeqStmt([body, tirx.Return(tirx.IntImm("int32", 0))])
+    return tirx.PrimFunc(pointers, body, ret_type=tvm.ir.PrimType("int32"), attrs=func.attrs)
+
+
+def _unpacked_pipeline() -> tuple[Any, Any, Any]:
+    from tvm.s_tir.pipeline import finalize_device_passes, finalize_host_passes
+
+    @tvm.transform.module_pass(opt_level=0, name="TvmcMicroUnpackedAPI")
+    def _pipeline(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        return tvm.IRModule({gv: _unpack(f) for gv, f in mod.functions.items()}, attrs=mod.attrs)
+
+    return _pipeline, finalize_host_passes, finalize_device_passes
+
+
+tvm.tirx.compilation_pipeline.register_tir_pipeline(PIPELINE_NAME, _unpacked_pipeline)
+
+_DROP_LINES = (
+    "#define TVM_EXPORTS",
+    '#include "tvm/',
+    "void* __tvm_ffi__library_ctx = NULL;",
+)
+
+
+def _clean_source(src: str) -> str:
+    lines = [ln for ln in src.splitlines() if not ln.startswith(_DROP_LINES)]
+    text = "#include <stdint.h>\n" + "\n".join(lines).replace("TVM_DLL ", "") + "\n"
+    leftover = re.findall(r"TVMBackend\w+|__tvm_ffi\w*|TVMFFI\w+|TVMAPI\w+", text)
+    if leftover:
+        raise LoweringError(
+            f"generated C still calls the TVM runtime ({', '.join(sorted(set(leftover)))})",
+            "this kernel needs a TVM runtime feature the MLF does not ship; run with -v and report it",
+        )
+    return text
+
+
+def lower_kernels(
+    funcs: dict[str, tirx.PrimFunc],
+    symbols: dict[str, str],
+    target: tvm.target.Target,
+    pass_config: dict[str, Any],
+) -> tuple[str, dict[str, LoweredKernel]]:
+    """Lower scheduled PrimFuncs (by IRModule name) to one C source; returns (source, kernels by name)."""
+    mod = tvm.IRModule({symbols[n]: f.with_attr("global_symbol", symbols[n]) for n, f in funcs.items()})
+    mod = tirx.transform.BindTarget(target)(mod)
+    config = {"tirx.disable_assert": True, **pass_config}
+    with tvm.transform.PassContext(opt_level=3, config=config):
+        mod = tvm.transform.Sequential(_lowering_passes())(mod)
+        kernels: dict[str, LoweredKernel] = {}
+        lifted = {}
+        by_symbol = {s: n for n, s in symbols.items()}
+        for gv, f in mod.functions.items():
+            f2, ws = _lift_allocations(f)
+            lifted[gv] = f2
+            dtypes = [str(p.dtype) for p in f2.params]
+            kernels[by_symbol[gv.name_hint]] = LoweredKernel(gv.name_hint, dtypes, ws)
+        mod = tvm.IRModule(lifted, attrs=mod.attrs)
+        rt = tvm.tirx.build(mod, target=target, pipeline=PIPELINE_NAME)
+    return _clean_source(rt.inspect_source()), kernels
