@@ -48,22 +48,22 @@ FLASHED = Path("build") / "flashed.json"
 RUNTIME_RESERVE_BYTES = 4096
 
 _GEN, _BUILD, _ALL = ("generate_project",), ("generate_project", "build"), ()
+# fmt: off
 PROJECT_OPTIONS = (
-    ProjectOption(
-        "board", "str", None, "board to build for (boards.yaml)", choices=tuple(sorted(fw.load_boards())),
-        required=_GEN, optional=("build", "flash", "open_transport"),
-    ),
+    ProjectOption("board", "str", None, "board to build for (boards.yaml)",
+                  choices=tuple(sorted(fw.load_boards())), required=_GEN,
+                  optional=("build", "flash", "open_transport")),
     ProjectOption("opt_level", "str", "O2", "optimisation level", choices=("O0", "O1", "O2", "O3", "Os"),
                   optional=_BUILD),
     ProjectOption("compiler_flags", "str", "", "extra arm-none-eabi-gcc flags, split like a shell would",
                   optional=_BUILD),
     ProjectOption("stack_bytes", "int", 8192, "main stack size in bytes", optional=_GEN),
     ProjectOption("uart_baud", "int", 115200, "UART baud rate (real boards; QEMU ignores it)", optional=_GEN),
-    ProjectOption("qemu_icount", "bool", True,
-                  "run QEMU with -icount shift=0 so timer ticks are exact instruction counts",
-                  optional=("open_transport",)),
+    ProjectOption("qemu_icount", "bool", True, "run QEMU with -icount shift=0: timer ticks are exact "
+                  "instruction counts", optional=("open_transport",)),
     ProjectOption("verbose", "bool", False, "show compiler output in full", optional=_ALL),
 )
+# fmt: on
 
 
 class CortexMHandler(ProjectAPIHandler):
@@ -104,11 +104,15 @@ class CortexMHandler(ProjectAPIHandler):
                 "run generate_project from the template (tvmc micro create-project ... cortex_m)",
             )
         if not model_library_format_path.is_file():
-            raise ArchiveError(f"model library format file {model_library_format_path} does not exist",
-                               "create it with: tvmc compile MODEL -o model.tar")
+            raise ArchiveError(
+                f"model library format file {model_library_format_path} does not exist",
+                "create it with: tvmc compile MODEL -o model.tar",
+            )
         if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
-            raise ProjectExistsError(f"{project_dir} already exists and is not empty",
-                                     "choose a new directory, or pass -f to tvmc micro create-project")
+            raise ProjectExistsError(
+                f"{project_dir} already exists and is not empty",
+                "choose a new directory, or pass -f to tvmc micro create-project",
+            )
         board = fw.load_boards()[options["board"]]
         project_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -117,22 +121,31 @@ class CortexMHandler(ProjectAPIHandler):
             shutil.rmtree(project_dir, ignore_errors=True)  # nothing half-made is left behind
             raise
 
-    def _populate(self, mlf: Path, crt_dir: Path | None, project_dir: Path, board: fw.Board,
-                  options: Mapping[str, Any]) -> None:
+    def _populate(
+        self, mlf: Path, crt_dir: Path | None, project_dir: Path, board: fw.Board, options: Mapping[str, Any]
+    ) -> None:
         model_dir = project_dir / MLF_DIR
         safe_extract(mlf, model_dir)
         metadata_path = model_dir / "metadata.json"
         if not metadata_path.is_file():
-            raise ArchiveError(f"{mlf} is not a Model Library Format tar (no metadata.json)",
-                               "create it with: tvmc compile MODEL -o model.tar")
+            raise ArchiveError(
+                f"{mlf} is not a Model Library Format tar (no metadata.json)",
+                "create it with: tvmc compile MODEL -o model.tar",
+            )
         models = json.loads(metadata_path.read_text(encoding="utf-8")).get("models") or [{}]
-        fw.check_model_fits(board, models[0].get("memory", {}), stack_bytes=options["stack_bytes"],
-                            reserve_bytes=RUNTIME_RESERVE_BYTES)
+        fw.check_model_fits(
+            board,
+            models[0].get("memory", {}),
+            stack_bytes=options["stack_bytes"],
+            reserve_bytes=RUNTIME_RESERVE_BYTES,
+        )
         if not (model_dir / "runtime" / "src").is_dir():
             # An MLF without the runtime: take it from standalone_crt_dir (the repo's runtime/ tree).
             if crt_dir is None or not (Path(crt_dir) / "src").is_dir():
-                raise ArchiveError(f"{mlf} has no runtime/ folder and no standalone_crt_dir was given",
-                                   "recompile the model with this tvmc (it puts the runtime in the MLF)")
+                raise ArchiveError(
+                    f"{mlf} has no runtime/ folder and no standalone_crt_dir was given",
+                    "recompile the model with this tvmc (it puts the runtime in the MLF)",
+                )
             shutil.copytree(crt_dir, model_dir / "runtime", dirs_exist_ok=True)
         shutil.copy2(mlf, project_dir / MLF_NAME)
         for name in TEMPLATE_FILES:
@@ -142,8 +155,9 @@ class CortexMHandler(ProjectAPIHandler):
             else:
                 shutil.copy2(source, project_dir / name)
         generated = project_dir / "generated"
-        fw.write_board_files(board, generated, uart_baud=options["uart_baud"],
-                             stack_bytes=options["stack_bytes"])
+        fw.write_board_files(
+            board, generated, uart_baud=options["uart_baud"], stack_bytes=options["stack_bytes"]
+        )
         from microtvm_api.model_glue import write_model_glue
 
         write_model_glue(metadata_path, generated / "model_glue.c")
@@ -168,8 +182,10 @@ class CortexMHandler(ProjectAPIHandler):
         return fw.load_boards(self.project_dir / "boards.yaml")[saved]
 
     def build(self, options: Mapping[str, Any]) -> None:
+        from microtvm_api.model_glue import runtime_sources
+
         board = self._project_board(options)
-        gcc = fw.require_tool(fw.GCC)
+        fw.require_tool(fw.GCC)
         root = self.project_dir
         model = root / MLF_DIR
         sources = [
@@ -178,16 +194,23 @@ class CortexMHandler(ProjectAPIHandler):
             root / "firmware" / "main.c",
             root / "generated" / "model_glue.c",
             *sorted((model / "codegen" / "host" / "src").glob("*.c")),
-            *sorted((model / "runtime" / "src").glob("*.c")),
+            *runtime_sources(model / "runtime", platform=None),  # firmware/ is this board's port
         ]
         (root / ELF).parent.mkdir(exist_ok=True)
         (root / ELF).unlink(missing_ok=True)
         argv = fw.gcc_command(
-            board, sources=[s.relative_to(root) for s in sources],
-            include_dirs=[Path(MLF_DIR) / "codegen" / "host" / "include", Path(MLF_DIR) / "runtime" / "include"],
-            generated_dir=Path("generated"), firmware_dir=Path("firmware"), output=ELF,
-            opt_level=options["opt_level"], extra_flags=shlex.split(options["compiler_flags"]),
-            defines=["TVMGEN_PROFILE"], gcc=gcc,
+            board,
+            sources=[s.relative_to(root) for s in sources],
+            include_dirs=[
+                Path(MLF_DIR) / "codegen" / "host" / "include",
+                Path(MLF_DIR) / "runtime" / "include",
+            ],
+            generated_dir=Path("generated"),
+            firmware_dir=Path("firmware"),
+            output=ELF,
+            opt_level=options["opt_level"],
+            extra_flags=shlex.split(options["compiler_flags"]),
+            defines=["TVMGEN_PROFILE"],
         )
         try:
             run_command(argv, cwd=root, echo_output=options["verbose"])
@@ -196,7 +219,7 @@ class CortexMHandler(ProjectAPIHandler):
             if reason is None:
                 raise
             raise fw.FirmwareError(reason, "the full linker output is above") from err
-        size = run_command([fw.require_tool(fw.SIZE), "-A", str(ELF)], cwd=root, echo_output=False)
+        size = run_command([fw.SIZE, "-A", str(ELF)], cwd=root, echo_output=False)
         sizes = fw.parse_size_output(size.output)
         (root / "build" / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
         print(f"{ELF} for {board.name}:\n{fw.usage_report(board, sizes)}", file=sys.stderr)
@@ -219,14 +242,20 @@ class CortexMHandler(ProjectAPIHandler):
         board = self._project_board(options)
         fw.require_tool(fw.QEMU)
         if not (self.project_dir / FLASHED).is_file():
-            raise CommandFailedError("nothing has been flashed to the emulated board yet",
-                                     "run: tvmc micro build DIR && tvmc micro flash DIR")
+            raise CommandFailedError(
+                "nothing has been flashed to the emulated board yet",
+                "run: tvmc micro build DIR && tvmc micro flash DIR",
+            )
         if board.qemu_machine is None:
-            raise ServerError(f"board {board.name} has no QEMU machine, so it cannot be emulated",
-                              "use a board whose boards.yaml row has qemu_machine set")
+            raise ServerError(
+                f"board {board.name} has no QEMU machine, so it cannot be emulated",
+                "use a board whose boards.yaml row has qemu_machine set",
+            )
         self.close_transport()
         image = self.project_dir / "build" / json.loads((self.project_dir / FLASHED).read_text())["image"]
-        argv = qemu_argv(board.qemu_machine, image, icount=options["qemu_icount"], semihosting=board.semihosting)
+        argv = qemu_argv(
+            board.qemu_machine, image, icount=options["qemu_icount"], semihosting=board.semihosting
+        )
         self._transport = QemuTransport(argv, self.project_dir / "build" / "qemu.log")
         # QEMU notices the pty reader within ~1 s (it polls), so the first handshake may need a retry.
         return TransportTimeouts(
