@@ -255,11 +255,11 @@ class ProjectAPIClient:
         if self._closed:
             return self.process.returncode
         self._closed = True
-        for fd in (self._write_fd, self._reader.fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self.close_input()
+        try:
+            os.close(self._reader.fd)
+        except OSError:
+            pass
         try:
             self.process.wait(timeout=timeout_sec)
         except subprocess.TimeoutExpired:
@@ -272,6 +272,20 @@ class ProjectAPIClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def close_input(self) -> None:
+        """Close the request channel: a conforming server exits at end of input."""
+        if self._write_fd >= 0:
+            try:
+                os.close(self._write_fd)
+            except OSError:
+                pass
+            self._write_fd = -1
+
+    @property
+    def reply_fd(self) -> int:
+        """The fd replies are read from (to compare with what the server holds)."""
+        return self._reader.fd
 
     def stderr_tail(self, n: int = 15) -> str:
         return self._pump.tail(n)
@@ -286,13 +300,6 @@ class ProjectAPIClient:
         timeout_sec: float | None = _UNSET,
     ) -> Any:
         """Call `method` and return its result; raises the rebuilt server exception on an error reply."""
-        if self._broken is not None:
-            raise type(self._broken)(
-                f"the server is no longer usable after an earlier failure: {self._broken.message}",
-                self._broken.hint,
-            )
-        if self._closed:
-            raise ServerExitedError("the Project API client is closed", "launch the server again")
         if timeout_sec is _UNSET:
             timeout_sec = DEFAULT_TIMEOUTS.get(method, 120.0)
         deadline = deadline_after(timeout_sec)
@@ -302,16 +309,45 @@ class ProjectAPIClient:
             "jsonrpc": "2.0",
             "id": request_id,
             "method": method,
-            "params": dict(params) if isinstance(params, Mapping) else list(params or []),
+            "params": list(params) if isinstance(params, Sequence) else dict(params or {}),
         }
-        if params is None:
-            request["params"] = {}
+        self._send(framing.encode(request), method, deadline, timeout_sec)
+        reply = self._receive(method, deadline, timeout_sec)
+        if reply.get("id") != request_id:
+            raise self._fail(
+                ServerProtocolError(
+                    f"the server answered {method} (request id {request_id}) with id {reply.get('id')!r}",
+                    "the server must answer each request with the same id, in order",
+                )
+            )
+        if "error" in reply:
+            raise errors.from_wire(reply["error"])
+        return reply["result"]
+
+    def send_line(self, line: bytes, timeout_sec: float | None = 30.0) -> None:
+        """Send raw bytes as one request line (the conformance checker sends malformed ones)."""
+        self._send(line.rstrip(b"\n") + b"\n", "a raw request", deadline_after(timeout_sec), timeout_sec)
+
+    def read_reply(self, timeout_sec: float | None = 30.0, what: str = "a raw request") -> dict[str, Any]:
+        """The next reply object, whatever its id or kind (error replies are returned, not raised)."""
+        return self._receive(what, deadline_after(timeout_sec), timeout_sec)
+
+    def _send(self, line: bytes, method: str, deadline: float | None, timeout_sec: float | None) -> None:
+        if self._broken is not None:
+            raise type(self._broken)(
+                f"the server is no longer usable after an earlier failure: {self._broken.message}",
+                self._broken.hint,
+            )
+        if self._closed or self._write_fd < 0:
+            raise ServerExitedError("the Project API client is closed", "launch the server again")
         try:
-            fd_write(self._write_fd, framing.encode(request), deadline)
+            fd_write(self._write_fd, line, deadline)
         except TransportClosedError:
             raise self._fail_exited(method) from None
         except IoTimeoutError:
             raise self._fail_hung(method, timeout_sec) from None
+
+    def _receive(self, method: str, deadline: float | None, timeout_sec: float | None) -> dict[str, Any]:
         while True:
             try:
                 line = self._reader.read_line(deadline)
@@ -333,16 +369,7 @@ class ProjectAPIClient:
                 or ("result" in reply) == ("error" in reply)
             ):
                 raise self._fail_junk(method, repr(line[:200].decode("utf-8", "replace")))
-            if reply.get("id") != request_id:
-                raise self._fail(
-                    ServerProtocolError(
-                        f"the server answered {method} (request id {request_id}) with id {reply.get('id')!r}",
-                        "the server must answer each request with the same id, in order",
-                    )
-                )
-            if "error" in reply:
-                raise errors.from_wire(reply["error"])
-            return reply["result"]
+            return reply
 
     def server_info_query(
         self, tvm_version: str | None = None, *, timeout_sec: float | None = _UNSET
