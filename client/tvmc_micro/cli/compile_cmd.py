@@ -3,14 +3,92 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("compile", help="compile a TFLite or ONNX model into Model Library Format (MLF)")
+    p = sub.add_parser(
+        "compile",
+        help="compile a TFLite or ONNX model into Model Library Format (MLF)",
+        description="Compile a TFLite or ONNX model into a Model Library Format tar: plain C kernels, an "
+        "executor over one static arena, the C interface header, metadata and the device runtime.",
+    )
+    p.add_argument("model", help="the model file (.tflite or .onnx; the format is read from the content)")
+    p.add_argument("-o", "--output", default="module.tar", help="the MLF tar to write (default: module.tar)")
+    p.add_argument(
+        "--target",
+        default="c",
+        help='"c" (host C, default) or "c -mcpu=cortex-m4" (also cortex-m0, -m3, -m7, -m33, -m55, ...)',
+    )
+    p.add_argument("--model-name", help="C name of the model (prefix tvmgen_<name>); default: the file name")
+    p.add_argument(
+        "--model-format",
+        choices=("tflite", "onnx"),
+        help="assert the model's format (default: from the file)",
+    )
+    p.add_argument(
+        "--input-shapes",
+        action="append",
+        metavar="NAME:[D0,D1,...]",
+        help="fix an input's shape (needed for ONNX symbolic dimensions); repeat for several inputs",
+    )
+    p.add_argument(
+        "--pass-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="TVM PassContext option, e.g. tirx.disable_vectorize=1 (repeatable)",
+    )
+    p.add_argument("--desired-layout", choices=("NCHW", "NHWC"), help="convert convolutions to this layout")
+    p.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="compile int8 models the integer path cannot handle through float32 (dequantize/quantize)",
+    )
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tvmc_micro.errors import TvmcError
+def parse_pass_config(items: list[str] | None) -> dict[str, object]:
+    from tvmc_micro.compiler.errors import CompileOptionError
 
-    raise TvmcError("tvmc compile is not implemented yet")
+    config: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CompileOptionError(
+                f"--pass-config {item!r} is not KEY=VALUE", "e.g. --pass-config tirx.disable_vectorize=1"
+            )
+        key, value = item.split("=", 1)
+        lowered = value.strip().lower()
+        parsed: object = value
+        if lowered in ("true", "false"):
+            parsed = lowered == "true"
+        else:
+            try:
+                parsed = int(value)
+            except ValueError:
+                parsed = value
+        config[key.strip()] = parsed
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.graph_info import parse_input_shapes
+
+    def progress(msg: str) -> None:
+        print(f"tvmc compile: {msg}", file=sys.stderr, flush=True)
+
+    compile_model(
+        Path(args.model),
+        Path(args.output),
+        target=args.target,
+        model_name=args.model_name,
+        input_shapes=parse_input_shapes(args.input_shapes),
+        pass_config=parse_pass_config(args.pass_config),
+        desired_layout=args.desired_layout,
+        model_format=args.model_format,
+        allow_float_fallback=args.allow_float_fallback,
+        progress=progress,
+    )
+    return 0

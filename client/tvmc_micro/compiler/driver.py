@@ -59,9 +59,14 @@ def compile_model(
     desired_layout: str | None = None,
     model_format: str | None = None,
     allow_float_fallback: bool = False,
+    integer_path: bool = True,
     progress: Progress | None = None,
 ) -> CompileResult:
-    """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`."""
+    """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
+
+    `integer_path=False` compiles int8 TFLite models through the float (QDQ) path on purpose (tests and
+    comparisons); by default the integer importer is used when it is installed.
+    """
     from tvmc_micro.compiler.model_file import load_model_file
     from tvmc_micro.compiler.targets import parse_target
 
@@ -113,7 +118,7 @@ def compile_model(
     )
 
     # 2. Frontend and the Relax pass list.
-    relax_mod, path_kind = import_model(mf, info, name, input_shapes, allow_float_fallback)
+    relax_mod, path_kind = import_model(mf, info, name, input_shapes, allow_float_fallback, integer_path)
     timing["import"] = time.perf_counter() - t0
     if path_kind == "qdq":
         notes.append("int8 model compiled through the float (QDQ) path: activations are float32 inside")

@@ -28,11 +28,12 @@ def import_model(
     model_name: str,
     input_shapes: dict[str, list[int]],
     allow_float_fallback: bool,
+    integer_path: bool = True,
 ) -> tuple[Any, str]:
     """Returns (IRModule, path) where path is "float", "qdq" (int8 through float) or "integer"."""
     if mf.format == "tflite":
         if info.is_quantized:
-            mod = _try_integer_path(mf, model_name, allow_float_fallback)
+            mod = _try_integer_path(mf, model_name, allow_float_fallback) if integer_path else None
             if mod is not None:
                 return mod, "integer"
             return _from_tflite(mf, input_shapes), "qdq"
@@ -45,6 +46,16 @@ def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool
     try:
         from tvmc_micro.compiler import quantized  # type: ignore[attr-defined]
     except ImportError:
+        quantized = None
+    except Exception as err:  # the module exists but is broken: never silently change the arithmetic
+        if not allow_float_fallback:
+            raise TvmcError(
+                f"the integer int8 path failed to load: {type(err).__name__}: {err}",
+                "pass --allow-float-fallback to compile through the float (QDQ) path instead",
+            ) from err
+        log.warning("integer path failed to load (%s); using the float (QDQ) path", err)
+        return None
+    if quantized is None or not hasattr(quantized, "import_tflite_quantized"):
         log.info("integer importer not available; int8 model goes through the QDQ float path")
         return None
     try:

@@ -30,7 +30,7 @@ def _round_int_avg_pool() -> Any:
             call = super().visit_call_(call)
             if not (isinstance(call.op, tvm.ir.Op) and call.op.same_as(pool_op)):
                 return call
-            dtype = call.args[0].ty.dtype
+            dtype = str(call.args[0].ty.dtype)
             if not (dtype.startswith("int") or dtype.startswith("uint")):
                 return call
             a = call.attrs
@@ -47,7 +47,10 @@ def _round_int_avg_pool() -> Any:
                 out_layout=str(a.out_layout),
             )
             half = relax.const(0.5, "float32")
-            rounded = relax.op.multiply(relax.op.sign(y), relax.op.floor(relax.op.add(relax.op.abs(y), half)))
+            # floor(y + 0.5) for y >= 0, -floor(0.5 - y) below (no fabs: the C backend cannot lower it).
+            up = relax.op.floor(relax.op.add(y, half))
+            down = relax.op.negative(relax.op.floor(relax.op.subtract(half, y)))
+            rounded = relax.op.where(relax.op.greater_equal(y, relax.const(0.0, "float32")), up, down)
             return relax.op.astype(rounded, dtype)
 
     @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 import tvm
+import tvm_ffi
 from tvm import s_tir, tirx
 from tvm.s_tir.schedule import SBlockRV
 
@@ -82,6 +83,12 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
     return result
 
 
+def _source(region: object) -> object:
+    # TVM 0.27 calls a block's access region a TensorRegion whose buffer is `.source`.
+    src = getattr(region, "source", None)
+    return src if src is not None else getattr(region, "buffer")  # noqa: B009
+
+
 def inplace_pairs(func: tirx.PrimFunc) -> list[tuple[int, int]]:
     """(output param index, input param index) pairs where the output may overwrite the input.
 
@@ -102,17 +109,17 @@ def inplace_pairs(func: tirx.PrimFunc) -> list[tuple[int, int]]:
     write = block.writes[0]
     params = list(func.params)
     try:
-        out_idx = next(i for i, p in enumerate(params) if p.same_as(write.buffer))
-    except IndexError:
+        out_idx = next(i for i, p in enumerate(params) if p.same_as(_source(write)))
+    except StopIteration:
         return []
     if any(not isinstance(r.extent, tirx.IntImm) or int(r.extent) != 1 for r in write.region):
         return []
-    out_buf = write.buffer
+    out_buf = _source(write)
     pairs = []
     for i, p in enumerate(params):
         if i == out_idx:
             continue
-        reads = [r for r in block.reads if r.buffer.same_as(p)]
+        reads = [r for r in block.reads if _source(r).same_as(p)]
         if len(reads) != 1:
             continue
         r = reads[0]
@@ -121,7 +128,9 @@ def inplace_pairs(func: tirx.PrimFunc) -> list[tuple[int, int]]:
         )
         same_elem = tvm.DataType(p.dtype).bits == tvm.DataType(out_buf.dtype).bits
         same_index = len(r.region) == len(write.region) and all(
-            tvm.ir.structural_equal(a.min, b.min) and isinstance(a.extent, tirx.IntImm) and int(a.extent) == 1
+            tvm_ffi.structural_equal(a.min, b.min)
+            and isinstance(a.extent, tirx.IntImm)
+            and int(a.extent) == 1
             for a, b in zip(r.region, write.region, strict=True)
         )
         if same_shape and same_elem and same_index:
