@@ -140,13 +140,12 @@ class CortexMHandler(ProjectAPIHandler):
             reserve_bytes=RUNTIME_RESERVE_BYTES,
         )
         if not (model_dir / "runtime" / "src").is_dir():
-            # An MLF without the runtime: take it from standalone_crt_dir (the repo's runtime/ tree).
-            if crt_dir is None or not (Path(crt_dir) / "src").is_dir():
-                raise ArchiveError(
-                    f"{mlf} has no runtime/ folder and no standalone_crt_dir was given",
-                    "recompile the model with this tvmc (it puts the runtime in the MLF)",
-                )
-            shutil.copytree(crt_dir, model_dir / "runtime", dirs_exist_ok=True)
+            # An MLF without the runtime (older or hand-made): standalone_crt_dir, else the runtime/ tree
+            # beside this template in the tvmc source tree. Without either, build says what is missing.
+            for candidate in (crt_dir, HERE.parent.parent / "runtime"):
+                if candidate is not None and (Path(candidate) / "src").is_dir():
+                    shutil.copytree(candidate, model_dir / "runtime", dirs_exist_ok=True)
+                    break
         shutil.copy2(mlf, project_dir / MLF_NAME)
         for name in TEMPLATE_FILES:
             source = HERE / name
@@ -185,6 +184,9 @@ class CortexMHandler(ProjectAPIHandler):
         from microtvm_api.model_glue import runtime_sources
 
         board = self._project_board(options)
+        if not (self.project_dir / MLF_DIR / "runtime" / "src").is_dir():
+            raise ArchiveError(f"{self.project_dir / MLF_DIR} has no runtime/ (device runtime sources)",
+                               "recompile the model with this tvmc (it puts the runtime in the MLF)")
         fw.require_tool(fw.GCC)
         root = self.project_dir
         model = root / MLF_DIR

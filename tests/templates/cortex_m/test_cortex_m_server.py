@@ -262,3 +262,25 @@ def _qemu_pid(project: Path) -> int | None:
             ):
                 return int(entry.name)
     return None
+
+
+def test_build_without_runtime_sources_says_so(tmp_path: Path) -> None:
+    project = generate(tmp_path)
+    fw.shutil.rmtree(project / "model" / "runtime")
+    handler = cm_server.CortexMHandler(project)
+    with pytest.raises(ArchiveError, match="has no runtime/"):
+        handler.build(opts("build", handler))
+
+
+@pytest.mark.slow
+def test_conformance_checker_passes() -> None:
+    """The library's vendor conformance checker, run on this template's server as a user would."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "microtvm_api.conformance", str(TEMPLATE_DIR / "microtvm_api_server.py")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failed" in result.stdout
