@@ -211,7 +211,7 @@ def _convert_param(method: str, param: str, value: Any, hint: Any) -> Any:
         except (ValueError, binascii.Error):
             raise InvalidParamsError(
                 f"invalid params for {method}: parameter {param!r} is not valid base85 text",
-                "encode transport bytes with base64.b85encode",
+                "encode transport bytes with base64.b85encode (see docs/project-api.md)",
                 data={"param": param},
             ) from None
     elif isinstance(base, type) and issubclass(base, Mapping | dict) and isinstance(value, dict):

@@ -49,7 +49,7 @@ class LineReader:
             if newline >= 0:
                 line = bytes(self._buffer[:newline])
                 del self._buffer[: newline + 1]
-                if self._skipping:
+                if self._skipping or newline > self.max_line_bytes:
                     self._skipping = False
                     raise LineTooLongError(f"a line exceeded {self.max_line_bytes} bytes and was skipped")
                 return line.rstrip(b"\r")

@@ -190,6 +190,14 @@ def main(
         stream=sys.stderr,
     )
     read_fd, write_fd = (stdin_fd, stdout_fd) if args.read_fd is None else (args.read_fd, args.write_fd)
+    try:
+        import jsonrpcserver  # noqa: F401
+    except ImportError:
+        sys.stderr.write(
+            f"microtvm_api: No module named 'jsonrpcserver' in {sys.executable}: "
+            f"install it with: {sys.executable} -m pip install 'jsonrpcserver>=5,<6'\n"
+        )
+        sys.exit(3)
     instance = handler if isinstance(handler, ProjectAPIHandler) else handler()
     try:
         serve(instance, read_fd, write_fd)
