@@ -101,7 +101,9 @@ def test_protocol_major_mismatch_names_both_versions(launch: Launch, servers: Pa
     assert "speaks Project API protocol version 1" in info.value.message
     assert "this client speaks version 2" in info.value.message
     bad = launch(servers / "bad_info_server.py")
-    with pytest.raises(errors.UnsupportedProtocolVersionError, match="version 2; this client speaks version 1"):
+    with pytest.raises(
+        errors.UnsupportedProtocolVersionError, match="version 2; this client speaks version 1"
+    ):
         bad.server_info_query()
 
 
@@ -144,7 +146,7 @@ def test_another_interpreter_can_import_the_library(launch: Launch, servers: Pat
 
 
 def test_missing_server_and_interpreter(tmp_path: Path, launch: Launch, servers: Path) -> None:
-    with pytest.raises(errors.ServerNotFoundError, match="has no microtvm_api_server.py"):
+    with pytest.raises(errors.ServerNotFoundError, match=r"has no microtvm_api_server\.py"):
         find_server(tmp_path)
     with pytest.raises(errors.ServerNotFoundError, match="does not exist"):
         find_server(tmp_path / "nope.py")

@@ -55,7 +55,10 @@ def test_line_reader_skips_an_over_long_line_and_recovers() -> None:
 
 
 def test_key_value_split_at_first_equals() -> None:
-    assert parse_key_values(["cflags=-DX=1 -O2", "board=a", "board=b"]) == {"cflags": "-DX=1 -O2", "board": "b"}
+    assert parse_key_values(["cflags=-DX=1 -O2", "board=a", "board=b"]) == {
+        "cflags": "-DX=1 -O2",
+        "board": "b",
+    }
     with pytest.raises(InvalidOptionError, match="not key=value"):
         parse_key_values(["novalue"])
     with pytest.raises(InvalidOptionError):
@@ -64,8 +67,16 @@ def test_key_value_split_at_first_equals() -> None:
 
 @pytest.mark.parametrize(
     ("name", "raw", "value"),
-    [("verbose", "false", False), ("verbose", "TRUE", True), ("verbose", False, False), ("jobs", "0x10", 16),
-     ("jobs", 3, 3), ("scale", "2.5", 2.5), ("scale", 2, 2.0), ("board", "a", "a")],
+    [
+        ("verbose", "false", False),
+        ("verbose", "TRUE", True),
+        ("verbose", False, False),
+        ("jobs", "0x10", 16),
+        ("jobs", 3, 3),
+        ("scale", "2.5", 2.5),
+        ("scale", 2, 2.0),
+        ("board", "a", "a"),
+    ],
 )
 def test_convert_to_declared_type(name: str, raw: object, value: object) -> None:
     option = {o.name: o for o in OPTIONS}[name]
@@ -73,8 +84,10 @@ def test_convert_to_declared_type(name: str, raw: object, value: object) -> None
     assert type(convert(option, raw)) is type(value)
 
 
-@pytest.mark.parametrize(("name", "raw"), [("verbose", "maybe"), ("jobs", "two"), ("jobs", True), ("scale", "x"),
-                                           ("board", 3), ("jobs", 2.5)])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("verbose", "maybe"), ("jobs", "two"), ("jobs", True), ("scale", "x"), ("board", 3), ("jobs", 2.5)],
+)
 def test_convert_refuses_wrong_types_naming_the_option(name: str, raw: object) -> None:
     option = {o.name: o for o in OPTIONS}[name]
     with pytest.raises(InvalidOptionError, match=name) as info:
@@ -84,9 +97,16 @@ def test_convert_refuses_wrong_types_naming_the_option(name: str, raw: object) -
 
 def test_resolve_filters_per_method_and_fills_defaults() -> None:
     assert resolve(OPTIONS, "build", {"board": "a", "scale": "1.5"}) == {
-        "board": "a", "verbose": False, "jobs": 2, "everywhere": "x"}
+        "board": "a",
+        "verbose": False,
+        "jobs": 2,
+        "everywhere": "x",
+    }
     assert resolve(OPTIONS, "flash", {"board": "b", "scale": "1.5"}) == {
-        "verbose": False, "scale": 1.5, "everywhere": "x"}
+        "verbose": False,
+        "scale": 1.5,
+        "everywhere": "x",
+    }
     # Saved values (a generated project) sit between the call's values and the defaults.
     assert resolve(OPTIONS, "build", {"jobs": "4"}, saved={"board": "b", "jobs": 8})["jobs"] == 4
     assert resolve(OPTIONS, "build", {}, saved={"board": "b"})["board"] == "b"
@@ -108,11 +128,13 @@ def test_resolve_errors_name_the_problem() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"name": "my-opt", "type": "str"}, "not an identifier"),
-     ({"name": "x", "type": "enum"}, "type 'enum'"),
-     ({"name": "x", "type": "str", "required": ("deploy",)}, "'deploy' is not a method"),
-     ({"name": "x", "type": "int", "default": "many"}, "must be an integer"),
-     ({"name": "x", "type": "str", "default": "c", "choices": ("a", "b")}, "not one of its choices")],
+    [
+        ({"name": "my-opt", "type": "str"}, "not an identifier"),
+        ({"name": "x", "type": "enum"}, "type 'enum'"),
+        ({"name": "x", "type": "str", "required": ("deploy",)}, "'deploy' is not a method"),
+        ({"name": "x", "type": "int", "default": "many"}, "must be an integer"),
+        ({"name": "x", "type": "str", "default": "c", "choices": ("a", "b")}, "not one of its choices"),
+    ],
 )
 def test_bad_declarations_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -122,8 +144,14 @@ def test_bad_declarations_are_refused(kwargs: dict[str, object], message: str) -
 def test_declaration_json_round_trip_and_v018_form() -> None:
     for option in OPTIONS:
         assert ProjectOption.from_json(option.to_json()) == option
-    old = {"name": "zephyr_base", "choices": None, "default": None, "required": None,
-           "optional": ["build", "open_transport"], "help": "Path to the zephyr base directory."}
+    old = {
+        "name": "zephyr_base",
+        "choices": None,
+        "default": None,
+        "required": None,
+        "optional": ["build", "open_transport"],
+        "help": "Path to the zephyr base directory.",
+    }
     assert ProjectOption.from_json(old).type == "str"
     with pytest.raises(ValueError, match="unknown keys"):
         ProjectOption.from_json({"name": "x", "type": "str", "colour": "red"})
@@ -137,8 +165,11 @@ def test_error_round_trip_keeps_class_hint_and_traceback() -> None:
     assert wire["code"] == -32000 and wire["data"]["type"] == "IoTimeoutError"
     rebuilt = errors.from_wire(wire)
     assert type(rebuilt) is errors.IoTimeoutError
-    assert (rebuilt.message, rebuilt.hint, rebuilt.data) == ("no reply in 1 s", "check the cable",
-                                                             {"port": "/dev/ttyACM0"})
+    assert (rebuilt.message, rebuilt.hint, rebuilt.data) == (
+        "no reply in 1 s",
+        "check the cable",
+        {"port": "/dev/ttyACM0"},
+    )
     assert rebuilt.remote_traceback and "raise errors.IoTimeoutError" in rebuilt.remote_traceback
 
 
@@ -155,8 +186,11 @@ def test_unknown_remote_types_fall_back_to_the_base_class_of_their_code() -> Non
 
 
 def test_v018_error_form_class_name_in_message() -> None:
-    wire = {"code": -32000, "message": "TransportClosedError",
-            "data": {"traceback": "Traceback...\nTransportClosedError: serial port vanished\n"}}
+    wire = {
+        "code": -32000,
+        "message": "TransportClosedError",
+        "data": {"traceback": "Traceback...\nTransportClosedError: serial port vanished\n"},
+    }
     rebuilt = errors.from_wire(wire)
     assert type(rebuilt) is errors.TransportClosedError
     assert rebuilt.message == "TransportClosedError: serial port vanished"

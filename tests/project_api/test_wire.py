@@ -37,7 +37,9 @@ def _info_ok(client: ProjectAPIClient) -> None:
 
 
 @pytest.mark.parametrize("line", [b'{"jsonrpc": "2.0", "id": 1, "method": ', b"\xff\xfe not utf-8", b"{]"])
-def test_malformed_json_gets_parse_error_and_server_keeps_serving(echo: ProjectAPIClient, line: bytes) -> None:
+def test_malformed_json_gets_parse_error_and_server_keeps_serving(
+    echo: ProjectAPIClient, line: bytes
+) -> None:
     reply = _raw(echo, line)
     assert reply["id"] is None
     assert reply["error"]["code"] == -32700
@@ -48,15 +50,23 @@ def test_malformed_json_gets_parse_error_and_server_keeps_serving(echo: ProjectA
 
 @pytest.mark.parametrize(
     ("line", "words"),
-    [("42", "must be a JSON object"), ('"server_info_query"', "must be a JSON object"),
-     ("null", "must be a JSON object"),
-     ('[{"jsonrpc": "2.0", "id": 1, "method": "server_info_query", "params": {"tvm_version": "x"}}]',
-      "batch requests are not supported"),
-     ("[]", "batch"),
-     ('{"id": 1, "method": "server_info_query"}', '"jsonrpc": "2.0"'),
-     ('{"jsonrpc": "2.0", "id": 1, "method": 5}', 'string "method"'),
-     ('{"jsonrpc": "2.0", "id": 1, "method": "build", "params": "x"}', '"params" must be'),
-     ('{"jsonrpc": "2.0", "id": 1, "method": "build", "params": {}, "extra": 1}', "unexpected member extra")],
+    [
+        ("42", "must be a JSON object"),
+        ('"server_info_query"', "must be a JSON object"),
+        ("null", "must be a JSON object"),
+        (
+            '[{"jsonrpc": "2.0", "id": 1, "method": "server_info_query", "params": {"tvm_version": "x"}}]',
+            "batch requests are not supported",
+        ),
+        ("[]", "batch"),
+        ('{"id": 1, "method": "server_info_query"}', '"jsonrpc": "2.0"'),
+        ('{"jsonrpc": "2.0", "id": 1, "method": 5}', 'string "method"'),
+        ('{"jsonrpc": "2.0", "id": 1, "method": "build", "params": "x"}', '"params" must be'),
+        (
+            '{"jsonrpc": "2.0", "id": 1, "method": "build", "params": {}, "extra": 1}',
+            "unexpected member extra",
+        ),
+    ],
 )
 def test_non_requests_get_invalid_request(echo: ProjectAPIClient, line: str, words: str) -> None:
     reply = _raw(echo, line)
@@ -81,17 +91,27 @@ def test_unknown_method_lists_the_methods(echo: ProjectAPIClient) -> None:
 
 @pytest.mark.parametrize(
     ("method", "params", "words"),
-    [("server_info_query", {}, "missing a required argument: 'tvm_version'"),
-     ("server_info_query", {"tvm_version": "1", "colour": 2}, "unexpected keyword argument 'colour'"),
-     ("server_info_query", {"tvm_version": 0.27}, "parameter 'tvm_version' must be a string, got number"),
-     ("read_transport", {"n": "4", "timeout_sec": 1}, "parameter 'n' must be an integer"),
-     ("read_transport", {"n": True, "timeout_sec": 1}, "parameter 'n' must be an integer, got boolean"),
-     ("read_transport", {"n": 4, "timeout_sec": "soon"}, "parameter 'timeout_sec' must be a number"),
-     ("write_transport", {"data": 'not "base85"', "timeout_sec": 1}, "'data' is not valid base85"),
-     ("build", {"options": []}, "parameter 'options' must be an object"),
-     ("generate_project", {"model_library_format_path": "", "standalone_crt_dir": None, "project_dir": "/tmp/x",
-                           "options": {}}, "'model_library_format_path' must be a non-empty path"),
-     ("server_info_query", ["a", "b"], "too many positional arguments")],
+    [
+        ("server_info_query", {}, "missing a required argument: 'tvm_version'"),
+        ("server_info_query", {"tvm_version": "1", "colour": 2}, "unexpected keyword argument 'colour'"),
+        ("server_info_query", {"tvm_version": 0.27}, "parameter 'tvm_version' must be a string, got number"),
+        ("read_transport", {"n": "4", "timeout_sec": 1}, "parameter 'n' must be an integer"),
+        ("read_transport", {"n": True, "timeout_sec": 1}, "parameter 'n' must be an integer, got boolean"),
+        ("read_transport", {"n": 4, "timeout_sec": "soon"}, "parameter 'timeout_sec' must be a number"),
+        ("write_transport", {"data": 'not "base85"', "timeout_sec": 1}, "'data' is not valid base85"),
+        ("build", {"options": []}, "parameter 'options' must be an object"),
+        (
+            "generate_project",
+            {
+                "model_library_format_path": "",
+                "standalone_crt_dir": None,
+                "project_dir": "/tmp/x",
+                "options": {},
+            },
+            "'model_library_format_path' must be a non-empty path",
+        ),
+        ("server_info_query", ["a", "b"], "too many positional arguments"),
+    ],
 )
 def test_bad_params_name_the_parameter(echo: ProjectAPIClient, method: str, params: Any, words: str) -> None:
     reply = _raw(echo, _request(method, params))
@@ -108,11 +128,17 @@ def test_positional_params_are_bound_too(echo: ProjectAPIClient) -> None:
 
 @pytest.mark.parametrize(
     ("options", "words"),
-    [({"board": "gamma"}, "not one of: alpha, beta"), ({"board": "alpha", "verbose": "perhaps"}, "true or false"),
-     ({"board": "alpha", "bord": "x"}, "unknown project option 'bord'"), ({}, "'board' is required by build"),
-     ({"board": "alpha", "retries": "many"}, "'retries' must be an integer")],
+    [
+        ({"board": "gamma"}, "not one of: alpha, beta"),
+        ({"board": "alpha", "verbose": "perhaps"}, "true or false"),
+        ({"board": "alpha", "bord": "x"}, "unknown project option 'bord'"),
+        ({}, "'board' is required by build"),
+        ({"board": "alpha", "retries": "many"}, "'retries' must be an integer"),
+    ],
 )
-def test_bad_options_are_refused_before_the_handler_runs(echo: ProjectAPIClient, options: Any, words: str) -> None:
+def test_bad_options_are_refused_before_the_handler_runs(
+    echo: ProjectAPIClient, options: Any, words: str
+) -> None:
     reply = _raw(echo, _request("build", {"options": options}))
     assert reply["error"]["code"] == -32602, reply
     assert words in reply["error"]["message"]
@@ -143,9 +169,13 @@ def test_handler_errors_carry_type_hint_and_traceback(echo: ProjectAPIClient) ->
 
 
 def test_transport_bytes_travel_as_base85(echo: ProjectAPIClient) -> None:
-    assert _raw(echo, _request("open_transport", {"options": {}}))["result"] == {"timeouts": {
-        "session_start_retry_timeout_sec": 1.0, "session_start_timeout_sec": 5.0,
-        "session_established_timeout_sec": 10.0}}
+    assert _raw(echo, _request("open_transport", {"options": {}}))["result"] == {
+        "timeouts": {
+            "session_start_retry_timeout_sec": 1.0,
+            "session_start_timeout_sec": 5.0,
+            "session_established_timeout_sec": 10.0,
+        }
+    }
     _raw(echo, _request("write_transport", {"data": "Xk~0{", "timeout_sec": 1}))  # b85 of b"hell"
     assert _raw(echo, _request("read_transport", {"n": 3, "timeout_sec": 1}))["result"] == {"data": "Xk}~"}
     assert _raw(echo, _request("close_transport", {}))["result"] is None

@@ -19,15 +19,33 @@ class BadInfoHandler(ProjectAPIHandler):
             "model_library_format_path": None,
             "protocol_version": 2,
             "project_options": [
-                {"name": "board", "type": "enum", "default": "x", "choices": ["a", "b"], "help": "",
-                 "required": ["build"], "optional": None},
-                {"name": "board", "type": "str", "default": None, "help": "declared twice",
-                 "required": None, "optional": ["deploy"]},
+                {
+                    "name": "board",
+                    "type": "enum",
+                    "default": "x",
+                    "choices": ["a", "b"],
+                    "help": "",
+                    "required": ["build"],
+                    "optional": None,
+                },
+                {
+                    "name": "board",
+                    "type": "str",
+                    "default": None,
+                    "help": "declared twice",
+                    "required": None,
+                    "optional": ["deploy"],
+                },
             ],
         }
 
-    def generate_project(self, model_library_format_path: Path, standalone_crt_dir: Path | None,
-                         project_dir: Path, options: Mapping[str, Any]) -> None:
+    def generate_project(
+        self,
+        model_library_format_path: Path,
+        standalone_crt_dir: Path | None,
+        project_dir: Path,
+        options: Mapping[str, Any],
+    ) -> None:
         raise NotImplementedError
 
     def build(self, options: Mapping[str, Any]) -> None:

@@ -24,8 +24,15 @@ HERE = Path(__file__).resolve().parent
 
 class EchoHandler(ProjectAPIHandler):
     project_options = (
-        ProjectOption("board", "str", None, "target board", choices=("alpha", "beta"), required=("build",),
-                      optional=("generate_project",)),
+        ProjectOption(
+            "board",
+            "str",
+            None,
+            "target board",
+            choices=("alpha", "beta"),
+            required=("build",),
+            optional=("generate_project",),
+        ),
         ProjectOption("verbose", "bool", False, "log more", optional=("build", "flash")),
         ProjectOption("sleep_sec", "float", 0.0, "hang this long in build", optional=("build",)),
         ProjectOption("crash", "bool", False, "exit(3) in the middle of build", optional=("build",)),
@@ -43,8 +50,13 @@ class EchoHandler(ProjectAPIHandler):
         mlf = marker.read_text() if marker.exists() else None
         return ServerInfo("echo", mlf is None, mlf, self.project_options, capabilities=("transport",))
 
-    def generate_project(self, model_library_format_path: Path, standalone_crt_dir: Path | None,
-                         project_dir: Path, options: Mapping[str, Any]) -> None:
+    def generate_project(
+        self,
+        model_library_format_path: Path,
+        standalone_crt_dir: Path | None,
+        project_dir: Path,
+        options: Mapping[str, Any],
+    ) -> None:
         project_dir.mkdir(parents=True)
         safe_extract(model_library_format_path, project_dir / "model")
         (project_dir / "options.txt").write_text(repr(sorted(options.items())))

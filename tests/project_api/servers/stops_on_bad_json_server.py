@@ -11,8 +11,13 @@ import sys
 out = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 
-INFO = {"platform_name": "sloppy", "is_template": False, "model_library_format_path": "/tmp/model.tar",
-        "project_options": [], "protocol_version": 1}
+INFO = {
+    "platform_name": "sloppy",
+    "is_template": False,
+    "model_library_format_path": "/tmp/model.tar",
+    "project_options": [],
+    "protocol_version": 1,
+}
 
 for line in sys.stdin:
     request = json.loads(line)  # the bug: malformed JSON raises and the server dies

@@ -21,17 +21,36 @@ class IoTimeoutError(Exception):
 
 
 OPTIONS = [
-    {"name": "verbose", "choices": None, "default": False, "type": "bool", "required": None,
-     "optional": ["build"], "help": "Run build with verbose output."},
-    {"name": "workspace_size_bytes", "choices": None, "default": 2097152, "type": "int", "required": None,
-     "optional": ["generate_project"], "help": "Sets the value for TVM_WORKSPACE_SIZE_BYTES."},
+    {
+        "name": "verbose",
+        "choices": None,
+        "default": False,
+        "type": "bool",
+        "required": None,
+        "optional": ["build"],
+        "help": "Run build with verbose output.",
+    },
+    {
+        "name": "workspace_size_bytes",
+        "choices": None,
+        "default": 2097152,
+        "type": "int",
+        "required": None,
+        "optional": ["generate_project"],
+        "help": "Sets the value for TVM_WORKSPACE_SIZE_BYTES.",
+    },
 ]
 
 
 def handle(method, params):
     if method == "server_info_query":
-        return {"platform_name": "host", "is_template": True, "model_library_format_path": None,
-                "project_options": OPTIONS, "protocol_version": 1}
+        return {
+            "platform_name": "host",
+            "is_template": True,
+            "model_library_format_path": None,
+            "project_options": OPTIONS,
+            "protocol_version": 1,
+        }
     if method == "read_transport":
         raise IoTimeoutError()
     if method == "write_transport":
@@ -57,13 +76,22 @@ def main():
             return
         request = json.loads(line)
         try:
-            reply = {"jsonrpc": "2.0", "result": handle(request["method"], request.get("params", {})),
-                     "id": request["id"]}
+            reply = {
+                "jsonrpc": "2.0",
+                "result": handle(request["method"], request.get("params", {})),
+                "id": request["id"],
+            }
         except Exception as exc:
             name = type(exc).__name__ if isinstance(exc, IoTimeoutError) else "ServerError"
-            reply = {"jsonrpc": "2.0", "id": request["id"],
-                     "error": {"code": -32000, "message": name,
-                               "data": {"traceback": "".join(traceback.format_exception(exc))}}}
+            reply = {
+                "jsonrpc": "2.0",
+                "id": request["id"],
+                "error": {
+                    "code": -32000,
+                    "message": name,
+                    "data": {"traceback": "".join(traceback.format_exception(exc))},
+                },
+            }
         writer.write(json.dumps(reply).encode() + b"\n")
 
 
