@@ -318,6 +318,7 @@ def _wrap(stage: str, err: Exception, pass_config: dict[str, Any]) -> Exception:
     text = _first_line(err)
     if pass_config and ("config" in text.lower() or "option" in text.lower()):
         return CompileOptionError(
-            f"--pass-config rejected by TVM: {text}", "check the key names (e.g. tirx.disable_vectorize=1)"
+            f"--pass-config rejected by TVM: {text[:240]}{'...' if len(text) > 240 else ''}",
+            "check the key names (e.g. tirx.disable_vectorize=1); run with -v for the full list",
         )
     return LoweringError(f"{stage} failed: {text}", "run with -v for the TVM traceback and report the model")

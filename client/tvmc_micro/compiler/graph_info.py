@@ -108,7 +108,10 @@ def tflite_census(mf: ModelFile) -> GraphInfo:
         name = converter.get_op_code_str(op)
         outs = op.OutputsAsNumpy() if op.OutputsLength() else []
         out_name = _tflite_tensor(model, sub, int(outs[0])).name if len(outs) else "?"
-        where = f"op #{i} (output '{out_name}')"
+        # TFLite joins fused names with ';' (hundreds of characters): the first part locates the op.
+        short = out_name.split(";")[0]
+        short = short if len(short) <= 60 else short[:57] + "..."
+        where = f"op #{i} (output '{short}')"
         if name not in supported:
             unsupported.setdefault(name, []).append(where)
             continue

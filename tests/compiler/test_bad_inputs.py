@@ -1,0 +1,249 @@
+"""Every bad input of `tvmc compile`, for real through the CLI: clear message, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+
+def tvmc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", "compile", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "tvmc compile: error:" in proc.stderr and "hint:" in proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    assert_clean_error(tvmc(str(tmp_path / "nope.tflite"), "-o", str(tmp_path / "m.tar")), "does not exist")
+
+
+@pytest.mark.parametrize("cut", [100, 20000, 53000])
+def test_truncated_tflite(models_dir: Path, tmp_path: Path, cut: int) -> None:
+    bad = tmp_path / "kws.tflite"
+    bad.write_bytes((models_dir / "kws_ref_model.tflite").read_bytes()[:cut])
+    assert_clean_error(tvmc(str(bad), "-o", str(tmp_path / "m.tar")), "damaged TFLite", "truncated")
+    assert not (tmp_path / "m.tar").exists()
+
+
+def test_truncated_onnx(models_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "r.onnx"
+    bad.write_bytes((models_dir / "pretrainedResnet.onnx").read_bytes()[:150000])
+    assert_clean_error(tvmc(str(bad), "-o", str(tmp_path / "m.tar")), "truncated")
+
+
+def test_garbage_file(tmp_path: Path) -> None:
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"this is not a model at all\n" * 50)
+    assert_clean_error(tvmc(str(bad), "-o", str(tmp_path / "m.tar")), "neither a TFLite", "garbage")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"")
+    assert_clean_error(tvmc(str(bad), "-o", str(tmp_path / "m.tar")), "is empty")
+
+
+def test_extension_that_lies(models_dir: Path, tmp_path: Path) -> None:
+    liar = tmp_path / "sine.onnx"
+    liar.write_bytes((models_dir / "hello_world_float.tflite").read_bytes())
+    assert_clean_error(
+        tvmc(str(liar), "-o", str(tmp_path / "m.tar")),
+        "contains a TFLITE model",
+        "its extension says ONNX",
+        "--model-format tflite",
+    )
+
+
+def test_model_format_flag_that_lies(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.onnx"), "--model-format", "tflite", "-o", str(tmp_path / "m.tar")
+    )
+    assert_clean_error(proc, "contains a ONNX model", "--model-format says TFLITE")
+
+
+def _patch_tflite_opcodes(data: bytes, new_codes: dict[int, int]) -> bytes:
+    """Rewrite operator codes in place (deprecated_builtin_code, an int8 field) to unsupported builtins."""
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(data, 0)
+    buf = bytearray(data)
+    for index, code in new_codes.items():
+        oc = model.OperatorCodes(index)
+        offset = oc._tab.Offset(4)
+        assert offset and oc._tab.Offset(10) == 0, "test model layout changed"
+        buf[oc._tab.Pos + offset] = code
+    return bytes(buf)
+
+
+def test_unsupported_tflite_operators_all_listed(models_dir: Path, tmp_path: Path) -> None:
+    from tflite.BuiltinOperator import BuiltinOperator
+
+    data = (models_dir / "kws_ref_model.tflite").read_bytes()
+    # KWS opcodes: 1 = DEPTHWISE_CONV_2D (4 uses), 5 = SOFTMAX (1 use).
+    bad = tmp_path / "kws_bad.tflite"
+    bad.write_bytes(_patch_tflite_opcodes(data, {1: BuiltinOperator.RNN, 5: BuiltinOperator.LSH_PROJECTION}))
+    proc = tvmc(str(bad), "-o", str(tmp_path / "m.tar"))
+    assert_clean_error(
+        proc, "5 of the model's 13 operators", "2 kinds", "RNN x4", "LSH_PROJECTION x1", "op #1 ("
+    )
+    assert "op #12 (output 'Identity')" in proc.stderr
+
+
+def test_unsupported_onnx_operators_all_listed(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu0"),
+        helper.make_node("Det", ["a"], ["b"], name="det0"),
+        helper.make_node("Relu", ["b"], ["c"], name="relu1"),
+        helper.make_node("Det", ["c"], ["d"], name="det1"),
+        helper.make_node("Frobnicate", ["d"], ["y"], name="custom0", domain="com.example"),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    )
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model.SerializeToString())
+    proc = tvmc(str(path), "-o", str(tmp_path / "m.tar"))
+    assert_clean_error(
+        proc,
+        "3 of the model's 5 operators",
+        "Det x2",
+        "node #1 ('det0')",
+        "node #3 ('det1')",
+        "com.example.Frobnicate x1",
+    )
+
+
+def _symbolic_onnx(models_dir: Path, tmp_path: Path) -> Path:
+    model = onnx.load(str(models_dir / "hello_world_float.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    path = tmp_path / "sym.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_onnx_symbolic_dims_need_input_shapes(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(str(_symbolic_onnx(models_dir, tmp_path)), "-o", str(tmp_path / "m.tar"))
+    assert_clean_error(
+        proc,
+        "'serving_default_dense_input:0' has symbolic dimension(s) batch",
+        "--input-shapes serving_default_dense_input:0:[1,1]",
+    )
+
+
+@pytest.mark.slow
+def test_onnx_symbolic_dims_with_input_shapes(models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.tar"
+    proc = tvmc(
+        str(_symbolic_onnx(models_dir, tmp_path)),
+        "-o",
+        str(out),
+        "--input-shapes",
+        "serving_default_dense_input:0:[1,1]",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file()
+
+
+def test_input_shapes_unknown_name(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.tflite"),
+        "-o",
+        str(tmp_path / "m.tar"),
+        "--input-shapes",
+        "nosuch:[1,1]",
+    )
+    assert_clean_error(proc, "'nosuch', which is not an input", "'serving_default_dense_input:0'")
+
+
+@pytest.mark.parametrize("spec", ["x:[1,,2]", "x[1,2]", "x:[0,3]"])
+def test_input_shapes_malformed(models_dir: Path, tmp_path: Path, spec: str) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.onnx"), "-o", str(tmp_path / "m.tar"), "--input-shapes", spec
+    )
+    assert_clean_error(proc, "--input-shapes")
+
+
+def test_output_in_missing_directory(models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "m.tar"
+    assert_clean_error(
+        tvmc(str(models_dir / "hello_world_float.tflite"), "-o", str(out)), "does not exist", "mkdir -p"
+    )
+
+
+def test_output_is_a_directory(models_dir: Path, tmp_path: Path) -> None:
+    assert_clean_error(
+        tvmc(str(models_dir / "hello_world_float.tflite"), "-o", str(tmp_path)), "is a directory"
+    )
+
+
+@pytest.mark.parametrize(
+    "target, needle",
+    [
+        ("llvm -mcpu=cortex-m4", "not supported"),
+        ("c -mcpu=cortex-m99", "unknown -mcpu=cortex-m99"),
+        ("c -mfloat-abi=hard", "unknown target option"),
+        ("c cortex-m4", "cannot understand"),
+        ('c "-mcpu=cortex-m4', "cannot parse"),
+    ],
+)
+def test_bad_target(models_dir: Path, tmp_path: Path, target: str, needle: str) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.tflite"), "-o", str(tmp_path / "m.tar"), "--target", target
+    )
+    assert_clean_error(proc, needle)
+
+
+def test_bad_pass_config_syntax(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.tflite"),
+        "-o",
+        str(tmp_path / "m.tar"),
+        "--pass-config",
+        "tirx.disable_vectorize",
+    )
+    assert_clean_error(proc, "is not KEY=VALUE")
+
+
+def test_unknown_pass_config_key(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.tflite"),
+        "-o",
+        str(tmp_path / "m.tar"),
+        "--pass-config",
+        "tirx.no_such_option=1",
+    )
+    assert_clean_error(proc, "--pass-config rejected by TVM", "no_such_option")
+
+
+@pytest.mark.slow
+def test_model_name_not_a_c_identifier_is_sanitised(models_dir: Path, tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    out = tmp_path / "m.tar"
+    proc = tvmc(str(models_dir / "hello_world_float.tflite"), "-o", str(out), "--model-name", "9-sine model")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "model name '9-sine model' (from --model-name) is not a C identifier; using '_9_sine_model'"
+        in proc.stderr
+    )
+    with tarfile.open(out) as tar:
+        meta = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
+        assert meta["models"][0]["name"] == "_9_sine_model"
+        assert "codegen/host/include/tvmgen__9_sine_model.h" in tar.getnames()
