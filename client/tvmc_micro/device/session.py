@@ -173,7 +173,9 @@ class DeviceSession:
         self._info = None
         nonce = secrets.randbits(32)
         self._seq = secrets.randbits(16)
-        frame = encode_frame(P.packet(P.Msg.HELLO, self._seq, P.hello_body(nonce, self.host_max_payload)))
+        # The version is read at call time (not bound as a default) so one place decides what we speak.
+        body = P.hello_body(nonce, self.host_max_payload, P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR)
+        frame = encode_frame(P.packet(P.Msg.HELLO, self._seq, body))
         give_up = time.monotonic() + self.open_timeout_sec
         attempts = 0
         while True:

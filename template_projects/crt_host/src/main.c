@@ -6,8 +6,9 @@
  * (the host port writes them to stdout with write(2), unbuffered). End of file on stdin means the host
  * closed the session: exit 0. Diagnostics go to stderr only, never stdout.
  *
- * Build (one command): cc -std=c99 -I<runtime>/include -I<mlf>/codegen/host/include src/*.c
- *   <runtime>/src/*.c (not *_test.c) <runtime>/platform/host/*.c model_glue.c <mlf>/codegen/host/src/*.c -lm
+ * Build (one command): cc -std=c99 -I RUNTIME/include -I MLF/codegen/host/include, then every C file of
+ * this src/ folder, of RUNTIME/src (except the _test.c unit tests), of RUNTIME/platform/host, the generated
+ * glue, and of MLF/codegen/host/src; link with -lm. See tvmc_micro.device.reference_model.host_firmware_argv.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -20,6 +21,7 @@
 
 #include "tvmrt/model.h"
 #include "tvmrt/platform.h"
+#include "tvmrt/protocol.h"
 #include "tvmrt/server.h"
 
 /* Pipes are fast and memory is plentiful here: big packets mean few round trips per tensor. */
@@ -54,6 +56,7 @@ int main(void) {
     tvmrt_platform_abort(2);
   }
   tvmrt_server_announce(&g_server);
+  tvmrt_server_log(&g_server, TVMRT_LOG_INFO, "crt_host firmware up: serving over stdin/stdout");
   for (;;) {
     ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
     if (n > 0) {
