@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tvmc: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - the one place errors become messages and exit codes
+    except Exception as err:  # the one place errors become messages and exit codes
         if args.verbose:
             traceback.print_exc()
         print(f"tvmc {args.command}: error: {_describe(err)}", file=sys.stderr)

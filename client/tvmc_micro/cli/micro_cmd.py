@@ -10,7 +10,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     micro_sub = p.add_subparsers(dest="micro_command", metavar="SUBCOMMAND")
     micro_sub.required = True
     # Imported here, not at module top, only to keep the group's own parse order obvious.
-    from tvmc_micro.cli import micro_conformance, micro_rpc
+    from tvmc_micro.cli import (
+        micro_build,
+        micro_conformance,
+        micro_create_project,
+        micro_flash,
+        micro_rpc,
+    )
 
-    for module in (micro_rpc, micro_conformance):
+    for module in (micro_create_project, micro_build, micro_flash, micro_rpc, micro_conformance):
         module.add_parser(micro_sub)

@@ -1,0 +1,46 @@
+"""`tvmc micro build PROJECT_DIR`: build the firmware of a generated project."""
+
+from __future__ import annotations
+
+import argparse
+
+from tvmc_micro.cli.common import add_platform_arg, add_project_option_arg
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "build",
+        help="build a generated project's firmware",
+        description="Build the firmware of PROJECT_DIR with its template's toolchain (the command is shown). "
+        "Options given at create-project time are remembered; --project-option overrides them.",
+    )
+    p.add_argument("project_dir", metavar="PROJECT_DIR")
+    add_platform_arg(p)
+    p.add_argument(
+        "-f", "--force", action="store_true", help="remove the previous build/ first (clean build)"
+    )
+    add_project_option_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+    import sys
+    import time
+
+    from tvmc_micro.project import check_is_project, launched, option_values, require_project
+
+    project_dir = require_project(args.project_dir)
+    options = option_values(args.project_option)
+    with launched(project_dir, verbose=args.verbose) as (client, info):
+        check_is_project(info, project_dir, args.platform)
+        if args.force and (project_dir / "build").is_dir():
+            shutil.rmtree(project_dir / "build")
+        start = time.monotonic()
+        print(f"building {info['platform_name']} project {project_dir} ...", file=sys.stderr)
+        client.build(options)
+    print(
+        f"built in {time.monotonic() - start:.1f} s; next: tvmc micro flash {args.project_dir}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,153 @@
+"""The client's view of templates and generated projects: find them, launch their server, read their MLF.
+
+Shared by `tvmc micro create-project/build/flash` and `tvmc run --device micro`; everything about
+talking to a server lives in `microtvm_api.client`, everything about options in `microtvm_api.options`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from microtvm_api.client import SERVER_FILE, ProjectAPIClient
+from microtvm_api.errors import ProjectAPIError
+from microtvm_api.options import parse_key_values
+
+from tvmc_micro.errors import TvmcError
+
+# The repository's template_projects/ (the package lives in <repo>/client/tvmc_micro/).
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "template_projects"
+BUILTIN_PLATFORMS = ("crt_host", "cortex_m", "zephyr")
+PLATFORM_CHOICES = (*BUILTIN_PLATFORMS, "template")
+
+
+def template_dir_for(platform: str, template_dir: str | None) -> Path:
+    """The template directory for PLATFORM (`template` means the user's --template-dir)."""
+    if platform == "template":
+        if not template_dir:
+            raise TvmcError(
+                "platform 'template' needs --template-dir DIR",
+                "point --template-dir at a directory holding a microtvm_api_server.py",
+            )
+        path = Path(template_dir)
+    else:
+        if template_dir:
+            raise TvmcError(
+                f"--template-dir is only for platform 'template', not {platform!r}",
+                f"drop --template-dir, or write: ... template --template-dir {template_dir}",
+            )
+        path = TEMPLATES_DIR / platform
+    if not (path / SERVER_FILE).is_file():
+        raise TvmcError(
+            f"{path} is not a template: it has no {SERVER_FILE}",
+            "a template directory holds the Project API server of its platform",
+        )
+    return path
+
+
+def option_values(items: Sequence[str]) -> dict[str, str]:
+    """`--project-option k=v` strings → {k: v} (typed and checked by the server, which declares them)."""
+    try:
+        return parse_key_values(items)
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
+
+
+@contextlib.contextmanager
+def launched(server_dir: Path, *, verbose: int = 0) -> Iterator[tuple[ProjectAPIClient, dict[str, Any]]]:
+    """Start the server of a template or project dir, ask who it is, stop it on exit."""
+    with ProjectAPIClient.launch(server_dir, debug=verbose >= 2) as client:
+        info = client.server_info_query()
+        yield client, info
+
+
+def require_project(project_dir: str) -> Path:
+    """A generated project directory (has a server); a clear error for anything else."""
+    path = Path(project_dir)
+    if not path.is_dir():
+        raise TvmcError(
+            f"project directory {path} does not exist",
+            "create it first: tvmc micro create-project PROJECT_DIR model.tar crt_host",
+        )
+    if not (path / SERVER_FILE).is_file():
+        raise TvmcError(
+            f"{path} is not a project: it has no {SERVER_FILE}",
+            "pass the directory made by tvmc micro create-project",
+        )
+    return path
+
+
+def check_is_project(info: dict[str, Any], project_dir: Path, platform: str | None) -> None:
+    """Refuse a template where a project is expected, and a PLATFORM that names another platform."""
+    if info.get("is_template"):
+        raise TvmcError(
+            f"{project_dir} is a template, not a generated project",
+            f"create a project from it: tvmc micro create-project NEW_DIR model.tar {info['platform_name']}",
+        )
+    if platform and platform != "template" and platform != info.get("platform_name"):
+        raise TvmcError(
+            f"{project_dir} is a {info.get('platform_name')!r} project, not {platform!r}",
+            "drop the PLATFORM argument (tvmc reads it from the project), or pass the right project dir",
+        )
+
+
+def remove_existing_project(project_dir: Path) -> None:
+    """For `create-project -f`: remove a previous project, but never a directory that is not one."""
+    if not project_dir.exists():
+        return
+    if project_dir.is_dir() and not any(project_dir.iterdir()):
+        return
+    if not project_dir.is_dir() or not (project_dir / SERVER_FILE).is_file():
+        raise TvmcError(
+            f"{project_dir} exists and is not a generated project; -f only replaces projects",
+            "choose another directory, or remove this one yourself if you really mean it",
+        )
+    shutil.rmtree(project_dir)
+
+
+def read_mlf_metadata(mlf_path: str | Path) -> dict[str, Any]:
+    """metadata.json of an MLF tar (read in place, nothing extracted)."""
+    path = Path(mlf_path)
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            member = next(
+                (m for m in tar.getmembers() if m.name.lstrip("./") == "metadata.json" and m.isfile()), None
+            )
+            if member is None:
+                raise TvmcError(
+                    f"{path} has no metadata.json: not a Model Library Format tar",
+                    "create it with: tvmc compile MODEL -o model.tar",
+                )
+            handle = tar.extractfile(member)
+            assert handle is not None
+            metadata: dict[str, Any] = json.load(handle)
+    except (OSError, tarfile.TarError) as err:
+        raise TvmcError(
+            f"cannot read {path}: {err}", "create it with: tvmc compile MODEL -o model.tar"
+        ) from None
+    except ValueError as err:
+        raise TvmcError(f"{path}: metadata.json is not valid JSON: {err}", "recompile the model") from None
+    models = metadata.get("models")
+    if not isinstance(models, list) or not models or not isinstance(models[0], dict):
+        raise TvmcError(f"{path}: metadata.json lists no model", "recompile the model with tvmc compile")
+    return metadata
+
+
+def project_model(info: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+    """The model entry of the MLF a project was generated from (as its server reports it)."""
+    mlf = info.get("model_library_format_path")
+    if not mlf:
+        raise TvmcError(
+            f"the server of {project_dir} reports no model_library_format_path",
+            "regenerate the project with tvmc micro create-project",
+        )
+    mlf_path = Path(mlf)
+    if not mlf_path.is_absolute():
+        mlf_path = project_dir / mlf_path
+    model: dict[str, Any] = read_mlf_metadata(mlf_path)["models"][0]
+    return model
