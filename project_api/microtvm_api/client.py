@@ -273,6 +273,11 @@ class ProjectAPIClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @property
+    def usable(self) -> bool:
+        """False once the client was closed or gave up on the server (it died, hung or broke protocol)."""
+        return not self._closed and self._broken is None and self._write_fd >= 0
+
     def close_input(self) -> None:
         """Close the request channel: a conforming server exits at end of input."""
         if self._write_fd >= 0:

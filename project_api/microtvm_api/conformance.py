@@ -21,13 +21,14 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from microtvm_api.client import ProjectAPIClient, Style, find_server
+from microtvm_api.conformance_args import add_arguments
 from microtvm_api.errors import ProjectAPIError
-from microtvm_api.options import ProjectOption
+from microtvm_api.options import ProjectOption, parse_key_values
 from microtvm_api.protocol import PROTOCOL_VERSION, protocol_major
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -56,6 +57,7 @@ class Settings:
     timeout_sec: float
     mlf: Path | None
     workdir: Path
+    options: dict[str, Any] = field(default_factory=dict)  # values for options generate_project requires
 
 
 class Checker:
@@ -63,22 +65,41 @@ class Checker:
         self.s = settings
         self.results: list[CheckResult] = []
         self.info: dict[str, Any] | None = None
+        self._shared: ProjectAPIClient | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------------
 
-    @contextmanager
-    def server(self, path: Path | None = None) -> Iterator[ProjectAPIClient]:
-        client = ProjectAPIClient.launch(
+    def launch(self, path: Path | None = None) -> ProjectAPIClient:
+        return ProjectAPIClient.launch(
             path or self.s.server,
             interpreter=self.s.interpreter,
             style=self.s.style,
             stderr_sink=None,
             cwd=tempfile.gettempdir(),  # a server must find its files from its own path, not the cwd
         )
-        try:
-            yield client
-        finally:
-            client.close(timeout_sec=5)
+
+    @contextmanager
+    def server(self, path: Path | None = None) -> Iterator[ProjectAPIClient]:
+        """The server under test, shared between checks while it stays healthy (a check that kills or
+        desynchronises it makes the client stop it, and the next check gets a fresh one); another
+        path (a generated project) gets its own server."""
+        if path is not None:
+            client = self.launch(path)
+            try:
+                yield client
+            finally:
+                client.close(timeout_sec=5)
+            return
+        if self._shared is None or not self._shared.usable:
+            if self._shared is not None:
+                self._shared.close(timeout_sec=5)
+            self._shared = self.launch()
+        yield self._shared
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close(timeout_sec=5)
+            self._shared = None
 
     def check(self, name: str, body: Callable[[], str | None]) -> bool:
         try:
@@ -121,6 +142,12 @@ class Checker:
     # ---- the checks --------------------------------------------------------------------------------
 
     def run(self) -> list[CheckResult]:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> list[CheckResult]:
         if not self.check("starts and answers server_info_query", self.check_starts):
             return self.results
         self.check("server_info_query reply shape", self.check_info_shape)
@@ -301,12 +328,17 @@ class Checker:
         )
 
     def generate_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(self.s.options)
         for option in self.declared():
-            if "generate_project" in option.required and option.default is None:
+            if (
+                "generate_project" in option.required
+                and option.default is None
+                and option.name not in options
+            ):
                 if not option.choices:
                     raise CheckSkipped(
-                        f"option {option.name!r} is required by generate_project; no value known"
+                        f"option {option.name!r} is required by generate_project: "
+                        f"pass --project-option {option.name}=VALUE"
                     )
                 options[option.name] = option.choices[0]
         return options
@@ -474,11 +506,16 @@ def run_checks(
     style: Style = "auto",
     timeout_sec: float = 30.0,
     mlf: str | Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """Run every check against the server at `server` (file or directory)."""
+    """Run every check against the server at `server` (file or directory).
+
+    `options` gives values for project options the template requires for generate_project.
+    """
     path = find_server(server)
     with tempfile.TemporaryDirectory(prefix="microtvm_conformance_") as tmp:
-        settings = Settings(path, interpreter, style, timeout_sec, Path(mlf) if mlf else None, Path(tmp))
+        mlf_path = Path(mlf) if mlf else None
+        settings = Settings(path, interpreter, style, timeout_sec, mlf_path, Path(tmp), dict(options or {}))
         return Checker(settings).run()
 
 
@@ -493,22 +530,15 @@ def format_table(results: Sequence[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "server", help="a microtvm_api_server.py, or a template/project directory holding one"
-    )
-    parser.add_argument("--interpreter", help="run the server with this Python (default: this one)")
-    parser.add_argument(
-        "--style",
-        choices=("auto", "stdio", "fds"),
-        default="auto",
-        help="how to talk to it: stdio, or v0.18 --read-fd/--write-fd pipes (default: detect)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="deadline per call in seconds (default 30)"
-    )
-    parser.add_argument(
-        "--mlf", help="a Model Library Format tar to generate a project from (default: a tiny synthetic one)"
+def run_from_args(args: argparse.Namespace) -> list[CheckResult]:
+    """Run the checks as `add_arguments` options ask (shared by this module's main and `tvmc micro`)."""
+    return run_checks(
+        args.server,
+        interpreter=args.interpreter,
+        style=args.style,
+        timeout_sec=args.timeout,
+        mlf=args.mlf,
+        options=parse_key_values(args.project_option),
     )
 
 
@@ -519,13 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        results = run_checks(
-            args.server,
-            interpreter=args.interpreter,
-            style=args.style,
-            timeout_sec=args.timeout,
-            mlf=args.mlf,
-        )
+        results = run_from_args(args)
     except ProjectAPIError as err:
         print(f"conformance: error: {err}", file=sys.stderr)
         return 2

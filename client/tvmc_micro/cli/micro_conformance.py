@@ -6,40 +6,27 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # The checker declares its own arguments (stdlib-only, cheap to import) so both entry points agree.
+    from microtvm_api.conformance_args import add_arguments
+
     p = sub.add_parser(
         "conformance",
         help="check a Project API server (server_info, error codes, stdout hygiene, options, templates)",
         description="Run a Project API server through the checks tvmc relies on and print a pass/fail "
         "table; exits 1 when a check fails. Same as: python -m microtvm_api.conformance SERVER",
     )
-    # The argument list lives with the checker so both entry points accept the same options.
-    p.add_argument("server", help="a microtvm_api_server.py, or a template/project directory holding one")
-    p.add_argument("--interpreter", help="run the server with this Python (default: tvmc's own)")
-    p.add_argument(
-        "--style",
-        choices=("auto", "stdio", "fds"),
-        default="auto",
-        help="stdio, or v0.18 --read-fd/--write-fd pipes (default: detect)",
-    )
-    p.add_argument("--timeout", type=float, default=30.0, help="deadline per call in seconds (default 30)")
-    p.add_argument("--mlf", help="a Model Library Format tar to generate a project from (default: synthetic)")
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from microtvm_api.conformance import FAIL, format_table, run_checks
+    from microtvm_api.conformance import FAIL, format_table, run_from_args
     from microtvm_api.errors import ProjectAPIError
 
     from tvmc_micro.errors import TvmcError
 
     try:
-        results = run_checks(
-            args.server,
-            interpreter=args.interpreter,
-            style=args.style,
-            timeout_sec=args.timeout,
-            mlf=args.mlf,
-        )
+        results = run_from_args(args)
     except ProjectAPIError as err:
         raise TvmcError(err.message, err.hint) from err
     print(format_table(results))
