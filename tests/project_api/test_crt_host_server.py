@@ -81,7 +81,77 @@ def test_unsafe_mlf_is_refused_and_nothing_escapes(launch: Launch, template: Pat
     assert not (tmp_path / "a" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
 
 
-def test_unimplemented_methods_say_so(launch: Launch, template: Path) -> None:
+def test_template_refuses_project_only_methods(launch: Launch, template: Path) -> None:
     client = launch(template)
-    with pytest.raises(errors.NotImplementedInTemplateError, match="does not implement build yet"):
+    with pytest.raises(errors.NotImplementedInTemplateError, match="runs in a generated project") as info:
         client.build({})
+    assert "create-project" in (info.value.hint or "")
+
+
+@pytest.fixture(scope="module")
+def tiny_mlf(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
+    """The device protocol's hand-written tiny model (y = 2x + 1) as an MLF tar carrying the runtime/."""
+    reference = pytest.importorskip("tvmc_micro.device.reference_model")
+    root = tmp_path_factory.mktemp("tiny")
+    model_dir = reference.write_tiny_mlf(root / "tiny")
+    path = root / "tiny.tar"
+    runtime = repo_root / "runtime"
+    with tarfile.open(path, "w") as tar:
+        for file in sorted(model_dir.rglob("*")):
+            if file.is_file():
+                tar.add(file, arcname=file.relative_to(model_dir).as_posix())
+        for file in sorted(runtime.rglob("*")):
+            if file.is_file() and file.relative_to(runtime).parts[0] != "test":
+                tar.add(file, arcname=f"runtime/{file.relative_to(runtime).as_posix()}")
+    return path
+
+
+def _project(launch: Launch, template: Path, mlf: Path, where: Path, **options: str) -> Path:
+    launch(template).generate_project(mlf, None, where, options)
+    return where
+
+
+@pytest.mark.slow
+def test_build_flash_and_run_through_the_project_api(
+    launch: Launch, template: Path, tiny_mlf: Path, tmp_path: Path
+) -> None:
+    session_mod = pytest.importorskip("tvmc_micro.device.session")
+    from microtvm_api.client import ServerTransport
+
+    project = _project(launch, template, tiny_mlf, tmp_path / "proj", opt_level="O1")
+    client = launch(project)
+    with pytest.raises(errors.ServerError, match="run build first"):
+        client.flash({})
+    with pytest.raises(errors.ServerError, match="flash the project first"):
+        client.open_transport({})
+    with pytest.raises(errors.TransportClosedError, match="not open"):
+        client.read_transport(1, 0.1)
+    client.build({})
+    assert (project / "build" / "firmware").is_file()
+    assert "+ cd " in client.stderr_tail(50) and "-O1" in client.stderr_tail(50)  # the logged command
+    client.flash({})
+    transport = ServerTransport(client)
+    assert transport.timeouts["session_start_timeout_sec"] == 10.0
+    with session_mod.DeviceSession(transport) as session:
+        assert session.info().model_name == "tiny"
+        session.set_input(0, bytes([1, 2, 3, 250]))
+        session.run()
+        assert session.get_output(0) == bytes([3, 5, 7, 245])
+    transport.close()
+    with pytest.raises(errors.TransportClosedError):
+        client.write_transport(b"x", 0.1)
+
+
+@pytest.mark.slow
+def test_build_failures_are_reported(launch: Launch, template: Path, tiny_mlf: Path, tmp_path: Path) -> None:
+    project = _project(launch, template, tiny_mlf, tmp_path / "proj", cc="no-such-cc-xyz")
+    client = launch(project)
+    with pytest.raises(errors.ToolNotFoundError, match="no-such-cc-xyz not found"):
+        client.build({})
+    # Option values reach the compiler as arguments, never through a shell.
+    with pytest.raises(errors.CommandFailedError) as info:
+        client.build(
+            {"cc": "gcc", "cflags": "-DBROKEN=1 -include /nonexistent/header.h; touch /tmp/pwned_crt"}
+        )
+    assert "failed with exit code" in info.value.message and "nonexistent/header.h" in info.value.message
+    assert not Path("/tmp/pwned_crt").exists()
