@@ -109,6 +109,7 @@ def test_exits_at_start_fails_with_its_stderr(servers: Path) -> None:
     assert "exit code 4" in results[0].detail and "vendor_sdk" in results[0].detail
 
 
+@pytest.mark.slow
 def test_conformance_cli_entry_points(servers: Path, repo_root: Path) -> None:
     good = _tvmc("micro", "conformance", str(repo_root / "template_projects" / "crt_host"))
     assert good.returncode == 0, good.stdout + good.stderr
