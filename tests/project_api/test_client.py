@@ -178,3 +178,19 @@ def test_server_in_a_directory_with_a_launcher_script(tmp_path: Path, launch: La
     assert client.server_info_query()["platform_name"] == "host"
     client.close()
     assert "launcher ran" in client.stderr_tail()
+
+
+def test_request_ids_count_up_from_one_and_a_wrong_id_is_refused(tmp_path: Path, launch: Launch) -> None:
+    server = tmp_path / "id_server.py"
+    server.write_text(
+        "import json, sys\n"
+        "for n, line in enumerate(sys.stdin):\n"
+        "    rid = json.loads(line)['id']\n"
+        "    reply_id = rid if n < 2 else rid + 100\n"
+        "    print(json.dumps({'jsonrpc': '2.0', 'id': reply_id, 'result': {'seen': rid}}), flush=True)\n"
+    )
+    client = launch(server)
+    assert client.call("anything", {}) == {"seen": 1}
+    assert client.call("anything", {}) == {"seen": 2}
+    with pytest.raises(errors.ServerProtocolError, match=r"\(request id 3\) with id 103"):
+        client.call("anything", {})
