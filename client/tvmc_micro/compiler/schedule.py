@@ -29,7 +29,14 @@ def _n_spatial(sch: s_tir.Schedule, block: SBlockRV) -> int:
     return sum(1 for iv in sch.get(block).iter_vars if iv.iter_type == tirx.IterVar.DataPar)
 
 
+# PrimFunc attributes that mark a kernel as already scheduled by its author (e.g. the integer int8 path):
+# rescheduling those is pointless and inlining their fixed-point Let chains blows up exponentially.
+PRESCHEDULED_ATTRS = ("tvmc_micro.scheduled", "tvmc_micro.quantized_kernel")
+
+
 def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    if func.attrs is not None and any(a in func.attrs for a in PRESCHEDULED_ATTRS):
+        return func
     try:
         sch = s_tir.Schedule(func)
         root = sch.get_sblock("root")
