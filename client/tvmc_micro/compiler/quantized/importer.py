@@ -1,0 +1,140 @@
+"""Entry points: decide whether a TFLite model is fully quantized, and import it as integer Relax."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
+from tvmc_micro.compiler.quantized.graph import QGraph, read_graph
+from tvmc_micro.compiler.quantized.lowering import CONVERTERS, Lowerer, describe_operator
+
+# Operators that only convert between float and integer at the model's edges.
+_BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
+_INTEGER_TYPES = ("INT8", "UINT8", "INT16")
+_IO_DTYPES = {"INT8": "int8", "FLOAT32": "float32"}
+
+
+def _read(model_bytes: bytes) -> QGraph:
+    try:
+        return read_graph(model_bytes)
+    except ValueError as err:
+        raise QuantizedModelError(
+            f"cannot read the TFLite model: {err}", "re-export the model; check that the file is complete"
+        ) from err
+
+
+def is_quantized_tflite(model_bytes: bytes) -> bool:
+    """True when every computing operator works on quantized integer activations (a full-integer model).
+
+    Float models and hybrid (dynamic-range) models — float activations, int8 weights — are False; a
+    float model wrapped in QUANTIZE/DEQUANTIZE at its edges is True. Unreadable bytes are False.
+    """
+    try:
+        g = read_graph(model_bytes)
+    except ValueError:
+        return False
+    computing = [op for op in g.operators if op.name not in _BOUNDARY_OPS]
+    if not computing:
+        return False
+    for op in computing:
+        for idx in (*op.inputs, *op.outputs):
+            if idx < 0:
+                continue
+            t = g.tensors[idx]
+            if t.data is not None and t.dtype == "INT32":
+                continue  # biases, shapes, axes
+            if t.dtype not in _INTEGER_TYPES or not t.is_quantized:
+                return False
+    return True
+
+
+def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
+    problems = []
+    for op in g.operators:
+        conv = CONVERTERS.get(op.name)
+        try:
+            quant = describe_operator(g, op)
+        except Exception:  # a malformed operator (bad tensor index) is described by the check below
+            quant = "tensors unreadable"
+        if conv is None:
+            problems.append(UnsupportedOp(op.index, op.name, quant, "no integer kernel for this operator"))
+            continue
+        try:
+            reason = conv.check(g, op)
+        except (IndexError, KeyError, TypeError, ValueError) as err:
+            reason = f"malformed operator ({type(err).__name__}: {err})"
+        if reason:
+            problems.append(UnsupportedOp(op.index, op.name, quant, reason))
+    for role, idxs in (("input", g.inputs), ("output", g.outputs)):
+        for i in idxs:
+            t = g.tensors[i]
+            if t.dtype not in _IO_DTYPES:
+                problems.append(
+                    UnsupportedOp(
+                        -1,
+                        f"model {role} {t.name!r}",
+                        t.describe_quantization(),
+                        f"model {role}s must be int8 or float32",
+                    )
+                )
+    return problems
+
+
+def _param_name(name: str, used: set[str]) -> str:
+    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "input"
+    if base[0].isdigit():
+        base = "_" + base
+    cand, k = base, 1
+    while cand in used:
+        cand, k = f"{base}_{k}", k + 1
+    used.add(cand)
+    return cand
+
+
+def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule:
+    """A Relax module computing the model in integers, bit-exact with TFLite Micro's reference kernels.
+
+    `main` takes the model inputs (int8, or float32 where the model quantizes at its edge) in model
+    order and returns its output (a tuple when there are several). Each operator is one `R.call_tir`
+    of an integer PrimFunc; weights are int8 constants, biases int32 with Σw·zp folded in.
+    Raises UnsupportedQuantizedModel listing every operator it cannot compile.
+    """
+    g = _read(model_bytes)
+    problems = find_unsupported(g)
+    if problems:
+        raise UnsupportedQuantizedModel(problems)
+    lw = Lowerer(g)
+    used: set[str] = set()
+    params = []
+    for i in g.inputs:
+        t = g.tensors[i]
+        var = relax.Var(_param_name(t.name, used), relax.TensorType(list(t.shape), _IO_DTYPES[t.dtype]))
+        lw.define(i, var)
+        params.append(var)
+    with lw.bb.function("main", params, attrs={"global_symbol": "main", "tvmc_micro.model_name": model_name}):
+        with lw.bb.dataflow():
+            for op in g.operators:
+                CONVERTERS[op.name].lower(lw, op)
+            outs = [lw.value(i) for i in g.outputs]
+            result = outs[0] if len(outs) == 1 else relax.Tuple(outs)
+            out_var = lw.bb.emit_output(result)
+        lw.bb.emit_func_output(out_var)
+    mod = lw.bb.get()
+    return relax.transform.Normalize()(mod)
+
+
+def weight_bytes(model_bytes: bytes) -> int:
+    """Bytes of constant data the model's computing operators read (weights, biases, tables excluded)."""
+    g = _read(model_bytes)
+    seen: set[int] = set()
+    total = 0
+    for op in g.operators:
+        for i in op.inputs:
+            if i >= 0 and i not in seen and g.tensors[i].data is not None:
+                seen.add(i)
+                total += int(np.asarray(g.tensors[i].data).nbytes)
+    return total

@@ -1,0 +1,542 @@
+"""Integer kernels as TIR PrimFuncs (TE compute + a fixed schedule), one builder per operator family.
+
+Each builder takes static shapes and the constants TFLite would compute in Prepare(), and returns a
+PrimFunc in destination-passing style (inputs, then constant tables, then the output). Layout is
+NHWC with OHWI weights, as in the model. The schedules are the ones an MCU wants and that the C
+backend lowers without workspaces:
+
+* padding is never materialised: out-of-image taps read the input zero point (which, with Σw·zp folded
+  into the bias at import time, contributes exactly what TFLite's skipped taps contribute: nothing);
+* the requantise/clamp epilogue is moved into the loop nest of the reduction (`reverse_compute_at`), so
+  the int32 accumulator is a single scalar, and the reduction starts from the bias (no init branch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tvm.s_tir as s_tir
+from tvm import te, tirx
+
+from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
+from tvmc_micro.compiler.quantized.requant import Requant, clamp_to_int8
+from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
+
+# Relax's FuseOps must not merge our hand-scheduled kernels with each other (kOpaque == 8).
+_OPAQUE = 8
+
+
+def _finish(
+    args: Sequence[te.Tensor], name: str, schedule: Callable[[s_tir.Schedule], None] | None = None
+) -> tirx.PrimFunc:
+    func = te.create_prim_func(list(args))
+    if schedule is not None:
+        sch = s_tir.Schedule(func)
+        schedule(sch)
+        func = sch.mod["main"]
+    # create_prim_func names every function "main"; kernels are module-private until codegen names them.
+    func = func.without_attr("global_symbol")
+    return func.with_attr("op_pattern", _OPAQUE).with_attr("tvmc_micro.quantized_kernel", name)
+
+
+def _fuse_epilogue(acc_name: str, out_name: str, n_spatial: int) -> Callable[[s_tir.Schedule], None]:
+    def schedule(sch: s_tir.Schedule) -> None:
+        acc = sch.get_sblock(acc_name)
+        out = sch.get_sblock(out_name)
+        loops = sch.get_loops(acc)
+        sch.reverse_compute_at(out, loops[n_spatial - 1])
+
+    return schedule
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Where output pixel (y, x) reads: in = out * stride - pad + k * dilation."""
+
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int]  # top, left (TFLite's reference kernels only ever use the leading padding)
+
+
+def _tap(
+    data: te.Tensor, n: PrimExpr, iy: PrimExpr, ix: PrimExpr, ic: PrimExpr, pad_value: int, needs_bounds: bool
+) -> PrimExpr:
+    if not needs_bounds:
+        return data[n, iy, ix, ic]
+    h, w = data.shape[1], data.shape[2]
+    inside = tirx.all(iy >= 0, iy < h, ix >= 0, ix < w)
+    return tirx.if_then_else(inside, data[n, iy, ix, ic], tirx.const(pad_value, data.dtype))
+
+
+def _needs_bounds(
+    in_hw: tuple[int, int], out_hw: tuple[int, int], k_hw: tuple[int, int], g: ConvGeometry
+) -> bool:
+    for axis in (0, 1):
+        first = -g.pad[axis]
+        last = (out_hw[axis] - 1) * g.stride[axis] - g.pad[axis] + (k_hw[axis] - 1) * g.dilation[axis]
+        if first < 0 or last >= in_hw[axis]:
+            return True
+    return False
+
+
+def conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    input_zero_point: int,
+    output_zero_point: int,
+    requant: Requant,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """CONV_2D (grouped when the filter has fewer input channels than the data): args data, weight,
+    bias (Σw·zp folded), [requant tables], out."""
+    _, in_h, in_w, in_c = data_shape
+    out_c, kh, kw, filt_c = weight_shape
+    groups = in_c // filt_c
+    oc_per_group = out_c // groups
+    data = te.placeholder(data_shape, "int8", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), "int32", name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    rc = te.reduce_axis((0, filt_c), name="rc")
+    sh, sw = geometry.stride
+    dh, dw = geometry.dilation
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        ic = rc if groups == 1 else (c // oc_per_group) * filt_c + rc
+        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, input_zero_point, bounds)
+        return te.sum(v.astype("int32") * weight[c, ry, rx, rc].astype("int32"), axis=[ry, rx, rc])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: clamp_to_int8(
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+        ),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def depthwise_conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    depth_multiplier: int,
+    input_zero_point: int,
+    output_zero_point: int,
+    requant: Requant,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """DEPTHWISE_CONV_2D: weight [1, kh, kw, in_c * depth_multiplier]."""
+    _, in_h, in_w, _ = data_shape
+    _, kh, kw, out_c = weight_shape
+    data = te.placeholder(data_shape, "int8", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), "int32", name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    sh, sw = geometry.stride
+    dh, dw = geometry.dilation
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        ic = c if depth_multiplier == 1 else c // depth_multiplier
+        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, input_zero_point, bounds)
+        return te.sum(v.astype("int32") * weight[0, ry, rx, c].astype("int32"), axis=[ry, rx])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: clamp_to_int8(
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+        ),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def fully_connected(
+    batches: int,
+    depth: int,
+    units: int,
+    output_zero_point: int,
+    requant: Requant,
+    act_range: tuple[int, int],
+    name: str,
+    has_bias: bool = True,
+) -> tirx.PrimFunc:
+    """FULLY_CONNECTED on [batches, depth] x [units, depth]^T.
+
+    The bias carries Σw·zp, so it exists even when the model has none."""
+    data = te.placeholder((batches, depth), "int8", name="data")
+    weight = te.placeholder((units, depth), "int8", name="weight")
+    bias = te.placeholder((units,), "int32", name="bias")
+    tables = requant.placeholders("rq")
+    k = te.reduce_axis((0, depth), name="k")
+    acc = te.compute(
+        (batches, units),
+        lambda b, u: te.sum(data[b, k].astype("int32") * weight[u, k].astype("int32"), axis=[k]),
+        name="acc",
+    )
+    out = te.compute(
+        (batches, units),
+        lambda b, u: clamp_to_int8(
+            requant.apply(acc[b, u] + bias[u], u, tables) + output_zero_point, *act_range
+        ),
+        name="out",
+    )
+    del has_bias
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
+
+
+def average_pool2d(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    filter_hw: tuple[int, int],
+    geometry: ConvGeometry,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """AVERAGE_POOL_2D: sum of the in-image taps, divided by their count rounding half away from zero."""
+    _, in_h, in_w, _ = data_shape
+    fh, fw = filter_hw
+    data = te.placeholder(data_shape, "int8", name="data")
+    ry = te.reduce_axis((0, fh), name="ry")
+    rx = te.reduce_axis((0, fw), name="rx")
+    sh, sw = geometry.stride
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
+
+    acc = te.compute(
+        out_shape,
+        lambda n, y, x, c: te.sum(
+            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, 0, bounds).astype("int32"), axis=[ry, rx]
+        ),
+        name="acc",
+    )
+
+    def count(o: PrimExpr, stride: int, pad: int, size: int, extent: int) -> PrimExpr:
+        origin = o * stride - pad
+        return tirx.min(tirx.const(size, "int32"), extent - origin) - tirx.max(
+            tirx.const(0, "int32"), -origin
+        )
+
+    def epilogue(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        cnt = count(y, sh, pt, fh, in_h) * count(x, sw, pl, fw, in_w)
+        s = acc[n, y, x, c]
+        half = tirx.truncdiv(cnt, 2)
+        avg = tirx.Select(s > 0, tirx.truncdiv(s + half, cnt), tirx.truncdiv(s - half, cnt))
+        return clamp_to_int8(avg, *act_range)
+
+    out = te.compute(out_shape, epilogue, name="out")
+    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def max_pool2d(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    filter_hw: tuple[int, int],
+    geometry: ConvGeometry,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    _, in_h, in_w, _ = data_shape
+    fh, fw = filter_hw
+    data = te.placeholder(data_shape, "int8", name="data")
+    ry = te.reduce_axis((0, fh), name="ry")
+    rx = te.reduce_axis((0, fw), name="rx")
+    sh, sw = geometry.stride
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
+    acc = te.compute(
+        out_shape,
+        lambda n, y, x, c: te.max(
+            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, -128, bounds), axis=[ry, rx]
+        ),
+        name="acc",
+    )
+    out = te.compute(
+        out_shape, lambda n, y, x, c: clamp_to_int8(acc[n, y, x, c].astype("int32"), *act_range), name="out"
+    )
+    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def _broadcast_index(
+    shape: tuple[int, ...], out_shape: tuple[int, ...], idx: Sequence[PrimExpr]
+) -> list[PrimExpr]:
+    lead = len(out_shape) - len(shape)
+    return [
+        tirx.const(0, "int32") if d == 1 and out_shape[lead + i] != 1 else idx[lead + i]
+        for i, d in enumerate(shape)
+    ]
+
+
+def add(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    params: AddParams,
+    name: str,
+) -> tirx.PrimFunc:
+    """ADD (numpy broadcasting): both inputs rescaled to a common 2^20-scaled base, summed, requantised."""
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - params.zero_point_a
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - params.zero_point_b
+        sa = params.requant_a.apply(va << params.left_shift, None, [])
+        sb = params.requant_b.apply(vb << params.left_shift, None, [])
+        raw = params.requant_out.apply(sa + sb, None, []) + params.output_zero_point
+        return clamp_to_int8(raw, *params.act_range)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)
+
+
+@dataclass
+class AddParams:
+    zero_point_a: int
+    zero_point_b: int
+    output_zero_point: int
+    left_shift: int
+    requant_a: Requant
+    requant_b: Requant
+    requant_out: Requant
+    act_range: tuple[int, int]
+
+
+def mul(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    zero_point_a: int,
+    zero_point_b: int,
+    output_zero_point: int,
+    requant: Requant,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - zero_point_a
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - zero_point_b
+        return clamp_to_int8(requant.apply(va * vb, None, []) + output_zero_point, *act_range)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)
+
+
+def lookup_table(shape: tuple[int, ...], name: str, in_dtype: str = "int8") -> tirx.PrimFunc:
+    """out[i] = table[x[i] + 128]: LOGISTIC, TANH and int8 requantisation, precomputed per input value."""
+    data = te.placeholder(shape, in_dtype, name="data")
+    table = te.placeholder((256,), "int8", name="table")
+    out = te.compute(shape, lambda *i: table[data[i].astype("int32") + 128], name="out")
+    return _finish([data, table, out], name)
+
+
+def softmax(shape: tuple[int, ...], name: str) -> tirx.PrimFunc:
+    """int8 SOFTMAX over the last axis, exactly TFLite's reference_ops::Softmax (gemmlowp fixed point).
+
+    exp(x - max) comes from a 256-entry F0 table computed at import time (it depends only on the
+    difference); the per-row reciprocal (GetReciprocal: clz + Newton-Raphson) runs here.
+    """
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    depth = shape[-1]
+    data = te.placeholder(shape, "int8", name="data")
+    table = te.placeholder((256,), "int32", name="exp_table")
+    flat = te.compute((rows, depth), lambda r, c: data[_unflatten(r, c, shape)], name="flat")
+    k = te.reduce_axis((0, depth), name="k")
+    row_max = te.compute((rows,), lambda r: te.max(flat[r, k], axis=[k]), name="row_max")
+
+    def exp_of(r: PrimExpr, c: PrimExpr) -> PrimExpr:
+        return table[flat[r, c].astype("int32") - row_max[r].astype("int32") + 255]
+
+    k2 = te.reduce_axis((0, depth), name="k2")
+    sum_exps = te.compute(
+        (rows,), lambda r: te.sum(tfp.rounding_divide_by_pot(exp_of(r, k2), 12), axis=[k2]), name="sum_exps"
+    )
+
+    # GetReciprocal, one small stage per step: deeply nested Lets make TVM's simplifier blow up.
+    headroom = te.compute((rows,), lambda r: tfp.count_leading_zeros_u32(sum_exps[r]), name="headroom")
+    # (sum << headroom) lies in [2^31, 2^32): minus 2^31 it fits int32 (int64 avoids uint folding bugs).
+    shifted = te.compute(
+        (rows,),
+        lambda r: (
+            (sum_exps[r].astype("int64") << headroom[r].astype("int64")) - tirx.const(1 << 31, "int64")
+        ).astype("int32"),
+        name="shifted",
+    )
+    half_denominator = te.compute(
+        (rows,), lambda r: tfp.rounding_half_sum_with_one(shifted[r]), name="half_denominator"
+    )
+    x = te.compute((rows,), lambda r: tfp.newton_reciprocal_start(half_denominator[r]), name="nr_x0")
+    for k in range(3):
+        x = _newton_stage(x, half_denominator, f"nr_x{k + 1}")
+    final = x
+    scale = te.compute((rows,), lambda r: tfp.saturating_rounding_multiply_by_pot(final[r], 1), name="scale")
+    # exponent = num_bits_over_unit + 31 - 8, with num_bits_over_unit = 12 - headroom
+    exponent = te.compute((rows,), lambda r: 35 - headroom[r], name="exponent")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        r, c = _flatten(idx, shape)
+        unsat = tfp.rounding_divide_by_pot(tfp.srdhm(scale[r], exp_of(r, c)), exponent[r])
+        return clamp_to_int8(unsat - 128, -128, 127)
+
+    out = te.compute(shape, body, name="out")
+
+    def schedule(sch: s_tir.Schedule) -> None:
+        sch.compute_inline(sch.get_sblock("flat"))
+
+    return _finish([data, table, out], name, schedule)
+
+
+def _newton_stage(prev: te.Tensor, half_denominator: te.Tensor, name: str) -> te.Tensor:
+    product = te.compute(
+        prev.shape,
+        lambda r: tfp.newton_reciprocal_product(prev[r], half_denominator[r]),
+        name=f"{name}_product",
+    )
+    return te.compute(prev.shape, lambda r: tfp.newton_reciprocal_update(prev[r], product[r]), name=name)
+
+
+def _flatten(idx: Sequence[PrimExpr], shape: tuple[int, ...]) -> tuple[PrimExpr, PrimExpr]:
+    r: PrimExpr = tirx.const(0, "int32")
+    for i, d in zip(idx[:-1], shape[:-1], strict=True):
+        r = r * d + i
+    return r, idx[-1]
+
+
+def _unflatten(r: PrimExpr, c: PrimExpr, shape: tuple[int, ...]) -> tuple[PrimExpr, ...]:
+    lead: list[PrimExpr] = []
+    for d in reversed(shape[:-1]):
+        lead.append(tirx.floormod(r, d))
+        r = tirx.floordiv(r, d)
+    return (*reversed(lead), c)
+
+
+def pad(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    before: Sequence[int],
+    pad_value: int,
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    data = te.placeholder(data_shape, dtype, name="data")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = [i - b for i, b in zip(idx, before, strict=True)]
+        inside = tirx.all(*[tirx.all(s >= 0, s < d) for s, d in zip(src, data_shape, strict=True)])
+        return tirx.if_then_else(inside, data[tuple(src)], tirx.const(pad_value, dtype))
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def concatenate(
+    shapes: Sequence[tuple[int, ...]], out_shape: tuple[int, ...], axis: int, dtype: str, name: str
+) -> tirx.PrimFunc:
+    inputs = [te.placeholder(s, dtype, name=f"in{i}") for i, s in enumerate(shapes)]
+    offsets = np.cumsum([0] + [s[axis] for s in shapes])
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        result: PrimExpr = tirx.const(0, dtype)
+        for k in range(len(inputs) - 1, -1, -1):
+            src = list(idx)
+            src[axis] = idx[axis] - int(offsets[k])
+            # Clamp so every branch's (unselected) load stays in bounds for the C backend.
+            src[axis] = tirx.max(tirx.min(src[axis], shapes[k][axis] - 1), 0)
+            value = inputs[k][tuple(src)]
+            result = (
+                value if k == len(inputs) - 1 else tirx.Select(idx[axis] < int(offsets[k + 1]), value, result)
+            )
+        return result
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([*inputs, out], name)
+
+
+def mean(
+    data_shape: tuple[int, ...],
+    axes: Sequence[int],
+    input_zero_point: int,
+    output_zero_point: int,
+    requant: Requant,
+    name: str,
+) -> tirx.PrimFunc:
+    """MEAN over `axes`, output with the reduced axes kept as 1 (the caller reshapes for keep_dims=False).
+
+    QuantizedMeanOrSum: integer sum, minus zp·count, one requantisation with 1/count folded in."""
+    data = te.placeholder(data_shape, "int8", name="data")
+    axes = sorted(set(a % len(data_shape) for a in axes))
+    count = int(np.prod([data_shape[a] for a in axes]))
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(data_shape))
+    reduce_axes = {a: te.reduce_axis((0, data_shape[a]), name=f"r{a}") for a in axes}
+
+    def acc_body(*idx: tirx.Var) -> PrimExpr:
+        src = [reduce_axes[i] if i in reduce_axes else v for i, v in enumerate(idx)]
+        return te.sum(data[tuple(src)].astype("int32"), axis=list(reduce_axes.values()))
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda *i: clamp_to_int8(
+            requant.apply(acc[i] - input_zero_point * count, None, []) + output_zero_point, -128, 127
+        ),
+        name="out",
+    )
+    return _finish([data, out], name, _fuse_epilogue("acc", "out", len(out_shape)))
+
+
+def quantize_float(shape: tuple[int, ...], scale: float, zero_point: int, name: str) -> tirx.PrimFunc:
+    """QUANTIZE float32 -> int8: round(x / scale) (float32 division, ties away from zero) + zp, saturated."""
+    data = te.placeholder(shape, "float32", name="data")
+
+    def body(*i: tirx.Var) -> PrimExpr:
+        v = data[i] / tirx.const(np.float32(scale), "float32")
+        t = tirx.trunc(v)
+        frac = v - t
+        half = tirx.const(0.5, "float32")
+        rounded = tirx.Select(frac >= half, t + 1.0, tirx.Select(frac <= -half, t - 1.0, t))
+        # Saturate in float first: converting an out-of-range float to int is undefined in C.
+        sat = tirx.max(
+            tirx.min(rounded + float(zero_point), tirx.const(127.0, "float32")), tirx.const(-128.0, "float32")
+        )
+        return sat.astype("int8")
+
+    out = te.compute(shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def dequantize(
+    shape: tuple[int, ...], scale: float, zero_point: int, in_dtype: str, name: str
+) -> tirx.PrimFunc:
+    """DEQUANTIZE -> float32: scale * (x - zp).
+
+    One float32 rounding of the exact product, which is what TFLite's double product cast to float gives."""
+    data = te.placeholder(shape, in_dtype, name="data")
+    out = te.compute(
+        shape,
+        lambda *i: (
+            (data[i].astype("int32") - zero_point).astype("float32")
+            * tirx.const(np.float32(scale), "float32")
+        ),
+        name="out",
+    )
+    return _finish([data, out], name)

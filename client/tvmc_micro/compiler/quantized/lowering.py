@@ -1,0 +1,574 @@
+"""Quantized TFLite operators to Relax `call_tir`s of integer kernels, constants prepared in Python.
+
+One converter per operator. Each first states what it supports (`check`, returning the reason it does
+not, or None) so the importer can list every unsupported operator at once before building anything;
+`lower` then computes what TFLite Micro computes in Prepare() (multipliers, shifts, folded biases,
+tables) and emits one kernel call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from tvm import relax, tirx
+
+from tvmc_micro.compiler.quantized import fixedpoint as fp
+from tvmc_micro.compiler.quantized import kernels
+from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
+from tvmc_micro.compiler.quantized.requant import Requant
+
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+_NUMPY_DTYPE = {
+    "INT8": "int8",
+    "INT32": "int32",
+    "FLOAT32": "float32",
+    "INT16": "int16",
+    "UINT8": "uint8",
+    "INT64": "int64",
+}
+
+
+class Lowerer:
+    """Holds the Relax builder and the tensor-index -> Relax value map while `main` is built."""
+
+    def __init__(self, graph: QGraph) -> None:
+        self.graph = graph
+        self.bb = relax.BlockBuilder()
+        self.values: dict[int, relax.Expr] = {}
+
+    def t(self, index: int) -> QTensor:
+        return self.graph.tensors[index]
+
+    def value(self, index: int) -> relax.Expr:
+        if index in self.values:
+            return self.values[index]
+        tensor = self.t(index)
+        if tensor.data is None:
+            raise KeyError(f"tensor {index} ({tensor.name}) is used before it is computed")
+        const = relax.const(tensor.data)
+        self.values[index] = const
+        return const
+
+    def call(
+        self,
+        func: tirx.PrimFunc,
+        kind: str,
+        args: list[relax.Expr],
+        out: QTensor,
+        out_shape: tuple[int, ...] | None = None,
+    ) -> relax.Expr:
+        gv = self.bb.add_func(func, kind)
+        shape = out.shape if out_shape is None else out_shape
+        ty = relax.TensorType(list(shape), _NUMPY_DTYPE[out.dtype]) if hasattr(relax, "TensorType") else None
+        return self.bb.emit(relax.call_tir(gv, args, ty), name_hint=kind)
+
+    def define(self, index: int, value: relax.Expr) -> None:
+        self.values[index] = value
+
+    def reshape(self, value: relax.Expr, shape: tuple[int, ...]) -> relax.Expr:
+        return self.bb.emit(relax.op.reshape(value, list(shape)))
+
+
+@dataclass
+class Converter:
+    check: Callable[[QGraph, QOperator], str | None]
+    lower: Callable[[Lowerer, QOperator], None]
+
+
+# --- shared checks -------------------------------------------------------------------------------
+
+
+def _is_int8_per_tensor(t: QTensor) -> bool:
+    return t.dtype == "INT8" and t.is_quantized and not t.per_channel
+
+
+def _describe(g: QGraph, op: QOperator) -> str:
+    parts = []
+    for role, idxs in (("in", op.inputs), ("out", op.outputs)):
+        for i in idxs:
+            if i >= 0:
+                parts.append(f"{role} {g.tensors[i].describe_quantization()}")
+    return "; ".join(parts)
+
+
+def _activation(op: QOperator) -> str:
+    return _ACTIVATIONS.get(int(op.options.get("FusedActivationFunction", 0)), "UNKNOWN")
+
+
+def _check_io_int8(g: QGraph, op: QOperator, n_inputs: int) -> str | None:
+    for i in op.inputs[:n_inputs]:
+        if not _is_int8_per_tensor(g.tensors[i]):
+            t = g.tensors[i]
+            return f"input {t.name!r} is {t.describe_quantization()}, needs int8 per-tensor"
+    out = g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(out):
+        return f"output {out.name!r} is {out.describe_quantization()}, needs int8 per-tensor"
+    act = _activation(op)
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        return f"fused activation {act} has no integer form"
+    return None
+
+
+def _check_weighted(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_io_int8(g, op, 1)
+    if problem:
+        return problem
+    w = g.tensors[op.inputs[1]]
+    if w.dtype != "INT8" or not w.is_quantized:
+        return f"weights {w.name!r} are {w.describe_quantization()}, needs int8"
+    if w.data is None:
+        return f"weights {w.name!r} are computed at run time; only constant weights are supported"
+    if np.any(w.zero_points != 0):
+        return f"weights {w.name!r} are {w.describe_quantization()}; TFLite requires symmetric (zero point 0)"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = g.tensors[op.inputs[2]]
+        if b.dtype != "INT32" or b.data is None:
+            kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+            return f"bias {b.name!r} is {kind}; needs a constant int32 bias"
+    return None
+
+
+# --- convolution family --------------------------------------------------------------------------
+
+
+def _same_padding(in_size: int, k: int, stride: int, dilation: int, padding: int) -> tuple[int, int]:
+    """(output size, leading padding) exactly as TFLite's ComputePaddingHeightWidth."""
+    eff = (k - 1) * dilation + 1
+    out = (in_size + stride - 1) // stride if padding == 0 else (in_size - eff + stride) // stride
+    pad = max(((out - 1) * stride + eff - in_size) // 2, 0)
+    return out, pad
+
+
+def _geometry(op: QOperator, in_hw: tuple[int, int], k_hw: tuple[int, int]) -> kernels.ConvGeometry:
+    o = op.options
+    stride = (int(o.get("StrideH", 1)), int(o.get("StrideW", 1)))
+    dilation = (int(o.get("DilationHFactor", 1) or 1), int(o.get("DilationWFactor", 1) or 1))
+    padding = int(o.get("Padding", 0))
+    _, pt = _same_padding(in_hw[0], k_hw[0], stride[0], dilation[0], padding)
+    _, pl = _same_padding(in_hw[1], k_hw[1], stride[1], dilation[1], padding)
+    return kernels.ConvGeometry(stride, dilation, (pt, pl))
+
+
+def _bias_with_zero_point(g: QGraph, op: QOperator, weight_sums: np.ndarray, input_zp: int) -> np.ndarray:
+    """bias + (-input_zp)·Σw per output channel, wrapped like TFLite's int32 accumulator."""
+    bias = np.zeros(weight_sums.shape, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = g.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
+    folded = bias + (-input_zp) * weight_sums.astype(np.int64)
+    return ((folded + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def _conv_requant(inp: QTensor, w: QTensor, out: QTensor, channels: int) -> Requant:
+    scales = [float(s) for s in w.scales] if w.per_channel else [float(w.scales[0])] * channels
+    return Requant.from_real([inp.scale * s / out.scale for s in scales])
+
+
+def _act_range(op: QOperator, out: QTensor) -> tuple[int, int]:
+    return fp.activation_range(_activation(op), out.scale, out.zero_point)
+
+
+def _requant_args(lw: Lowerer, rq: Requant) -> list[relax.Expr]:
+    return [relax.const(t) for t in rq.constant_tensors()]
+
+
+def _lower_conv2d(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    geo = _geometry(op, inp.shape[1:3], w.shape[1:3])
+    assert w.data is not None
+    sums = w.data.astype(np.int64).sum(axis=(1, 2, 3))
+    bias = _bias_with_zero_point(lw.graph, op, sums, inp.zero_point)
+    rq = _conv_requant(inp, w, out, w.shape[0])
+    func = kernels.conv2d(
+        inp.shape, w.shape, out.shape, geo, inp.zero_point, out.zero_point, rq, _act_range(op, out), "conv2d"
+    )
+    args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias), *_requant_args(lw, rq)]
+    lw.define(op.outputs[0], lw.call(func, "conv2d", args, out))
+
+
+def _check_conv2d(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_weighted(g, op)
+    if problem:
+        return problem
+    inp, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    if len(inp.shape) != 4 or len(w.shape) != 4:
+        return "needs 4-D NHWC data and OHWI weights"
+    if inp.shape[3] % w.shape[3] or w.shape[0] % (inp.shape[3] // w.shape[3]):
+        return f"filter input channels {w.shape[3]} do not divide data channels {inp.shape[3]} into groups"
+    if w.per_channel and (w.quantized_dimension != 0 or w.scales.size != w.shape[0]):
+        return f"per-channel weights quantized on axis {w.quantized_dimension}; expected axis 0"
+    return None
+
+
+def _lower_depthwise(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    geo = _geometry(op, inp.shape[1:3], w.shape[1:3])
+    assert w.data is not None
+    mult = w.shape[3] // inp.shape[3]
+    sums = w.data.astype(np.int64).sum(axis=(0, 1, 2))
+    bias = _bias_with_zero_point(lw.graph, op, sums, inp.zero_point)
+    rq = _conv_requant(inp, w, out, w.shape[3])
+    func = kernels.depthwise_conv2d(
+        inp.shape,
+        w.shape,
+        out.shape,
+        geo,
+        mult,
+        inp.zero_point,
+        out.zero_point,
+        rq,
+        _act_range(op, out),
+        "depthwise_conv2d",
+    )
+    args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias), *_requant_args(lw, rq)]
+    lw.define(op.outputs[0], lw.call(func, "depthwise_conv2d", args, out))
+
+
+def _check_depthwise(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_weighted(g, op)
+    if problem:
+        return problem
+    inp, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    if len(inp.shape) != 4 or len(w.shape) != 4 or w.shape[0] != 1:
+        return "needs 4-D NHWC data and [1, kh, kw, channels] weights"
+    if w.shape[3] % inp.shape[3]:
+        return f"output channels {w.shape[3]} are not a multiple of input channels {inp.shape[3]}"
+    if w.per_channel and (w.quantized_dimension != 3 or w.scales.size != w.shape[3]):
+        return f"per-channel weights quantized on axis {w.quantized_dimension}; expected axis 3"
+    return None
+
+
+def _lower_fully_connected(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    units, depth = w.shape
+    batches = int(np.prod(inp.shape)) // depth
+    assert w.data is not None
+    bias = _bias_with_zero_point(lw.graph, op, w.data.astype(np.int64).sum(axis=1), inp.zero_point)
+    rq = _conv_requant(inp, w, out, units)
+    func = kernels.fully_connected(
+        batches, depth, units, out.zero_point, rq, _act_range(op, out), "fully_connected"
+    )
+    data = lw.value(op.inputs[0])
+    if tuple(inp.shape) != (batches, depth):
+        data = lw.reshape(data, (batches, depth))
+    args = [data, lw.value(op.inputs[1]), relax.const(bias), *_requant_args(lw, rq)]
+    result = lw.call(func, "fully_connected", args, out, (batches, units))
+    if tuple(out.shape) != (batches, units):
+        result = lw.reshape(result, out.shape)
+    lw.define(op.outputs[0], result)
+
+
+def _check_fully_connected(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_weighted(g, op)
+    if problem:
+        return problem
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    if int(op.options.get("WeightsFormat", 0)) != 0:
+        return "shuffled weights format is not supported"
+    if len(w.shape) != 2 or int(np.prod(inp.shape)) % w.shape[1]:
+        return f"weights shape {list(w.shape)} does not match input shape {list(inp.shape)}"
+    if w.per_channel and (w.quantized_dimension != 0 or w.scales.size != w.shape[0]):
+        return f"per-channel weights quantized on axis {w.quantized_dimension}; expected axis 0"
+    if int(np.prod(out.shape)) != int(np.prod(inp.shape)) // w.shape[1] * w.shape[0]:
+        return f"output shape {list(out.shape)} does not match"
+    return None
+
+
+# --- pooling ---------------------------------------------------------------------------------------
+
+
+def _lower_pool(kind: str) -> Callable[[Lowerer, QOperator], None]:
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        fhw = (int(op.options["FilterHeight"]), int(op.options["FilterWidth"]))
+        geo = _geometry(op, inp.shape[1:3], fhw)
+        builder = kernels.average_pool2d if kind == "average_pool2d" else kernels.max_pool2d
+        func = builder(inp.shape, out.shape, fhw, geo, _act_range(op, out), kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
+
+    return lower
+
+
+def _check_pool(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_io_int8(g, op, 1)
+    if problem:
+        return problem
+    if len(g.tensors[op.inputs[0]].shape) != 4:
+        return "needs 4-D NHWC data"
+    return None
+
+
+# --- elementwise -----------------------------------------------------------------------------------
+
+
+def _lower_add(lw: Lowerer, op: QOperator) -> None:
+    a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    left_shift = 20
+    twice_max = 2 * float(max(np.float32(a.scales[0]), np.float32(b.scales[0])))
+    params = kernels.AddParams(
+        zero_point_a=a.zero_point,
+        zero_point_b=b.zero_point,
+        output_zero_point=out.zero_point,
+        left_shift=left_shift,
+        requant_a=Requant.from_real([a.scale / twice_max]),
+        requant_b=Requant.from_real([b.scale / twice_max]),
+        requant_out=Requant.from_real([twice_max / ((1 << left_shift) * out.scale)]),
+        act_range=_act_range(op, out),
+    )
+    func = kernels.add(a.shape, b.shape, out.shape, params, "add")
+    lw.define(op.outputs[0], lw.call(func, "add", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+
+def _lower_mul(lw: Lowerer, op: QOperator) -> None:
+    a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    rq = Requant.from_real([a.scale * b.scale / out.scale])
+    func = kernels.mul(
+        a.shape,
+        b.shape,
+        out.shape,
+        a.zero_point,
+        b.zero_point,
+        out.zero_point,
+        rq,
+        _act_range(op, out),
+        "mul",
+    )
+    lw.define(op.outputs[0], lw.call(func, "mul", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+
+def _check_binary(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_io_int8(g, op, 2)
+    if problem:
+        return problem
+    shapes = [g.tensors[i].shape for i in op.inputs[:2]]
+    try:
+        full = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return f"input shapes {[list(s) for s in shapes]} do not broadcast"
+    if tuple(full) != tuple(g.tensors[op.outputs[0]].shape):
+        return f"broadcast shape {list(full)} differs from the output shape"
+    return None
+
+
+def _lower_table(kind: str) -> Callable[[Lowerer, QOperator], None]:
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        if kind == "logistic":
+            table = fp.logistic_table(inp.scale, inp.zero_point)
+        elif kind == "tanh":
+            table = fp.tanh_table(inp.scale, inp.zero_point)
+        else:
+            table = _requantize_table(inp, out)
+        func = kernels.lookup_table(inp.shape, kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), relax.const(table)], out))
+
+    return lower
+
+
+def _requantize_table(inp: QTensor, out: QTensor) -> np.ndarray:
+    """QUANTIZE int8 -> int8 (Requantize) for every input value."""
+    m, s = fp.quantize_multiplier(inp.scale / out.scale)
+    table = np.zeros(256, np.int8)
+    for k in range(256):
+        v = fp.multiply_by_quantized_multiplier((k - 128) - inp.zero_point, m, s) + out.zero_point
+        table[k] = min(max(v, -128), 127)
+    return table
+
+
+def _check_unary_int8(g: QGraph, op: QOperator) -> str | None:
+    return _check_io_int8(g, op, 1)
+
+
+def _check_logistic(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_io_int8(g, op, 1)
+    if problem is None and g.tensors[op.outputs[0]].zero_point != -128:
+        return "int8 LOGISTIC needs output zero point -128 (TFLite Micro rejects others)"
+    return problem
+
+
+def _lower_softmax(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    beta = float(np.float32(op.options.get("Beta", 1.0)))
+    table = fp.softmax_exp_table(inp.scale, beta)
+    func = kernels.softmax(inp.shape, "softmax")
+    lw.define(op.outputs[0], lw.call(func, "softmax", [lw.value(op.inputs[0]), relax.const(table)], out))
+
+
+def _check_softmax(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_io_int8(g, op, 1)
+    if problem:
+        return problem
+    out = g.tensors[op.outputs[0]]
+    if out.zero_point != -128 or np.float32(out.scales[0]) != np.float32(1.0 / 256):
+        return "int8 SOFTMAX needs output scale 1/256 and zero point -128 (TFLite Micro rejects others)"
+    if float(np.float32(op.options.get("Beta", 1.0))) * g.tensors[op.inputs[0]].scale * (1 << 26) <= 1.0:
+        return "beta * input scale is too small for TFLite's fixed-point softmax"
+    return None
+
+
+# --- data movement ---------------------------------------------------------------------------------
+
+
+def _lower_reshape(lw: Lowerer, op: QOperator) -> None:
+    lw.define(op.outputs[0], lw.reshape(lw.value(op.inputs[0]), lw.t(op.outputs[0]).shape))
+
+
+def _same_quantization(a: QTensor, b: QTensor) -> bool:
+    return (
+        a.dtype == b.dtype
+        and np.array_equal(a.scales, b.scales)
+        and np.array_equal(a.zero_points, b.zero_points)
+    )
+
+
+def _check_reshape(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if inp.dtype != out.dtype:
+        return f"changes the type from {inp.dtype.lower()} to {out.dtype.lower()}"
+    if int(np.prod(inp.shape)) != int(np.prod(out.shape)):
+        return "element counts of input and output differ"
+    if inp.is_quantized and not _same_quantization(inp, out):
+        return "input and output quantization differ"
+    return None
+
+
+def _pad_amounts(g: QGraph, op: QOperator) -> np.ndarray:
+    pads = g.tensors[op.inputs[1]].data
+    assert pads is not None
+    return np.asarray(pads, dtype=np.int64).reshape(-1, 2)
+
+
+def _lower_pad(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    pads = _pad_amounts(lw.graph, op)
+    value = out.zero_point
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        cv = lw.t(op.inputs[2]).data
+        assert cv is not None
+        value = int(np.asarray(cv).reshape(-1)[0])
+    func = kernels.pad(inp.shape, out.shape, [int(p) for p in pads[:, 0]], value, "int8", "pad")
+    lw.define(op.outputs[0], lw.call(func, "pad", [lw.value(op.inputs[0])], out))
+
+
+def _check_pad(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(inp) or not _same_quantization(inp, out):
+        return "needs int8 per-tensor input with the output's quantization"
+    if g.tensors[op.inputs[1]].data is None:
+        return "paddings are computed at run time; only constant paddings are supported"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.tensors[op.inputs[2]].data is None:
+        return "the pad value is computed at run time"
+    pads = _pad_amounts(g, op)
+    if pads.shape[0] != len(inp.shape) or np.any(pads < 0):
+        return "paddings must be non-negative, one pair per input dimension"
+    return None
+
+
+def _lower_concat(lw: Lowerer, op: QOperator) -> None:
+    out = lw.t(op.outputs[0])
+    axis = int(op.options.get("Axis", 0)) % len(out.shape)
+    shapes = [lw.t(i).shape for i in op.inputs]
+    func = kernels.concatenate(shapes, out.shape, axis, "int8", "concatenation")
+    lw.define(op.outputs[0], lw.call(func, "concatenation", [lw.value(i) for i in op.inputs], out))
+
+
+def _check_concat(g: QGraph, op: QOperator) -> str | None:
+    out = g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(out):
+        return f"output is {out.describe_quantization()}, needs int8 per-tensor"
+    for i in op.inputs:
+        if not _same_quantization(g.tensors[i], out):
+            return (
+                f"input {g.tensors[i].name!r} is {g.tensors[i].describe_quantization()}; int8 CONCATENATION "
+                "needs every input quantized like the output (TFLite Micro requires it)"
+            )
+    if _activation(op) != "NONE":
+        return f"fused activation {_activation(op)} on CONCATENATION is not supported"
+    return None
+
+
+def _lower_mean(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    axes_data = lw.t(op.inputs[1]).data
+    assert axes_data is not None
+    axes = sorted(set(int(a) % len(inp.shape) for a in np.asarray(axes_data).reshape(-1)))
+    count = int(np.prod([inp.shape[a] for a in axes]))
+    m, s = fp.mean_multiplier(inp.scale, out.scale, count)
+    rq = Requant(np.array([m], np.int32), np.array([s], np.int32))
+    func = kernels.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "mean")
+    kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
+    result = lw.call(func, "mean", [lw.value(op.inputs[0])], out, kept)
+    if tuple(out.shape) != kept:
+        result = lw.reshape(result, out.shape)
+    lw.define(op.outputs[0], result)
+
+
+def _check_mean(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(inp) or not _is_int8_per_tensor(out):
+        return "needs int8 per-tensor input and output"
+    if g.tensors[op.inputs[1]].data is None:
+        return "the reduction axes are computed at run time"
+    return None
+
+
+# --- boundaries ------------------------------------------------------------------------------------
+
+
+def _lower_quantize(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    if inp.dtype == "FLOAT32":
+        func = kernels.quantize_float(inp.shape, out.scale, out.zero_point, "quantize")
+        lw.define(op.outputs[0], lw.call(func, "quantize", [lw.value(op.inputs[0])], out))
+    else:
+        _lower_table("requantize")(lw, op)
+
+
+def _check_quantize(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(out):
+        return f"output is {out.describe_quantization()}, needs int8 per-tensor"
+    if inp.dtype == "FLOAT32" or _is_int8_per_tensor(inp):
+        return None
+    return f"input is {inp.describe_quantization()}; supported: float32 or int8 per-tensor"
+
+
+def _lower_dequantize(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    func = kernels.dequantize(inp.shape, inp.scale, inp.zero_point, "int8", "dequantize")
+    lw.define(op.outputs[0], lw.call(func, "dequantize", [lw.value(op.inputs[0])], out))
+
+
+def _check_dequantize(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not _is_int8_per_tensor(inp) or out.dtype != "FLOAT32":
+        return f"{inp.describe_quantization()} -> {out.dtype.lower()}; supported: int8 per-tensor -> float32"
+    return None
+
+
+CONVERTERS: dict[str, Converter] = {
+    "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
+    "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
+    "FULLY_CONNECTED": Converter(_check_fully_connected, _lower_fully_connected),
+    "AVERAGE_POOL_2D": Converter(_check_pool, _lower_pool("average_pool2d")),
+    "MAX_POOL_2D": Converter(_check_pool, _lower_pool("max_pool2d")),
+    "ADD": Converter(_check_binary, _lower_add),
+    "MUL": Converter(_check_binary, _lower_mul),
+    "SOFTMAX": Converter(_check_softmax, _lower_softmax),
+    "LOGISTIC": Converter(_check_logistic, _lower_table("logistic")),
+    "TANH": Converter(_check_unary_int8, _lower_table("tanh")),
+    "RESHAPE": Converter(_check_reshape, _lower_reshape),
+    "SQUEEZE": Converter(_check_reshape, _lower_reshape),
+    "EXPAND_DIMS": Converter(_check_reshape, _lower_reshape),
+    "CONCATENATION": Converter(_check_concat, _lower_concat),
+    "PAD": Converter(_check_pad, _lower_pad),
+    "PADV2": Converter(_check_pad, _lower_pad),
+    "MEAN": Converter(_check_mean, _lower_mean),
+    "QUANTIZE": Converter(_check_quantize, _lower_quantize),
+    "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
+}
+
+
+def describe_operator(g: QGraph, op: QOperator) -> str:
+    return _describe(g, op)

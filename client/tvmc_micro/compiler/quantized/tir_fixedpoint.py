@@ -1,0 +1,153 @@
+"""TFLite's run-time integer arithmetic as TIR expressions (int64 intermediates, no intrinsics).
+
+`tvm.tirx.q_multiply_shift` rounds once, half up; TFLite rounds twice, half away from zero
+(SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT). Only the latter is bit-exact with
+TFLite Micro, so it is spelled out here in plain integer operations that every TIR backend (C, LLVM)
+lowers without target-specific intrinsics. The Python twins in `fixedpoint.py` define the semantics;
+the tests compare the two on edge cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tvm import ir, tirx
+
+# TIR expressions are `tvm.ir.Expr` in TVM 0.27 (tirx has no PrimExpr class of its own).
+PrimExpr = ir.Expr
+Expr = PrimExpr | int
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+def i32(v: Expr) -> PrimExpr:
+    return tirx.const(v, "int32") if isinstance(v, int) else v
+
+
+def i64(v: Expr) -> PrimExpr:
+    return tirx.const(v, "int64") if isinstance(v, int) else v.astype("int64")
+
+
+def bind(value: PrimExpr, body: Callable[[PrimExpr], PrimExpr]) -> PrimExpr:
+    """`body(value)`, with `value` repeated inside: the C and LLVM compilers remove the common
+    subexpressions. (TIR `Let` would say it once, but TVM 0.27's bound analysis rejects Let variables
+    that lowering duplicates — "Detected bound ... conflicts with memorization".)"""
+    if hasattr(value, "asobject"):  # a TE tensor element (TensorSlice) becomes a load expression
+        value = value.asobject()
+    return body(value)
+
+
+def srdhm(a: Expr, b: Expr, *, may_both_be_min: bool = False) -> PrimExpr:
+    """SaturatingRoundingDoublingHighMul(a, b) on int32 values.
+
+    The one saturating case (a == b == INT32_MIN) cannot occur when one side is a quantized
+    multiplier (always >= 0); callers multiplying two run-time values pass `may_both_be_min=True`.
+    """
+
+    def body(ab: PrimExpr) -> PrimExpr:
+        nudge = tirx.Select(
+            ab >= tirx.const(0, "int64"), tirx.const(1 << 30, "int64"), tirx.const(1 - (1 << 30), "int64")
+        )
+        result = tirx.truncdiv(ab + nudge, tirx.const(1 << 31, "int64")).astype("int32")
+        if may_both_be_min:
+            # Only INT32_MIN * INT32_MIN gives 2^62; test the product, not the operands (the simplifier
+            # would otherwise fold `c + y == INT32_MIN` into an out-of-range int32 literal).
+            result = tirx.Select(ab == tirx.const(1 << 62, "int64"), tirx.const(INT32_MAX, "int32"), result)
+        return result
+
+    return bind(i64(a) * i64(b), body)
+
+
+def rounding_divide_by_pot(x: Expr, exponent: Expr) -> PrimExpr:
+    """RoundingDivideByPOT(x, exponent): x / 2^exponent, ties away from zero (0 <= exponent <= 31)."""
+    x = i32(x)
+    if isinstance(exponent, int):
+        if exponent == 0:
+            return x
+        mask: PrimExpr = tirx.const((1 << exponent) - 1, "int32")
+        half = tirx.const(((1 << exponent) - 1) >> 1, "int32")
+    else:
+        one = tirx.const(1, "int32")
+        mask = (one << exponent) - one
+        half = mask >> one
+    e = i32(exponent)
+
+    def body(v: PrimExpr) -> PrimExpr:
+        remainder = v & mask
+        threshold = half + tirx.Select(
+            v < tirx.const(0, "int32"), tirx.const(1, "int32"), tirx.const(0, "int32")
+        )
+        return (v >> e) + tirx.Select(remainder > threshold, tirx.const(1, "int32"), tirx.const(0, "int32"))
+
+    return bind(x, body)
+
+
+def multiply_by_quantized_multiplier(
+    x: Expr, multiplier: Expr, left_shift: Expr, right_shift: Expr
+) -> PrimExpr:
+    """MultiplyByQuantizedMultiplier with the shift already split into its left and right parts.
+
+    TFLite computes left = max(shift, 0), right = max(-shift, 0) at run time; splitting at import time
+    lets per-tensor kernels drop the left shift entirely (it is almost always zero).
+    """
+    x = i32(x)
+    if not (isinstance(left_shift, int) and left_shift == 0):
+        x = x << i32(left_shift)
+    return rounding_divide_by_pot(srdhm(x, multiplier), right_shift)
+
+
+def saturating_rounding_multiply_by_pot(x: PrimExpr, exponent: int) -> PrimExpr:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for a constant exponent."""
+    if exponent <= 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+
+    def body(v: PrimExpr) -> PrimExpr:
+        shifted = v << tirx.const(exponent, "int32")
+        return tirx.Select(
+            v > tirx.const(threshold, "int32"),
+            tirx.const(INT32_MAX, "int32"),
+            tirx.Select(v < tirx.const(-threshold, "int32"), tirx.const(INT32_MIN, "int32"), shifted),
+        )
+
+    return bind(x, body)
+
+
+def count_leading_zeros_u32(x: PrimExpr) -> PrimExpr:
+    """Leading zeros of a 32-bit value (32 for 0), as 32 independent compares: no nesting, no Lets,
+    and the C target has no clz intrinsic. Used once per softmax row."""
+    # Unsigned compares on the value widened to int64 (TVM's folder refuses some uint arithmetic).
+    v = x.astype("int64") & tirx.const(0xFFFFFFFF, "int64")
+    total: PrimExpr = tirx.const(0, "int32")
+    for k in range(32):
+        total = total + tirx.Select(
+            v < tirx.const(1 << k, "int64"), tirx.const(1, "int32"), tirx.const(0, "int32")
+        )
+    return total
+
+
+def rounding_half_sum_with_one(a: PrimExpr) -> PrimExpr:
+    """gemmlowp RoundingHalfSum(a, F0::One()) for int32 a (the half denominator of 1/(1+a))."""
+
+    def body(s: PrimExpr) -> PrimExpr:
+        sign = tirx.Select(s >= tirx.const(0, "int64"), tirx.const(1, "int64"), tirx.const(-1, "int64"))
+        return tirx.truncdiv(s + sign, tirx.const(2, "int64")).astype("int32")
+
+    return bind(i64(a) + tirx.const(INT32_MAX, "int64"), body)
+
+
+def newton_reciprocal_start(half_denominator: PrimExpr) -> PrimExpr:
+    """x0 = 48/17 - 32/17 * half_denominator, in F2 (gemmlowp's Newton-Raphson initial guess)."""
+    return tirx.const(1515870810, "int32") + srdhm(half_denominator, -1010580540)
+
+
+def newton_reciprocal_product(x: PrimExpr, half_denominator: PrimExpr) -> PrimExpr:
+    """x * (1 - half_denominator * x), an F4 value (first half of one Newton-Raphson iteration)."""
+    one_minus = tirx.const(1 << 29, "int32") - srdhm(half_denominator, x, may_both_be_min=True)
+    return srdhm(x, one_minus, may_both_be_min=True)
+
+
+def newton_reciprocal_update(x: PrimExpr, product: PrimExpr) -> PrimExpr:
+    """x + Rescale<2>(product): the F2 estimate after one Newton-Raphson iteration."""
+    return i32(x) + saturating_rounding_multiply_by_pot(product, 2)
