@@ -135,8 +135,8 @@ def build_host_firmware(
     profile: bool = True, extra_flags: tuple[str, ...] = (),
 ) -> Path:
     """Generate the glue for the MLF's model and compile the crt_host firmware; returns the executable."""
-    mlf = Path(mlf_dir)
-    exe = Path(out_exe)
+    mlf = Path(mlf_dir).resolve()
+    exe = Path(out_exe).resolve()  # absolute, so it runs as a path and not through a PATH lookup
     glue = exe.parent / f"{exe.name}_glue.c"
     write_model_glue(mlf / "metadata.json", glue)
     argv = host_firmware_argv(mlf, glue, exe, cc=cc, profile=profile, extra_flags=extra_flags)
