@@ -16,6 +16,8 @@ MODELS = {
     "resnet_onnx": ("pretrainedResnet.onnx", {}),
     "hello_int8_qdq": ("hello_world_int8.tflite", {"integer_path": False}),
     "kws_qdq": ("kws_ref_model.tflite", {"integer_path": False}),
+    "hello_int8": ("hello_world_int8.tflite", {}),
+    "kws_int8": ("kws_ref_model.tflite", {}),
     "kws_qdq_m4": (
         "kws_ref_model.tflite",
         {"integer_path": False, "target": "c -mcpu=cortex-m4", "model_name": "kws"},

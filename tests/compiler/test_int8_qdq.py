@@ -58,3 +58,23 @@ def test_qdq_distance_from_tflm(compiled, models_dir, tmp_path, key, file, max_l
     assert lsb.max() <= max_lsb
     if min_top1 is not None:
         assert top1 >= min_top1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "key, file", [("hello_int8", "hello_world_int8.tflite"), ("kws_int8", "kws_ref_model.tflite")]
+)
+def test_integer_path_through_generic_harness(compiled, models_dir, tmp_path, key, file) -> None:
+    """When the integer importer is installed, its MLF runs in the same harness, bit-exact with TFLM."""
+    try:
+        from tvmc_micro.compiler.quantized import import_tflite_quantized  # noqa: F401
+    except ImportError:
+        pytest.skip("integer int8 path (tvmc_micro.compiler.quantized) not installed")
+    built = compiled.built(key)
+    assert built.model["compute_path"] == "integer"
+    mem = built.model["memory"]
+    assert mem["arena_bytes"] <= 1.1 * mem["activation_lower_bound_bytes"]
+    samples = _int8_samples(built.model, 100, seed=5)
+    ours = np.stack([o[0] for o in built.run(samples, tmp_path)])
+    ref = np.stack([o[0] for o in _tflm(models_dir / file, samples)])
+    assert np.array_equal(ours, ref), f"max {np.abs(ours.astype(int) - ref).max()} LSB from TFLM"

@@ -34,14 +34,34 @@ def _n_spatial(sch: s_tir.Schedule, block: SBlockRV) -> int:
 PRESCHEDULED_ATTRS = ("tvmc_micro.scheduled", "tvmc_micro.quantized_kernel")
 
 
+def _hoist_reduction_init(sch: s_tir.Schedule, block: SBlockRV) -> None:
+    """Move the reduction's init out of the reduction loops, at the tightest legal loop.
+
+    Lowered as-is, the init stays inside the reduction loops behind `if (k == 0)`: a branch per MAC and a
+    GCC `-Wmaybe-uninitialized` false positive. Trying from the innermost loop outwards, the first loop
+    decompose_reduction accepts is the outermost reduction loop, so the accumulator stays one element.
+    """
+    for loop in reversed(sch.get_loops(block)):
+        try:
+            sch.decompose_reduction(block, loop)
+            return
+        except Exception:
+            continue
+
+
 def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
-    if func.attrs is not None and any(a in func.attrs for a in PRESCHEDULED_ATTRS):
-        return func
     try:
         sch = s_tir.Schedule(func)
         root = sch.get_sblock("root")
     except Exception:  # no root block (hand-written or already-lowered PrimFunc): leave it alone
         return func
+    if func.attrs is not None and any(a in func.attrs for a in PRESCHEDULED_ATTRS):
+        # Keep the author's schedule; only hoisting the init (semantics-preserving) is applied.
+        for b in list(sch.get_child_blocks(root)):
+            if _is_reduction(sch, b):
+                _hoist_reduction_init(sch, b)
+        prescheduled: tirx.PrimFunc = sch.mod["main"]
+        return prescheduled
 
     def outputs() -> list[s_tir.SBlock]:
         return [sch.get(b) for b in sch.get_output_blocks(root)]
@@ -82,10 +102,7 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
                     sch.reverse_compute_at(consumer, loops[nsp - 1], preserve_unit_loops=True)
                 except Exception as err:
                     log.debug("reverse_compute_at skipped: %s", str(err).splitlines()[0])
-            try:
-                sch.decompose_reduction(b, sch.get_loops(b)[nsp])
-            except Exception as err:
-                log.debug("decompose_reduction skipped: %s", str(err).splitlines()[0])
+        _hoist_reduction_init(sch, b)
     result: tirx.PrimFunc = sch.mod["main"]
     return result
 
