@@ -154,9 +154,8 @@ def executor(
     lines.append("")
     for t in graph.tensors:
         if t.kind == "constant":
-            lines.append(
-                f"extern const {c_type(t.dtype)} tvmgen_{model}_{t.name}[{max(t.constant.size, 1)}];"
-            )  # type: ignore[union-attr]
+            size = max(t.constant.size if t.constant is not None else 0, 1)
+            lines.append(f"extern const {c_type(t.dtype)} tvmgen_{model}_{t.name}[{size}];")
     lines += [
         "",
         "#if defined(__GNUC__) || defined(__clang__)",

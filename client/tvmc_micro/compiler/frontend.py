@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tvmc_micro.compiler.errors import LoweringError, TvmcError
+from tvmc_micro.compiler.errors import LoweringError
 from tvmc_micro.compiler.graph_info import GraphInfo
 from tvmc_micro.compiler.model_file import ModelFile
+from tvmc_micro.errors import TvmcError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ def import_model(
 
 def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool) -> Any | None:
     """The integer (MCU-grade) importer when it is installed; else None (the QDQ float path runs)."""
+    quantized: Any
     try:
-        from tvmc_micro.compiler import quantized  # type: ignore[attr-defined]
+        from tvmc_micro.compiler import quantized
     except ImportError:
         quantized = None
     except Exception as err:  # the module exists but is broken: never silently change the arithmetic

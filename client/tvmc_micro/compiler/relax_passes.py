@@ -53,7 +53,7 @@ def _round_int_avg_pool() -> Any:
             rounded = relax.op.where(relax.op.greater_equal(y, relax.const(0.0, "float32")), up, down)
             return relax.op.astype(rounded, dtype)
 
-    @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")
+    @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")  # type: ignore[untyped-decorator]
     def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         rewriter = _Rewriter(mod)
         for gv, func in list(mod.functions.items()):

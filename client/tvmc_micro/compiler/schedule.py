@@ -12,6 +12,7 @@ Not used on purpose: dlight's normalize_prim_func + try_inline (miscompiles matm
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import tvm
 import tvm_ffi
@@ -107,7 +108,7 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
     return result
 
 
-def _source(region: object) -> object:
+def _source(region: Any) -> Any:
     # TVM 0.27 calls a block's access region a TensorRegion whose buffer is `.source`.
     src = getattr(region, "source", None)
     return src if src is not None else getattr(region, "buffer")  # noqa: B009

@@ -71,9 +71,10 @@ def _lowering_passes() -> list[Any]:
 def _static_nbytes(buf: Any) -> int | None:
     try:
         n = int(np.prod([int(d) for d in buf.shape], dtype=np.int64))
+        bits = int(tvm.DataType(buf.dtype).bits)
     except Exception:
         return None
-    return n * tvm.DataType(buf.dtype).bits // 8
+    return n * bits // 8
 
 
 def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspace]]:
@@ -123,7 +124,7 @@ def _unpack(func: tirx.PrimFunc) -> tirx.PrimFunc:
 def _unpacked_pipeline() -> tuple[Any, Any, Any]:
     from tvm.s_tir.pipeline import finalize_device_passes, finalize_host_passes
 
-    @tvm.transform.module_pass(opt_level=0, name="TvmcMicroUnpackedAPI")
+    @tvm.transform.module_pass(opt_level=0, name="TvmcMicroUnpackedAPI")  # type: ignore[untyped-decorator]
     def _pipeline(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         return tvm.IRModule({gv: _unpack(f) for gv, f in mod.functions.items()}, attrs=mod.attrs)
 
