@@ -14,6 +14,7 @@ MODELS = {
     "hello_float_onnx": ("hello_world_float.onnx", {}),
     "resnet_tflite": ("pretrainedResnet.tflite", {}),
     "resnet_onnx": ("pretrainedResnet.onnx", {}),
+    "resnet_onnx_nhwc": ("pretrainedResnet.onnx", {"desired_layout": "NHWC"}),
     "hello_int8_qdq": ("hello_world_int8.tflite", {"integer_path": False}),
     "kws_qdq": ("kws_ref_model.tflite", {"integer_path": False}),
     "hello_int8": ("hello_world_int8.tflite", {}),

@@ -50,6 +50,7 @@ def _samples(model: dict, n: int, seed: int) -> list[list[np.ndarray]]:
         ("hello_float_onnx", "hello_world_float.onnx", _onnxruntime),
         ("resnet_tflite", "pretrainedResnet.tflite", _litert),
         ("resnet_onnx", "pretrainedResnet.onnx", _onnxruntime),
+        ("resnet_onnx_nhwc", "pretrainedResnet.onnx", _onnxruntime),  # --desired-layout NHWC
     ],
 )
 def test_float_model_matches_reference(compiled, models_dir, tmp_path, key, file, reference) -> None:

@@ -74,15 +74,8 @@ def lower_to_flat_main(
                 f"--desired-layout {desired_layout} is not supported", "use NCHW or NHWC"
             )
         kernel = "OIHW" if desired_layout == "NCHW" else "OHWI"
-        passes.append(
-            relax.transform.ConvertLayout(
-                {
-                    "relax.nn.conv2d": [desired_layout, kernel],
-                    "relax.nn.avg_pool2d": [desired_layout],
-                    "relax.nn.max_pool2d": [desired_layout],
-                }
-            )
-        )
+        # Only convolutions are pinned; pools and elementwise ops follow through layout inference.
+        passes.append(relax.transform.ConvertLayout({"relax.nn.conv2d": [desired_layout, kernel]}))
     passes += [
         relax.transform.DecomposeOpsForInference(),
         relax.transform.LegalizeOps(),
