@@ -15,22 +15,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from microtvm_api.errors import CommandFailedError, ServerError, ToolNotFoundError, TransportClosedError
+from microtvm_api.errors import ServerError, ToolNotFoundError, TransportClosedError
 from microtvm_api.options import ProjectOption, load_options, save_options
 from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
 
 # Helper modules beside this file (the script's folder is on sys.path when Python runs it).
 from zephyr_boards import Board, BoardError, choose_port, console_baud, load_boards
 from zephyr_io import Tools
+from zephyr_project import (
+    check_fits,
+    emulator_argv,
+    prj_conf,
+    toolchain_setup,
+    write_runtime_list,
+    zephyr_version,
+)
 
 HERE = Path(__file__).resolve().parent
 APP_DIR = HERE / "app"
-SERVER_FILES = ("microtvm_api_server.py", "zephyr_boards.py", "zephyr_io.py", "boards.yaml")
+# Copied into each project: a generated project runs its own server (build, flash, transport).
+SERVER_FILES = ("microtvm_api_server.py", "zephyr_boards.py", "zephyr_io.py", "zephyr_project.py",
+                "boards.yaml")
 MODEL_DIR, BUILD_DIR, FLASHED_DIR = "model", "build", "flashed"
 IMAGES = {"qemu": "zephyr.elf", "native": "zephyr.exe"}  # what an emulated board boots, in build/zephyr
-# RAM the firmware needs besides the model and the main stack (kernel, idle/ISR stacks, RPC buffers):
-# measured 11,716 B in all on qemu_cortex_m3 with a 4 KiB main stack and a 136 B model; rounded up.
-FIRMWARE_RAM_BYTES = 8192
 _GEN, _BUILD, _FLASH, _OPEN = "generate_project", "build", "flash", "open_transport"
 
 PROJECT_OPTIONS = (
@@ -106,19 +113,18 @@ class ZephyrHandler(ProjectAPIHandler):
         for name in SERVER_FILES:
             shutil.copy2(HERE / name, project_dir / name)
         write_model_glue(project_dir / MODEL_DIR / "metadata.json", project_dir / "src" / "model_glue.c")
-        # The runtime's portable C files (not its unit tests, not the host port: src/ is this port).
-        runtime = runtime_sources(project_dir / MODEL_DIR / "runtime", platform=None)
-        listed = "".join(f"  ${{CMAKE_CURRENT_SOURCE_DIR}}/{p.relative_to(project_dir).as_posix()}\n"
-                         for p in runtime)
-        (project_dir / "runtime_sources.cmake").write_text(
-            f"# Written by generate_project: the device runtime's C files.\nset(runtime_sources\n{listed})\n"
-        )
-        (project_dir / "prj.conf").write_text(prj_conf(board, options))
+        write_runtime_list(project_dir, runtime_sources(project_dir / MODEL_DIR / "runtime", platform=None))
+        (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
         save_options(project_dir, {k: v for k, v in options.items() if v is not None})
 
     # ---- build and flash ---------------------------------------------------------------------------------
 
     def _board(self, options: Mapping[str, Any]) -> Board:
+        generated_for = self.saved_option_values().get("board")
+        if generated_for and options["board"] != generated_for:
+            # prj.conf and the flashed image are per board: silently building another would mislead.
+            raise BoardError(f"this project was generated for {generated_for}, not {options['board']}",
+                             f"create another project for {options['board']} (tvmc micro create-project)")
         return load_boards(self.project_dir / "boards.yaml").get(options["board"])
 
     def _west(self, options: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
@@ -136,9 +142,11 @@ class ZephyrHandler(ProjectAPIHandler):
             raise ServerError("ZEPHYR_BASE is not set: no Zephyr tree to build with",
                               "export ZEPHYR_BASE=/path/to/zephyrproject/zephyr, "
                               "or pass --project-option zephyr_base=/path/to/zephyr")
-        if not (Path(base) / "VERSION").is_file():
-            raise ServerError(f"ZEPHYR_BASE={base} is not a Zephyr tree (no VERSION file there)",
-                              "point it at the zephyr/ folder of a west workspace")
+        major, version = zephyr_version(Path(base))
+        if major < 4:
+            # The app uses Zephyr 4 APIs (board qualifiers, DEVICE_API): an older tree fails deep in CMake.
+            raise ServerError(f"ZEPHYR_BASE={base} is Zephyr {version}; this template needs Zephyr 4.x "
+                              "(tested with 4.2)", "point ZEPHYR_BASE at a Zephyr 4.x tree")
         env["ZEPHYR_BASE"] = str(Path(base).resolve())
         return ([*west, "-v"] if options.get("verbose") else west), env
 
@@ -150,7 +158,7 @@ class ZephyrHandler(ProjectAPIHandler):
         check_fits(board, metadata, int(self.saved_option_values().get("config_main_stack_size", 0)))
         variant = options.get("zephyr_toolchain_variant") or env.get("ZEPHYR_TOOLCHAIN_VARIANT")
         cmake_args = toolchain_setup(variant or board.toolchain, env)
-        # --pristine auto: a board change since the last build starts the build directory afresh.
+        # --pristine auto: west starts the build directory afresh when its cache no longer matches.
         project, build_dir = str(self.project_dir), str(self.project_dir / BUILD_DIR)
         argv = [*west, "build", "-b", board.name, "-d", build_dir, "--pristine", "auto", project]
         argv += ["--", *cmake_args] if cmake_args else []
@@ -235,58 +243,6 @@ class ZephyrHandler(ProjectAPIHandler):
 
     def write_transport(self, data: bytes, timeout_sec: float | None) -> None:
         self._open().write(data, timeout_sec)
-
-
-def prj_conf(board: Board, options: Mapping[str, Any]) -> str:
-    """The app's base prj.conf, then the board's Kconfig lines, then the options'."""
-    lines = [(APP_DIR / "prj.conf").read_text().rstrip("\n"), f"\n# Board {board.name} (boards.yaml)"]
-    lines += [f"{key}={value}" for key, value in board.kconfig.items()]
-    lines += ["\n# Project options", f"CONFIG_MAIN_STACK_SIZE={int(options['config_main_stack_size'])}"]
-    return "\n".join(lines) + "\n"
-
-
-def toolchain_setup(variant: str, env: dict[str, str]) -> list[str]:
-    """Put ZEPHYR_TOOLCHAIN_VARIANT (and what that variant needs) in `env`; returns extra CMake arguments."""
-    env["ZEPHYR_TOOLCHAIN_VARIANT"] = variant
-    if variant != "gnuarmemb":
-        return []
-    if "GNUARMEMB_TOOLCHAIN_PATH" not in env:
-        gcc = shutil.which("arm-none-eabi-gcc")
-        if gcc is None:
-            raise ToolNotFoundError("arm-none-eabi-gcc not found (toolchain variant gnuarmemb)",
-                                    "apt-get install gcc-arm-none-eabi picolibc-arm-none-eabi")
-        env["GNUARMEMB_TOOLCHAIN_PATH"] = str(Path(gcc).resolve().parent.parent)
-    # Distribution newlib (Debian's) lacks the retargetable locking Zephyr's newlib glue asserts; a picolibc
-    # installed with the toolchain works, but Zephyr only considers it when told the toolchain has one.
-    root = Path(env["GNUARMEMB_TOOLCHAIN_PATH"])
-    specs = [*root.glob("lib/gcc/arm-none-eabi/*/picolibc.specs"), *root.glob("lib/picolibc/*/*.specs")]
-    return ["-DTOOLCHAIN_HAS_PICOLIBC=ON"] if specs else []
-
-
-def emulator_argv(board: Board, image: Path) -> list[str]:
-    """The exact command that boots `image` with the console UART on a new pty (no monitor on it)."""
-    if board.transport == "native":
-        # --wait_uart: the firmware's first bytes wait until we have opened the pty, instead of being lost.
-        return [str(image), "--wait_uart"]
-    assert board.qemu_binary is not None
-    return [board.qemu_binary, *board.qemu_args, "-nographic", "-monitor", "none", "-serial", "pty",
-            "-kernel", str(image)]
-
-
-def check_fits(board: Board, metadata: Mapping[str, Any], stack_bytes: int) -> None:
-    """Refuse before a long build when the model (arena + I/O buffers) and the firmware cannot fit in RAM."""
-    if board.ram_bytes is None:
-        return
-    for model in metadata.get("models", []):
-        memory = model.get("memory", {})
-        need = int(memory.get("arena_bytes", 0)) + int(memory.get("io_bytes", 0))
-        if need + FIRMWARE_RAM_BYTES + stack_bytes > board.ram_bytes:
-            raise CommandFailedError(
-                f"model {model.get('name')!r} needs {need} B of RAM (arena {memory.get('arena_bytes')} B + "
-                f"I/O {memory.get('io_bytes')} B); with the firmware (about {FIRMWARE_RAM_BYTES} B + a "
-                f"{stack_bytes} B main stack) that is more than the {board.ram_bytes} B {board.name} has",
-                "pick a board with more RAM (e.g. mps2/an385 under QEMU), or shrink the model (quantise it)",
-            )
 
 
 if __name__ == "__main__":

@@ -196,6 +196,33 @@ def test_build_with_a_folder_that_is_not_zephyr(m3_project: object, tmp_path: Pa
         call(m3_project, "build", {"west_cmd": PY_WEST, "zephyr_base": str(tmp_path)})
 
 
+def test_build_refuses_a_zephyr_3_tree(m3_project: object, fake_zephyr: Path) -> None:
+    (fake_zephyr / "VERSION").write_text("VERSION_MAJOR = 3\nVERSION_MINOR = 2\nPATCHLEVEL = 0\n")
+    with pytest.raises(ServerError, match=r"is Zephyr 3\.2\.0; this template needs Zephyr 4\.x"):
+        call(m3_project, "build", {"west_cmd": PY_WEST, "zephyr_base": str(fake_zephyr)})
+
+
+def test_zephyr_version_reads_the_tree_version_file(fake_zephyr: Path) -> None:
+    from zephyr_project import zephyr_version
+
+    (fake_zephyr / "VERSION").write_text(
+        "VERSION_MAJOR = 4\nVERSION_MINOR = 2\nPATCHLEVEL = 0\nVERSION_TWEAK = 0\nEXTRAVERSION = rc1\n"
+    )
+    assert zephyr_version(fake_zephyr) == (4, "4.2.0-rc1")
+    (fake_zephyr / "VERSION").write_text("VERSION_MAJOR = four\nVERSION_MINOR = 2\n")
+    with pytest.raises(ServerError, match="not a Zephyr tree"):
+        zephyr_version(fake_zephyr)
+
+
+def test_build_for_another_board_than_generated(m3_project: object, fake_zephyr: Path) -> None:
+    with pytest.raises(BoardError) as err:
+        call(
+            m3_project, "build", {"board": "native_sim", "west_cmd": PY_WEST, "zephyr_base": str(fake_zephyr)}
+        )
+    assert "generated for qemu_cortex_m3, not native_sim" in err.value.message
+    assert m3_project.tools.calls == []
+
+
 def test_build_without_west(m3_project: object, fake_zephyr: Path) -> None:
     with pytest.raises(ToolNotFoundError) as err:
         call(m3_project, "build", {"west_cmd": "/nonexistent/west", "zephyr_base": str(fake_zephyr)})
