@@ -30,3 +30,29 @@ def model_path(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"reference model {path} is absent (set TVMC_MODELS_DIR to the shared models folder)")
     return path
+
+
+class MlfCache:
+    """Compiles a reference model once per test session per set of options (compiling KWS takes seconds,
+    and several test areas need the same MLF)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tars: dict[tuple[str, tuple[tuple[str, object], ...]], Path] = {}
+
+    def __call__(self, model_file: str, **options: object) -> Path:
+        key = (model_file, tuple(sorted(options.items())))
+        if key not in self._tars:
+            from tvmc_micro.compiler import compile_model
+
+            source = model_path(model_file)
+            out = self.root / f"mlf{len(self._tars)}_{Path(model_file).stem}.tar"
+            compile_model(source, out, **options)  # type: ignore[arg-type]
+            self._tars[key] = out
+        return self._tars[key]
+
+
+@pytest.fixture(scope="session")
+def compiled_mlf(tmp_path_factory: pytest.TempPathFactory) -> MlfCache:
+    """`compiled_mlf("kws_ref_model.tflite", target="c -mcpu=cortex-m4")` → path of the MLF tar."""
+    return MlfCache(tmp_path_factory.mktemp("mlf_cache"))

@@ -22,8 +22,6 @@ from tvmc_micro.errors import TvmcError
 
 # The repository's template_projects/ (the package lives in <repo>/client/tvmc_micro/).
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "template_projects"
-BUILTIN_PLATFORMS = ("crt_host", "cortex_m", "zephyr")
-PLATFORM_CHOICES = (*BUILTIN_PLATFORMS, "template")
 
 
 def template_dir_for(platform: str, template_dir: str | None) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tvmc_micro.cli.common import add_project_option_arg
-from tvmc_micro.project import PLATFORM_CHOICES
+from tvmc_micro.platforms import PLATFORM_CHOICES
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
