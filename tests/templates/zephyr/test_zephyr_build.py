@@ -1,30 +1,29 @@
-"""Real Zephyr builds: the sine model and KWS built with west, booted under QEMU (qemu_cortex_m3, and
-mps2/an385 where a model needs more than 64 KiB of RAM) and as a native_sim process, run through the host
-device session over the Project API, outputs equal to the crt_host build of the same MLF.
+"""Real Zephyr builds through the real CLI: the sine model and KWS compiled once, then for each board
+`tvmc micro create-project ... zephyr`, `build`, `flash` and `tvmc run --device micro`, outputs equal to the
+crt_host project built from the same MLF with the same inputs. QEMU boots qemu_cortex_m3; native_sim runs
+as a Linux process.
 
 Needs a Zephyr tree: ZEPHYR_BASE=/path/to/zephyrproject/zephyr, `west` on PATH (Zephyr 4.2 wants it from a
-Python >= 3.12.1 venv) or TVMC_ZEPHYR_WEST_CMD, arm-none-eabi-gcc (picolibc-arm-none-eabi with Debian's
-toolchain), gcc-multilib for native_sim. Skipped otherwise (CI has no Zephyr tree).
+Python >= 3.12.1 venv) or TVMC_ZEPHYR_WEST_CMD, arm-none-eabi-gcc (plus picolibc-arm-none-eabi with Debian's
+toolchain), gcc-multilib for native_sim. Skipped otherwise: CI has no Zephyr tree.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from conftest import TEMPLATE_DIR
-from microtvm_api.client import ProjectAPIClient
-from tvmc_micro.device import DeviceSession
 
 ZEPHYR_BASE = os.environ.get("ZEPHYR_BASE", "")
 WEST_CMD = os.environ.get("TVMC_ZEPHYR_WEST_CMD", "west")
-CRT_HOST = TEMPLATE_DIR.parent / "crt_host"
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,91 +37,76 @@ pytestmark = [
     ),
 ]
 
-
-class ClientTransport:
-    """The device session's transport over a Project API server's read/write_transport calls."""
-
-    def __init__(self, client: ProjectAPIClient) -> None:
-        self.client = client
-
-    def write(self, data: bytes, timeout_sec: float | None) -> None:
-        self.client.write_transport(data, timeout_sec)
-
-    def read(self, n: int, timeout_sec: float | None) -> bytes:
-        return self.client.read_transport(n, timeout_sec)
-
-    def close(self) -> None:
-        self.client.close_transport()
+MODELS = {"sine": "hello_world_float.tflite", "kws": "kws_ref_model.tflite"}
 
 
-def run_on_device(
-    project: Path, inputs: list[np.ndarray], options: dict[str, Any]
-) -> tuple[list[bytes], Any]:
-    """Build, flash, open the transport and run each input; returns the outputs and the device info."""
-    with ProjectAPIClient.launch(project) as client:
-        client.build(options, timeout_sec=600)
-        client.flash(options, timeout_sec=120)
-        client.open_transport(options)
-        session = DeviceSession(ClientTransport(client), open_timeout_sec=30)
-        try:
-            session.open()
-            info = session.info()
-            outputs = []
-            for x in inputs:
-                session.set_input(0, x.tobytes())
-                assert session.run() >= 0
-                outputs.append(session.get_output(0))
-            timing = session.time_runs(2)
-            assert timing.count == 2
-        finally:
-            session.close()
-    return outputs, info
+def tvmc(*args: str, timeout: float = 900) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=timeout
+    )
+    assert r.returncode == 0, (
+        f"tvmc {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr[-4000:]}"
+    )
+    return r.stdout
 
 
 @pytest.fixture(scope="module")
-def mlfs(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> dict[str, Path]:
-    from tvmc_micro.compiler import compile_model
-
-    root = tmp_path_factory.mktemp("zephyr_real_mlf")
-    out = {}
-    for key, name in (("sine", "hello_world_float.tflite"), ("kws", "kws_ref_model.tflite")):
-        out[key] = root / f"{key}.tar"
-        compile_model(models_dir / name, out[key])
-    return out
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("zephyr_real")
 
 
-def model_inputs(key: str) -> list[np.ndarray]:
-    if key == "sine":
-        return [np.array([[v]], dtype=np.float32) for v in (0.0, 1.0, 3.0, 5.5)]
-    rng = np.random.default_rng(7)
-    return [rng.integers(-128, 128, size=(1, 49, 10, 1), dtype=np.int8) for _ in range(3)]
+_COMPILED: dict[str, tuple[Path, Path]] = {}
 
 
-_CRT_CACHE: dict[str, list[bytes]] = {}
+def compiled(key: str, work: Path, models_dir: Path) -> tuple[Path, Path]:
+    """The model's MLF and an inputs .npz (random, fixed seed), made once for every board."""
+    if key not in _COMPILED:
+        mlf = work / f"{key}.tar"
+        tvmc("compile", str(models_dir / MODELS[key]), "-o", str(mlf))
+        with tarfile.open(mlf) as tar:
+            model = json.load(tar.extractfile("metadata.json"))["models"][0]  # type: ignore[arg-type]
+        rng = np.random.default_rng(11)
+        arrays = {}
+        for spec in model["inputs"]:
+            if spec["dtype"] == "float32":
+                arrays[spec["name"]] = rng.uniform(0, 6.28, size=spec["shape"]).astype(np.float32)
+            else:
+                arrays[spec["name"]] = rng.integers(-128, 128, size=spec["shape"], dtype=np.int8)
+        inputs = work / f"{key}_in.npz"
+        np.savez(inputs, **arrays)
+        _COMPILED[key] = (mlf, inputs)
+    return _COMPILED[key]
 
 
-def crt_host_outputs(key: str, mlf: Path, root: Path) -> list[bytes]:
-    if key not in _CRT_CACHE:
-        project = root / f"crt_{key}"
-        with ProjectAPIClient.launch(CRT_HOST) as client:
-            client.generate_project(mlf, None, project, {})
-        _CRT_CACHE[key] = run_on_device(project, model_inputs(key), {})[0]
-    return _CRT_CACHE[key]
+def run_project(
+    project: Path, mlf: Path, platform: str, inputs: Path, *options: str
+) -> dict[str, np.ndarray]:
+    flags = [arg for option in options for arg in ("--project-option", option)]
+    tvmc("micro", "create-project", str(project), str(mlf), platform, *flags)
+    tvmc("micro", "build", str(project))
+    tvmc("micro", "flash", str(project))
+    outputs = project.parent / f"{project.name}_out.npz"
+    printed = tvmc(
+        "run", "--device", "micro", str(project), "-i", str(inputs), "-o", str(outputs), "--print-time"
+    )
+    assert "on-device time" in printed
+    with np.load(outputs) as data:
+        return {name: data[name] for name in data.files}
 
 
-@pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield tmp_path_factory.mktemp("zephyr_real")
+_CRT: dict[str, dict[str, np.ndarray]] = {}
 
 
 @pytest.mark.parametrize("board", ["qemu_cortex_m3", "native_sim"])
-@pytest.mark.parametrize("key", ["sine", "kws"])
-def test_model_on_zephyr_equals_crt_host(key: str, board: str, mlfs: dict[str, Path], work: Path) -> None:
-    project = work / f"{key}_{board.replace('/', '_')}"
-    options = {"board": board, "west_cmd": WEST_CMD}
-    with ProjectAPIClient.launch(TEMPLATE_DIR) as template:
-        template.generate_project(mlfs[key], None, project, options)
+@pytest.mark.parametrize("key", list(MODELS))
+def test_model_on_zephyr_equals_crt_host(key: str, board: str, work: Path, models_dir: Path) -> None:
+    mlf, inputs = compiled(key, work, models_dir)
+    if key not in _CRT:
+        _CRT[key] = run_project(work / f"crt_{key}", mlf, "crt_host", inputs)
     started = time.monotonic()
-    outputs, info = run_on_device(project, model_inputs(key), {"west_cmd": WEST_CMD})
-    print(f"{key} on {board}: build+flash+run {time.monotonic() - started:.1f} s, timer {info.timer_hz} Hz")
-    assert outputs == crt_host_outputs(key, mlfs[key], work)
+    project = work / f"{key}_{board}"
+    got = run_project(project, mlf, "zephyr", inputs, f"board={board}", f"west_cmd={WEST_CMD}")
+    print(f"{key} on {board}: create+build+flash+run {time.monotonic() - started:.1f} s")
+    assert got.keys() == _CRT[key].keys()
+    for name, expected in _CRT[key].items():
+        np.testing.assert_array_equal(got[name], expected, err_msg=f"{key} output {name} on {board}")
