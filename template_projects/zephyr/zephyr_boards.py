@@ -94,7 +94,8 @@ def parse_board(name: str, entry: Any) -> Board:
     kconfig = entry.get("kconfig") or {}
     if not isinstance(kconfig, Mapping) or not all(str(k).startswith("CONFIG_") for k in kconfig):
         raise BoardError(f"boards.yaml: {where}: kconfig must map CONFIG_* names to values")
-    qemu_binary, qemu_args = None, ()
+    qemu_binary: str | None = None
+    qemu_args: tuple[str, ...] = ()
     if transport == "qemu":
         qemu = _need(entry, "qemu", where, dict)
         qemu_binary = _need(qemu, "binary", f"{where} qemu", str)
