@@ -1,35 +1,13 @@
-"""Fixtures for the cortex_m template tests: the template's firmware module, tool checks, and the
-bring-up (echo) firmware built once per board for the whole session."""
+"""Fixtures for the cortex_m template tests: the bring-up (echo) firmware built once per board."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "template_projects" / "cortex_m"
-if str(TEMPLATE_DIR) not in sys.path:
-    sys.path.insert(0, str(TEMPLATE_DIR))
-
-import cortex_m_firmware as fw  # noqa: E402  (needs the template folder on sys.path first)
-
-BOARD_NAMES = sorted(fw.load_boards())
-
-
-def require_toolchain() -> None:
-    if shutil.which(fw.GCC) is None:
-        pytest.skip(
-            "arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)"
-        )
-
-
-def require_qemu() -> None:
-    if shutil.which(fw.QEMU) is None:
-        pytest.skip("qemu-system-arm is not installed (apt-get install qemu-system-arm)")
+from cortex_m_support import fw, require_toolchain
 
 
 @pytest.fixture(scope="session")

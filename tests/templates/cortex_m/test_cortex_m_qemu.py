@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cortex_m_firmware as fw
 import pytest
-from conftest import BOARD_NAMES, require_qemu
+from cortex_m_support import BOARD_NAMES, require_qemu
 from microtvm_api.errors import CommandFailedError, IoTimeoutError, ToolNotFoundError, TransportClosedError
 from microtvm_api.qemu import QemuTransport, qemu_argv
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import cortex_m_firmware as fw
-import microtvm_api_server as cm_server
 import pytest
-from conftest import TEMPLATE_DIR, require_qemu, require_toolchain
+from cortex_m_support import TEMPLATE_DIR, cm_server, require_qemu, require_toolchain
 from cortex_m_tiny_mlf import expected_output, write_tiny_mlf
 from microtvm_api.errors import (
     ArchiveError,
@@ -280,7 +279,9 @@ def test_conformance_checker_passes() -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "microtvm_api.conformance", str(TEMPLATE_DIR / "microtvm_api_server.py")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 failed" in result.stdout
