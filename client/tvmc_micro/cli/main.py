@@ -12,6 +12,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from microtvm_api.errors import ProjectAPIError
+
 from tvmc_micro import __version__
 from tvmc_micro.cli import compile_cmd, micro_cmd, run_cmd
 from tvmc_micro.errors import TvmcError
@@ -51,10 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the one place errors become messages and exit codes
         if args.verbose:
             traceback.print_exc()
+            remote = getattr(err, "remote_traceback", None)
+            if remote:
+                print("--- server-side traceback ---\n" + remote.rstrip(), file=sys.stderr)
         print(f"tvmc {args.command}: error: {_describe(err)}", file=sys.stderr)
-        if not args.verbose and not isinstance(err, TvmcError | OSError):
+        expected = isinstance(err, TvmcError | ProjectAPIError)
+        if not args.verbose and not expected and not isinstance(err, OSError):
             print("  (run with -v for the traceback)", file=sys.stderr)
-        return 2 if isinstance(err, TvmcError) else 1
+        # 2: a problem the message explains (bad input, failed step); 1: something unexpected broke.
+        return 2 if expected else 1
 
 
 def _describe(err: BaseException) -> str:
