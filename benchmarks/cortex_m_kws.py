@@ -60,7 +60,8 @@ def make_project(mlf: Path, project: Path, board: str, opt_level: str) -> dict[s
         client.server_info_query("0.27.0")
         client.build({"opt_level": opt_level})
         client.flash({})
-    return json.loads((project / "build" / "sizes.json").read_text())
+    sizes: dict[str, Any] = json.loads((project / "build" / "sizes.json").read_text())
+    return sizes
 
 
 def measure(project: Path, batches: int, transfers: int) -> dict[str, Any]:

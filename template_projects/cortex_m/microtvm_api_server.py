@@ -178,7 +178,11 @@ class CortexMHandler(ProjectAPIHandler):
                 f"create a new project with --project-option board={options['board']}",
                 data={"option": "board"},
             )
-        return fw.load_boards(self.project_dir / "boards.yaml")[saved]
+        boards = fw.load_boards(self.project_dir / "boards.yaml")
+        if not isinstance(saved, str) or saved not in boards:
+            raise InvalidOptionError(f"{self.project_dir} records no known board: {saved!r}",
+                                     "generate the project again with --project-option board=<board>")
+        return boards[saved]
 
     def build(self, options: Mapping[str, Any]) -> None:
         from microtvm_api.model_glue import runtime_sources

@@ -285,3 +285,13 @@ def test_conformance_checker_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 failed" in result.stdout
+
+
+def test_project_with_a_damaged_board_record_says_so(tmp_path: Path) -> None:
+    project = generate(tmp_path)
+    saved = json.loads((project / "project_options.json").read_text())
+    saved["board"] = "gone_board"
+    (project / "project_options.json").write_text(json.dumps(saved))
+    handler = cm_server.CortexMHandler(project)
+    with pytest.raises(InvalidOptionError, match="records no known board: 'gone_board'"):
+        handler.flash({"board": None})
