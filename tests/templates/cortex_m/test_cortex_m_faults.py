@@ -4,7 +4,9 @@ reported as such. Faults are injected in the bytes crossing the pty (the firmwar
 
 from __future__ import annotations
 
+import collections
 import os
+import random
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,3 +131,100 @@ def test_board_that_dies_is_reported(link: tuple[DeviceSession, HandlerTransport
     os.kill(qemu.pid, signal.SIGKILL)  # the QEMU this test's handler started
     with pytest.raises(DeviceTransportClosedError, match="QEMU exited with status -9"):
         _infer(session, 3)
+
+
+class RandomDamage:
+    """Seeded damage to chunks crossing the QEMU pty in both directions: a chunk dropped, a byte dropped,
+    a bit flipped, a chunk sent twice. Counts what it did so the test can show the faults happened.
+
+    The host writes whole frames but reads the pty in whatever pieces arrive (often a few bytes), so the
+    damage rate is per byte: a fault every `bytes_per_fault` bytes on average, with its own random stream
+    per direction (the read chunking, which depends on timing, does not perturb the write faults).
+    """
+
+    KINDS = ("drop_chunk", "drop_byte", "flip_bit", "duplicate")
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.enabled = True
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def filter(self, direction: str, bytes_per_fault: float) -> Callable[[bytes], bytes]:
+        rng = random.Random(f"{self.seed}-{direction}")
+        per_byte = 1.0 / bytes_per_fault
+
+        def apply(data: bytes) -> bytes:
+            if not data or not self.enabled or rng.random() >= 1.0 - (1.0 - per_byte) ** len(data):
+                return data
+            kind = rng.choice(self.KINDS)
+            self.counts[kind] += 1
+            self.counts[direction] += 1
+            i = rng.randrange(len(data))
+            if kind == "drop_chunk":
+                return b""
+            if kind == "drop_byte":
+                return data[:i] + data[i + 1 :]
+            if kind == "flip_bit":
+                return data[:i] + bytes([data[i] ^ (1 << rng.randrange(8))]) + data[i + 1 :]
+            return data + data
+
+        return apply
+
+
+def test_random_faults_and_power_cycles_never_give_a_wrong_output(compiled_mlf: Any, tmp_path: Path) -> None:
+    """KWS over a damaged pty with the board power-cycled now and then: every inference ends with the
+    exact reference output (after retries and, for a power cycle, a new session), never a wrong one."""
+    require_toolchain()
+    require_qemu()
+    from tflite_micro.python.tflite_micro import runtime
+
+    from tests.conftest import model_path
+
+    kws = "kws_ref_model.tflite"
+    handler = make_project(compiled_mlf(kws), tmp_path / "kws", "mps2_an386")
+    reference = runtime.Interpreter.from_file(str(model_path(kws)))
+    transport = HandlerTransport(handler)
+    damage = RandomDamage(seed=11)
+    # About 20 KB go to the board (490-byte inputs) and 3.5 KB come back over the test.
+    transport.on_write = damage.filter("to_device", bytes_per_fault=2000)
+    transport.on_read = damage.filter("from_device", bytes_per_fault=300)
+    # run_timeout_sec: after the device ACKs a RUN the host waits this long for the result; a lost
+    # result costs that much before the retry, so keep it near the real run time (~50 ms of wall time).
+    session = DeviceSession(
+        transport, reply_timeout_sec=0.3, run_timeout_sec=2.0, max_attempts=10, transport_name="QEMU pty"
+    )
+    rng = np.random.default_rng(3)
+    inferences, power_cycles, resets, wrong = 24, 0, 0, 0
+    try:
+        session.open()
+        for i in range(inferences):
+            x = rng.integers(-128, 128, size=(1, 49, 10, 1), dtype=np.int16).astype(np.int8)
+            reference.set_input(x, 0)
+            reference.invoke()
+            want = reference.get_output(0).reshape(-1).tobytes()
+            cycle = i % 8 == 3
+            while True:
+                try:
+                    session.set_input(0, x.tobytes())
+                    if cycle:  # the board restarts between SET_INPUT and RUN: its inputs are gone
+                        handler.close_transport()
+                        handler.open_transport(handler.saved_option_values() | {"qemu_icount": True})
+                        power_cycles, cycle = power_cycles + 1, False
+                    session.run()
+                    got = session.get_output(0)
+                except DeviceResetError:
+                    resets += 1
+                    session.open()
+                    continue
+                wrong += got != want
+                break
+        damage.enabled = False
+        stats = session.stats
+    finally:
+        session.close()
+    print(f"\nfaults {dict(damage.counts)}, power cycles {power_cycles}, resets seen {resets}, {stats}")
+    assert wrong == 0
+    assert resets == power_cycles == 3
+    assert sum(damage.counts[k] for k in RandomDamage.KINDS) >= 8
+    assert damage.counts["to_device"] >= 2 and damage.counts["from_device"] >= 2
+    assert stats.retransmissions >= 5  # recovered by the protocol's retries, not by luck
