@@ -116,19 +116,44 @@ def serial_read(port: SerialPort, n: int, deadline: float | None) -> bytes:
 
 def serial_write(port: SerialPort, data: bytes, deadline: float | None) -> None:
     """Write all of `data` to a serial port, waiting at most until `deadline`."""
-    port.write_timeout = remaining(deadline)
+    name = getattr(port, "port", "?")
     try:
+        port.write_timeout = remaining(deadline)  # pyserial reconfigures the tty here: it can fail too
         written = port.write(data)
-        port.flush()
     except Exception as err:
         if type(err).__name__ == "SerialTimeoutException":
             raise IoTimeoutError(
-                f"writing to serial port {getattr(port, 'port', '?')} timed out",
+                f"writing to serial port {name} timed out",
                 "the device is not reading: check flow control and that the firmware is running",
             ) from err
+        if _is_hangup(err):
+            raise TransportClosedError(
+                f"serial port {name} was closed by the other side", "the device (or emulator) went away"
+            ) from err
         raise
+    try:
+        port.flush()
+    except Exception as err:
+        # The bytes are already with the kernel; a peer that hung up meanwhile (a pty whose emulator
+        # exited after reading them) shows on the next read, not as a failure of this completed write.
+        if not _is_hangup(err):
+            raise
     if written is not None and written != len(data):
         raise IoTimeoutError(f"serial port accepted {written} of {len(data)} bytes before the deadline")
+
+
+def _is_hangup(err: BaseException) -> bool:
+    """EIO from a pty/tty whose other side is gone. pyserial wraps termios.error (raised as (errno, text))
+    in SerialException, so the chain of causes is searched."""
+    seen: BaseException | None = err
+    while seen is not None:
+        code = getattr(seen, "errno", None)
+        if code is None and seen.args and isinstance(seen.args[0], int):
+            code = seen.args[0]
+        if code == errno.EIO:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class FdTransport:

@@ -200,3 +200,18 @@ def test_unreadable_archives(tmp_path: Path) -> None:
     (tmp_path / "trunc.tar").write_bytes(good.read_bytes()[:700])
     with pytest.raises(errors.ArchiveError):
         safe_extract(tmp_path / "trunc.tar", tmp_path / "out2")
+
+
+def test_serial_write_after_the_other_side_hung_up() -> None:
+    """A pty whose emulator end is gone answers writes with EIO: that is a closed transport, not a crash."""
+    serial = pytest.importorskip("serial")
+    master, slave = os.openpty()
+    port = serial.Serial(os.ttyname(slave), baudrate=115200, timeout=0)
+    transport = SerialTransport(port)
+    os.close(slave)
+    os.close(master)  # the "emulator" exits
+    try:
+        with pytest.raises(errors.TransportClosedError, match="closed by the other side"):
+            transport.write(b"hello", 1.0)
+    finally:
+        transport.close()
