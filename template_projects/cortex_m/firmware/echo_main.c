@@ -4,6 +4,8 @@
  *   'e' <n> <n bytes>  -> the same n bytes back (n = 1..255)
  *   't'                -> "T <ticks> <hz>\n": timer ticks spent in a loop of exactly 2,000,000 instructions
  *   'x' <code>         -> exits QEMU with status <code> through semihosting
+ *   'a' <code>         -> tvmrt_platform_abort(code): the platform layer's abort path
+ *   'f'                -> executes an undefined instruction: the fault handler's path
  *   anything else      -> "?\n"
  */
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include "semihosting.h"
 #include "drivers/timer.h"
 #include "drivers/uart.h"
+#include "tvmrt/platform.h"
 
 static uint8_t read_byte(void) {
   uint8_t b;
@@ -73,6 +76,10 @@ int main(void) {
       write_text("\n");
     } else if (cmd == 'x') {
       semihosting_exit(read_byte());
+    } else if (cmd == 'a') {
+      tvmrt_platform_abort((int32_t)read_byte());
+    } else if (cmd == 'f') {
+      __asm volatile("udf #0");
     } else {
       write_text("?\n");
     }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cortex_m_support import fw, require_toolchain
+from cortex_m_support import TEMPLATE_DIR, fw, require_toolchain
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +29,12 @@ def echo_firmware(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
             fw.write_board_files(board, out / "generated", uart_baud=115200, stack_bytes=2048)
             argv = fw.gcc_command(
                 board,
-                sources=[*fw.driver_sources(board, fw.FIRMWARE_DIR), fw.FIRMWARE_DIR / "echo_main.c"],
-                include_dirs=[],
+                sources=[
+                    *fw.driver_sources(board, fw.FIRMWARE_DIR),
+                    fw.FIRMWARE_DIR / "platform_cortex_m.c",
+                    fw.FIRMWARE_DIR / "echo_main.c",
+                ],
+                include_dirs=[TEMPLATE_DIR.parent.parent / "runtime" / "include"],
                 generated_dir=out / "generated",
                 firmware_dir=fw.FIRMWARE_DIR,
                 output=out / "echo.elf",

@@ -113,3 +113,25 @@ def test_write_after_firmware_exit_is_transport_closed(
             TransportClosedError, match="cannot write to the QEMU UART: QEMU exited with status 3"
         ):
             q.write(b"e\x01a", 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", ["mps2_an386", "lm3s6965evb"])
+def test_abort_and_fault_stop_qemu_with_a_status_and_message(
+    board_name: str, echo_firmware: Callable[[str], Path], tmp_path: Path
+) -> None:
+    require_qemu()
+    machine = fw.load_boards()[board_name].qemu_machine
+    assert machine is not None
+    # tvmrt_platform_abort(7): QEMU exits with 100 + 7, the code is on QEMU's console (the log).
+    with QemuTransport(qemu_argv(machine, echo_firmware(board_name)), tmp_path / "abort.log") as q:
+        q.write(b"a\x07", 5.0)
+        with pytest.raises(TransportClosedError, match="QEMU exited with status 107") as info:
+            q.read(1, 10.0)
+    assert "tvmrt: firmware abort, code 7" in info.value.message
+    # An undefined instruction: UsageFault escalated to HardFault (exception 3), status 70 + 3.
+    with QemuTransport(qemu_argv(machine, echo_firmware(board_name)), tmp_path / "fault.log") as q:
+        q.write(b"f", 5.0)
+        with pytest.raises(TransportClosedError, match="QEMU exited with status 73") as info:
+            q.read(1, 10.0)
+    assert "fault exception" in info.value.message
