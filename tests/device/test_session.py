@@ -237,3 +237,67 @@ def test_malformed_replies_are_rejected() -> None:
         P.parse_op_info(b"\x05ab")
     with pytest.raises(P.MalformedReply, match="asked for 2"):
         P.parse_op_times(b"\x01\x00" + bytes(8), 2)
+
+
+def test_lost_reply_after_ack_costs_a_poll_not_the_run_timeout(tiny4_firmware: Path) -> None:
+    """RUN is acknowledged, then its reply is lost: the host asks again and gets the cached reply."""
+    from tvmc_micro.device.framing import FrameDecoder, FrameEvent, encode_frame
+
+    class DropFirstRunReply:
+        """Real pipes to the firmware; re-frames what it sends and swallows the first RUN reply."""
+
+        def __init__(self) -> None:
+            self.inner = ProcessTransport([str(tiny4_firmware)])
+            self.decoder = FrameDecoder()
+            self.dropped = 0
+            self.pending = b""
+
+        def write(self, data: bytes, timeout_sec: float | None) -> None:
+            self.inner.write(data, timeout_sec)
+
+        def read(self, n: int, timeout_sec: float | None) -> bytes:
+            deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
+            while not self.pending:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                for frame in self.decoder.feed(self.inner.read(4096, left)):
+                    assert frame.event is FrameEvent.OK
+                    if frame.payload[0] == P.Msg.RUN | P.REPLY_FLAG and not self.dropped:
+                        self.dropped += 1
+                        continue
+                    self.pending += encode_frame(frame.payload)
+            out, self.pending = self.pending[:n], self.pending[n:]
+            return out
+
+        def close(self) -> None:
+            self.inner.close()
+
+    link = DropFirstRunReply()
+    session = DeviceSession(link, reply_timeout_sec=0.2, run_timeout_sec=30.0)
+    session.open()
+    session.set_input(0, b"\x02\x02\x02\x02")
+    started = time.monotonic()
+    assert session.run() > 0
+    assert time.monotonic() - started < 2.0
+    assert link.dropped == 1 and session.stats.retransmissions == 1
+    assert session.get_output(0) == b"\x05\x05\x05\x05"
+    session.close()
+
+
+def test_run_that_never_finishes_hits_the_run_timeout(tmp_path: Path) -> None:
+    from tvmc_micro.device.reference_model import build_host_firmware, write_tiny_mlf
+
+    # A model that spins for ~4e9 iterations: acknowledged at once, then effectively hung.
+    firmware = build_host_firmware(write_tiny_mlf(tmp_path / "mlf", spin=4_000_000_000), tmp_path / "fw")
+    transport = ProcessTransport([str(firmware)])
+    session = DeviceSession(transport, reply_timeout_sec=0.1, run_timeout_sec=0.6)
+    session.open()
+    started = time.monotonic()
+    message = r"acknowledged RUN \(seq \d+\) but sent no result within 0\.6 s"
+    try:
+        with pytest.raises(DeviceTimeoutError, match=message) as info:
+            session.run()
+        assert 0.5 < time.monotonic() - started < 3.0
+        assert "raise the run timeout" in (info.value.hint or "")
+        assert session.stats.retransmissions >= 1  # it polled while waiting
+    finally:
+        transport.kill()

@@ -63,6 +63,9 @@ static int32_t tvmgen_tiny_add_one(const uint8_t* x, uint8_t* out) {{
 
 int32_t tvmgen_tiny_run(struct tvmgen_tiny_inputs* inputs, struct tvmgen_tiny_outputs* outputs) {{
   const uint8_t* x = (const uint8_t*)inputs->x;
+  volatile uint32_t spin;
+  for (spin = 0; spin < {spin}u; ++spin) {{
+  }}
   if ({n}u >= 2u && x[0] == 0x80u && x[1] == 0x80u) return {fail};
   TVMGEN_OP_HOOK(0);
   if (tvmgen_tiny_double(x, tvmgen_tiny_arena) != 0) return -1;
@@ -74,13 +77,18 @@ int32_t tvmgen_tiny_run(struct tvmgen_tiny_inputs* inputs, struct tvmgen_tiny_ou
 """
 
 
-def write_tiny_mlf(out_dir: str | os.PathLike[str], n: int = 4, signature: str = SIGNATURE) -> Path:
-    """Write the tiny model as an (unpacked) Model Library Format directory; returns it."""
+def write_tiny_mlf(
+    out_dir: str | os.PathLike[str], n: int = 4, signature: str = SIGNATURE, spin: int = 0
+) -> Path:
+    """Write the tiny model as an (unpacked) Model Library Format directory; returns it.
+
+    `spin` > 0 makes every run busy-wait that many loop iterations first (a slow or hanging model).
+    """
     root = Path(out_dir)
     (root / "codegen" / "host" / "include").mkdir(parents=True, exist_ok=True)
     (root / "codegen" / "host" / "src").mkdir(parents=True, exist_ok=True)
     (root / "codegen" / "host" / "include" / "tvmgen_tiny.h").write_text(_HEADER.format(n=n))
-    (root / "codegen" / "host" / "src" / "tiny.c").write_text(_SOURCE.format(n=n, fail=FAIL_CODE))
+    (root / "codegen" / "host" / "src" / "tiny.c").write_text(_SOURCE.format(n=n, fail=FAIL_CODE, spin=spin))
     tensor = {"shape": [1, n], "dtype": "int8", "size_bytes": n, "quantization": None}
     metadata = {
         "mlf_version": 1,

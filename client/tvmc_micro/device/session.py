@@ -3,7 +3,7 @@
 Works over any transport with ``write(data, timeout_sec)``, ``read(n, timeout_sec)`` and ``close()``
 (contract C3): a child's pipes, a pty, a serial port, or the Project API's read/write_transport.
 
-Reliability rules (docs/wire-protocol.md, "Host behaviour"):
+Reliability rules (docs/wire-protocol.md, section 3, "Sequence numbers and retries"):
 - every request carries a sequence number; a reply is accepted only with the right type, seq and CRC;
 - a timeout, a NACK from the device or a corrupted frame from it makes the host send the same request
   again (same seq), at most ``max_attempts`` times; the device replays its cached reply for a repeated
@@ -39,6 +39,7 @@ _log = logging.getLogger("tvmc_micro.device")
 
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 _LONG_COMMANDS = frozenset({P.Msg.RUN, P.Msg.TIME_RUNS, P.Msg.PROFILE})
+_ACKED = object()  # _await's answer when a long command was acknowledged (keep waiting, do not resend)
 _STATUS_TEXT = {
     P.Status.UNKNOWN_COMMAND: "the firmware does not know this command",
     P.Status.BAD_LENGTH: "the request body had the wrong length",
@@ -164,6 +165,7 @@ class DeviceSession:
         self._pending: collections.deque[DecodedFrame] = collections.deque()
         self._seq = 0
         self._info: DeviceInfo | None = None
+        self._busy_estimate_sec = 0.0  # duration of the last acknowledged command, for polling
 
     # ---- session ---------------------------------------------------------------------------------
 
@@ -183,7 +185,7 @@ class DeviceSession:
             self._send(frame, retransmission=attempts > 1)
             deadline = min(give_up, time.monotonic() + self.reply_timeout_sec)
             reply = self._await(P.Msg.HELLO, self._seq, deadline, hello_nonce=nonce)
-            if reply is not None:
+            if isinstance(reply, bytes):
                 break
             if time.monotonic() >= give_up:
                 raise DeviceTimeoutError(
@@ -324,17 +326,50 @@ class DeviceSession:
         frame = encode_frame(payload)
         self.stats.requests += 1
         started = time.monotonic()
-        for attempt in range(1, self.max_attempts + 1):
-            self._send(frame, retransmission=attempt > 1)
-            reply = self._await(msg, seq, time.monotonic() + self.reply_timeout_sec)
-            if reply is not None:
-                return reply
-        raise DeviceTimeoutError(
+        attempts = 0
+        acked_at: float | None = None  # when the device acknowledged a long command
+        poll = self.reply_timeout_sec
+        send = True
+        while True:
+            if send:
+                if acked_at is None:
+                    attempts += 1
+                    if attempts > self.max_attempts:
+                        raise self._timeout(msg, seq, started)
+                self._send(frame, retransmission=attempts > 1 or acked_at is not None)
+            now = time.monotonic()
+            if acked_at is None:
+                deadline = now + self.reply_timeout_sec
+            else:
+                # Executing: a lost reply must not cost a whole run timeout, so ask again now and then
+                # (the device answers a repeat from its cache once done), backing off up to 5 s.
+                if now >= acked_at + self.run_timeout_sec:
+                    raise DeviceTimeoutError(
+                        f"the device acknowledged {msg.name} (seq {seq}) but sent no result within "
+                        f"{self.run_timeout_sec:.1f} s",
+                        "the model may hang or need longer: raise the run timeout, or look at the device",
+                    )
+                deadline = min(acked_at + self.run_timeout_sec, now + poll)
+                poll = min(poll * 2, max(5.0, poll))
+            outcome = self._await(msg, seq, deadline)
+            if isinstance(outcome, bytes):
+                if acked_at is not None:  # per model run, so TIME_RUNS of any count can scale it
+                    self._busy_estimate_sec = (time.monotonic() - acked_at) / _model_runs(msg, body)
+                return outcome
+            if outcome is _ACKED:
+                if acked_at is None:
+                    acked_at = time.monotonic()
+                    poll = self.reply_timeout_sec + 2 * self._busy_estimate_sec * _model_runs(msg, body)
+                send = False
+            else:
+                send = True
+
+    def _timeout(self, msg: P.Msg, seq: int, started: float) -> DeviceTimeoutError:
+        return DeviceTimeoutError(
             f"the device did not answer {msg.name} (seq {seq}) after {self.max_attempts} attempts over "
             f"{time.monotonic() - started:.1f} s ({self.stats.corrupt_frames} corrupt frames, "
             f"{self.stats.nacks} NACKs and {self.stats.timeouts} timeouts so far)",
-            f"check that the device is still running and that the link ({self.transport_name}) is sound; "
-            "a model run longer than the run timeout also ends here",
+            f"check that the device is still running and that the link ({self.transport_name}) is sound",
         )
 
     def _send(self, frame: bytes, *, retransmission: bool) -> None:
@@ -374,8 +409,8 @@ class DeviceSession:
 
     def _await(
         self, msg: P.Msg, seq: int, deadline: float, *, hello_nonce: int | None = None
-    ) -> bytes | None:
-        """Wait for the reply to (msg, seq). Returns its body (status OK), None to resend, or raises."""
+    ) -> bytes | object | None:
+        """Wait for the reply to (msg, seq): its body (status OK), _ACKED, None to resend; or raises."""
         expected_type = msg | P.REPLY_FLAG
         while True:
             frame = self._next_frame(deadline)
@@ -399,7 +434,7 @@ class DeviceSession:
             elif ptype == P.Msg.BOOT:
                 self._handle_boot(pkt)
             elif ptype == P.Msg.ACK and pseq == seq and msg in _LONG_COMMANDS:
-                deadline = time.monotonic() + self.run_timeout_sec
+                return _ACKED
             elif ptype == expected_type and pseq == seq:
                 if len(pkt) < P.REPLY_HEADER.size:
                     raise DeviceProtocolError(f"{msg.name} reply of {len(pkt)} bytes has no status byte")
@@ -472,6 +507,13 @@ class DeviceSession:
             hint = "build the project with per-operator profiling (-DTVMGEN_PROFILE) to use --profile"
         raise DeviceCommandError(f"device refused {msg.name}: {name}: {text} (detail {detail})", hint,
                                  status=status, detail=detail)
+
+
+def _model_runs(msg: P.Msg, body: bytes) -> int:
+    """How many model runs a long command performs (TIME_RUNS: its count)."""
+    if msg == P.Msg.TIME_RUNS and len(body) >= 4:
+        return max(1, int(struct.unpack_from("<I", body)[0]))
+    return 1
 
 
 def check_signature(
