@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "project_api"))
 
-from tvmc_micro.device import DeviceSession  # noqa: E402
-from tvmc_micro.device.process import ProcessTransport  # noqa: E402
-from tvmc_micro.device.reference_model import build_host_firmware, expected_output, write_tiny_mlf  # noqa: E402
+from tvmc_micro.device import DeviceSession
+from tvmc_micro.device.process import ProcessTransport
+from tvmc_micro.device.reference_model import build_host_firmware, expected_output, write_tiny_mlf
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -92,9 +92,11 @@ def measure_throughput(firmware: Path, size: int, repeats: int) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=2000, help="round trips to time (default 2000)")
-    parser.add_argument("--size", type=int, default=262144, help="tensor bytes for throughput (default 256 KiB)")
+    parser.add_argument("--size", type=int, default=262144, help="tensor bytes for throughput (256 KiB)")
     parser.add_argument("--repeats", type=int, default=5, help="transfers per throughput figure (median)")
     parser.add_argument("--payloads", default="256,1024,16384",
                         help="firmware packet sizes (CRT_HOST_MAX_PAYLOAD) to compare, comma-separated")
@@ -120,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"session over a pipe to crt_host firmware; {args.runs} round trips, {args.size}-byte tensors")
     print(header)
     for r in rows:
-        print(f"{int(r['payload']):>7} {r['run_round_trip_us_median']:>11.1f} {r['run_round_trip_us_p95']:>8.1f} "
+        print(f"{int(r['payload']):>7} {r['run_round_trip_us_median']:>11.1f} "
+              f"{r['run_round_trip_us_p95']:>8.1f} "
               f"{r['device_run_us_median']:>10.2f} {r['session_overhead_us_median']:>12.1f} "
               f"{r['small_inference_us_median']:>9.1f} {r['set_input_bytes_per_s'] / 1e6:>15.1f} "
               f"{r['get_output_bytes_per_s'] / 1e6:>16.1f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": args.runs, "size": args.size, "results": rows}, indent=2))
+        figures = {"runs": args.runs, "size": args.size, "results": rows}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 
