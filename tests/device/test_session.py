@@ -301,3 +301,14 @@ def test_run_that_never_finishes_hits_the_run_timeout(tmp_path: Path) -> None:
         assert session.stats.retransmissions >= 1  # it polled while waiting
     finally:
         transport.kill()
+
+
+def test_firmware_exits_cleanly_on_eof_and_writes_only_frames(tiny4_firmware: Path) -> None:
+    transport = ProcessTransport([str(tiny4_firmware)])
+    session = DeviceSession(transport)
+    session.open()
+    session.set_input(0, b"\x00\x00\x00\x00")
+    session.run()
+    assert session._decoder.discarded == 0  # nothing but frames on the firmware's stdout
+    assert transport.close() == 0  # end of file on stdin: a clean exit
+    assert "transport write failed" not in transport.stderr_tail()
