@@ -9,8 +9,6 @@ the tests compare the two on edge cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tvm import ir, tirx
 
 # TIR expressions are `tvm.ir.Expr` in TVM 0.27 (tirx has no PrimExpr class of its own).
@@ -29,58 +27,54 @@ def i64(v: Expr) -> PrimExpr:
     return tirx.const(v, "int64") if isinstance(v, int) else v.astype("int64")
 
 
-def bind(value: PrimExpr, body: Callable[[PrimExpr], PrimExpr]) -> PrimExpr:
-    """`body(value)`, with `value` repeated inside: the C and LLVM compilers remove the common
-    subexpressions. (TIR `Let` would say it once, but TVM 0.27's bound analysis rejects Let variables
-    that lowering duplicates — "Detected bound ... conflicts with memorization".)"""
+def _load(value: Expr) -> PrimExpr:
     if hasattr(value, "asobject"):  # a TE tensor element (TensorSlice) becomes a load expression
-        value = value.asobject()
-    return body(value)
+        return value.asobject()
+    return i32(value) if isinstance(value, int) else value
+
+
+# No TIR `Let` anywhere: TVM 0.27's bound analysis rejects Let variables that lowering sees twice
+# ("Detected bound ... conflicts with memorization"). Instead each formula below uses its operand at
+# most twice, so nesting (ADD requantises a sum of two requantised values) stays small; the C and LLVM
+# compilers remove the repeated subexpressions.
 
 
 def srdhm(a: Expr, b: Expr, *, may_both_be_min: bool = False) -> PrimExpr:
     """SaturatingRoundingDoublingHighMul(a, b) on int32 values.
 
-    The one saturating case (a == b == INT32_MIN) cannot occur when one side is a quantized
-    multiplier (always >= 0); callers multiplying two run-time values pass `may_both_be_min=True`.
+    gemmlowp adds a nudge of 2^30 (or 1 - 2^30 when a·b < 0) and divides by 2^31 truncating; for
+    every product that equals floor((a·b + 2^30) / 2^31), an arithmetic shift with one use of a·b.
+    The one saturating case (a == b == INT32_MIN) cannot occur when one side is a quantized multiplier
+    (always >= 0); callers multiplying two run-time values pass `may_both_be_min=True`.
     """
-
-    def body(ab: PrimExpr) -> PrimExpr:
-        nudge = tirx.Select(
-            ab >= tirx.const(0, "int64"), tirx.const(1 << 30, "int64"), tirx.const(1 - (1 << 30), "int64")
-        )
-        result = tirx.truncdiv(ab + nudge, tirx.const(1 << 31, "int64")).astype("int32")
-        if may_both_be_min:
-            # Only INT32_MIN * INT32_MIN gives 2^62; test the product, not the operands (the simplifier
-            # would otherwise fold `c + y == INT32_MIN` into an out-of-range int32 literal).
-            result = tirx.Select(ab == tirx.const(1 << 62, "int64"), tirx.const(INT32_MAX, "int32"), result)
-        return result
-
-    return bind(i64(a) * i64(b), body)
+    product = i64(_load(a)) * i64(_load(b))
+    result = ((product + tirx.const(1 << 30, "int64")) >> tirx.const(31, "int64")).astype("int32")
+    if may_both_be_min:
+        # Only INT32_MIN * INT32_MIN gives 2^62; test the product, not the operands (the simplifier
+        # would otherwise fold `c + y == INT32_MIN` into an out-of-range int32 literal).
+        result = tirx.Select(product == tirx.const(1 << 62, "int64"), tirx.const(INT32_MAX, "int32"), result)
+    return result
 
 
 def rounding_divide_by_pot(x: Expr, exponent: Expr) -> PrimExpr:
-    """RoundingDivideByPOT(x, exponent): x / 2^exponent, ties away from zero (0 <= exponent <= 31)."""
-    x = i32(x)
+    """RoundingDivideByPOT(x, exponent): x / 2^exponent, ties away from zero (0 <= exponent <= 31).
+
+    gemmlowp compares the remainder with a sign-dependent threshold; that equals
+    floor((x + 2^(e-1) - [x < 0]) / 2^e) for e >= 1 (and x for e == 0), computed in int64.
+    """
+    x = _load(x)
+    neg = (x >> tirx.const(31, "int32")).astype("int64")  # -1 when x < 0, else 0
     if isinstance(exponent, int):
         if exponent == 0:
             return x
-        mask: PrimExpr = tirx.const((1 << exponent) - 1, "int32")
-        half = tirx.const(((1 << exponent) - 1) >> 1, "int32")
-    else:
-        one = tirx.const(1, "int32")
-        mask = (one << exponent) - one
-        half = mask >> one
-    e = i32(exponent)
-
-    def body(v: PrimExpr) -> PrimExpr:
-        remainder = v & mask
-        threshold = half + tirx.Select(
-            v < tirx.const(0, "int32"), tirx.const(1, "int32"), tirx.const(0, "int32")
-        )
-        return (v >> e) + tirx.Select(remainder > threshold, tirx.const(1, "int32"), tirx.const(0, "int32"))
-
-    return bind(x, body)
+        total = i64(x) + tirx.const(1 << (exponent - 1), "int64") + neg
+        return (total >> tirx.const(exponent, "int64")).astype("int32")
+    e = i64(_load(exponent))
+    one = tirx.const(1, "int64")
+    half = (one << e) >> one
+    # For e == 0 the result is x: no half, no sign correction.
+    correction = tirx.Select(e > tirx.const(0, "int64"), neg, tirx.const(0, "int64"))
+    return ((i64(x) + half + correction) >> e).astype("int32")
 
 
 def multiply_by_quantized_multiplier(
@@ -102,29 +96,29 @@ def saturating_rounding_multiply_by_pot(x: PrimExpr, exponent: int) -> PrimExpr:
     if exponent <= 0:
         return rounding_divide_by_pot(x, -exponent)
     threshold = (1 << (31 - exponent)) - 1
-
-    def body(v: PrimExpr) -> PrimExpr:
-        shifted = v << tirx.const(exponent, "int32")
-        return tirx.Select(
-            v > tirx.const(threshold, "int32"),
-            tirx.const(INT32_MAX, "int32"),
-            tirx.Select(v < tirx.const(-threshold, "int32"), tirx.const(INT32_MIN, "int32"), shifted),
-        )
-
-    return bind(x, body)
+    v = _load(x)
+    shifted = v << tirx.const(exponent, "int32")
+    return tirx.Select(
+        v > tirx.const(threshold, "int32"),
+        tirx.const(INT32_MAX, "int32"),
+        tirx.Select(v < tirx.const(-threshold, "int32"), tirx.const(INT32_MIN, "int32"), shifted),
+    )
 
 
 def count_leading_zeros_u32(x: PrimExpr) -> PrimExpr:
     """Leading zeros of a 32-bit value (32 for 0), as 32 independent compares: no nesting, no Lets,
     and the C target has no clz intrinsic. Used once per softmax row."""
+
     # Unsigned compares on the value widened to int64 (TVM's folder refuses some uint arithmetic).
-    v = x.astype("int64") & tirx.const(0xFFFFFFFF, "int64")
-    total: PrimExpr = tirx.const(0, "int32")
-    for k in range(32):
-        total = total + tirx.Select(
-            v < tirx.const(1 << k, "int64"), tirx.const(1, "int32"), tirx.const(0, "int32")
-        )
-    return total
+    def body(v: PrimExpr) -> PrimExpr:
+        total: PrimExpr = tirx.const(0, "int32")
+        for k in range(32):
+            total = total + tirx.Select(
+                v < tirx.const(1 << k, "int64"), tirx.const(1, "int32"), tirx.const(0, "int32")
+            )
+        return total
+
+    return body(_load(x).astype("int64") & tirx.const(0xFFFFFFFF, "int64"))
 
 
 def rounding_half_sum_with_one(a: PrimExpr) -> PrimExpr:
@@ -134,7 +128,7 @@ def rounding_half_sum_with_one(a: PrimExpr) -> PrimExpr:
         sign = tirx.Select(s >= tirx.const(0, "int64"), tirx.const(1, "int64"), tirx.const(-1, "int64"))
         return tirx.truncdiv(s + sign, tirx.const(2, "int64")).astype("int32")
 
-    return bind(i64(a) + tirx.const(INT32_MAX, "int64"), body)
+    return body(i64(_load(a)) + tirx.const(INT32_MAX, "int64"))
 
 
 def newton_reciprocal_start(half_denominator: PrimExpr) -> PrimExpr:
