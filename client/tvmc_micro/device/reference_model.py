@@ -63,10 +63,7 @@ static int32_t tvmgen_tiny_add_one(const uint8_t* x, uint8_t* out) {{
 
 int32_t tvmgen_tiny_run(struct tvmgen_tiny_inputs* inputs, struct tvmgen_tiny_outputs* outputs) {{
   const uint8_t* x = (const uint8_t*)inputs->x;
-  volatile uint32_t spin;
-  for (spin = 0; spin < {spin}u; ++spin) {{
-  }}
-  if ({n}u >= 2u && x[0] == 0x80u && x[1] == 0x80u) return {fail};
+{spin_loop}  if ({n}u >= 2u && x[0] == 0x80u && x[1] == 0x80u) return {fail};
   TVMGEN_OP_HOOK(0);
   if (tvmgen_tiny_double(x, tvmgen_tiny_arena) != 0) return -1;
   TVMGEN_OP_HOOK(1);
@@ -74,6 +71,12 @@ int32_t tvmgen_tiny_run(struct tvmgen_tiny_inputs* inputs, struct tvmgen_tiny_ou
   TVMGEN_OP_HOOK(2);
   return 0;
 }}
+"""
+
+_SPIN = """\
+  volatile uint32_t spin;
+  for (spin = 0; spin < {spin}u; ++spin) {{
+  }}
 """
 
 
@@ -88,7 +91,9 @@ def write_tiny_mlf(
     (root / "codegen" / "host" / "include").mkdir(parents=True, exist_ok=True)
     (root / "codegen" / "host" / "src").mkdir(parents=True, exist_ok=True)
     (root / "codegen" / "host" / "include" / "tvmgen_tiny.h").write_text(_HEADER.format(n=n))
-    (root / "codegen" / "host" / "src" / "tiny.c").write_text(_SOURCE.format(n=n, fail=FAIL_CODE, spin=spin))
+    spin_loop = _SPIN.format(spin=spin) if spin else ""
+    source = _SOURCE.format(n=n, fail=FAIL_CODE, spin_loop=spin_loop)
+    (root / "codegen" / "host" / "src" / "tiny.c").write_text(source)
     tensor = {"shape": [1, n], "dtype": "int8", "size_bytes": n, "quantization": None}
     metadata = {
         "mlf_version": 1,
