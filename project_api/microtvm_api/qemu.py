@@ -137,7 +137,7 @@ class QemuTransport:
         status = self.returncode
         if status is None and self._proc is not None:
             try:  # the pty closes a moment before the process is gone
-                status = self._proc.wait(timeout=1.0)
+                status = self._proc.wait(timeout=5.0)
             except subprocess.TimeoutExpired:
                 status = None
         state = f"QEMU exited with status {status}" if status is not None else "the QEMU pty closed"
