@@ -32,11 +32,11 @@ def f32(x: float) -> float:
 
 def tflite_round(x: float) -> int:
     """std::round: to nearest, ties away from zero (not Python's banker's rounding)."""
-    r = math.floor(abs(x) + 0.5)
-    # floor(|x| + 0.5) can round up when |x| + 0.5 is inexact (|x| = 0.49999999999999994); correct it.
-    if r - abs(x) > 0.5:
-        r -= 1
-    return int(math.copysign(r, x)) if r else 0
+    whole = math.floor(abs(x))
+    # |x| - floor(|x|) is exact in binary floating point, so the tie test is exact too.
+    if abs(x) - whole >= 0.5:
+        whole += 1
+    return int(math.copysign(whole, x)) if whole else 0
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
