@@ -274,7 +274,8 @@ def softmax_exp_table(input_scale: float, beta: float) -> np.ndarray:
     """exp(diff) in F0 for every int8 difference diff = x - max in [-255, 0]; 0 below diff_min.
 
     Index k holds diff = k - 255. A zero entry makes the element contribute nothing to the sum and
-    come out as -128, exactly the `input_diff < diff_min` branch of the reference kernel.
+    come out as -128, exactly the `input_diff < diff_min` branch of the reference kernel. The kernel
+    stores only the tail from the first non-zero entry (`trim_exp_table`).
     """
     scaled_diff_integer_bits = 5
     real = min(beta * input_scale * (1 << (31 - scaled_diff_integer_bits)), (1 << 31) - 1.0)
@@ -289,6 +290,13 @@ def softmax_exp_table(input_scale: float, beta: float) -> np.ndarray:
             rescaled = saturating_rounding_doubling_high_mul(wrap_int32(diff * (1 << left_shift)), multiplier)
             table[k] = exp_on_negative_values(rescaled, scaled_diff_integer_bits)
     return table
+
+
+def trim_exp_table(table: np.ndarray) -> tuple[np.ndarray, int]:
+    """(table[first:], first): the leading zeros (differences below diff_min) need not be stored."""
+    nonzero = np.flatnonzero(table)
+    first = int(nonzero[0]) if nonzero.size else table.size - 1
+    return table[first:].copy(), first
 
 
 def _sigmoid_like_params(input_scale: float) -> tuple[int, int, int]:

@@ -350,22 +350,28 @@ def lookup_table(shape: tuple[int, ...], name: str, in_dtype: str = "int8") -> t
     return _finish([data, table, out], name)
 
 
-def softmax(shape: tuple[int, ...], name: str) -> tirx.PrimFunc:
+def softmax(shape: tuple[int, ...], table_start: int, name: str) -> tirx.PrimFunc:
     """int8 SOFTMAX over the last axis, exactly TFLite's reference_ops::Softmax (gemmlowp fixed point).
 
-    exp(x - max) comes from a 256-entry F0 table computed at import time (it depends only on the
-    difference); the per-row reciprocal (GetReciprocal: clz + Newton-Raphson) runs here.
+    exp(x - max) comes from an F0 table computed at import time (it depends only on the difference
+    x - max + 255 = k); only entries k >= table_start are stored, smaller k read as 0. The per-row
+    reciprocal (GetReciprocal: clz + Newton-Raphson) runs here.
     """
     rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
     depth = shape[-1]
     data = te.placeholder(shape, "int8", name="data")
-    table = te.placeholder((256,), "int32", name="exp_table")
+    table = te.placeholder((256 - table_start,), "int32", name="exp_table")
     flat = te.compute((rows, depth), lambda r, c: data[_unflatten(r, c, shape)], name="flat")
     k = te.reduce_axis((0, depth), name="k")
     row_max = te.compute((rows,), lambda r: te.max(flat[r, k], axis=[k]), name="row_max")
 
     def exp_of(r: PrimExpr, c: PrimExpr) -> PrimExpr:
-        return table[flat[r, c].astype("int32") - row_max[r].astype("int32") + 255]
+        k_idx = flat[r, c].astype("int32") - row_max[r].astype("int32") + (255 - table_start)
+        if table_start == 0:
+            return table[k_idx]
+        # Clamp the (unselected) index too, so the load stays in bounds in the generated C.
+        safe = table[tirx.max(k_idx, tirx.const(0, "int32"))]
+        return tirx.Select(k_idx < tirx.const(0, "int32"), tirx.const(0, "int32"), safe)
 
     k2 = te.reduce_axis((0, depth), name="k2")
     sum_exps = te.compute(

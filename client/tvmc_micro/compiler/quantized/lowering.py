@@ -390,8 +390,8 @@ def _check_logistic(g: QGraph, op: QOperator) -> str | None:
 def _lower_softmax(lw: Lowerer, op: QOperator) -> None:
     inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
     beta = float(np.float32(op.options.get("Beta", 1.0)))
-    table = fp.softmax_exp_table(inp.scale, beta)
-    func = kernels.softmax(inp.shape, "softmax")
+    table, start = fp.trim_exp_table(fp.softmax_exp_table(inp.scale, beta))
+    func = kernels.softmax(inp.shape, start, "softmax")
     lw.define(op.outputs[0], lw.call(func, "softmax", [lw.value(op.inputs[0]), relax.const(table)], out))
 
 
