@@ -263,7 +263,7 @@ class CortexMHandler(ProjectAPIHandler):
             board.qemu_machine, image, icount=options["qemu_icount"], semihosting=board.semihosting
         )
         self._transport = QemuTransport(argv, self.project_dir / "build" / "qemu.log")
-        # QEMU notices the pty reader within ~1 s (it polls), so the first handshake may need a retry.
+        # The firmware pokes its UART while waiting, so QEMU notices the pty reader within milliseconds.
         return TransportTimeouts(
             session_start_retry_timeout_sec=2.0,
             session_start_timeout_sec=15.0,

@@ -18,7 +18,11 @@
 
 static uint8_t read_byte(void) {
   uint8_t b;
+  uint32_t polls = 0;
   while (board_uart_read_available(&b, 1) == 0) {
+    if ((++polls & 0x3FFFu) == 0u) {
+      board_uart_poke();
+    }
   }
   return b;
 }

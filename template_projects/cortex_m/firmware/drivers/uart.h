@@ -11,5 +11,9 @@ void board_uart_init(uint32_t baud);
 void board_uart_write(const uint8_t* data, size_t len);
 /* Copies up to `cap` bytes already received, without waiting; returns how many. */
 size_t board_uart_read_available(uint8_t* out, size_t cap);
+/* Reads the (empty) data register. Harmless on hardware; under QEMU it makes the UART ask its chardev
+   for input, which is when QEMU's pty backend notices a newly opened host side (otherwise it polls for
+   that once a second), so a session can start without that second of delay. */
+void board_uart_poke(void);
 
 #endif /* CORTEX_M_UART_H_ */
