@@ -156,7 +156,7 @@ def read_graph(model_bytes: bytes) -> QGraph:
                 )
                 qdim = q.QuantizedDimension()
             shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-            data = None
+            data: np.ndarray | None = None
             buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
             if buf is not None and buf.DataLength() > 0 and dtype in _NP_TYPES:
                 raw = buf.DataAsNumpy().tobytes()

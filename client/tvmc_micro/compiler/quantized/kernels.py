@@ -88,9 +88,7 @@ def _tap(
     return tirx.if_then_else(inside, data[n, iy, ix, ic], tirx.const(pad_value, data.dtype))
 
 
-def _needs_bounds(
-    in_hw: tuple[int, int], out_hw: tuple[int, int], k_hw: tuple[int, int], g: ConvGeometry
-) -> bool:
+def _needs_bounds(in_hw: Sequence[int], out_hw: Sequence[int], k_hw: Sequence[int], g: ConvGeometry) -> bool:
     for axis in (0, 1):
         first = -g.pad[axis]
         last = (out_hw[axis] - 1) * g.stride[axis] - g.pad[axis] + (k_hw[axis] - 1) * g.dilation[axis]

@@ -8,7 +8,7 @@ tables) and emits one kernel call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,7 +141,7 @@ def _same_padding(in_size: int, k: int, stride: int, dilation: int, padding: int
     return out, pad
 
 
-def _geometry(op: QOperator, in_hw: tuple[int, int], k_hw: tuple[int, int]) -> kernels.ConvGeometry:
+def _geometry(op: QOperator, in_hw: Sequence[int], k_hw: Sequence[int]) -> kernels.ConvGeometry:
     o = op.options
     stride = (int(o.get("StrideH", 1)), int(o.get("StrideW", 1)))
     dilation = (int(o.get("DilationHFactor", 1) or 1), int(o.get("DilationWFactor", 1) or 1))
@@ -153,9 +153,11 @@ def _geometry(op: QOperator, in_hw: tuple[int, int], k_hw: tuple[int, int]) -> k
 
 def _bias_with_zero_point(g: QGraph, op: QOperator, weight_sums: np.ndarray, input_zp: int) -> np.ndarray:
     """bias + (-input_zp)·Σw per output channel, wrapped like TFLite's int32 accumulator."""
-    bias = np.zeros(weight_sums.shape, np.int64)
+    bias: np.ndarray = np.zeros(weight_sums.shape, np.int64)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias = g.tensors[op.inputs[2]].data.astype(np.int64).reshape(-1)
+        bias_data = g.tensors[op.inputs[2]].data
+        assert bias_data is not None  # checked by _check_weighted
+        bias = bias_data.astype(np.int64).reshape(-1)
     folded = bias + (-input_zp) * weight_sums.astype(np.int64)
     return ((folded + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 

@@ -9,11 +9,15 @@ the tests compare the two on edge cases.
 
 from __future__ import annotations
 
-from tvm import ir, tirx
+from typing import Any, TypeAlias
 
-# TIR expressions are `tvm.ir.Expr` in TVM 0.27 (tirx has no PrimExpr class of its own).
-PrimExpr = ir.Expr
-Expr = PrimExpr | int
+from tvm import tirx
+from tvm.ir import Expr as PrimExpr  # TIR expressions are tvm.ir.Expr in TVM 0.27
+
+# An expression, a Python int, or a TE tensor element (TensorSlice).
+Expr: TypeAlias = Any
+
+__all__ = ["Expr", "PrimExpr"]
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
