@@ -57,8 +57,10 @@ class HandlerTransport:
 
 
 @contextmanager
-def open_session(handler: cm_server.CortexMHandler, **session_args: Any) -> Iterator[DeviceSession]:
-    transport = HandlerTransport(handler)
+def open_session(
+    handler: cm_server.CortexMHandler, *, qemu_icount: bool = True, **session_args: Any
+) -> Iterator[DeviceSession]:
+    transport = HandlerTransport(handler, qemu_icount=qemu_icount)
     session = DeviceSession(
         transport, transport_name=f"QEMU UART of {handler.project_dir.name}", **session_args
     )

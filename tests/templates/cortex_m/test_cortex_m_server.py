@@ -295,3 +295,29 @@ def test_project_with_a_damaged_board_record_says_so(tmp_path: Path) -> None:
     handler = cm_server.CortexMHandler(project)
     with pytest.raises(InvalidOptionError, match="records no known board: 'gone_board'"):
         handler.flash({"board": None})
+
+
+@pytest.mark.slow
+def test_qemu_icount_option_reaches_the_qemu_command(built_project: Path) -> None:
+    require_qemu()
+    from cortex_m_device import open_session
+
+    handler = cm_server.CortexMHandler(built_project)
+    with open_session(handler, qemu_icount=False) as session:
+        assert handler._transport is not None and "-icount" not in handler._transport.argv
+        x = bytes(range(16))
+        session.set_input(0, x)
+        session.run()
+        assert session.get_output(0) == expected_output(x)
+    with open_session(handler) as session:  # the default: exact instruction counting
+        assert handler._transport is not None and "shift=0,align=off,sleep=off" in handler._transport.argv
+
+
+def test_uart_baud_and_stack_options_reach_the_board_files(tmp_path: Path) -> None:
+    mlf = write_tiny_mlf(tmp_path / "t.tar")
+    project = tmp_path / "p"
+    TEMPLATE.generate_project(
+        mlf, None, project, opts("generate_project", board="lm3s6965evb", uart_baud=9600, stack_bytes=4096)
+    )
+    assert "#define BOARD_UART_BAUD 9600u" in (project / "generated" / "board_config.h").read_text()
+    assert "STACK_SIZE = 0x1000;" in (project / "generated" / "board_memory.ld").read_text()
