@@ -171,7 +171,8 @@ def main() -> int:
         ),
         (
             "UART get_output",
-            f"{result['uart_get_output_bytes_per_sec']:,} B/s ({result['output_bytes']} B tensor)",
+            f"{result['uart_get_output_bytes_per_sec']:,} B/s ({result['output_bytes']} B tensor, "
+            f"{result['get_output_round_trip_ms']} ms per request)",
         ),
     ]
     width = max(len(r[0]) for r in rows)
