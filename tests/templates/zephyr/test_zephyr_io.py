@@ -15,13 +15,16 @@ from microtvm_api.errors import CommandFailedError, ToolNotFoundError, Transport
 from zephyr_io import NativeSimTransport, Tools
 
 FAKE_NATIVE_SIM = r"""
-import os, sys, tty
+import os, sys, time, tty
 master, slave = os.openpty()
 tty.setraw(master)
 print("uart connected to pseudotty: " + os.ttyname(slave), flush=True)
 if len(sys.argv) > 1 and sys.argv[1] == "exit-after-one":
     data = os.read(master, 1)
     os.write(master, data)
+    # Closing the pty master at once makes Linux discard what the other side has not read yet
+    # (hangup flushes the line discipline): give the reader time to take the echo, as a real board would.
+    time.sleep(0.5)
     sys.exit(7)
 while True:
     data = os.read(master, 256)
