@@ -120,6 +120,11 @@ def main() -> int:
     )
     parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
     parser.add_argument("--mlf", type=Path, help="an MLF of KWS (default: compile kws_ref_model.tflite)")
+    parser.add_argument(
+        "--target",
+        default="c -mcpu=cortex-m4",
+        help="tvmc --target for the compile (\"c\": the portable kernels, no DSP micro-kernels)",
+    )
     parser.add_argument("--batches", type=int, default=5, help="runs per timed batch (two batches)")
     parser.add_argument("--transfers", type=int, default=20, help="set_input/get_output calls timed")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -132,7 +137,7 @@ def main() -> int:
             from tvmc_micro.compiler import compile_model
 
             mlf = work / "kws.tar"
-            compile_model(MODELS / "kws_ref_model.tflite", mlf)
+            compile_model(MODELS / "kws_ref_model.tflite", mlf, target=args.target)
         metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
         sizes = make_project(mlf.resolve(), work / "project", args.board, args.opt_level)
         figures = measure(work / "project", args.batches, args.transfers)

@@ -159,6 +159,10 @@ def lower_kernels(
     pass_config: dict[str, Any],
 ) -> tuple[str, dict[str, LoweredKernel]]:
     """Lower scheduled PrimFuncs (by IRModule name) to one C source; returns (source, kernels by name)."""
+    direct_src, direct = _direct_c_kernels(funcs, symbols, target)
+    funcs = {n: f for n, f in funcs.items() if n not in direct}
+    if not funcs:
+        return _clean_source(direct_src), direct
     mod = tvm.IRModule({symbols[n]: f.with_attr("global_symbol", symbols[n]) for n, f in funcs.items()})
     mod = tirx.transform.BindTarget(target)(mod)
     config = {"tirx.disable_assert": True, **pass_config}
@@ -174,4 +178,31 @@ def lower_kernels(
             kernels[by_symbol[gv.name_hint]] = LoweredKernel(gv.name_hint, dtypes, ws)
         mod = tvm.IRModule(lifted, attrs=mod.attrs)
         rt = tvm.tirx.build(mod, target=target, pipeline=PIPELINE_NAME)
-    return _clean_source(rt.inspect_source()), kernels
+    kernels.update(direct)
+    return _clean_source(rt.inspect_source() + direct_src), kernels
+
+
+def _direct_c_kernels(
+    funcs: dict[str, tirx.PrimFunc], symbols: dict[str, str], target: tvm.target.Target
+) -> tuple[str, dict[str, LoweredKernel]]:
+    """Hook: kernels the int8 path writes as C itself on DSP cores (quantized/ckernels.py)."""
+    from tvmc_micro.compiler.quantized import ckernels
+
+    if not ckernels.has_dsp(target):
+        return "", {}
+    parts: list[str] = []
+    done: dict[str, LoweredKernel] = {}
+    for name, f in funcs.items():
+        spec = f.attrs.get(ckernels.SPEC_ATTR) if f.attrs is not None else None
+        if spec is None:
+            continue
+        dtypes = [str(p.dtype) for p in f.params]
+        gen = ckernels.generate(str(spec), symbols[name], dtypes)
+        if gen is None:
+            continue
+        parts.append(gen.source)
+        ws = [Workspace(gen.workspace[0], gen.workspace[1])] if gen.workspace else []
+        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws)
+    if not parts:
+        return "", {}
+    return "\n" + ckernels.PRELUDE + "\n" + "\n".join(parts), done

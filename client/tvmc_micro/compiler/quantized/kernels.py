@@ -13,6 +13,7 @@ backend lowers without workspaces:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ import tvm.s_tir as s_tir
 from tvm import te, tirx
 
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
+from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
 from tvmc_micro.compiler.quantized.requant import Requant, clamp_to_int8
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 
@@ -139,7 +141,58 @@ def conv2d(
         ),
         name="out",
     )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+    func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+    if groups != 1:
+        return func
+    spec = _conv_spec(
+        "conv2d",
+        data_shape,
+        weight_shape,
+        out_shape,
+        geometry,
+        input_zero_point,
+        output_zero_point,
+        requant,
+        act_range,
+    )
+    return func.with_attr(SPEC_ATTR, spec)
+
+
+def _conv_spec(
+    kind: str,
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    input_zero_point: int,
+    output_zero_point: int,
+    requant: Requant,
+    act_range: tuple[int, int],
+) -> str:
+    """What ckernels.generate needs to write this layer as a DSP C kernel (JSON, a PrimFunc attribute)."""
+    shift = int(requant.shifts[0])
+    rq = {
+        "per_channel": requant.per_channel,
+        "has_left": requant.needs_left_shift,
+        "mult": int(requant.multipliers[0]),
+        "left": max(shift, 0),
+        "right": max(-shift, 0),
+    }
+    return json.dumps(
+        {
+            "kind": kind,
+            "data_shape": [int(d) for d in data_shape],
+            "weight_shape": [int(d) for d in weight_shape],
+            "out_shape": [int(d) for d in out_shape],
+            "stride": list(geometry.stride),
+            "dilation": list(geometry.dilation),
+            "pad": list(geometry.pad),
+            "in_zp": int(input_zero_point),
+            "out_zp": int(output_zero_point),
+            "requant": rq,
+            "act_range": [int(a) for a in act_range],
+        }
+    )
 
 
 def depthwise_conv2d(
@@ -181,7 +234,21 @@ def depthwise_conv2d(
         ),
         name="out",
     )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+    func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+    if depth_multiplier != 1 or data_shape[3] > 1024:
+        return func
+    spec = _conv_spec(
+        "depthwise",
+        data_shape,
+        weight_shape,
+        out_shape,
+        geometry,
+        input_zero_point,
+        output_zero_point,
+        requant,
+        act_range,
+    )
+    return func.with_attr(SPEC_ATTR, spec)
 
 
 def fully_connected(

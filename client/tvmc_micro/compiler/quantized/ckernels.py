@@ -1,0 +1,302 @@
+"""Shape-specialised C kernels for int8 CONV_2D and DEPTHWISE_CONV_2D on cores with the DSP extension.
+
+Neither GCC nor LLVM emits SMLAD/SXTB16 from plain multiply-accumulates, so for targets whose `-mcpu`
+has the Armv7E-M DSP instructions (cortex-m4/m7/m33/m55/m85) the two heavy kernel families are written
+here as C, one function per layer with every shape, stride and padding a compile-time constant:
+
+* CONV_2D (groups == 1) is a matrix multiply over an int16 patch: each output pixel's receptive field is
+  copied once (out-of-image taps read the input zero point, as the TIR kernels do) and widened in SXTB16
+  order, then 2 pixels x 2 output channels are computed together with SMLAD (per 4 taps: 2 weight loads,
+  4 SXTB16, 4 patch loads, 8 SMLAD for 16 MACs). A 1x1 unpadded conv widens straight from the input.
+* DEPTHWISE_CONV_2D (multiplier 1) stays NHWC; per output pixel the tap pointers are resolved once
+  (a zero-point row stands in for out-of-image taps), then 4 channels per step with SMLABB/SMLATT.
+* The epilogue is TFLite's MultiplyByQuantizedMultiplier computed with one 64-bit multiply-add and one
+  arithmetic shift (`tvmc_rq` below; proven equal to SRDHM + RoundingDivideByPOT, tested exhaustively on
+  edge cases), then zero point, clamp and byte store.
+
+Every intrinsic has a portable C twin selected when `__ARM_FEATURE_DSP` is absent, so the same source
+built for the host computes bit for bit what the Cortex-M build computes.
+
+The TIR builders in kernels.py attach a JSON spec (`SPEC_ATTR`) to the kernels this module can replace;
+`generate` turns one spec into C, or returns None (the TIR kernel is then lowered as usual).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+SPEC_ATTR = "tvmc_micro.ckernel_spec"
+# Cores whose -mcpu implies the DSP extension (SMLAD, SXTB16).
+DSP_MCPUS = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-m85"})
+
+PRELUDE = r"""
+/* ---- tvmc_micro int8 micro-kernel helpers (DSP intrinsics, portable twins) ---- */
+#include <string.h>
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+static inline int32_t tvmc_sxtb16(uint32_t x) { return (int32_t)__sxtb16((int8x4_t)x); }
+static inline int32_t tvmc_smlad(int32_t a, int32_t b, int32_t acc) {
+  return __smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+static inline int32_t tvmc_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t tvmc_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+#else
+/* Portable twins: same lanes, same wrap-around int32 accumulation. */
+static inline int32_t tvmc_sxtb16(uint32_t x) {
+  uint32_t lo = (uint32_t)(uint16_t)(int16_t)(int8_t)(uint8_t)(x & 0xffu);
+  uint32_t hi = (uint32_t)(uint16_t)(int16_t)(int8_t)(uint8_t)((x >> 16) & 0xffu);
+  return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t tvmc_lo16(int32_t a) { return (int32_t)(int16_t)(uint16_t)((uint32_t)a & 0xffffu); }
+static inline int32_t tvmc_hi16(int32_t a) { return (int32_t)(int16_t)(uint16_t)((uint32_t)a >> 16); }
+static inline int32_t tvmc_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(tvmc_lo16(a) * tvmc_lo16(b)) +
+                   (uint32_t)(tvmc_hi16(a) * tvmc_hi16(b)));
+}
+static inline int32_t tvmc_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(tvmc_lo16(a) * tvmc_lo16(b)));
+}
+static inline int32_t tvmc_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(tvmc_hi16(a) * tvmc_hi16(b)));
+}
+#endif
+static inline uint32_t tvmc_ld32(const void* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint32_t tvmc_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+/* TFLite's MultiplyByQuantizedMultiplier(acc, mult, left - right) for mult >= 0 (QuantizeMultiplier's
+   output): SaturatingRoundingDoublingHighMul is floor((P + 2^30) / 2^31) for P = x * mult (its only
+   saturating case needs mult == INT32_MIN); RoundingDivideByPOT(h, e) is floor((h + 2^(e-1) - [h < 0]) /
+   2^e), and h < 0 exactly when P + 2^30 < 0, so both roundings fold into one 64-bit add and shift. */
+static inline int32_t tvmc_rq(int32_t acc, int32_t mult, int32_t left, int32_t right) {
+  int32_t x = (int32_t)((uint32_t)acc << left);
+  int64_t p = (int64_t)x * mult + ((int64_t)1 << 30);
+  if (right > 0) {
+    p += ((int64_t)1 << (30 + right)) - (p < 0 ? ((int64_t)1 << 31) : 0);
+  }
+  return (int32_t)(p >> (31 + right));
+}
+static inline int8_t tvmc_clamp8(int32_t v, int32_t lo, int32_t hi) {
+  return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+/* ---- end of helpers ---- */
+"""
+
+
+@dataclass(frozen=True)
+class GeneratedKernel:
+    source: str
+    param_dtypes: list[str]
+    workspace: tuple[int, str] | None  # (bytes, dtype) of one trailing scratch parameter
+
+
+def has_dsp(target: Any) -> bool:
+    """True when the target's -mcpu implies the DSP extension (the C kernels here pay off)."""
+    try:
+        mcpu = target.attrs.get("mcpu")
+    except AttributeError:
+        mcpu = target.get("mcpu") if isinstance(target, dict) else None
+    return mcpu is not None and str(mcpu) in DSP_MCPUS
+
+
+def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedKernel | None:
+    spec = json.loads(spec_json)
+    kind = spec["kind"]
+    if kind == "conv2d":
+        return _conv2d(spec, symbol, param_dtypes)
+    if kind == "depthwise":
+        return _depthwise(spec, symbol, param_dtypes)
+    return None
+
+
+def _signature(symbol: str, param_dtypes: list[str], names: list[str]) -> str:
+    ctype = {"int8": "int8_t", "int32": "int32_t", "int16": "int16_t"}
+    params = ", ".join(f"{ctype[d]}* {n}" for d, n in zip(param_dtypes, names, strict=True))
+    return f"int32_t {symbol}({params})"
+
+
+def _param_names(spec: dict[str, Any], extra: list[str]) -> list[str]:
+    rq = spec["requant"]
+    tables = []
+    if rq["per_channel"]:
+        tables = ["rq_mult", "rq_left", "rq_right"] if rq["has_left"] else ["rq_mult", "rq_right"]
+    return ["data", "weight", "bias", *tables, "out", *extra]
+
+
+def _requant_expr(spec: dict[str, Any], acc: str, ch: str) -> str:
+    """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`."""
+    rq = spec["requant"]
+    if rq["per_channel"]:
+        left = f"(int32_t){'rq_left[' + ch + ']' if rq['has_left'] else '0'}"
+        core = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}])"
+    else:
+        core = f"tvmc_rq({acc}, {rq['mult']}, {rq['left']}, {rq['right']})"
+    lo, hi = spec["act_range"]
+    return f"tvmc_clamp8({core} + ({spec['out_zp']}), {lo}, {hi})"
+
+
+def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    _, ih, iw, ic = spec["data_shape"]
+    oc, kh, kw, _ = spec["weight_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    zp = spec["in_zp"]
+    k = kh * kw * ic
+    k4 = k - k % 4
+    # Patch rows for 2 pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
+    row = k + (k % 2)
+    direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
+    names = _param_names(spec, ["ws"])
+    lines = [
+        _signature(symbol, [*dtypes, "int16"], names) + " {",
+        f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
+        f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
+        "  int32_t pix;",
+        f"  for (pix = 0; pix < {oh * ow}; pix += 2) {{",
+        f"    int32_t npix = (pix + 1 < {oh * ow}) ? 2 : 1;",
+        "    int32_t q;",
+        "    for (q = 0; q < npix; ++q) {",
+        "      int32_t p = pix + q;",
+        f"      int16_t* dst = ws + q * {row};",
+        "      const int8_t* src;",
+    ]
+    if direct:
+        lines += [f"      src = data + ((p / {ow}) * {sh} * {iw} + (p % {ow}) * {sw}) * {ic};"]
+    else:
+        lines += [
+            f"      int8_t* bytes = (int8_t*)(ws + 2 * {row});",
+            f"      int32_t iy0 = (p / {ow}) * {sh} - {pt}, ix0 = (p % {ow}) * {sw} - {pl};",
+            "      int32_t ky, kx;",
+            f"      for (ky = 0; ky < {kh}; ++ky) {{",
+            f"        int32_t iy = iy0 + ky * {dh};",
+            f"        for (kx = 0; kx < {kw}; ++kx) {{",
+            f"          int32_t ix = ix0 + kx * {dw};",
+            f"          int8_t* seg = bytes + (ky * {kw} + kx) * {ic};",
+            f"          if (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) memset(seg, ({zp}) & 0xff, {ic});",
+            f"          else memcpy(seg, data + (iy * {iw} + ix) * {ic}, {ic});",
+            "        }",
+            "      }",
+            "      src = bytes;",
+        ]
+    lines += [
+        "      int32_t g;",
+        f"      for (g = 0; g < {k4}; g += 4) {{",
+        "        uint32_t v = tvmc_ld32(src + g);",
+        "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16(tvmc_ror8(v));",
+        "        memcpy(dst + g, &e, 4);",
+        "        memcpy(dst + g + 2, &o, 4);",
+        "      }",
+        f"      for (g = {k4}; g < {k}; ++g) dst[g] = src[g];",
+        "    }",
+        "    const int16_t* a0 = ws;",
+        f"    const int16_t* a1 = ws + (npix == 2 ? {row} : 0);",
+        f"    int8_t* o0 = out + pix * {oc};",
+        f"    int8_t* o1 = o0 + {oc};",
+        "    int32_t c;",
+        f"    for (c = 0; c < {oc}; c += 2) {{",
+        f"      int32_t c1 = (c + 1 < {oc}) ? c + 1 : c;",
+        f"      const int8_t* w0 = weight + c * {k};",
+        f"      const int8_t* w1 = weight + c1 * {k};",
+        "      int32_t s00 = bias[c], s01 = bias[c], s10 = bias[c1], s11 = bias[c1];",
+        "      int32_t j;",
+    ]
+    if k4:
+        unroll = 4 if (k4 // 4) % 4 == 0 else (2 if (k4 // 4) % 2 == 0 else 1)
+        if unroll > 1:
+            lines.append(f'      _Pragma("GCC unroll {unroll}")')
+        lines += [
+            f"      for (j = 0; j < {k4}; j += 4) {{",
+            "        uint32_t wa = tvmc_ld32(w0 + j), wb = tvmc_ld32(w1 + j);",
+            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16(tvmc_ror8(wa));",
+            "        int32_t wbe = tvmc_sxtb16(wb), wbo = tvmc_sxtb16(tvmc_ror8(wb));",
+            "        int32_t x0e = (int32_t)tvmc_ld32(a0 + j), x0o = (int32_t)tvmc_ld32(a0 + j + 2);",
+            "        int32_t x1e = (int32_t)tvmc_ld32(a1 + j), x1o = (int32_t)tvmc_ld32(a1 + j + 2);",
+            "        s00 = tvmc_smlad(x0e, wae, s00); s00 = tvmc_smlad(x0o, wao, s00);",
+            "        s01 = tvmc_smlad(x1e, wae, s01); s01 = tvmc_smlad(x1o, wao, s01);",
+            "        s10 = tvmc_smlad(x0e, wbe, s10); s10 = tvmc_smlad(x0o, wbo, s10);",
+            "        s11 = tvmc_smlad(x1e, wbe, s11); s11 = tvmc_smlad(x1o, wbo, s11);",
+            "      }",
+        ]
+    if k4 < k:
+        lines += [
+            f"      for (j = {k4}; j < {k}; ++j) {{",
+            "        s00 += a0[j] * w0[j]; s01 += a1[j] * w0[j];",
+            "        s10 += a0[j] * w1[j]; s11 += a1[j] * w1[j];",
+            "      }",
+        ]
+    lines += [
+        f"      o0[c] = {_requant_expr(spec, 's00', 'c')};",
+        f"      if (c1 != c) o0[c1] = {_requant_expr(spec, 's10', 'c1')};",
+        "      if (npix == 2) {",
+        f"        o1[c] = {_requant_expr(spec, 's01', 'c')};",
+        f"        if (c1 != c) o1[c1] = {_requant_expr(spec, 's11', 'c1')};",
+        "      }",
+        "    }",
+        "  }",
+        "  return 0;",
+        "}",
+    ]
+    ws_bytes = (2 * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
+    return GeneratedKernel("\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
+
+
+def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    _, ih, iw, ch = spec["data_shape"]
+    _, kh, kw, _ = spec["weight_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    zp = spec["in_zp"]
+    taps = kh * kw
+    c4 = ch - ch % 4
+    names = _param_names(spec, [])
+    lines = [
+        _signature(symbol, dtypes, names) + " {",
+        f"  /* DEPTHWISE_CONV_2D {ih}x{iw}x{ch} -> {oh}x{ow}, kernel {kh}x{kw}, stride {sh}x{sw}, "
+        f"dilation {dh}x{dw}, pad {pt},{pl} */",
+        f"  int8_t zrow[{(ch + 3) // 4 * 4}] __attribute__((aligned(4)));",
+        f"  const int8_t* tap[{taps}];",
+        "  int32_t oy, ox, t, c;",
+        f"  memset(zrow, ({zp}) & 0xff, sizeof(zrow));",
+        f"  for (oy = 0; oy < {oh}; ++oy) {{",
+        f"    for (ox = 0; ox < {ow}; ++ox) {{",
+        f"      int32_t iy0 = oy * {sh} - {pt}, ix0 = ox * {sw} - {pl};",
+        f"      int8_t* dst = out + (oy * {ow} + ox) * {ch};",
+        f"      for (t = 0; t < {taps}; ++t) {{",
+        f"        int32_t iy = iy0 + (t / {kw}) * {dh}, ix = ix0 + (t % {kw}) * {dw};",
+        f"        tap[t] = (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) ? zrow"
+        f" : data + (iy * {iw} + ix) * {ch};",
+        "      }",
+    ]
+    if c4:
+        lines += [
+            f"      for (c = 0; c < {c4}; c += 4) {{",
+            "        int32_t s0 = bias[c], s1 = bias[c + 1], s2 = bias[c + 2], s3 = bias[c + 3];",
+            f'        _Pragma("GCC unroll {taps}")',
+            f"        for (t = 0; t < {taps}; ++t) {{",
+            "          uint32_t x = tvmc_ld32(tap[t] + c);",
+            f"          uint32_t w = tvmc_ld32(weight + t * {ch} + c);",
+            "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16(tvmc_ror8(x));",
+            "          int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16(tvmc_ror8(w));",
+            "          s0 = tvmc_smlabb(xe, we, s0); s2 = tvmc_smlatt(xe, we, s2);",
+            "          s1 = tvmc_smlabb(xo, wo, s1); s3 = tvmc_smlatt(xo, wo, s3);",
+            "        }",
+            f"        dst[c] = {_requant_expr(spec, 's0', 'c')};",
+            f"        dst[c + 1] = {_requant_expr(spec, 's1', '(c + 1)')};",
+            f"        dst[c + 2] = {_requant_expr(spec, 's2', '(c + 2)')};",
+            f"        dst[c + 3] = {_requant_expr(spec, 's3', '(c + 3)')};",
+            "      }",
+        ]
+    if c4 < ch:
+        lines += [
+            f"      for (c = {c4}; c < {ch}; ++c) {{",
+            "        int32_t s = bias[c];",
+            f"        for (t = 0; t < {taps}; ++t) s += tap[t][c] * weight[t * {ch} + c];",
+            f"        dst[c] = {_requant_expr(spec, 's', 'c')};",
+            "      }",
+        ]
+    lines += ["    }", "  }", "  return 0;", "}"]
+    return GeneratedKernel("\n".join(lines) + "\n", dtypes, None)
