@@ -1,13 +1,20 @@
-"""Requantisation parameters: the (multiplier, shift) pairs TFLite computes in Prepare().
+"""Requantisation parameters: the (multiplier, shift) pairs TFLite computes in Prepare(), or the float32
+scales ONNX Runtime multiplies by.
 
 A `Requant` is either per-tensor (plain integers, emitted as immediates in the kernel) or per-channel
 (int32 multipliers and int8 shifts, passed to the kernel as constant tensors). Channels that all share
 one multiplier collapse to per-tensor, so a per-channel model with identical scales costs no tables.
+
+The requantisation mode is a property of the object a kernel receives (`mode`): kernels only call
+`placeholders`, `constant_tensors` and `apply`, so the same integer kernel computes TFLite's
+fixed-point arithmetic (`Requant`, mode "tflite") or ONNX Runtime's float one (`FloatRequant`, mode
+"ort_float"). Code that emits a mode-specific kernel (e.g. a hand-written DSP one) must check `mode`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from tvm import te, tirx
@@ -21,6 +28,7 @@ from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 class Requant:
     multipliers: np.ndarray  # int32 [C] (C == 1: per-tensor)
     shifts: np.ndarray  # int32 [C], TFLite's signed shift (positive: left)
+    mode: ClassVar[str] = "tflite"
 
     @classmethod
     def from_real(cls, reals: list[float]) -> Requant:
@@ -92,6 +100,71 @@ class Requant:
             c = idx[-1]
             res[idx] = fp.multiply_by_quantized_multiplier(int(moved[idx]), int(mults[c]), int(shifts[c]))
         return out
+
+
+@dataclass
+class FloatRequant:
+    """ONNX Runtime's requantisation (MLAS MlasRequantizeOutput): the int32 accumulator (bias included)
+    converted to float32, multiplied by a float32 scale, rounded half to even.
+
+    `scales` are what ORT computes in float32, e.g. x_scale * w_scale[c] / y_scale for QLinearConv.
+    There are deliberately no `multipliers`/`shifts`: code written for TFLite's fixed point fails loudly
+    on this object instead of silently computing the other arithmetic.
+    """
+
+    scales: np.ndarray  # float32 [C] (C == 1: per-tensor)
+    mode: ClassVar[str] = "ort_float"
+
+    @classmethod
+    def from_scales(cls, scales: list[float] | np.ndarray) -> FloatRequant:
+        arr = np.asarray(scales, dtype=np.float32).reshape(-1)
+        if np.all(arr == arr[0]):
+            arr = arr[:1]
+        return cls(arr)
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scales.size > 1
+
+    @property
+    def needs_left_shift(self) -> bool:
+        return False
+
+    def constant_tensors(self) -> list[np.ndarray]:
+        return [self.scales] if self.per_channel else []
+
+    def placeholders(self, prefix: str) -> list[te.Tensor]:
+        if not self.per_channel:
+            return []
+        return [te.placeholder((self.scales.size,), "float32", name=f"{prefix}_scale")]
+
+    def apply(self, acc: PrimExpr, channel: PrimExpr | None, tables: list[te.Tensor]) -> PrimExpr:
+        """round_half_even(float32(acc) * scale) as int32; the caller adds the zero point and clamps.
+
+        MLAS clamps to [qmin - zp, qmax - zp] in float before rounding; rounding is monotonic and the
+        bounds are integers, so rounding first and clamping the integer gives the same value. The float
+        is bounded to +-2^24 first because converting a larger float to int32 is undefined in C."""
+        if self.per_channel:
+            assert channel is not None
+            scale = tables[0][channel]
+        else:
+            scale = tirx.const(float(self.scales[0]), "float32")
+        value = tfp.i32(acc).astype("float32") * scale
+        limit = tirx.const(float(1 << 24), "float32")
+        value = tirx.max(tirx.min(value, limit), -limit)
+        return tirx.nearbyint(value).astype("int32")
+
+    def reference(self, acc: np.ndarray, channel_axis: int = -1) -> np.ndarray:
+        """numpy twin of `apply` (float32 product, ties to even)."""
+        scales = np.broadcast_to(self.scales, (acc.shape[channel_axis],)).astype(np.float32)
+        shape = [1] * acc.ndim
+        shape[channel_axis] = scales.size
+        prod = acc.astype(np.float32) * scales.reshape(shape)
+        return np.rint(np.clip(prod, -(2.0**24), 2.0**24)).astype(np.int64)
+
+
+# A requantiser: TFLite's fixed point or ONNX Runtime's float (see the module docstring).
+Requantizer = Requant | FloatRequant
 
 
 def clamp_to_int8(value: PrimExpr, lo: int, hi: int, dtype: str = "int8") -> PrimExpr:
