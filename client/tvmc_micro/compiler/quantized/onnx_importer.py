@@ -1,0 +1,828 @@
+"""Quantized ONNX (QDQ and QLinear* operators) to a Relax module of integer kernels, ORT's arithmetic.
+
+Entry points: `is_quantized_onnx(model)` and `import_onnx_quantized(model, model_name)`. The reference
+is onnxruntime's CPU kernels (MLAS): requantisation in float32 (`FloatRequant`), rounding half to even.
+A QDQ model is compared with ORT at its default optimisation level, where ORT fuses each
+DequantizeLinear -> op -> QuantizeLinear group into the QLinear kernel this importer also emits; a QLinear
+model is the same at every level. Every pattern the importer cannot map is listed in one
+`UnsupportedQuantizedModel` (node, op, quantisation), never computed in float behind the user's back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
+from tvmc_micro.compiler.quantized.onnx_values import (
+    QDQ_OPS,
+    QLINEAR_OPS,
+    Deq,
+    FloatIn,
+    Pending,
+    QAct,
+    QParams,
+)
+from tvmc_micro.compiler.quantized.requant import FloatRequant
+
+# Float ops that may sit between DequantizeLinear and QuantizeLinear.
+_FLOAT_OPS = (
+    "Conv",
+    "MatMul",
+    "Gemm",
+    "Add",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "Reshape",
+    "Flatten",
+    "Concat",
+)
+_ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
+
+
+class _Unsupported(Exception):
+    """One node the importer cannot map (collected; the walk goes on to find the others)."""
+
+
+def _load(model: Any) -> Any:
+    import onnx
+
+    if isinstance(model, (bytes, bytearray)):
+        try:
+            return onnx.load_from_string(bytes(model))
+        except Exception as err:
+            raise QuantizedModelError(
+                f"cannot read the ONNX model: {err}", "re-export the model; check that the file is complete"
+            ) from err
+    return model
+
+
+def is_quantized_onnx(model: Any) -> bool:
+    """True when the graph has QuantizeLinear/DequantizeLinear or QLinear* operators."""
+    try:
+        m = _load(model)
+    except QuantizedModelError:
+        return False
+    return any(n.op_type in QDQ_OPS or n.op_type in QLINEAR_OPS for n in m.graph.node)
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _f32(x: float) -> np.float32:
+    return np.float32(x)
+
+
+class OnnxLowerer:
+    def __init__(self, model: Any) -> None:
+        from onnx import numpy_helper
+
+        self.model = model
+        self.bb = relax.BlockBuilder()
+        self.values: dict[str, Any] = {}
+        self.consts: dict[str, np.ndarray] = {
+            t.name: numpy_helper.to_array(t) for t in model.graph.initializer
+        }
+        for node in model.graph.node:
+            if node.op_type == "Constant":
+                self.consts[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+        self.problems: list[UnsupportedOp] = []
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def call(
+        self, func: tvm.tirx.PrimFunc, kind: str, args: list[Any], shape: tuple[int, ...], dtype: str
+    ) -> Any:
+        gv = self.bb.add_func(func, kind)
+        return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(shape), dtype)), name_hint=kind)
+
+    def get(self, name: str) -> Any:
+        if name == "":
+            return None
+        if name in self.consts:
+            return self.consts[name]
+        if name not in self.values:
+            raise _Unsupported(f"input {name!r} comes from an operator the integer path could not map")
+        return self.values[name]
+
+    def qparams(self, scale_name: str, zp_name: str | None, axis: int = 1) -> QParams:
+        scale = self.consts.get(scale_name)
+        if scale is None:
+            raise _Unsupported(
+                f"scale {scale_name!r} is computed at run time; only constant scales are supported"
+            )
+        if zp_name:
+            zp = self.consts.get(zp_name)
+            if zp is None:
+                raise _Unsupported(f"zero point {zp_name!r} is computed at run time")
+            dtype = str(zp.dtype)
+        else:
+            zp, dtype = np.zeros(1, np.int64), "uint8"  # ONNX's default zero point is uint8 0
+        zps = np.broadcast_to(np.asarray(zp, np.int64).reshape(-1), np.asarray(scale).reshape(-1).shape)
+        return QParams(np.asarray(scale, np.float32).reshape(-1), zps.copy(), dtype, axis)
+
+    def nhwc(self, q: QAct) -> QAct:
+        if len(q.shape) != 4 or q.nhwc:
+            return q
+        return QAct(self._relayout(q, (0, 2, 3, 1)), q.shape, True, q.offset)
+
+    def nchw(self, q: QAct) -> QAct:
+        if len(q.shape) != 4 or not q.nhwc:
+            return q
+        return QAct(self._relayout(q, (0, 3, 1, 2)), q.shape, False, q.offset)
+
+    def _relayout(self, q: QAct, perm: tuple[int, ...]) -> Any:
+        phys = q.physical_shape
+        target = tuple(phys[p] for p in perm)
+        moved = [d for d in phys if d != 1]
+        if moved == [d for d in target if d != 1]:  # only unit axes move: same bytes, a reshape suffices
+            return self.bb.emit(relax.op.reshape(q.expr, list(target)))
+        func = onnx_kernels.transpose(phys, perm, "int8", "transpose")
+        return self.call(func, "transpose", [q.expr], target, "int8")
+
+    def act_input(self, value: Any, q: QParams, what: str) -> QAct:
+        if not isinstance(value, QAct):
+            raise _Unsupported(f"{what} is not an integer activation computed by the model")
+        if not q.per_tensor:
+            raise _Unsupported(f"{what} is {q.describe()}; activations must be per-tensor")
+        if q.offset != value.offset:
+            raise _Unsupported(f"{what} is {value.onnx_dtype} but read as {q.dtype}")
+        return value
+
+    # --- the walk ---------------------------------------------------------------------------------
+
+    def run(self, model_name: str) -> tvm.IRModule:
+        graph = self.model.graph
+        params = []
+        used: set[str] = set()
+        inits = set(self.consts)
+        for vi in graph.input:
+            if vi.name in inits:
+                continue
+            tt = vi.type.tensor_type
+            shape = tuple(int(d.dim_value) for d in tt.shape.dim)
+            if any(d <= 0 for d in shape):
+                raise _Unsupported(f"input {vi.name!r} has symbolic dimensions; fix them (--input-shapes)")
+            dtype = {1: "float32", 2: "uint8", 3: "int8"}.get(tt.elem_type)
+            if dtype is None:
+                raise _Unsupported(f"input {vi.name!r} has ONNX element type {tt.elem_type}")
+            var = relax.Var(_param_name(vi.name, used), relax.TensorType(list(shape), dtype))
+            params.append((vi.name, var, dtype, shape))
+        with self.bb.function(
+            "main",
+            [p[1] for p in params],
+            attrs={"global_symbol": "main", "tvmc_micro.model_name": model_name},
+        ):
+            with self.bb.dataflow():
+                for name, var, dtype, shape in params:
+                    if dtype == "float32":
+                        self.values[name] = FloatIn(var, shape)
+                    elif dtype == "uint8":
+                        func = onnx_kernels.shift_storage(shape, "uint8", "int8", "from_uint8")
+                        self.values[name] = QAct(
+                            self.call(func, "from_uint8", [var], shape, "int8"), shape, False, 128
+                        )
+                    else:
+                        self.values[name] = QAct(var, shape, False, 0)
+                for index, node in enumerate(graph.node):
+                    try:
+                        self.visit(node)
+                    except _Unsupported as err:
+                        self.problems.append(
+                            UnsupportedOp(index, _node_label(node), self._describe(node), str(err))
+                        )
+                outs = []
+                for vi in graph.output:
+                    try:
+                        outs.append(self.output(vi.name))
+                    except _Unsupported as err:
+                        self.problems.append(UnsupportedOp(-1, f"model output {vi.name!r}", "-", str(err)))
+                if self.problems:
+                    raise UnsupportedQuantizedModel(self.problems)
+                result = outs[0] if len(outs) == 1 else relax.Tuple(outs)
+                out_var = self.bb.emit_output(result)
+            self.bb.emit_func_output(out_var)
+        return relax.transform.Normalize()(self.bb.get())
+
+    def _describe(self, node: Any) -> str:
+        parts = []
+        for name in node.input:
+            v = self.values.get(name)
+            if isinstance(v, Deq):
+                parts.append(f"{name}: {v.q.describe()}")
+        return "; ".join(parts) or "no quantised inputs"
+
+    def output(self, name: str) -> Any:
+        v = self.get(name)
+        if isinstance(v, QAct):
+            v = self.nchw(v)
+            if v.offset:
+                func = onnx_kernels.shift_storage(v.shape, "int8", "uint8", "to_uint8")
+                return self.call(func, "to_uint8", [v.expr], v.shape, "uint8")
+            return v.expr
+        if isinstance(v, Deq) and isinstance(v.src, QAct):
+            src = self.nchw(v.src)
+            if not v.q.per_tensor:
+                raise _Unsupported("a per-channel DequantizeLinear of an activation is not supported")
+            func = kernels.dequantize(
+                src.shape, float(v.q.scale), v.q.zero_point - v.q.offset, "int8", "dequantize"
+            )
+            return self.call(func, "dequantize", [src.expr], src.shape, "float32")
+        if isinstance(v, Pending):
+            raise _Unsupported(f"it is computed by a float {v.node.op_type} with no QuantizeLinear after it")
+        raise _Unsupported("it is not computed by the integer graph")
+
+    def visit(self, node: Any) -> None:
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx", "com.microsoft"):
+            raise _Unsupported(f"operator domain {node.domain!r} is not supported")
+        if op == "Constant":
+            return
+        handler = _HANDLERS.get(op)
+        if handler is not None:
+            handler(self, node)
+            return
+        if op in _FLOAT_OPS:
+            self.values[node.output[0]] = self.pending(node)
+            return
+        raise _Unsupported("no integer kernel for this operator")
+
+    def pending(self, node: Any) -> Pending:
+        args = [self.get(n) if n else None for n in node.input]
+        if node.op_type in ("Relu", "Clip"):
+            lo, hi = 0.0 if node.op_type == "Relu" else -np.inf, np.inf
+            if node.op_type == "Clip":
+                a = _attrs(node)
+                lo = (
+                    float(a.get("min", -np.inf))
+                    if len(args) < 2 or args[1] is None
+                    else float(np.asarray(args[1]))
+                )
+                hi = (
+                    float(a.get("max", np.inf))
+                    if len(args) < 3 or args[2] is None
+                    else float(np.asarray(args[2]))
+                )
+            src = args[0]
+            if (
+                isinstance(src, Pending)
+                and src.node.op_type in ("Conv", "MatMul", "Gemm")
+                and src.activation is None
+            ):
+                return Pending(src.node, src.args, (lo, hi), [node.name])
+            return Pending(node, [src], (lo, hi))
+        for a in args:
+            if isinstance(a, (Pending, QAct, FloatIn)):
+                raise _Unsupported(
+                    f"{node.op_type} reads a tensor that is not a DequantizeLinear output; "
+                    "only DequantizeLinear -> op -> QuantizeLinear groups are integer"
+                )
+        return Pending(node, args)
+
+    # --- QuantizeLinear / DequantizeLinear ---------------------------------------------------------
+
+    def quantize_linear(self, node: Any) -> None:
+        a = _attrs(node)
+        q = self.qparams(node.input[1], node.input[2] if len(node.input) > 2 else None, int(a.get("axis", 1)))
+        if not q.per_tensor or q.dtype not in ("int8", "uint8"):
+            raise _Unsupported(f"output is {q.describe()}; needs int8/uint8 per-tensor")
+        x = self.get(node.input[0])
+        if isinstance(x, FloatIn):
+            func = onnx_kernels.quantize(x.shape, float(q.scale), q.zero_point - q.offset, "quantize")
+            out = self.call(func, "quantize", [x.expr], x.shape, "int8")
+            self.values[node.output[0]] = QAct(out, x.shape, False, q.offset)
+        elif isinstance(x, Pending):
+            self.values[node.output[0]] = self.lower_pending(x, q)
+        elif isinstance(x, Deq) and isinstance(x.src, QAct):
+            self.values[node.output[0]] = self.lut(x.src, x.q, q, lambda v: v, "requantize")
+        else:
+            raise _Unsupported("QuantizeLinear of a value that is neither a model input nor a quantised op")
+
+    def dequantize_linear(self, node: Any) -> None:
+        a = _attrs(node)
+        q = self.qparams(node.input[1], node.input[2] if len(node.input) > 2 else None, int(a.get("axis", 1)))
+        x = self.get(node.input[0])
+        if isinstance(x, np.ndarray):
+            q.dtype = str(x.dtype)
+            self.values[node.output[0]] = Deq(x, q)
+        elif isinstance(x, QAct):
+            self.values[node.output[0]] = Deq(self.act_input(x, q, "the DequantizeLinear input"), q)
+        else:
+            raise _Unsupported("DequantizeLinear of a value that is not an integer tensor")
+
+    def lower_pending(self, p: Pending, out_q: QParams) -> QAct:
+        op = p.node.op_type
+        x = p.args[0]
+
+        def deq_act(i: int) -> tuple[QAct, QParams]:
+            v = p.args[i]
+            if not isinstance(v, Deq) or not isinstance(v.src, QAct):
+                raise _Unsupported(f"input {i} of {op} is not a DequantizeLinear of an activation")
+            return v.src, v.q
+
+        if op in ("Conv", "MatMul", "Gemm"):
+            xa, xq = deq_act(0)
+            w = p.args[1]
+            if not isinstance(w, Deq) or not isinstance(w.src, np.ndarray):
+                raise _Unsupported(f"{op} weights are not a DequantizeLinear of a constant")
+            bias = None
+            if len(p.args) > 2 and p.args[2] is not None:
+                b = p.args[2]
+                if not isinstance(b, Deq) or not isinstance(b.src, np.ndarray) or b.src.dtype != np.int32:
+                    raise _Unsupported(f"{op} bias is not a DequantizeLinear of an int32 constant")
+                bias = b.src
+            if op == "Conv":
+                return self.conv(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
+            return self.matmul(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
+        if op == "Add":
+            (a, aq), (b, bq) = deq_act(0), deq_act(1)
+            return self.add(a, aq, b, bq, out_q)
+        if op == "AveragePool":
+            xa, xq = deq_act(0)
+            return self.avg_pool(p.node, xa, xq, out_q)
+        if op == "GlobalAveragePool":
+            xa, xq = deq_act(0)
+            return self.global_avg_pool(xa, xq, out_q)
+        if op in ("MaxPool", "Reshape", "Flatten"):
+            xa, xq = deq_act(0)
+            if not _same(xq, out_q):
+                raise _Unsupported(f"{op} changes the quantisation ({xq.describe()} -> {out_q.describe()})")
+            return self.max_pool(p.node, xa, out_q) if op == "MaxPool" else self.reshape(p, xa)
+        if op == "Concat":
+            parts = [deq_act(i) for i in range(len(p.args))]
+            return self.concat(parts, out_q, int(_attrs(p.node).get("axis", 0)))
+        if op in ("Relu", "Clip", "Sigmoid"):
+            xa, xq = deq_act(0)
+            if op == "Sigmoid":
+                return self.lut(xa, xq, out_q, _sigmoid, "sigmoid")
+            lo, hi = p.activation or (-np.inf, np.inf)
+            return self.lut(xa, xq, out_q, lambda v: np.clip(v, np.float32(lo), np.float32(hi)), op.lower())
+        raise _Unsupported(f"{op} between DequantizeLinear and QuantizeLinear has no integer kernel")
+        del x
+
+    # --- operators ----------------------------------------------------------------------------------
+
+    def conv(
+        self,
+        node: Any,
+        x: QAct,
+        xq: QParams,
+        w: np.ndarray,
+        wq: QParams,
+        bias: np.ndarray | None,
+        yq: QParams,
+        activation: tuple[float, float] | None,
+    ) -> QAct:
+        a = _attrs(node)
+        if len(x.shape) != 4 or w.ndim != 4:
+            raise _Unsupported("only 2-D convolutions (4-D NCHW data, OIHW weights) are supported")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise _Unsupported(f"auto_pad={a['auto_pad']!r} is not supported; export with explicit pads")
+        groups = int(a.get("group", 1))
+        n, cin, h, wd = x.shape
+        cout, cin_g, kh, kw = w.shape
+        strides = tuple(a.get("strides", [1, 1]))
+        dil = tuple(a.get("dilations", [1, 1]))
+        pads = list(a.get("pads", [0, 0, 0, 0]))
+        oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) // strides[0] + 1
+        ow = (wd + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) // strides[1] + 1
+        ws = self.weights(w, wq, axis=0, what="Conv weights")
+        rq = FloatRequant.from_scales(_f32(xq.scale) * _per_out(wq, cout) / _f32(yq.scale))
+        geo = kernels.ConvGeometry(
+            (int(strides[0]), int(strides[1])), (int(dil[0]), int(dil[1])), (pads[0], pads[1])
+        )
+        x = self.nhwc(x)
+        in_zp, out_zp = xq.zero_point - xq.offset, yq.zero_point - yq.offset
+        act = _act_range(activation, yq)
+        out_shape = (n, oh, ow, cout)
+        if groups == cin and cin_g == 1 and groups > 1:
+            wt = np.ascontiguousarray(ws.transpose(1, 2, 3, 0))  # [1, kh, kw, cout]
+            sums = wt.astype(np.int64).sum(axis=(0, 1, 2))
+            func = kernels.depthwise_conv2d(
+                x.physical_shape,
+                wt.shape,
+                out_shape,
+                geo,
+                cout // cin,
+                in_zp,
+                out_zp,
+                rq,
+                act,
+                "depthwise_conv2d",
+            )
+            kind = "depthwise_conv2d"
+        else:
+            if cin != cin_g * groups or cout % groups:
+                raise _Unsupported(f"group={groups} does not divide {cin} input / {cout} output channels")
+            wt = np.ascontiguousarray(ws.transpose(0, 2, 3, 1))  # OHWI
+            sums = wt.astype(np.int64).sum(axis=(1, 2, 3))
+            func = kernels.conv2d(
+                x.physical_shape, wt.shape, out_shape, geo, in_zp, out_zp, rq, act, "conv2d"
+            )
+            kind = "conv2d"
+        folded = _fold_bias(bias, sums, in_zp, cout)
+        args = [
+            x.expr,
+            relax.const(wt),
+            relax.const(folded),
+            *[relax.const(t) for t in rq.constant_tensors()],
+        ]
+        out = self.call(func, kind, args, out_shape, "int8")
+        return QAct(out, (n, cout, oh, ow), True, yq.offset)
+
+    def matmul(
+        self,
+        node: Any,
+        x: QAct,
+        xq: QParams,
+        w: np.ndarray,
+        wq: QParams,
+        bias: np.ndarray | None,
+        yq: QParams,
+        activation: tuple[float, float] | None,
+    ) -> QAct:
+        a = _attrs(node)
+        if node.op_type == "Gemm":
+            if (
+                float(a.get("alpha", 1.0)) != 1.0
+                or float(a.get("beta", 1.0)) != 1.0
+                or int(a.get("transA", 0))
+            ):
+                raise _Unsupported("Gemm with alpha/beta != 1 or transA is not supported")
+            trans_b = int(a.get("transB", 0))
+        else:
+            trans_b = 0
+        if w.ndim != 2 or len(x.shape) != 2:
+            raise _Unsupported(
+                f"needs a 2-D input and 2-D constant weights (got {list(x.shape)} x {list(w.shape)})"
+            )
+        units = w.shape[0] if trans_b else w.shape[1]
+        ws = self.weights(w, wq, axis=0 if trans_b else 1, what=f"{node.op_type} weights")
+        wt = np.ascontiguousarray(ws if trans_b else ws.T)  # [units, depth]
+        batches, depth = x.shape
+        if wt.shape[1] != depth:
+            raise _Unsupported(f"weights {list(w.shape)} do not match input {list(x.shape)}")
+        rq = FloatRequant.from_scales(_f32(xq.scale) * _per_out(wq, units) / _f32(yq.scale))
+        in_zp, out_zp = xq.zero_point - xq.offset, yq.zero_point - yq.offset
+        folded = _fold_bias(bias, wt.astype(np.int64).sum(axis=1), in_zp, units)
+        func = kernels.fully_connected(
+            batches, depth, units, out_zp, rq, _act_range(activation, yq), "fully_connected"
+        )
+        args = [
+            x.expr,
+            relax.const(wt),
+            relax.const(folded),
+            *[relax.const(t) for t in rq.constant_tensors()],
+        ]
+        out = self.call(func, "fully_connected", args, (batches, units), "int8")
+        return QAct(out, (batches, units), False, yq.offset)
+
+    def weights(self, w: np.ndarray, wq: QParams, axis: int, what: str) -> np.ndarray:
+        """Weights as int8 with zero point 0 (uint8 with zero point 128 shifts exactly); else unsupported."""
+        zps = set(int(z) for z in wq.zero_points.reshape(-1))
+        if w.dtype == np.int8 and zps == {0}:
+            return w
+        if w.dtype == np.uint8 and zps == {128}:
+            return (w.astype(np.int16) - 128).astype(np.int8)
+        raise _Unsupported(
+            f"{what} are {wq.describe()}; the integer kernels need symmetric weights "
+            "(int8 zero point 0, or uint8 zero point 128)"
+        )
+        del axis
+
+    def add(self, a: QAct, aq: QParams, b: QAct, bq: QParams, yq: QParams) -> QAct:
+        for name, q in (("A", aq), ("B", bq), ("C", yq)):
+            if not q.per_tensor:
+                raise _Unsupported(f"Add input {name} is {q.describe()}; needs per-tensor")
+        a, b = _same_layout(self, a, b)
+        shape_a, shape_b = a.physical_shape, b.physical_shape
+        try:
+            out_shape = tuple(int(d) for d in np.broadcast_shapes(shape_a, shape_b))
+        except ValueError as err:
+            raise _Unsupported(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from err
+        ratio_a = _f32(aq.scale) / _f32(yq.scale)
+        ratio_b = _f32(bq.scale) / _f32(yq.scale)
+        # MLAS (built with FMA contraction): zpC - fma(ratio_a, zpA, ratio_b * zpB), all float32.
+        inner = np.float32(
+            np.float64(ratio_a) * aq.zero_point + np.float64(np.float32(ratio_b * np.float32(bq.zero_point)))
+        )
+        fixed = np.float32(np.float32(yq.zero_point) - inner)
+        func = onnx_kernels.add(
+            shape_a,
+            shape_b,
+            out_shape,
+            a.offset,
+            b.offset,
+            float(ratio_a),
+            float(ratio_b),
+            float(fixed),
+            yq.offset,
+            "add",
+        )
+        out = self.call(func, "add", [a.expr, b.expr], out_shape, "int8")
+        logical = tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
+        return QAct(out, logical, a.nhwc and len(logical) == 4, yq.offset)
+
+    def avg_pool(self, node: Any, x: QAct, xq: QParams, yq: QParams) -> QAct:
+        a = _attrs(node)
+        if (
+            len(x.shape) != 4
+            or int(a.get("ceil_mode", 0))
+            or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        ):
+            raise _Unsupported("only 2-D average pooling with explicit pads and ceil_mode=0 is supported")
+        kh, kw = (int(k) for k in a["kernel_shape"])
+        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+        n, c, h, w = x.shape
+        oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
+        ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
+        x = self.nhwc(x)
+        geo = kernels.ConvGeometry((strides[0], strides[1]), (1, 1), (pads[0], pads[1]))
+        func = onnx_kernels.average_pool2d(
+            x.physical_shape,
+            (n, oh, ow, c),
+            (kh, kw),
+            geo,
+            bool(a.get("count_include_pad", 0)),
+            float(xq.scale),
+            xq.zero_point - xq.offset,
+            float(yq.scale),
+            yq.zero_point,
+            yq.offset,
+            "average_pool2d",
+        )
+        out = self.call(func, "average_pool2d", [x.expr], (n, oh, ow, c), "int8")
+        return QAct(out, (n, c, oh, ow), True, yq.offset)
+
+    def global_avg_pool(self, x: QAct, xq: QParams, yq: QParams) -> QAct:
+        if len(x.shape) != 4:
+            raise _Unsupported("only 4-D GlobalAveragePool is supported")
+        n, c, h, w = x.shape
+        x = self.nhwc(x)
+        # MLAS: ScaleInput / (ScaleOutput * float(ImageSize)), then MlasRequantizeOutput of sum - zp*size.
+        rq = FloatRequant.from_scales([_f32(xq.scale) / (_f32(yq.scale) * _f32(h * w))])
+        func = kernels.mean(
+            x.physical_shape, [1, 2], xq.zero_point - xq.offset, yq.zero_point - yq.offset, rq, "mean"
+        )
+        out = self.call(func, "mean", [x.expr], (n, 1, 1, c), "int8")
+        return QAct(out, (n, c, 1, 1), True, yq.offset)
+
+    def max_pool(self, node: Any, x: QAct, yq: QParams) -> QAct:
+        a = _attrs(node)
+        if len(x.shape) != 4 or int(a.get("ceil_mode", 0)) or len(node.output) > 1:
+            raise _Unsupported("only 2-D MaxPool with ceil_mode=0 and one output is supported")
+        kh, kw = (int(k) for k in a["kernel_shape"])
+        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+        dil = tuple(int(d) for d in a.get("dilations", [1, 1]))
+        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+        if dil != (1, 1):
+            raise _Unsupported("dilated MaxPool is not supported")
+        n, c, h, w = x.shape
+        oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
+        ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
+        x = self.nhwc(x)
+        geo = kernels.ConvGeometry((strides[0], strides[1]), (1, 1), (pads[0], pads[1]))
+        func = kernels.max_pool2d(x.physical_shape, (n, oh, ow, c), (kh, kw), geo, (-128, 127), "max_pool2d")
+        out = self.call(func, "max_pool2d", [x.expr], (n, oh, ow, c), "int8")
+        return QAct(out, (n, c, oh, ow), True, yq.offset)
+
+    def reshape(self, p: Pending, x: QAct) -> QAct:
+        if p.node.op_type == "Flatten":
+            axis = int(_attrs(p.node).get("axis", 1)) % max(len(x.shape), 1)
+            shape = (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+        else:
+            target = p.args[1]
+            if not isinstance(target, np.ndarray):
+                raise _Unsupported("the target shape is computed at run time")
+            shape = _resolve_shape(x.shape, [int(d) for d in target.reshape(-1)])
+        x = self.nchw(x)
+        return QAct(self.bb.emit(relax.op.reshape(x.expr, list(shape))), shape, False, x.offset)
+
+    def concat(self, parts: list[tuple[QAct, QParams]], yq: QParams, axis: int) -> QAct:
+        acts = []
+        for act, q in parts:
+            if not _same(q, yq):
+                act = self.lut(act, q, yq, lambda v: v, "requantize")
+            acts.append(act)
+        rank = len(acts[0].shape)
+        axis %= rank
+        nhwc = rank == 4 and all(a.nhwc for a in acts)
+        acts = [self.nhwc(a) if nhwc else self.nchw(a) for a in acts]
+        phys_axis = {0: 0, 1: 3, 2: 1, 3: 2}[axis] if nhwc else axis
+        shapes = [a.physical_shape for a in acts]
+        out_phys = list(shapes[0])
+        out_phys[phys_axis] = sum(s[phys_axis] for s in shapes)
+        func = kernels.concatenate(shapes, tuple(out_phys), phys_axis, "int8", "concatenation")
+        out = self.call(func, "concatenation", [a.expr for a in acts], tuple(out_phys), "int8")
+        logical = list(acts[0].shape)
+        logical[axis] = sum(a.shape[axis] for a in acts)
+        return QAct(out, tuple(logical), nhwc, yq.offset)
+
+    def lut(
+        self, x: QAct, xq: QParams, yq: QParams, f: Callable[[np.ndarray], np.ndarray], kind: str
+    ) -> QAct:
+        """Any elementwise DequantizeLinear -> f -> QuantizeLinear as a 256-entry table, computed the way
+        ORT runs the group in float32: (x - zp) * scale, f, x / scale rounded half to even, saturated."""
+        if not xq.per_tensor or not yq.per_tensor:
+            raise _Unsupported("elementwise ops need per-tensor quantisation")
+        stored = np.arange(-128, 128, dtype=np.int32)
+        real = (stored + x.offset - xq.zero_point).astype(np.float32) * _f32(xq.scale)
+        y = np.asarray(f(real), np.float32) / _f32(yq.scale)
+        raw = np.clip(
+            np.rint(np.clip(y, -(2.0**24), 2.0**24)) + yq.zero_point, yq.offset - 128, yq.offset + 127
+        )
+        table = (raw - yq.offset).astype(np.int8)
+        func = kernels.lookup_table(x.physical_shape, kind)
+        out = self.call(func, kind, [x.expr, relax.const(table)], x.physical_shape, "int8")
+        return QAct(out, x.shape, x.nhwc, yq.offset)
+
+
+# --- QLinear* operators (all parameters are inputs) ------------------------------------------------
+
+
+def _qlinear_conv(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input) + [""] * (9 - len(node.input))
+    xq, wq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[4], i[5], axis=0), lw.qparams(i[6], i[7])
+    x = lw.act_input(lw.get(i[0]), xq, "QLinearConv input")
+    w = lw.get(i[3])
+    if not isinstance(w, np.ndarray):
+        raise _Unsupported("QLinearConv weights are computed at run time")
+    wq.dtype = str(w.dtype)
+    bias = lw.get(i[8]) if i[8] else None
+    lw.values[node.output[0]] = lw.conv(node, x, xq, w, wq, bias, yq, None)
+
+
+def _qlinear_matmul(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    xq, wq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[4], i[5], axis=1), lw.qparams(i[6], i[7])
+    x = lw.act_input(lw.get(i[0]), xq, "QLinearMatMul input A")
+    w = lw.get(i[3])
+    if not isinstance(w, np.ndarray):
+        raise _Unsupported("QLinearMatMul input B is computed at run time; only constant B is supported")
+    wq.dtype = str(w.dtype)
+    lw.values[node.output[0]] = lw.matmul(node, x, xq, w, wq, None, yq, None)
+
+
+def _qlinear_add(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    aq, bq, yq = (
+        lw.qparams(i[1], i[2]),
+        lw.qparams(i[4], i[5]),
+        lw.qparams(i[6], i[7] if len(i) > 7 else None),
+    )
+    a = lw.act_input(lw.get(i[0]), aq, "QLinearAdd input A")
+    b = lw.act_input(lw.get(i[3]), bq, "QLinearAdd input B")
+    lw.values[node.output[0]] = lw.add(a, aq, b, bq, yq)
+
+
+def _qlinear_pool(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
+    if int(_attrs(node).get("channels_last", 0)):
+        raise _Unsupported("channels_last=1 is not supported")
+    x = lw.act_input(lw.get(i[0]), xq, f"{node.op_type} input")
+    if node.op_type == "QLinearGlobalAveragePool":
+        lw.values[node.output[0]] = lw.global_avg_pool(x, xq, yq)
+    else:
+        lw.values[node.output[0]] = lw.avg_pool(node, x, xq, yq)
+
+
+def _qlinear_sigmoid(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
+    x = lw.act_input(lw.get(i[0]), xq, "QLinearSigmoid input")
+    lw.values[node.output[0]] = lw.lut(x, xq, yq, _sigmoid, "sigmoid")
+
+
+def _qlinear_concat(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    yq = lw.qparams(i[0], i[1])
+    parts = []
+    for k in range(2, len(i), 3):
+        q = lw.qparams(i[k + 1], i[k + 2])
+        parts.append((lw.act_input(lw.get(i[k]), q, f"QLinearConcat input {(k - 2) // 3}"), q))
+    lw.values[node.output[0]] = lw.concat(parts, yq, int(_attrs(node).get("axis", 0)))
+
+
+_HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
+    "QuantizeLinear": OnnxLowerer.quantize_linear,
+    "DequantizeLinear": OnnxLowerer.dequantize_linear,
+    "QLinearConv": _qlinear_conv,
+    "QLinearMatMul": _qlinear_matmul,
+    "QLinearAdd": _qlinear_add,
+    "QLinearAveragePool": _qlinear_pool,
+    "QLinearGlobalAveragePool": _qlinear_pool,
+    "QLinearSigmoid": _qlinear_sigmoid,
+    "QLinearConcat": _qlinear_concat,
+}
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(np.float32)
+
+
+def _same(a: QParams, b: QParams) -> bool:
+    return (
+        a.per_tensor
+        and b.per_tensor
+        and a.scale == b.scale
+        and a.zero_point == b.zero_point
+        and a.offset == b.offset
+    )
+
+
+def _same_layout(lw: OnnxLowerer, a: QAct, b: QAct) -> tuple[QAct, QAct]:
+    if len(a.shape) == 4 and len(b.shape) == 4 and a.nhwc != b.nhwc:
+        return lw.nhwc(a), lw.nhwc(b)
+    if (len(a.shape) == 4 and a.nhwc and len(b.shape) != 4) or (
+        len(b.shape) == 4 and b.nhwc and len(a.shape) != 4
+    ):
+        return lw.nchw(a), lw.nchw(b)
+    return a, b
+
+
+def _per_out(q: QParams, n: int) -> np.ndarray:
+    s = q.scales.astype(np.float32).reshape(-1)
+    if s.size not in (1, n):
+        raise _Unsupported(f"weights have {s.size} scales for {n} output channels")
+    return np.broadcast_to(s, (n,)).astype(np.float32)
+
+
+def _fold_bias(bias: np.ndarray | None, weight_sums: np.ndarray, in_zp: int, n: int) -> np.ndarray:
+    """bias - in_zp * sum(w) per output channel, wrapped to int32 (ORT's int32 accumulator)."""
+    b = np.zeros(n, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
+    if b.size != n:
+        raise _Unsupported(f"bias has {b.size} values for {n} output channels")
+    folded = b - in_zp * weight_sums.astype(np.int64)
+    return ((folded + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def _act_range(activation: tuple[float, float] | None, yq: QParams) -> tuple[int, int]:
+    """Relu/Clip fused into Conv/Gemm: the real bounds quantised with the output's parameters."""
+    lo, hi = -128, 127
+    if activation is None:
+        return lo, hi
+    zp = yq.zero_point - yq.offset
+    if np.isfinite(activation[0]):
+        lo = max(lo, zp + int(np.rint(np.float32(activation[0]) / yq.scale)))
+    if np.isfinite(activation[1]):
+        hi = min(hi, zp + int(np.rint(np.float32(activation[1]) / yq.scale)))
+    return lo, hi
+
+
+def _resolve_shape(shape: tuple[int, ...], target: list[int]) -> tuple[int, ...]:
+    out = [shape[k] if d == 0 else d for k, d in enumerate(target)]
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        out[out.index(-1)] = int(np.prod(shape)) // max(known, 1)
+    if int(np.prod(out)) != int(np.prod(shape)):
+        raise _Unsupported(f"cannot reshape {list(shape)} to {target}")
+    return tuple(out)
+
+
+def _node_label(node: Any) -> str:
+    name = node.name or (node.output[0] if node.output else "?")
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    return f"{op} ({name!r})"
+
+
+def _param_name(name: str, used: set[str]) -> str:
+    import re
+
+    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "input"
+    if base[0].isdigit():
+        base = "_" + base
+    cand, k = base, 1
+    while cand in used:
+        cand, k = f"{base}_{k}", k + 1
+    used.add(cand)
+    return cand
+
+
+def import_onnx_quantized(model: Any, model_name: str) -> tvm.IRModule:
+    """A Relax module computing a QDQ/QLinear ONNX model in integers with ORT's arithmetic.
+
+    `model` is an onnx ModelProto or its bytes. Raises UnsupportedQuantizedModel listing every node
+    that cannot be mapped (op, location, quantisation)."""
+    m = _load(model)
+    lw = OnnxLowerer(m)
+    try:
+        return lw.run(model_name)
+    except _Unsupported as err:
+        raise UnsupportedQuantizedModel([UnsupportedOp(-1, "model", "-", str(err))]) from err

@@ -1,0 +1,157 @@
+"""Integer kernels whose arithmetic is ONNX Runtime's (MLAS on x86-64) rather than TFLite's.
+
+The conv/matmul/pool/mean kernels of `kernels.py` are shared (they take a `FloatRequant`); what is here
+has a different formula in ORT, not only a different requantisation:
+
+* QuantizeLinear: x / scale in float32 (a division, not a reciprocal), ties to even, saturated;
+* QLinearAveragePool: dequantise, sum the window in float32 in row order, divide, quantise;
+* QLinearAdd: MLAS's AVX2 kernel, c = fma(a, sA/sC, fma(b, sB/sC, zpC - (sA/sC*zpA + sB/sC*zpB)));
+* layout (NCHW <-> NHWC transposes) and uint8 <-> int8 storage conversions.
+
+All activations are stored as int8: a uint8 tensor u with zero point z is kept as u - 128 with zero point
+z - 128 (same real values). `offset` arguments (0 or 128) recover the raw ONNX value where a formula
+depends on it (QLinearAdd's folded constant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from tvm import te, tirx
+
+from tvmc_micro.compiler.quantized.kernels import ConvGeometry, _finish, _needs_bounds, _tap
+from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
+
+
+def _f32(value: float) -> PrimExpr:
+    return tirx.const(float(np.float32(value)), "float32")
+
+
+def _round_clamp(value: PrimExpr, zero_point: int) -> PrimExpr:
+    """nearbyint(value) + zero_point saturated to int8, with value bounded first (float->int is UB in C
+    out of range); the bounds are integers, so bounding before rounding changes nothing."""
+    lo, hi = _f32(-128 - zero_point), _f32(127 - zero_point)
+    bounded = tirx.max(tirx.min(value, hi), lo)
+    return (tirx.nearbyint(bounded).astype("int32") + zero_point).astype("int8")
+
+
+def quantize(shape: tuple[int, ...], scale: float, zero_point: int, name: str) -> tirx.PrimFunc:
+    """QuantizeLinear float32 -> int8 storage (zero_point already in the storage domain)."""
+    data = te.placeholder(shape, "float32", name="data")
+    out = te.compute(shape, lambda *i: _round_clamp(data[i] / _f32(scale), zero_point), name="out")
+    return _finish([data, out], name)
+
+
+def transpose(shape: tuple[int, ...], perm: Sequence[int], dtype: str, name: str) -> tirx.PrimFunc:
+    data = te.placeholder(shape, dtype, name="data")
+    out_shape = tuple(shape[p] for p in perm)
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src: list[PrimExpr] = [tirx.const(0, "int32")] * len(shape)
+        for k, p in enumerate(perm):
+            src[p] = idx[k]
+        return data[tuple(src)]
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def shift_storage(shape: tuple[int, ...], in_dtype: str, out_dtype: str, name: str) -> tirx.PrimFunc:
+    """uint8 <-> int8 storage: subtract or add 128 (a model input or output typed uint8)."""
+    data = te.placeholder(shape, in_dtype, name="data")
+    delta = -128 if in_dtype == "uint8" else 128
+    out = te.compute(shape, lambda *i: (data[i].astype("int32") + delta).astype(out_dtype), name="out")
+    return _finish([data, out], name)
+
+
+def average_pool2d(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    filter_hw: tuple[int, int],
+    geometry: ConvGeometry,
+    count_include_pad: bool,
+    in_scale: float,
+    in_zero_point: int,
+    out_scale: float,
+    out_zero_point: int,
+    out_offset: int,
+    name: str,
+) -> tirx.PrimFunc:
+    """QLinearAveragePool as ORT computes it: float32 sum of x_scale*(x - zp) over the in-image taps,
+    in row order; / count; then nearbyint(y / y_scale + y_zp) saturated. NHWC."""
+    _, in_h, in_w, _ = data_shape
+    fh, fw = filter_hw
+    data = te.placeholder(data_shape, "int8", name="data")
+    ry = te.reduce_axis((0, fh), name="ry")
+    rx = te.reduce_axis((0, fw), name="rx")
+    sh, sw = geometry.stride
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
+    # Out-of-image taps read the zero point, which dequantises to exactly 0.0 (adding it is exact).
+    acc = te.compute(
+        out_shape,
+        lambda n, y, x, c: te.sum(
+            (
+                _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, in_zero_point, bounds).astype("int32")
+                - in_zero_point
+            ).astype("float32")
+            * _f32(in_scale),
+            axis=[ry, rx],
+        ),
+        name="acc",
+    )
+
+    def count(o: PrimExpr, stride: int, pad: int, size: int, extent: int) -> PrimExpr:
+        start = o * stride - pad
+        return tirx.min(start + size, extent) - tirx.max(start, 0)
+
+    def epilogue(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        if count_include_pad:
+            cnt: PrimExpr = tirx.const(fh * fw, "int32")
+        else:
+            cnt = count(y, sh, pt, fh, in_h) * count(x, sw, pl, fw, in_w)
+        mean = acc[n, y, x, c] / cnt.astype("float32")
+        value = mean / _f32(out_scale) + _f32(out_zero_point)
+        return _round_clamp(value, -out_offset)
+
+    out = te.compute(out_shape, epilogue, name="out")
+    return _finish([data, out], name)
+
+
+def _fma(a: PrimExpr, b: PrimExpr, c: PrimExpr) -> PrimExpr:
+    """fmaf(a, b, c) for |a| <= 255 and float32 b, c: a*b is exact in double, so the double sum rounded
+    to float32 is the single-rounded fused result except in double-rounding ties (~2^-29 of cases)."""
+    return (a.astype("float64") * b.astype("float64") + c.astype("float64")).astype("float32")
+
+
+def add(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    offset_a: int,
+    offset_b: int,
+    ratio_a: float,
+    ratio_b: float,
+    fixed: float,
+    offset_out: int,
+    name: str,
+) -> tirx.PrimFunc:
+    """QLinearAdd (numpy broadcasting) as MLAS's AVX2 kernel: raw inputs (storage + offset) as float,
+    c = fma(a, ratio_a, fma(b, ratio_b, fixed)) rounded half to even and saturated to the raw output
+    range; `fixed` holds zpC - (ratio_a*zpA + ratio_b*zpB) in the raw domain. Stored minus offset_out."""
+    from tvmc_micro.compiler.quantized.kernels import _broadcast_index
+
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        ia = tuple(_broadcast_index(shape_a, out_shape, idx))
+        ib = tuple(_broadcast_index(shape_b, out_shape, idx))
+        va = (a[ia].astype("int32") + offset_a).astype("float32")
+        vb = (b[ib].astype("int32") + offset_b).astype("float32")
+        inner = _fma(vb, _f32(ratio_b), _f32(fixed))
+        return _round_clamp(_fma(va, _f32(ratio_a), inner), -offset_out)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)

@@ -1,0 +1,103 @@
+"""The values the ONNX integer importer tracks per tensor name while it walks the graph.
+
+A QDQ graph is float ops between DequantizeLinear and QuantizeLinear; the importer does not compute
+those floats. It keeps a DequantizeLinear as a `Deq` (a view of an integer tensor), a float op over
+views as `Pending`, and turns a `Pending` into one integer kernel when a QuantizeLinear fixes its output
+quantisation. Activations are `QAct`s: int8 storage (uint8 kept as value - 128), 4-D ones usually NHWC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# The QLinear* operators the integer importer maps (the census must not reject them as unknown to TVM).
+QLINEAR_OPS = (
+    "QLinearConv",
+    "QLinearMatMul",
+    "QLinearAdd",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+    "QLinearSigmoid",
+    "QLinearConcat",
+)
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+@dataclass
+class QAct:
+    expr: Any  # relax expression, int8 storage
+    shape: tuple[int, ...]  # the ONNX (NCHW) shape
+    nhwc: bool  # physical layout of a 4-D tensor
+    offset: int  # 128 when the ONNX type is uint8 (raw = stored + offset), else 0
+
+    @property
+    def onnx_dtype(self) -> str:
+        return "uint8" if self.offset else "int8"
+
+    @property
+    def physical_shape(self) -> tuple[int, ...]:
+        if self.nhwc and len(self.shape) == 4:
+            n, c, h, w = self.shape
+            return (n, h, w, c)
+        return self.shape
+
+
+@dataclass
+class FloatIn:
+    expr: Any  # a float32 model input
+    shape: tuple[int, ...]
+
+
+@dataclass
+class QParams:
+    """A QuantizeLinear/DequantizeLinear's scale and zero point (raw ONNX domain), per-tensor or per-axis."""
+
+    scales: np.ndarray  # float32
+    zero_points: np.ndarray  # int64
+    dtype: str  # "int8" / "uint8" / "int32" ...
+    axis: int = 1
+
+    @property
+    def per_tensor(self) -> bool:
+        return self.scales.size == 1
+
+    @property
+    def scale(self) -> np.float32:
+        return np.float32(self.scales.reshape(-1)[0])
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points.reshape(-1)[0])
+
+    @property
+    def offset(self) -> int:
+        return 128 if self.dtype == "uint8" else 0
+
+    def describe(self) -> str:
+        if self.per_tensor:
+            return f"{self.dtype} per-tensor (scale {float(self.scale):.6g}, zero point {self.zero_point})"
+        zps = sorted(set(int(z) for z in self.zero_points.reshape(-1)))
+        return (
+            f"{self.dtype} per-channel (axis {self.axis}, {self.scales.size} scales, zero points {zps[:4]})"
+        )
+
+
+@dataclass
+class Deq:
+    """DequantizeLinear of an activation (`QAct`) or of a constant (numpy array)."""
+
+    src: QAct | np.ndarray
+    q: QParams
+
+
+@dataclass
+class Pending:
+    """A float op over Deq views, lowered when a QuantizeLinear gives its output quantisation."""
+
+    node: Any  # onnx NodeProto
+    args: list[Any]  # Deq / numpy constants / None for omitted inputs
+    activation: tuple[float, float] | None = None  # fused Relu/Clip bounds (real values)
+    fused: list[str] = field(default_factory=list)  # names of the fused activation nodes
