@@ -39,6 +39,11 @@ def import_model(
                 return mod, "integer"
             return _from_tflite(mf, input_shapes), "qdq"
         return _from_tflite(mf, input_shapes), "float"
+    if info.is_quantized:  # QDQ / QLinear* ONNX
+        mod = _try_integer_path(mf, model_name, allow_float_fallback) if integer_path else None
+        if mod is not None:
+            return mod, "integer"
+        return _from_onnx(mf, input_shapes), "qdq"
     return _from_onnx(mf, input_shapes), "float"
 
 
@@ -61,6 +66,10 @@ def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool
         log.info("integer importer not available; int8 model goes through the QDQ float path")
         return None
     try:
+        if mf.format == "onnx":
+            from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized
+
+            return import_onnx_quantized(mf.parsed, model_name)
         return quantized.import_tflite_quantized(mf.data, model_name)
     except quantized.UnsupportedQuantizedModel as err:
         if allow_float_fallback:

@@ -233,9 +233,17 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
     model = mf.parsed
     graph = model.graph
     supported = set(_get_convert_map()) | {"Constant", "If"}
+    # QDQ/QLinear models go to the integer importer, which maps the QLinear* ops TVM's frontend lacks.
+    from tvmc_micro.compiler.quantized.onnx_values import QDQ_OPS, QLINEAR_OPS
+
+    quantized = any(n.op_type in QDQ_OPS or n.op_type in QLINEAR_OPS for n in graph.node)
+    if quantized:
+        supported |= set(QLINEAR_OPS)
     unsupported: OrderedDict[str, list[str]] = OrderedDict()
     for i, node in enumerate(graph.node):
-        if node.op_type not in supported or node.domain not in ("", "ai.onnx"):
+        qlinear = quantized and node.op_type in QLINEAR_OPS
+        domains = ("", "ai.onnx", "com.microsoft") if qlinear else ("", "ai.onnx")
+        if node.op_type not in supported or node.domain not in domains:
             key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
             unsupported.setdefault(key, []).append(f"node #{i} ('{node.name or node.output[0]}')")
     if unsupported:
@@ -319,4 +327,4 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
         last[vi.name] = max(n_ops - 1, 0)
     sizes = {x: sizes_by_name.get(x, 0) for x in first}
     bound = _max_live(first, last, sizes, n_ops)
-    return GraphInfo(inputs, outputs, n_ops, bound, is_quantized=False)
+    return GraphInfo(inputs, outputs, n_ops, bound, is_quantized=quantized)
