@@ -37,6 +37,12 @@ PRELUDE = r"""
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 static inline int32_t tvmc_sxtb16(uint32_t x) { return (int32_t)__sxtb16((int8x4_t)x); }
+/* SXTB16 with its free ROR #8 operand (GCC would emit a separate rotate). */
+static inline int32_t tvmc_sxtb16_ror8(uint32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
 static inline int32_t tvmc_smlad(int32_t a, int32_t b, int32_t acc) {
   return __smlad((int16x2_t)a, (int16x2_t)b, acc);
 }
@@ -49,6 +55,7 @@ static inline int32_t tvmc_sxtb16(uint32_t x) {
   uint32_t hi = (uint32_t)(uint16_t)(int16_t)(int8_t)(uint8_t)((x >> 16) & 0xffu);
   return (int32_t)(lo | (hi << 16));
 }
+static inline int32_t tvmc_sxtb16_ror8(uint32_t x) { return tvmc_sxtb16((x >> 8) | (x << 24)); }
 static inline int32_t tvmc_lo16(int32_t a) { return (int32_t)(int16_t)(uint16_t)((uint32_t)a & 0xffffu); }
 static inline int32_t tvmc_hi16(int32_t a) { return (int32_t)(int16_t)(uint16_t)((uint32_t)a >> 16); }
 static inline int32_t tvmc_smlad(int32_t a, int32_t b, int32_t acc) {
@@ -63,20 +70,22 @@ static inline int32_t tvmc_smlatt(int32_t a, int32_t b, int32_t acc) {
 }
 #endif
 static inline uint32_t tvmc_ld32(const void* p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint32_t tvmc_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
-/* TFLite's MultiplyByQuantizedMultiplier(acc, mult, left - right) for mult >= 0 (QuantizeMultiplier's
-   output): SaturatingRoundingDoublingHighMul is floor((P + 2^30) / 2^31) for P = x * mult (its only
-   saturating case needs mult == INT32_MIN); RoundingDivideByPOT(h, e) is floor((h + 2^(e-1) - [h < 0]) /
-   2^e), and h < 0 exactly when P + 2^30 < 0, so both roundings fold into one 64-bit add and shift. */
+/* TFLite's MultiplyByQuantizedMultiplier(acc, mult, left - right) for 0 <= mult < 2^31 (QuantizeMultiplier's
+   output). SaturatingRoundingDoublingHighMul is h = floor((x * mult + 2^30) / 2^31): its nudge and
+   truncating division agree with that floor for both signs, and its one saturating case needs
+   mult == INT32_MIN. RoundingDivideByPOT(h, e >= 1) rounds half away from zero:
+   floor((h + 2^(e-1) - [h < 0]) / 2^e) = ((((h + (h >> 31)) >> (e - 1)) + 1) >> 1), nothing overflows
+   because |h| <= 2^31 - 2. One SMLAL and five ALU operations instead of TFLite's branchy sequence. */
 static inline int32_t tvmc_rq(int32_t acc, int32_t mult, int32_t left, int32_t right) {
   int32_t x = (int32_t)((uint32_t)acc << left);
-  int64_t p = (int64_t)x * mult + ((int64_t)1 << 30);
-  if (right > 0) {
-    p += ((int64_t)1 << (30 + right)) - (p < 0 ? ((int64_t)1 << 31) : 0);
-  }
-  return (int32_t)(p >> (31 + right));
+  int32_t h = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
+  if (right <= 0) return h;
+  return (((h + (h >> 31)) >> (right - 1)) + 1) >> 1;
 }
 static inline int8_t tvmc_clamp8(int32_t v, int32_t lo, int32_t hi) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  v = __ssat(v, 8);
+#endif
   return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 /* ---- end of helpers ---- */
@@ -184,35 +193,34 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         "      int32_t g;",
         f"      for (g = 0; g < {k4}; g += 4) {{",
         "        uint32_t v = tvmc_ld32(src + g);",
-        "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16(tvmc_ror8(v));",
+        "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16_ror8(v);",
         "        memcpy(dst + g, &e, 4);",
         "        memcpy(dst + g + 2, &o, 4);",
         "      }",
         f"      for (g = {k4}; g < {k}; ++g) dst[g] = src[g];",
         "    }",
-        "    const int16_t* a0 = ws;",
-        f"    const int16_t* a1 = ws + (npix == 2 ? {row} : 0);",
+        # The second patch row is always there: for an odd last pixel it holds stale values whose
+        # results are simply not stored, so the inner loop addresses both rows off one pointer.
         f"    int8_t* o0 = out + pix * {oc};",
-        f"    int8_t* o1 = o0 + {oc};",
         "    int32_t c;",
-        f"    for (c = 0; c < {oc}; c += 2) {{",
-        f"      int32_t c1 = (c + 1 < {oc}) ? c + 1 : c;",
-        f"      const int8_t* w0 = weight + c * {k};",
-        f"      const int8_t* w1 = weight + c1 * {k};",
-        "      int32_t s00 = bias[c], s01 = bias[c], s10 = bias[c1], s11 = bias[c1];",
+        f"    for (c = 0; c < {oc - oc % 2}; c += 2) {{",
+        f"      const int8_t* w = weight + c * {k};",
+        "      int32_t s00 = bias[c], s01 = bias[c], s10 = bias[c + 1], s11 = bias[c + 1];",
         "      int32_t j;",
     ]
     if k4:
-        unroll = 4 if (k4 // 4) % 4 == 0 else (2 if (k4 // 4) % 2 == 0 else 1)
+        groups = k4 // 4
+        unroll = 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
         if unroll > 1:
             lines.append(f'      _Pragma("GCC unroll {unroll}")')
         lines += [
             f"      for (j = 0; j < {k4}; j += 4) {{",
-            "        uint32_t wa = tvmc_ld32(w0 + j), wb = tvmc_ld32(w1 + j);",
-            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16(tvmc_ror8(wa));",
-            "        int32_t wbe = tvmc_sxtb16(wb), wbo = tvmc_sxtb16(tvmc_ror8(wb));",
-            "        int32_t x0e = (int32_t)tvmc_ld32(a0 + j), x0o = (int32_t)tvmc_ld32(a0 + j + 2);",
-            "        int32_t x1e = (int32_t)tvmc_ld32(a1 + j), x1o = (int32_t)tvmc_ld32(a1 + j + 2);",
+            f"        uint32_t wa = tvmc_ld32(w + j), wb = tvmc_ld32(w + j + {k});",
+            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16_ror8(wa);",
+            "        int32_t wbe = tvmc_sxtb16(wb), wbo = tvmc_sxtb16_ror8(wb);",
+            "        int32_t x0e = (int32_t)tvmc_ld32(ws + j), x0o = (int32_t)tvmc_ld32(ws + j + 2);",
+            f"        int32_t x1e = (int32_t)tvmc_ld32(ws + j + {row});",
+            f"        int32_t x1o = (int32_t)tvmc_ld32(ws + j + {row + 2});",
             "        s00 = tvmc_smlad(x0e, wae, s00); s00 = tvmc_smlad(x0o, wao, s00);",
             "        s01 = tvmc_smlad(x1e, wae, s01); s01 = tvmc_smlad(x1o, wao, s01);",
             "        s10 = tvmc_smlad(x0e, wbe, s10); s10 = tvmc_smlad(x0o, wbo, s10);",
@@ -222,18 +230,38 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     if k4 < k:
         lines += [
             f"      for (j = {k4}; j < {k}; ++j) {{",
-            "        s00 += a0[j] * w0[j]; s01 += a1[j] * w0[j];",
-            "        s10 += a0[j] * w1[j]; s11 += a1[j] * w1[j];",
+            f"        s00 += ws[j] * w[j]; s01 += ws[j + {row}] * w[j];",
+            f"        s10 += ws[j] * w[j + {k}]; s11 += ws[j + {row}] * w[j + {k}];",
             "      }",
         ]
     lines += [
         f"      o0[c] = {_requant_expr(spec, 's00', 'c')};",
-        f"      if (c1 != c) o0[c1] = {_requant_expr(spec, 's10', 'c1')};",
+        f"      o0[c + 1] = {_requant_expr(spec, 's10', '(c + 1)')};",
         "      if (npix == 2) {",
-        f"        o1[c] = {_requant_expr(spec, 's01', 'c')};",
-        f"        if (c1 != c) o1[c1] = {_requant_expr(spec, 's11', 'c1')};",
+        f"        o0[c + {oc}] = {_requant_expr(spec, 's01', 'c')};",
+        f"        o0[c + {oc + 1}] = {_requant_expr(spec, 's11', '(c + 1)')};",
         "      }",
         "    }",
+    ]
+    if oc % 2:
+        lines += [
+            "    {",
+            f"      const int8_t* w = weight + {(oc - 1) * k};",
+            f"      int32_t s0 = bias[{oc - 1}], s1 = bias[{oc - 1}], j;",
+            f"      for (j = 0; j < {k4}; j += 4) {{",
+            "        uint32_t wa = tvmc_ld32(w + j);",
+            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16_ror8(wa);",
+            "        s0 = tvmc_smlad((int32_t)tvmc_ld32(ws + j), wae, s0);",
+            "        s0 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + 2), wao, s0);",
+            f"        s1 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + {row}), wae, s1);",
+            f"        s1 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + {row + 2}), wao, s1);",
+            "      }",
+            f"      for (j = {k4}; j < {k}; ++j) {{ s0 += ws[j] * w[j]; s1 += ws[j + {row}] * w[j]; }}",
+            f"      o0[{oc - 1}] = {_requant_expr(spec, 's0', str(oc - 1))};",
+            f"      if (npix == 2) o0[{2 * oc - 1}] = {_requant_expr(spec, 's1', str(oc - 1))};",
+            "    }",
+        ]
+    lines += [
         "  }",
         "  return 0;",
         "}",
@@ -279,8 +307,8 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
             f"        for (t = 0; t < {taps}; ++t) {{",
             "          uint32_t x = tvmc_ld32(tap[t] + c);",
             f"          uint32_t w = tvmc_ld32(weight + t * {ch} + c);",
-            "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16(tvmc_ror8(x));",
-            "          int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16(tvmc_ror8(w));",
+            "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
+            "          int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
             "          s0 = tvmc_smlabb(xe, we, s0); s2 = tvmc_smlatt(xe, we, s2);",
             "          s1 = tvmc_smlabb(xo, wo, s1); s3 = tvmc_smlatt(xo, wo, s3);",
             "        }",

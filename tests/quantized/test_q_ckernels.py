@@ -1,0 +1,213 @@
+"""The DSP C kernels (compiler/quantized/ckernels.py): exact requantisation, and bit-exact layers of many
+shapes against TFLite Micro, built for the host (portable intrinsic twins) and under QEMU on mps2_an386
+(real SMLAD/SXTB16)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qharness import Tflm, random_input
+from synthetic import Synthetic, _Net
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "compiler"))
+from compiler_harness import build, extract  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("tvm_available")
+M4 = "c -mcpu=cortex-m4"
+
+
+def dspnet(seed: int) -> Synthetic:
+    """int8 in, every conv/depthwise shape class the C kernels specialise: one input channel with a tall
+    strided kernel, K not a multiple of 4, odd output channels, channel counts not a multiple of 4,
+    strided/dilated/padded depthwise, per-tensor and per-channel requantisation, fused activations."""
+    net = _Net(seed)
+    shape = (1, 17, 11, 1)
+    x = net.act("input", shape)
+    y = net.conv(x, 7, (5, 3), per_channel=True, padding="SAME", stride=(2, 2), activation="RELU")
+    y = net.depthwise(y, (3, 3), 1, per_channel=False, padding="SAME", stride=(1, 1))
+    y = net.conv(y, 10, (1, 1), per_channel=False, padding="VALID", activation="RELU6")
+    y = net.depthwise(y, (3, 3), 1, per_channel=True, padding="SAME", stride=(2, 2))
+    y = net.depthwise(y, (2, 3), 1, per_channel=True, padding="VALID", dilation=(2, 1))
+    y = net.conv(y, 9, (2, 2), per_channel=True, padding="SAME", stride=(1, 2))
+    y = net.conv(y, 16, (1, 1), per_channel=True, padding="VALID", stride=(2, 1))
+    model = net.b.build([x], net.outputs)
+    return Synthetic(f"dspnet{seed}", model, ["int8"], [shape], net.output_names)
+
+
+def _requant_program(tmp: Path) -> Path:
+    from tvmc_micro.compiler.quantized.ckernels import PRELUDE
+
+    src = tmp / "rq.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + PRELUDE
+        + """
+int main(void) {
+  long long acc, mult, left, right;
+  while (scanf("%lld %lld %lld %lld", &acc, &mult, &left, &right) == 4)
+    printf("%d\\n", (int)tvmc_rq((int32_t)acc, (int32_t)mult, (int32_t)left, (int32_t)right));
+  return 0;
+}
+"""
+    )
+    exe = tmp / "rq"
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Wno-unused-function",
+            str(src),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    return exe
+
+
+def test_one_shift_requant_equals_tflite(tmp_path: Path) -> None:
+    """tvmc_rq (one 64-bit multiply-add, shifts) == SRDHM + RoundingDivideByPOT, on ties, signs, extremes."""
+    from tvmc_micro.compiler.quantized import fixedpoint as fp
+
+    rng = np.random.default_rng(5)
+    cases: list[tuple[int, int, int]] = []
+    edges = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        3,
+        -3,
+        (1 << 31) - 1,
+        -(1 << 31),
+        -(1 << 31) + 1,
+        1 << 30,
+        -(1 << 30),
+        12345,
+        -12345,
+    ]
+    mults = [0, 1 << 30, (1 << 31) - 1, 1518500250, 1073741825, 2147483646]
+    for shift in range(-31, 8):
+        for m in mults:
+            for a in edges:
+                cases.append((a, m, shift))
+        # ties of the final rounding: accumulators that land exactly on .5 after the high multiply
+        for k in range(-6, 7):
+            if shift < 0:
+                cases.append(((2 * k + 1) << (-shift - 1), 1 << 30, shift))
+                cases.append((((2 * k + 1) << (-shift - 1)) * 2, 1 << 30, shift))
+    for _ in range(20000):
+        a = int(rng.integers(-(1 << 31), 1 << 31))
+        if rng.random() < 0.5:
+            a = int(rng.integers(-(1 << 20), 1 << 20))
+        cases.append((a, int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(-31, 4))))
+    exe = _requant_program(tmp_path)
+    text = "\n".join(f"{a} {m} {max(s, 0)} {max(-s, 0)}" for a, m, s in cases)
+    out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout.split()
+    assert len(out) == len(cases)
+    bad = [
+        (a, m, s, int(got), fp.multiply_by_quantized_multiplier(a, m, s))
+        for (a, m, s), got in zip(cases, out, strict=True)
+        if int(got) != fp.multiply_by_quantized_multiplier(a, m, s)
+    ]
+    assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+
+
+_MLF: dict[tuple[str, str], Path] = {}
+
+
+def _compile(model: bytes, name: str, target: str, tmp_factory: pytest.TempPathFactory) -> Path:
+    from tvmc_micro.compiler import compile_model
+
+    key = (name, target)
+    if key not in _MLF:
+        d = tmp_factory.mktemp(name)
+        (d / f"{name}.tflite").write_bytes(model)
+        compile_model(d / f"{name}.tflite", d / "m.tar", target=target)
+        _MLF[key] = d / "m.tar"
+    return _MLF[key]
+
+
+def _kernel_source(mlf: Path) -> str:
+    import tarfile
+
+    with tarfile.open(mlf) as tar:
+        names = [n for n in tar.getnames() if n.endswith("_lib0.c")]
+        f = tar.extractfile(names[0])
+        assert f is not None
+        return f.read().decode()
+
+
+def _syn_models() -> dict[str, Any]:
+    # (convnet's float edges take the QDQ path through tvmc compile, so these int8-in nets are used.)
+    return {f"dspnet{seed}": (lambda seed=seed: dspnet(seed)) for seed in (41, 43)}
+
+
+@pytest.mark.parametrize("name", sorted(_syn_models()))
+def test_dsp_kernels_bit_exact_on_host(name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    syn: Synthetic = _syn_models()[name]()
+    mlf = _compile(syn.model, syn.name, M4, tmp_path_factory)
+    src = _kernel_source(mlf)
+    assert "tvmc_smlad(" in src, "no DSP kernel was generated for a cortex-m4 target"
+    work = tmp_path_factory.mktemp(f"{name}_host")
+    built = build(extract(mlf, work / "mlf"))
+    rng = np.random.default_rng(7)
+    samples = [
+        [random_input(rng, d, s) for d, s in zip(syn.input_dtypes, syn.input_shapes, strict=True)]
+        for _ in range(40)
+    ]
+    ref = Tflm(syn.model)
+    for sample, got in zip(samples, built.run(samples, work), strict=True):
+        for j, (r, o) in enumerate(zip(ref(*sample), got, strict=True)):
+            np.testing.assert_array_equal(o.reshape(r.shape), r, err_msg=f"output #{j} {syn.output_names[j]}")
+
+
+def test_portable_target_keeps_tir_kernels(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """cortex-m3 (no DSP) and host C get no intrinsics kernels."""
+    syn = dspnet(41)
+    for target in ("c", "c -mcpu=cortex-m3"):
+        assert "tvmc_smlad(" not in _kernel_source(_compile(syn.model, syn.name, target, tmp_path_factory))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["dspnet", "kws"])
+def test_dsp_kernels_bit_exact_under_qemu(
+    which: str, tmp_path_factory: pytest.TempPathFactory, models_dir: Path
+) -> None:
+    """The same kernels with real SMLAD/SXTB16/SSAT on QEMU mps2_an386 (Cortex-M4), equal to TFLite Micro."""
+    sys.path.insert(0, str(REPO / "tests" / "templates" / "cortex_m"))
+    from cortex_m_device import make_project, open_session
+    from cortex_m_support import require_qemu, require_toolchain
+
+    require_toolchain()
+    require_qemu()
+    if which == "kws":
+        model = (models_dir / "kws_ref_model.tflite").read_bytes()
+        in_shape, n_out = (1, 49, 10, 1), 1
+    else:
+        syn = dspnet(41)
+        model, in_shape, n_out = syn.model, syn.input_shapes[0], len(syn.output_names)
+    mlf = _compile(model, which, M4, tmp_path_factory)
+    handler = make_project(mlf, tmp_path_factory.mktemp(f"{which}_qemu") / "proj", "mps2_an386")
+    rng = np.random.default_rng(3)
+    samples = [rng.integers(-128, 128, size=in_shape).astype(np.int8) for _ in range(6)]
+    ref = Tflm(model)
+    with open_session(handler) as session:
+        for x in samples:
+            session.set_input(0, x.tobytes())
+            session.run()
+            want = ref(x)
+            for j in range(n_out):
+                got = np.frombuffer(session.get_output(j), np.int8)
+                np.testing.assert_array_equal(got, want[j].reshape(-1), err_msg=f"{which} output #{j}")
