@@ -24,23 +24,20 @@ if str(HERE) not in sys.path:  # run as a script the folder is on sys.path alrea
     sys.path.insert(0, str(HERE))
 
 import cortex_m_firmware as fw  # noqa: E402
-from microtvm_api.archive import safe_extract  # noqa: E402
 from microtvm_api.commands import run_command  # noqa: E402
 from microtvm_api.errors import (  # noqa: E402
     ArchiveError,
     CommandFailedError,
     InvalidOptionError,
     NotImplementedInTemplateError,
-    ProjectExistsError,
     ServerError,
     TransportClosedError,
 )
+from microtvm_api.new_project import MLF_NAME, MODEL_DIR, new_project  # noqa: E402
 from microtvm_api.options import ProjectOption, load_options, save_options  # noqa: E402
 from microtvm_api.qemu import QemuTransport, qemu_argv  # noqa: E402
 from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main  # noqa: E402
 
-MLF_NAME = "model.tar"
-MLF_DIR = "model"
 TEMPLATE_FILES = ("microtvm_api_server.py", "cortex_m_firmware.py", "boards.yaml", "firmware")
 ELF = Path("build") / "firmware.elf"
 FLASHED = Path("build") / "flashed.json"
@@ -103,35 +100,16 @@ class CortexMHandler(ProjectAPIHandler):
                 f"{self.project_dir} is a generated project, not a template",
                 "run generate_project from the template (tvmc micro create-project ... cortex_m)",
             )
-        if not model_library_format_path.is_file():
-            raise ArchiveError(
-                f"model library format file {model_library_format_path} does not exist",
-                "create it with: tvmc compile MODEL -o model.tar",
-            )
-        if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
-            raise ProjectExistsError(
-                f"{project_dir} already exists and is not empty",
-                "choose a new directory, or pass -f to tvmc micro create-project",
-            )
         board = fw.load_boards()[options["board"]]
-        project_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._populate(model_library_format_path, standalone_crt_dir, project_dir, board, options)
-        except BaseException:
-            shutil.rmtree(project_dir, ignore_errors=True)  # nothing half-made is left behind
-            raise
+        copies = [(HERE / name, name) for name in TEMPLATE_FILES]
+        with new_project(model_library_format_path, project_dir, copies, platform="cortex_m") as model_dir:
+            self._populate(model_dir, standalone_crt_dir, project_dir, board, options)
 
     def _populate(
-        self, mlf: Path, crt_dir: Path | None, project_dir: Path, board: fw.Board, options: Mapping[str, Any]
+        self, model_dir: Path, crt_dir: Path | None, project_dir: Path, board: fw.Board,
+        options: Mapping[str, Any],
     ) -> None:
-        model_dir = project_dir / MLF_DIR
-        safe_extract(mlf, model_dir)
         metadata_path = model_dir / "metadata.json"
-        if not metadata_path.is_file():
-            raise ArchiveError(
-                f"{mlf} is not a Model Library Format tar (no metadata.json)",
-                "create it with: tvmc compile MODEL -o model.tar",
-            )
         models = json.loads(metadata_path.read_text(encoding="utf-8")).get("models") or [{}]
         fw.check_model_fits(
             board,
@@ -146,13 +124,6 @@ class CortexMHandler(ProjectAPIHandler):
                 if candidate is not None and (Path(candidate) / "src").is_dir():
                     shutil.copytree(candidate, model_dir / "runtime", dirs_exist_ok=True)
                     break
-        shutil.copy2(mlf, project_dir / MLF_NAME)
-        for name in TEMPLATE_FILES:
-            source = HERE / name
-            if source.is_dir():
-                shutil.copytree(source, project_dir / name)
-            else:
-                shutil.copy2(source, project_dir / name)
         generated = project_dir / "generated"
         fw.write_board_files(
             board, generated, uart_baud=options["uart_baud"], stack_bytes=options["stack_bytes"]
@@ -188,12 +159,12 @@ class CortexMHandler(ProjectAPIHandler):
         from microtvm_api.model_glue import runtime_sources
 
         board = self._project_board(options)
-        if not (self.project_dir / MLF_DIR / "runtime" / "src").is_dir():
-            raise ArchiveError(f"{self.project_dir / MLF_DIR} has no runtime/ (device runtime sources)",
+        if not (self.project_dir / MODEL_DIR / "runtime" / "src").is_dir():
+            raise ArchiveError(f"{self.project_dir / MODEL_DIR} has no runtime/ (device runtime sources)",
                                "recompile the model with this tvmc (it puts the runtime in the MLF)")
         fw.require_tool(fw.GCC)
         root = self.project_dir
-        model = root / MLF_DIR
+        model = root / MODEL_DIR
         sources = [
             *fw.driver_sources(board, root / "firmware"),
             root / "firmware" / "platform_cortex_m.c",
@@ -208,8 +179,8 @@ class CortexMHandler(ProjectAPIHandler):
             board,
             sources=[s.relative_to(root) for s in sources],
             include_dirs=[
-                Path(MLF_DIR) / "codegen" / "host" / "include",
-                Path(MLF_DIR) / "runtime" / "include",
+                Path(MODEL_DIR) / "codegen" / "host" / "include",
+                Path(MODEL_DIR) / "runtime" / "include",
             ],
             generated_dir=Path("generated"),
             firmware_dir=Path("firmware"),

@@ -19,22 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from microtvm_api.archive import safe_extract
 from microtvm_api.commands import run_command
-from microtvm_api.errors import (
-    ArchiveError,
-    NotImplementedInTemplateError,
-    ProjectExistsError,
-    ServerError,
-    TransportClosedError,
-)
+from microtvm_api.errors import NotImplementedInTemplateError, ServerError, TransportClosedError
+from microtvm_api.new_project import MLF_NAME, MODEL_DIR, new_project
 from microtvm_api.options import ProjectOption, load_options, save_options
 from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
 from microtvm_api.transport import deadline_after, fd_read, fd_write
 
 HERE = Path(__file__).resolve().parent
-MLF_NAME = "model.tar"
-MLF_DIR = "model"
 # What generate_project copies from the template into a new project (when present).
 TEMPLATE_FILES = ("microtvm_api_server.py", "src")
 
@@ -90,37 +82,14 @@ class CrtHostHandler(ProjectAPIHandler):
                 f"{self.project_dir} is a generated project, not a template",
                 "run generate_project from the template directory (tvmc micro create-project ... crt_host)",
             )
-        if not model_library_format_path.is_file():
-            raise ArchiveError(
-                f"model library format file {model_library_format_path} does not exist",
-                "create it with: tvmc compile MODEL -o model.tar",
-            )
-        if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
-            raise ProjectExistsError(
-                f"{project_dir} already exists and is not empty",
-                "choose a new directory, or pass -f to tvmc micro create-project to replace it",
-            )
-        project_dir.mkdir(parents=True, exist_ok=True)
-        safe_extract(model_library_format_path, project_dir / MLF_DIR)
-        if not (project_dir / MLF_DIR / "metadata.json").is_file():
-            shutil.rmtree(project_dir)
-            raise ArchiveError(
-                f"{model_library_format_path} is not a Model Library Format tar (no metadata.json)",
-                "create it with: tvmc compile MODEL -o model.tar",
-            )
-        shutil.copy2(model_library_format_path, project_dir / MLF_NAME)
-        for name in TEMPLATE_FILES:
-            source = HERE / name
-            if source.is_dir():
-                shutil.copytree(source, project_dir / name)
-            elif source.is_file():
-                shutil.copy2(source, project_dir / name)
-        save_options(project_dir, options)
+        copies = [(HERE / name, name) for name in TEMPLATE_FILES if (HERE / name).exists()]
+        with new_project(model_library_format_path, project_dir, copies, platform="crt_host"):
+            save_options(project_dir, options)
 
     def build(self, options: Mapping[str, Any]) -> None:
         from microtvm_api.model_glue import runtime_sources, write_model_glue
 
-        model = self._project_path(MLF_DIR, "build")
+        model = self._project_path(MODEL_DIR, "build")
         out = self.project_dir / "build"
         out.mkdir(exist_ok=True)
         glue = write_model_glue(model / "metadata.json", out / "model_glue.c")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from microtvm_api.errors import ServerError, ToolNotFoundError, TransportClosedError
+from microtvm_api.new_project import MODEL_DIR, new_project
 from microtvm_api.options import ProjectOption, load_options, save_options
 from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
 
@@ -36,7 +37,7 @@ APP_DIR = HERE / "app"
 # Copied into each project: a generated project runs its own server (build, flash, transport).
 SERVER_FILES = ("microtvm_api_server.py", "zephyr_boards.py", "zephyr_io.py", "zephyr_project.py",
                 "boards.yaml")
-MODEL_DIR, BUILD_DIR, FLASHED_DIR = "model", "build", "flashed"
+BUILD_DIR, FLASHED_DIR = "build", "flashed"
 IMAGES = {"qemu": "zephyr.elf", "native": "zephyr.exe"}  # what an emulated board boots, in build/zephyr
 _GEN, _BUILD, _FLASH, _OPEN = "generate_project", "build", "flash", "open_transport"
 
@@ -98,24 +99,16 @@ class ZephyrHandler(ProjectAPIHandler):
     def generate_project(self, model_library_format_path: Path, standalone_crt_dir: Path | None,
                          project_dir: Path, options: Mapping[str, Any]) -> None:
         # The MLF carries its own runtime/ sources, so standalone_crt_dir is not needed.
-        from microtvm_api.archive import safe_extract
         from microtvm_api.model_glue import runtime_sources, write_model_glue
 
         board = load_boards().get(options["board"])
-        if project_dir.exists() and any(project_dir.iterdir()):
-            raise ServerError(f"project directory {project_dir} exists and is not empty",
-                              "choose a new directory, or remove it (tvmc micro create-project -f)")
-        project_dir.mkdir(parents=True, exist_ok=True)
-        safe_extract(model_library_format_path, project_dir / MODEL_DIR)
-        shutil.copy2(model_library_format_path, project_dir / "model.tar")
-        shutil.copytree(APP_DIR / "src", project_dir / "src")
-        shutil.copy2(APP_DIR / "CMakeLists.txt", project_dir)
-        for name in SERVER_FILES:
-            shutil.copy2(HERE / name, project_dir / name)
-        write_model_glue(project_dir / MODEL_DIR / "metadata.json", project_dir / "src" / "model_glue.c")
-        write_runtime_list(project_dir, runtime_sources(project_dir / MODEL_DIR / "runtime", platform=None))
-        (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
-        save_options(project_dir, {k: v for k, v in options.items() if v is not None})
+        copies = [(APP_DIR / "src", "src"), (APP_DIR / "CMakeLists.txt", "CMakeLists.txt")]
+        copies += [(HERE / name, name) for name in SERVER_FILES]
+        with new_project(model_library_format_path, project_dir, copies, platform="zephyr") as model_dir:
+            write_model_glue(model_dir / "metadata.json", project_dir / "src" / "model_glue.c")
+            write_runtime_list(project_dir, runtime_sources(model_dir / "runtime", platform=None))
+            (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
+            save_options(project_dir, {k: v for k, v in options.items() if v is not None})
 
     # ---- build and flash ---------------------------------------------------------------------------------
 
