@@ -69,7 +69,7 @@ def test_model_format_flag_that_lies(models_dir: Path, tmp_path: Path) -> None:
     proc = tvmc(
         str(models_dir / "hello_world_float.onnx"), "--model-format", "tflite", "-o", str(tmp_path / "m.tar")
     )
-    assert_clean_error(proc, "contains a ONNX model", "--model-format says TFLITE")
+    assert_clean_error(proc, "contains an ONNX model", "--model-format says TFLITE")
 
 
 def _patch_tflite_opcodes(data: bytes, new_codes: dict[int, int]) -> bytes:

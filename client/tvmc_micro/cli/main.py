@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             remote = getattr(err, "remote_traceback", None)
             if remote:
                 print("--- server-side traceback ---\n" + remote.rstrip(), file=sys.stderr)
-        print(f"tvmc {args.command}: error: {_describe(err)}", file=sys.stderr)
+        command = " ".join(c for c in (args.command, getattr(args, "micro_command", None)) if c)
+        print(f"tvmc {command}: error: {_describe(err)}", file=sys.stderr)
         expected = isinstance(err, TvmcError | ProjectAPIError)
         if not args.verbose and not expected and not isinstance(err, OSError):
             print("  (run with -v for the traceback)", file=sys.stderr)

@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     with launched(template, verbose=args.verbose) as (client, info):
         if not info.get("is_template"):
             raise TvmcError(f"{template} is a generated project, not a template", "pass a template directory")
-        print(
-            f"creating {info['platform_name']} project {project_dir} for model {model.get('name')!r}",
-            file=sys.stderr,
-        )
         client.generate_project(mlf.absolute(), None, project_dir, options)
-    print(f"created {project_dir}; next: tvmc micro build {args.project_dir}", file=sys.stderr)
+    print(
+        f"created {info['platform_name']} project {project_dir} for model {model.get('name')!r}; "
+        f"next: tvmc micro build {args.project_dir}",
+        file=sys.stderr,
+    )
     return 0

@@ -75,7 +75,7 @@ def load_model_file(path: Path, declared_format: str | None = None) -> ModelFile
     if claimed is not None and claimed != actual:
         origin = "--model-format" if declared_format else "its extension"
         raise ModelFileError(
-            f"{path} contains a {actual.upper()} model, but {origin} says {claimed.upper()}",
+            f"{path} contains {_article(actual)} {actual.upper()} model, but {origin} says {claimed.upper()}",
             f"rename the file to end in .{actual}, or pass --model-format {actual}",
         )
     model = ModelFile(path=path, data=data, format=actual, sha256=hashlib.sha256(data).hexdigest())
@@ -161,3 +161,7 @@ def _parse_onnx(path: Path, data: bytes) -> Any:
             "the file is probably truncated or damaged; re-export it (onnx.checker.check_model must pass)",
         ) from err
     return model
+
+
+def _article(fmt: str) -> str:
+    return "an" if fmt.upper()[0] in "AEIOU" else "a"  # "an ONNX model", "a TFLITE model"
