@@ -142,7 +142,7 @@ def conv2d(
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if groups != 1:
+    if groups != 1 or requant.mode != "tflite":  # the DSP kernels do TFLite's fixed point only
         return func
     spec = _conv_spec(
         "conv2d",
@@ -235,7 +235,7 @@ def depthwise_conv2d(
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if depth_multiplier != 1 or data_shape[3] > 1024:
+    if depth_multiplier != 1 or data_shape[3] > 1024 or requant.mode != "tflite":
         return func
     spec = _conv_spec(
         "depthwise",
