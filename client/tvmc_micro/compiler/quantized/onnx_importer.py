@@ -99,6 +99,7 @@ class OnnxLowerer:
             if node.op_type == "Constant":
                 self.consts[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
         self.problems: list[UnsupportedOp] = []
+        self.layouts: dict[tuple[int, bool], tuple[Any, QAct]] = {}
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -130,18 +131,30 @@ class OnnxLowerer:
             dtype = str(zp.dtype)
         else:
             zp, dtype = np.zeros(1, np.int64), "uint8"  # ONNX's default zero point is uint8 0
-        zps = np.broadcast_to(np.asarray(zp, np.int64).reshape(-1), np.asarray(scale).reshape(-1).shape)
-        return QParams(np.asarray(scale, np.float32).reshape(-1), zps.copy(), dtype, axis)
+        scales, zps = np.asarray(scale, np.float32).reshape(-1), np.asarray(zp, np.int64).reshape(-1)
+        if scales.size != zps.size and 1 not in (scales.size, zps.size):
+            raise _Unsupported(f"scale {scale_name!r} and zero point {zp_name!r} differ in length")
+        size = max(scales.size, zps.size)
+        return QParams(
+            np.broadcast_to(scales, (size,)).copy(), np.broadcast_to(zps, (size,)).copy(), dtype, axis
+        )
 
     def nhwc(self, q: QAct) -> QAct:
-        if len(q.shape) != 4 or q.nhwc:
-            return q
-        return QAct(self._relayout(q, (0, 2, 3, 1)), q.shape, True, q.offset)
+        return self._converted(q, True)
 
     def nchw(self, q: QAct) -> QAct:
-        if len(q.shape) != 4 or not q.nhwc:
+        return self._converted(q, False)
+
+    def _converted(self, q: QAct, nhwc: bool) -> QAct:
+        """The tensor in the other layout, transposed once however many consumers want it."""
+        if len(q.shape) != 4 or q.nhwc == nhwc:
             return q
-        return QAct(self._relayout(q, (0, 3, 1, 2)), q.shape, False, q.offset)
+        key = (id(q.expr), nhwc)
+        if key not in self.layouts:
+            perm = (0, 2, 3, 1) if nhwc else (0, 3, 1, 2)
+            # The source is kept alive with the entry, so its id cannot be reused by another tensor.
+            self.layouts[key] = (q.expr, QAct(self._relayout(q, perm), q.shape, nhwc, q.offset))
+        return self.layouts[key][1]
 
     def _relayout(self, q: QAct, perm: tuple[int, ...]) -> Any:
         phys = q.physical_shape
@@ -254,6 +267,13 @@ class OnnxLowerer:
         if handler is not None:
             handler(self, node)
             return
+        if op in ("Reshape", "Flatten", "MaxPool") and isinstance(self.get(node.input[0]), QAct):
+            # Data movement on an integer tensor (QLinear models): ORT runs these on int8/uint8 directly.
+            x = self.get(node.input[0])
+            p = Pending(node, [x, *[self.get(n) for n in node.input[1:]]])
+            out = self.max_pool(node, x, x.offset) if op == "MaxPool" else self.reshape(p, x)
+            self.values[node.output[0]] = out
+            return
         if op in _FLOAT_OPS:
             self.values[node.output[0]] = self.pending(node)
             return
@@ -359,7 +379,7 @@ class OnnxLowerer:
             xa, xq = deq_act(0)
             if not _same(xq, out_q):
                 raise _Unsupported(f"{op} changes the quantisation ({xq.describe()} -> {out_q.describe()})")
-            return self.max_pool(p.node, xa, out_q) if op == "MaxPool" else self.reshape(p, xa)
+            return self.max_pool(p.node, xa, out_q.offset) if op == "MaxPool" else self.reshape(p, xa)
         if op == "Concat":
             parts = [deq_act(i) for i in range(len(p.args))]
             return self.concat(parts, out_q, int(_attrs(p.node).get("axis", 0)))
@@ -580,7 +600,7 @@ class OnnxLowerer:
         out = self.call(func, "mean", [x.expr], (n, 1, 1, c), "int8")
         return QAct(out, (n, c, 1, 1), True, yq.offset)
 
-    def max_pool(self, node: Any, x: QAct, yq: QParams) -> QAct:
+    def max_pool(self, node: Any, x: QAct, offset: int) -> QAct:
         a = _attrs(node)
         if len(x.shape) != 4 or int(a.get("ceil_mode", 0)) or len(node.output) > 1:
             raise _Unsupported("only 2-D MaxPool with ceil_mode=0 and one output is supported")
@@ -595,9 +615,9 @@ class OnnxLowerer:
         ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
         x = self.nhwc(x)
         geo = kernels.ConvGeometry((strides[0], strides[1]), (1, 1), (pads[0], pads[1]))
-        func = kernels.max_pool2d(x.physical_shape, (n, oh, ow, c), (kh, kw), geo, (-128, 127), "max_pool2d")
+        func = onnx_kernels.max_pool2d(x.physical_shape, (n, oh, ow, c), (kh, kw), geo, "max_pool2d")
         out = self.call(func, "max_pool2d", [x.expr], (n, oh, ow, c), "int8")
-        return QAct(out, (n, c, oh, ow), True, yq.offset)
+        return QAct(out, (n, c, oh, ow), True, offset)
 
     def reshape(self, p: Pending, x: QAct) -> QAct:
         if p.node.op_type == "Flatten":

@@ -1,0 +1,213 @@
+"""Build small quantized ONNX models (QDQ and QLinear* forms) with deterministic random weights.
+
+`QNet` tracks each activation's (scale, zero point) and writes either form:
+* QDQ: DequantizeLinear -> float op -> QuantizeLinear groups (what onnxruntime.quantization writes);
+* QLinear: QLinearConv / QLinearMatMul / com.microsoft QLinearAdd, ... with the parameters as inputs.
+Weights are symmetric int8 (zero point 0), per-channel or per-tensor; biases int32 at scale x·w.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class QNet:
+    def __init__(self, seed: int, dtype: str = "int8", qdq: bool = True) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.dtype = np.int8 if dtype == "int8" else np.uint8
+        self.qdq = qdq
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.q: dict[str, tuple[str, str]] = {}  # activation -> (scale name, zero point name)
+        self.shape: dict[str, tuple[int, ...]] = {}
+        self.n = 0
+
+    # --- plumbing ---
+    def _name(self, base: str) -> str:
+        self.n += 1
+        return f"{base}{self.n}"
+
+    def const(self, base: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = self._name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def qparams(self, scale: float | None = None, zp: int | None = None) -> tuple[str, str]:
+        scale = float(self.rng.uniform(0.02, 0.1)) if scale is None else scale
+        if zp is None:
+            zp = int(self.rng.integers(-20, 20)) + (128 if self.dtype == np.uint8 else 0)
+        return self.const("s", np.float32(scale)), self.const("z", self.dtype(zp))
+
+    def node(self, op: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
+        from onnx import helper
+
+        out = self._name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, domain=domain, **attrs))
+        return out
+
+    def deq(self, x: str) -> str:
+        return self.node("DequantizeLinear", [x, *self.q[x]])
+
+    def quant(self, f: str, shape: tuple[int, ...], qp: tuple[str, str] | None = None) -> str:
+        qp = qp or self.qparams()
+        out = self.node("QuantizeLinear", [f, *qp])
+        self.q[out], self.shape[out] = qp, shape
+        return out
+
+    # --- layers ---
+    def input(self, shape: tuple[int, ...]) -> str:
+        self.input_shape = shape
+        return self.quant("x", shape, self.qparams(0.05))
+
+    def conv(
+        self,
+        x: str,
+        cout: int,
+        k: int,
+        stride: int = 1,
+        pad: int = 0,
+        group: int = 1,
+        per_channel: bool = True,
+        relu: bool = False,
+    ) -> str:
+        n, cin, h, w = self.shape[x]
+        wt = self.rng.integers(-127, 128, size=(cout, cin // group, k, k)).astype(np.int8)
+        ws = self.rng.uniform(0.002, 0.02, size=cout if per_channel else 1).astype(np.float32)
+        bias = self.rng.integers(-3000, 3000, size=cout).astype(np.int32)
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        attrs = dict(kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=group)
+        out_shape = (n, cout, oh, ow)
+        yq = self.qparams(zp=-128 if relu and self.dtype == np.int8 else (0 if relu else None))
+        w_name = self.const("w", wt)
+        ws_name = self.const("ws", ws if per_channel else np.float32(ws[0]))
+        wz_name = self.const("wz", np.zeros(cout, np.int8) if per_channel else np.int8(0))
+        b_name = self.const("b", bias)
+        if not self.qdq:
+            out = self.node("QLinearConv", [x, *self.q[x], w_name, ws_name, wz_name, *yq, b_name], **attrs)
+            self.q[out], self.shape[out] = yq, out_shape
+            return out
+        xs = self.inits_value(self.q[x][0])
+        bs = self.const("bs", (xs * ws).astype(np.float32) if per_channel else np.float32(xs * ws[0]))
+        wdq = self.node("DequantizeLinear", [w_name, ws_name, wz_name], axis=0)
+        bz = self.const("bz", np.zeros_like(bias) if per_channel else np.int32(0))
+        bdq = self.node("DequantizeLinear", [b_name, bs, bz], axis=0)
+        f = self.node("Conv", [self.deq(x), wdq, bdq], **attrs)
+        if relu:
+            f = self.node("Relu", [f])
+        return self.quant(f, out_shape, yq)
+
+    def gemm(self, x: str, units: int, per_channel: bool = False) -> str:
+        batches, depth = self.shape[x]
+        wt = self.rng.integers(-127, 128, size=(units, depth)).astype(np.int8)  # transB layout
+        ws = self.rng.uniform(0.002, 0.02, size=units if per_channel else 1).astype(np.float32)
+        bias = self.rng.integers(-3000, 3000, size=units).astype(np.int32)
+        yq = self.qparams()
+        if not self.qdq:
+            w_name = self.const("w", np.ascontiguousarray(wt.T))  # QLinearMatMul: B is [K, N]
+            ws_name = self.const("ws", ws if per_channel else np.float32(ws[0]))
+            wz = self.const("wz", np.zeros(units, np.int8) if per_channel else np.int8(0))
+            out = self.node("QLinearMatMul", [x, *self.q[x], w_name, ws_name, wz, *yq])
+            self.q[out], self.shape[out] = yq, (batches, units)
+            return out
+        xs = self.inits_value(self.q[x][0])
+        w_name = self.const("w", wt)
+        ws_name = self.const("ws", ws if per_channel else np.float32(ws[0]))
+        wz = self.const("wz", np.zeros(units, np.int8) if per_channel else np.int8(0))
+        bs = self.const("bs", (xs * ws).astype(np.float32) if per_channel else np.float32(xs * ws[0]))
+        wdq = self.node("DequantizeLinear", [w_name, ws_name, wz], axis=0)
+        bz = self.const("bz", np.zeros_like(bias) if per_channel else np.int32(0))
+        bdq = self.node("DequantizeLinear", [self.const("b", bias), bs, bz], axis=0)
+        f = self.node("Gemm", [self.deq(x), wdq, bdq], transB=1)
+        return self.quant(f, (batches, units))
+
+    def add(self, a: str, b: str) -> str:
+        yq = self.qparams()
+        if not self.qdq:
+            out = self.node("QLinearAdd", [a, *self.q[a], b, *self.q[b], *yq], domain="com.microsoft")
+            self.q[out], self.shape[out] = yq, self.shape[a]
+            return out
+        return self.quant(self.node("Add", [self.deq(a), self.deq(b)]), self.shape[a], yq)
+
+    def avg_pool(self, x: str, k: int, stride: int, pad: int = 0) -> str:
+        n, c, h, w = self.shape[x]
+        attrs = dict(kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
+        out_shape = (n, c, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
+        yq = self.qparams()
+        if not self.qdq:
+            out = self.node("QLinearAveragePool", [x, *self.q[x], *yq], domain="com.microsoft", **attrs)
+            self.q[out], self.shape[out] = yq, out_shape
+            return out
+        return self.quant(self.node("AveragePool", [self.deq(x)], **attrs), out_shape, yq)
+
+    def global_avg_pool(self, x: str) -> str:
+        n, c, _, _ = self.shape[x]
+        yq = self.qparams()
+        if not self.qdq:
+            out = self.node("QLinearGlobalAveragePool", [x, *self.q[x], *yq], domain="com.microsoft")
+            self.q[out], self.shape[out] = yq, (n, c, 1, 1)
+            return out
+        return self.quant(self.node("GlobalAveragePool", [self.deq(x)]), (n, c, 1, 1), yq)
+
+    def max_pool(self, x: str, k: int, stride: int) -> str:
+        n, c, h, w = self.shape[x]
+        f = self.node("MaxPool", [self.deq(x)], kernel_shape=[k, k], strides=[stride, stride])
+        return self.quant(f, (n, c, (h - k) // stride + 1, (w - k) // stride + 1), self.q[x])
+
+    def flatten(self, x: str) -> str:
+        shape = self.shape[x]
+        return self.quant(self.node("Flatten", [self.deq(x)]), (shape[0], int(np.prod(shape[1:]))), self.q[x])
+
+    def sigmoid(self, x: str) -> str:
+        yq = self.qparams(1.0 / 256, -128 if self.dtype == np.int8 else 0)
+        if not self.qdq:
+            out = self.node("QLinearSigmoid", [x, *self.q[x], *yq], domain="com.microsoft")
+            self.q[out], self.shape[out] = yq, self.shape[x]
+            return out
+        return self.quant(self.node("Sigmoid", [self.deq(x)]), self.shape[x], yq)
+
+    def concat(self, parts: list[str], axis: int) -> str:
+        shape = list(self.shape[parts[0]])
+        shape[axis] = sum(self.shape[p][axis] for p in parts)
+        yq = self.qparams()
+        if not self.qdq:
+            ins = [*yq]
+            for p in parts:
+                ins += [p, *self.q[p]]
+            out = self.node("QLinearConcat", ins, domain="com.microsoft", axis=axis)
+            self.q[out], self.shape[out] = yq, tuple(shape)
+            return out
+        f = self.node("Concat", [self.deq(p) for p in parts], axis=axis)
+        return self.quant(f, tuple(shape), yq)
+
+    def inits_value(self, name: str) -> np.float32:
+        from onnx import numpy_helper
+
+        for t in self.inits:
+            if t.name == name:
+                return np.float32(numpy_helper.to_array(t))
+        raise KeyError(name)
+
+    def finish(self, outputs: list[str], dequantize: bool = True) -> bytes:
+        from onnx import TensorProto, helper
+
+        outs = []
+        for o in outputs:
+            name = self.deq(o) if dequantize else o
+            elem = TensorProto.FLOAT if dequantize else helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype))
+            outs.append(helper.make_tensor_value_info(name, elem, list(self.shape[o])))
+        graph = helper.make_graph(
+            self.nodes,
+            "qnet",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(self.input_shape))],
+            outs,
+            self.inits,
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+        )
+        model.ir_version = 8
+        return bytes(model.SerializeToString())
