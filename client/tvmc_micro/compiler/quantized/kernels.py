@@ -170,11 +170,12 @@ def _conv_spec(
     act_range: tuple[int, int],
 ) -> str:
     """What ckernels.generate needs to write this layer as a DSP C kernel (JSON, a PrimFunc attribute)."""
-    shift = int(requant.shifts[0])
+    # Per-channel values are kernel arguments: leave them out so identical layers still share a kernel.
+    shift = 0 if requant.per_channel else int(requant.shifts[0])
     rq = {
         "per_channel": requant.per_channel,
         "has_left": requant.needs_left_shift,
-        "mult": int(requant.multipliers[0]),
+        "mult": 0 if requant.per_channel else int(requant.multipliers[0]),
         "left": max(shift, 0),
         "right": max(-shift, 0),
     }
