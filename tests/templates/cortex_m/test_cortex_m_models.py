@@ -73,7 +73,9 @@ def test_kws_on_every_board(board: str, compiled_mlf: Any, tmp_path: Path) -> No
     per-operator profile that adds up to the whole run."""
     require_toolchain()
     require_qemu()
-    handler = make_project(compiled_mlf(KWS), tmp_path / "proj", board)
+    # Compiled for the board's own CPU, as a user would: the DSP boards (M4F, M7) get the SMLAD kernels.
+    target = f"c -mcpu={fw.load_boards()[board].cpu}"
+    handler = make_project(compiled_mlf(KWS, target=target), tmp_path / "proj", board)
     samples = _int8_samples(490, 3)
     with open_session(handler) as session:
         info = session.info()
