@@ -45,6 +45,7 @@ _FLOAT_OPS = (
     "Reshape",
     "Flatten",
     "Concat",
+    "Transpose",
 )
 _ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
 
@@ -267,11 +268,14 @@ class OnnxLowerer:
         if handler is not None:
             handler(self, node)
             return
-        if op in ("Reshape", "Flatten", "MaxPool") and isinstance(self.get(node.input[0]), QAct):
+        if op in ("Reshape", "Flatten", "MaxPool", "Transpose") and isinstance(self.get(node.input[0]), QAct):
             # Data movement on an integer tensor (QLinear models): ORT runs these on int8/uint8 directly.
             x = self.get(node.input[0])
             p = Pending(node, [x, *[self.get(n) for n in node.input[1:]]])
-            out = self.max_pool(node, x, x.offset) if op == "MaxPool" else self.reshape(p, x)
+            if op == "Transpose":
+                out = self.transpose(node, x)
+            else:
+                out = self.max_pool(node, x, x.offset) if op == "MaxPool" else self.reshape(p, x)
             self.values[node.output[0]] = out
             return
         if op in _FLOAT_OPS:
@@ -375,10 +379,12 @@ class OnnxLowerer:
         if op == "GlobalAveragePool":
             xa, xq = deq_act(0)
             return self.global_avg_pool(xa, xq, out_q)
-        if op in ("MaxPool", "Reshape", "Flatten"):
+        if op in ("MaxPool", "Reshape", "Flatten", "Transpose"):
             xa, xq = deq_act(0)
             if not _same(xq, out_q):
                 raise _Unsupported(f"{op} changes the quantisation ({xq.describe()} -> {out_q.describe()})")
+            if op == "Transpose":
+                return self.transpose(p.node, xa)
             return self.max_pool(p.node, xa, out_q.offset) if op == "MaxPool" else self.reshape(p, xa)
         if op == "Concat":
             parts = [deq_act(i) for i in range(len(p.args))]
@@ -408,14 +414,12 @@ class OnnxLowerer:
         a = _attrs(node)
         if len(x.shape) != 4 or w.ndim != 4:
             raise _Unsupported("only 2-D convolutions (4-D NCHW data, OIHW weights) are supported")
-        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise _Unsupported(f"auto_pad={a['auto_pad']!r} is not supported; export with explicit pads")
         groups = int(a.get("group", 1))
         n, cin, h, wd = x.shape
         cout, cin_g, kh, kw = w.shape
         strides = tuple(a.get("strides", [1, 1]))
         dil = tuple(a.get("dilations", [1, 1]))
-        pads = list(a.get("pads", [0, 0, 0, 0]))
+        pads = _pads(a, (h, wd), (kh, kw), strides, dil)
         oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) // strides[0] + 1
         ow = (wd + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) // strides[1] + 1
         ws = self.weights(w, wq, axis=0, what="Conv weights")
@@ -474,7 +478,7 @@ class OnnxLowerer:
         activation: tuple[float, float] | None,
     ) -> QAct:
         a = _attrs(node)
-        if node.op_type == "Gemm":
+        if node.op_type in ("Gemm", "QGemm"):
             if (
                 float(a.get("alpha", 1.0)) != 1.0
                 or float(a.get("beta", 1.0)) != 1.0
@@ -557,16 +561,12 @@ class OnnxLowerer:
 
     def avg_pool(self, node: Any, x: QAct, xq: QParams, yq: QParams) -> QAct:
         a = _attrs(node)
-        if (
-            len(x.shape) != 4
-            or int(a.get("ceil_mode", 0))
-            or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
-        ):
-            raise _Unsupported("only 2-D average pooling with explicit pads and ceil_mode=0 is supported")
+        if len(x.shape) != 4 or int(a.get("ceil_mode", 0)):
+            raise _Unsupported("only 2-D average pooling with ceil_mode=0 is supported")
         kh, kw = (int(k) for k in a["kernel_shape"])
         strides = tuple(int(s) for s in a.get("strides", [1, 1]))
-        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
         n, c, h, w = x.shape
+        pads = _pads(a, (h, w), (kh, kw), strides, (1, 1))
         oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
         ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
         x = self.nhwc(x)
@@ -607,10 +607,10 @@ class OnnxLowerer:
         kh, kw = (int(k) for k in a["kernel_shape"])
         strides = tuple(int(s) for s in a.get("strides", [1, 1]))
         dil = tuple(int(d) for d in a.get("dilations", [1, 1]))
-        pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
         if dil != (1, 1):
             raise _Unsupported("dilated MaxPool is not supported")
         n, c, h, w = x.shape
+        pads = _pads(a, (h, w), (kh, kw), strides, (1, 1))
         oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
         ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
         x = self.nhwc(x)
@@ -630,6 +630,18 @@ class OnnxLowerer:
             shape = _resolve_shape(x.shape, [int(d) for d in target.reshape(-1)])
         x = self.nchw(x)
         return QAct(self.bb.emit(relax.op.reshape(x.expr, list(shape))), shape, False, x.offset)
+
+    def transpose(self, node: Any, x: QAct) -> QAct:
+        rank = len(x.shape)
+        perm = tuple(int(p) for p in _attrs(node).get("perm", list(range(rank))[::-1]))
+        x = self.nchw(x)
+        shape = tuple(x.shape[p] for p in perm)
+        if [x.shape[p] for p in perm if x.shape[p] != 1] == [d for d in x.shape if d != 1] and sorted(
+            p for p in perm if x.shape[p] != 1
+        ) == [p for p in perm if x.shape[p] != 1]:
+            return QAct(self.bb.emit(relax.op.reshape(x.expr, list(shape))), shape, False, x.offset)
+        func = onnx_kernels.transpose(x.shape, perm, "int8", "transpose")
+        return QAct(self.call(func, "transpose", [x.expr], shape, "int8"), shape, False, x.offset)
 
     def concat(self, parts: list[tuple[QAct, QParams]], yq: QParams, axis: int) -> QAct:
         acts = []
@@ -696,6 +708,25 @@ def _qlinear_matmul(lw: OnnxLowerer, node: Any) -> None:
     lw.values[node.output[0]] = lw.matmul(node, x, xq, w, wq, None, yq, None)
 
 
+def _qgemm(lw: OnnxLowerer, node: Any) -> None:
+    """com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp): the QOperator Gemm."""
+    i = list(node.input) + [""] * (9 - len(node.input))
+    if not i[7]:
+        raise _Unsupported("QGemm without y_scale has a float output; only quantised outputs are supported")
+    a = _attrs(node)
+    xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[7], i[8])
+    wq = lw.qparams(i[4], i[5], axis=0 if int(a.get("transB", 0)) else 1)
+    x = lw.act_input(lw.get(i[0]), xq, "QGemm input A")
+    w = lw.get(i[3])
+    if not isinstance(w, np.ndarray):
+        raise _Unsupported("QGemm input B is computed at run time; only constant B is supported")
+    wq.dtype = str(w.dtype)
+    bias = lw.get(i[6]) if i[6] else None
+    if bias is not None and (not isinstance(bias, np.ndarray) or bias.dtype != np.int32):
+        raise _Unsupported("QGemm input C must be a constant int32 bias")
+    lw.values[node.output[0]] = lw.matmul(node, x, xq, w, wq, bias, yq, None)
+
+
 def _qlinear_add(lw: OnnxLowerer, node: Any) -> None:
     i = list(node.input)
     aq, bq, yq = (
@@ -742,6 +773,7 @@ _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
     "DequantizeLinear": OnnxLowerer.dequantize_linear,
     "QLinearConv": _qlinear_conv,
     "QLinearMatMul": _qlinear_matmul,
+    "QGemm": _qgemm,
     "QLinearAdd": _qlinear_add,
     "QLinearAveragePool": _qlinear_pool,
     "QLinearGlobalAveragePool": _qlinear_pool,
@@ -804,6 +836,28 @@ def _act_range(activation: tuple[float, float] | None, yq: QParams) -> tuple[int
     if np.isfinite(activation[1]):
         hi = min(hi, zp + int(np.rint(np.float32(activation[1]) / yq.scale)))
     return lo, hi
+
+
+def _pads(
+    a: dict[str, Any], in_hw: tuple[int, int], k_hw: tuple[int, int], strides: Any, dil: Any
+) -> list[int]:
+    """[top, left, bottom, right] from explicit pads or auto_pad (SAME_UPPER puts the odd pixel last)."""
+    mode = a.get("auto_pad", b"NOTSET")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode in ("NOTSET", ""):
+        return [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+    if mode == "VALID":
+        return [0, 0, 0, 0]
+    if mode not in ("SAME_UPPER", "SAME_LOWER"):
+        raise _Unsupported(f"auto_pad={mode!r} is not supported")
+    begin, end = [], []
+    for size, k, st, d in zip(in_hw, k_hw, strides, dil, strict=True):
+        out = (size + int(st) - 1) // int(st)
+        total = max((out - 1) * int(st) + (k - 1) * int(d) + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if mode == "SAME_UPPER" else big)
+        end.append(big if mode == "SAME_UPPER" else small)
+    return [begin[0], begin[1], end[0], end[1]]
 
 
 def _resolve_shape(shape: tuple[int, ...], target: list[int]) -> tuple[int, ...]:

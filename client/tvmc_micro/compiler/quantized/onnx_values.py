@@ -17,6 +17,7 @@ import numpy as np
 QLINEAR_OPS = (
     "QLinearConv",
     "QLinearMatMul",
+    "QGemm",
     "QLinearAdd",
     "QLinearAveragePool",
     "QLinearGlobalAveragePool",
