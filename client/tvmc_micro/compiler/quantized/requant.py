@@ -130,12 +130,12 @@ class FloatRequant:
     def needs_left_shift(self) -> bool:
         return False
 
+    # The scales are always a constant tensor, never an immediate: TVM's C backend prints float
+    # immediates with 7 significant digits, which is not the float32 value (it needs 9).
     def constant_tensors(self) -> list[np.ndarray]:
-        return [self.scales] if self.per_channel else []
+        return [self.scales]
 
     def placeholders(self, prefix: str) -> list[te.Tensor]:
-        if not self.per_channel:
-            return []
         return [te.placeholder((self.scales.size,), "float32", name=f"{prefix}_scale")]
 
     def apply(self, acc: PrimExpr, channel: PrimExpr | None, tables: list[te.Tensor]) -> PrimExpr:
@@ -148,7 +148,7 @@ class FloatRequant:
             assert channel is not None
             scale = tables[0][channel]
         else:
-            scale = tirx.const(float(self.scales[0]), "float32")
+            scale = tables[0][0]
         value = tfp.i32(acc).astype("float32") * scale
         limit = tirx.const(float(1 << 24), "float32")
         value = tirx.max(tirx.min(value, limit), -limit)
