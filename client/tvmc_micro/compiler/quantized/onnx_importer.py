@@ -250,10 +250,9 @@ class OnnxLowerer:
             src = self.nchw(v.src)
             if not v.q.per_tensor:
                 raise _Unsupported("a per-channel DequantizeLinear of an activation is not supported")
-            func = kernels.dequantize(
-                src.shape, float(v.q.scale), v.q.zero_point - v.q.offset, "int8", "dequantize"
-            )
-            return self.call(func, "dequantize", [src.expr], src.shape, "float32")
+            func = onnx_kernels.dequantize(src.shape, v.q.zero_point - v.q.offset, "dequantize")
+            fp = relax.const(onnx_kernels.fparams(v.q.scale))
+            return self.call(func, "dequantize", [src.expr, fp], src.shape, "float32")
         if isinstance(v, Pending):
             raise _Unsupported(f"it is computed by a float {v.node.op_type} with no QuantizeLinear after it")
         raise _Unsupported("it is not computed by the integer graph")
@@ -324,8 +323,9 @@ class OnnxLowerer:
             raise _Unsupported(f"output is {q.describe()}; needs int8/uint8 per-tensor")
         x = self.get(node.input[0])
         if isinstance(x, FloatIn):
-            func = onnx_kernels.quantize(x.shape, float(q.scale), q.zero_point - q.offset, "quantize")
-            out = self.call(func, "quantize", [x.expr], x.shape, "int8")
+            func = onnx_kernels.quantize(x.shape, q.zero_point - q.offset, "quantize")
+            fp = relax.const(onnx_kernels.fparams(q.scale))
+            out = self.call(func, "quantize", [x.expr, fp], x.shape, "int8")
             self.values[node.output[0]] = QAct(out, x.shape, False, q.offset)
         elif isinstance(x, Pending):
             self.values[node.output[0]] = self.lower_pending(x, q)
@@ -549,13 +549,11 @@ class OnnxLowerer:
             out_shape,
             a.offset,
             b.offset,
-            float(ratio_a),
-            float(ratio_b),
-            float(fixed),
             yq.offset,
             "add",
         )
-        out = self.call(func, "add", [a.expr, b.expr], out_shape, "int8")
+        fp = relax.const(onnx_kernels.fparams(ratio_a, ratio_b, fixed))
+        out = self.call(func, "add", [a.expr, b.expr, fp], out_shape, "int8")
         logical = tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
         return QAct(out, logical, a.nhwc and len(logical) == 4, yq.offset)
 
@@ -577,14 +575,13 @@ class OnnxLowerer:
             (kh, kw),
             geo,
             bool(a.get("count_include_pad", 0)),
-            float(xq.scale),
             xq.zero_point - xq.offset,
-            float(yq.scale),
             yq.zero_point,
             yq.offset,
             "average_pool2d",
         )
-        out = self.call(func, "average_pool2d", [x.expr], (n, oh, ow, c), "int8")
+        fp = relax.const(onnx_kernels.fparams(xq.scale, yq.scale))
+        out = self.call(func, "average_pool2d", [x.expr, fp], (n, oh, ow, c), "int8")
         return QAct(out, (n, c, oh, ow), True, yq.offset)
 
     def global_avg_pool(self, x: QAct, xq: QParams, yq: QParams) -> QAct:
@@ -593,11 +590,12 @@ class OnnxLowerer:
         n, c, h, w = x.shape
         x = self.nhwc(x)
         # MLAS: ScaleInput / (ScaleOutput * float(ImageSize)), then MlasRequantizeOutput of sum - zp*size.
-        rq = FloatRequant.from_scales([_f32(xq.scale) / (_f32(yq.scale) * _f32(h * w))])
-        func = kernels.mean(
-            x.physical_shape, [1, 2], xq.zero_point - xq.offset, yq.zero_point - yq.offset, rq, "mean"
+        scale = _f32(xq.scale) / (_f32(yq.scale) * _f32(h * w))
+        func = onnx_kernels.global_average_pool(
+            x.physical_shape, xq.zero_point - xq.offset, yq.zero_point - yq.offset, "global_average_pool"
         )
-        out = self.call(func, "mean", [x.expr], (n, 1, 1, c), "int8")
+        fp = relax.const(onnx_kernels.fparams(scale))
+        out = self.call(func, "global_average_pool", [x.expr, fp], (n, 1, 1, c), "int8")
         return QAct(out, (n, c, 1, 1), True, yq.offset)
 
     def max_pool(self, node: Any, x: QAct, offset: int) -> QAct:

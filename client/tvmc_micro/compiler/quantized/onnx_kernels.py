@@ -8,6 +8,9 @@ has a different formula in ORT, not only a different requantisation:
 * QLinearAdd: MLAS's AVX2 kernel, c = fma(a, sA/sC, fma(b, sB/sC, zpC - (sA/sC*zpA + sB/sC*zpB)));
 * layout (NCHW <-> NHWC transposes) and uint8 <-> int8 storage conversions.
 
+Float parameters (scales, ratios) reach every kernel as a small float32 constant tensor `fparams`, never
+as immediates: TVM's C backend prints float immediates with 7 significant digits, which changes them.
+
 All activations are stored as int8: a uint8 tensor u with zero point z is kept as u - 128 with zero point
 z - 128 (same real values). `offset` arguments (0 or 128) recover the raw ONNX value where a formula
 depends on it (QLinearAdd's folded constant).
@@ -36,11 +39,51 @@ def _round_clamp(value: PrimExpr, zero_point: int) -> PrimExpr:
     return (tirx.nearbyint(bounded).astype("int32") + zero_point).astype("int8")
 
 
-def quantize(shape: tuple[int, ...], scale: float, zero_point: int, name: str) -> tirx.PrimFunc:
-    """QuantizeLinear float32 -> int8 storage (zero_point already in the storage domain)."""
+def fparams(*values: float) -> np.ndarray:
+    """The float32 parameter tensor a kernel of this module takes after its inputs."""
+    return np.array(values, dtype=np.float32)
+
+
+def quantize(shape: tuple[int, ...], zero_point: int, name: str) -> tirx.PrimFunc:
+    """QuantizeLinear float32 -> int8 storage (zero_point in the storage domain); fparams [scale]."""
     data = te.placeholder(shape, "float32", name="data")
-    out = te.compute(shape, lambda *i: _round_clamp(data[i] / _f32(scale), zero_point), name="out")
-    return _finish([data, out], name)
+    fp = te.placeholder((1,), "float32", name="fparams")
+    out = te.compute(shape, lambda *i: _round_clamp(data[i] / fp[0], zero_point), name="out")
+    return _finish([data, fp, out], name)
+
+
+def dequantize(shape: tuple[int, ...], zero_point: int, name: str) -> tirx.PrimFunc:
+    """DequantizeLinear int8 storage -> float32: float(x - zp) * scale; fparams [scale]."""
+    data = te.placeholder(shape, "int8", name="data")
+    fp = te.placeholder((1,), "float32", name="fparams")
+    out = te.compute(
+        shape, lambda *i: (data[i].astype("int32") - zero_point).astype("float32") * fp[0], name="out"
+    )
+    return _finish([data, fp, out], name)
+
+
+def global_average_pool(
+    data_shape: tuple[int, ...], in_zero_point: int, out_zero_point: int, name: str
+) -> tirx.PrimFunc:
+    """QLinearGlobalAveragePool (MLAS): int32 sum - zp * size, then float requantisation with
+    fparams [x_scale / (y_scale * size)]. NHWC in, [N, 1, 1, C] out; zero points in the storage domain."""
+    n, h, w, c = data_shape
+    data = te.placeholder(data_shape, "int8", name="data")
+    fp = te.placeholder((1,), "float32", name="fparams")
+    ry = te.reduce_axis((0, h), name="ry")
+    rx = te.reduce_axis((0, w), name="rx")
+    acc = te.compute(
+        (n, 1, 1, c),
+        lambda b, _y, _x, ch: te.sum(data[b, ry, rx, ch].astype("int32"), axis=[ry, rx]),
+        name="acc",
+    )
+
+    def epilogue(b: tirx.Var, y: tirx.Var, x: tirx.Var, ch: tirx.Var) -> PrimExpr:
+        value = (acc[b, y, x, ch] - in_zero_point * h * w).astype("float32") * fp[0]
+        return _round_clamp(value, out_zero_point)
+
+    out = te.compute((n, 1, 1, c), epilogue, name="out")
+    return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", 4))
 
 
 def transpose(shape: tuple[int, ...], perm: Sequence[int], dtype: str, name: str) -> tirx.PrimFunc:
@@ -71,18 +114,18 @@ def average_pool2d(
     filter_hw: tuple[int, int],
     geometry: ConvGeometry,
     count_include_pad: bool,
-    in_scale: float,
     in_zero_point: int,
-    out_scale: float,
     out_zero_point: int,
     out_offset: int,
     name: str,
 ) -> tirx.PrimFunc:
     """QLinearAveragePool as ORT computes it: float32 sum of x_scale*(x - zp) over the in-image taps,
-    in row order; / count; then nearbyint(y / y_scale + y_zp) saturated. NHWC."""
+    in row order; / count; then nearbyint(y / y_scale + y_zp) saturated. NHWC. in_zero_point is in the
+    storage domain, out_zero_point raw (ORT adds it in float); fparams [x_scale, y_scale]."""
     _, in_h, in_w, _ = data_shape
     fh, fw = filter_hw
     data = te.placeholder(data_shape, "int8", name="data")
+    fp = te.placeholder((2,), "float32", name="fparams")
     ry = te.reduce_axis((0, fh), name="ry")
     rx = te.reduce_axis((0, fw), name="rx")
     sh, sw = geometry.stride
@@ -96,7 +139,7 @@ def average_pool2d(
                 _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, in_zero_point, bounds).astype("int32")
                 - in_zero_point
             ).astype("float32")
-            * _f32(in_scale),
+            * fp[0],
             axis=[ry, rx],
         ),
         name="acc",
@@ -112,11 +155,11 @@ def average_pool2d(
         else:
             cnt = count(y, sh, pt, fh, in_h) * count(x, sw, pl, fw, in_w)
         mean = acc[n, y, x, c] / cnt.astype("float32")
-        value = mean / _f32(out_scale) + _f32(out_zero_point)
+        value = mean / fp[1] + _f32(out_zero_point)
         return _round_clamp(value, -out_offset)
 
     out = te.compute(out_shape, epilogue, name="out")
-    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+    return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", 4))
 
 
 def max_pool2d(
@@ -161,9 +204,6 @@ def add(
     out_shape: tuple[int, ...],
     offset_a: int,
     offset_b: int,
-    ratio_a: float,
-    ratio_b: float,
-    fixed: float,
     offset_out: int,
     name: str,
 ) -> tirx.PrimFunc:
@@ -174,14 +214,15 @@ def add(
 
     a = te.placeholder(shape_a, "int8", name="a")
     b = te.placeholder(shape_b, "int8", name="b")
+    fp = te.placeholder((3,), "float32", name="fparams")
 
     def body(*idx: tirx.Var) -> PrimExpr:
         ia = tuple(_broadcast_index(shape_a, out_shape, idx))
         ib = tuple(_broadcast_index(shape_b, out_shape, idx))
         va = (a[ia].astype("int32") + offset_a).astype("float32")
         vb = (b[ib].astype("int32") + offset_b).astype("float32")
-        inner = _fma(vb, _f32(ratio_b), _f32(fixed))
-        return _round_clamp(_fma(va, _f32(ratio_a), inner), -offset_out)
+        inner = _fma(vb, fp[1], fp[2])
+        return _round_clamp(_fma(va, fp[0], inner), -offset_out)
 
     out = te.compute(out_shape, body, name="out")
-    return _finish([a, b, out], name)
+    return _finish([a, b, fp, out], name)
