@@ -234,8 +234,21 @@ class OnnxLowerer:
         parts = []
         for name in node.input:
             v = self.values.get(name)
-            if isinstance(v, Deq):
-                parts.append(f"{name}: {v.q.describe()}")
+            deqs = [a for a in v.args if isinstance(a, Deq)] if isinstance(v, Pending) else [v]
+            for d in deqs:
+                if isinstance(d, Deq):
+                    is_const = isinstance(d.src, np.ndarray)
+                    kind = ("bias" if d.q.dtype == "int32" else "weights") if is_const else "input"
+                    parts.append(f"{kind} {d.q.describe()}")
+        if node.op_type in ("QuantizeLinear", *QLINEAR_OPS):
+            try:
+                k = {"QuantizeLinear": 1, "QLinearConv": 6, "QLinearMatMul": 6, "QGemm": 7}.get(
+                    node.op_type, -2
+                )
+                q = self.qparams(node.input[k], node.input[k + 1] if len(node.input) > k + 1 else None)
+                parts.append(f"output {q.describe()}")
+            except (_Unsupported, IndexError):
+                pass
         return "; ".join(parts) or "no quantised inputs"
 
     def output(self, name: str) -> Any:
@@ -328,7 +341,10 @@ class OnnxLowerer:
             out = self.call(func, "quantize", [x.expr, fp], x.shape, "int8")
             self.values[node.output[0]] = QAct(out, x.shape, False, q.offset)
         elif isinstance(x, Pending):
-            self.values[node.output[0]] = self.lower_pending(x, q)
+            try:
+                self.values[node.output[0]] = self.lower_pending(x, q)
+            except _Unsupported as err:  # name the float op the group is built around
+                raise _Unsupported(f"the group around {_node_label(x.node)}: {err}") from err
         elif isinstance(x, Deq) and isinstance(x.src, QAct):
             self.values[node.output[0]] = self.lut(x.src, x.q, q, lambda v: v, "requantize")
         else:

@@ -1,0 +1,137 @@
+"""ONNX patterns the integer path cannot map: each fails naming the node, the op and its quantisation,
+all at once; --allow-float-fallback compiles through TVM's float QDQ path instead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx_builder import QNet
+
+pytest.importorskip("tvm")
+onnx = pytest.importorskip("onnx")
+
+
+def _asymmetric_weights() -> bytes:
+    net = QNet(11, "int8", True)
+    x = net.input((1, 2, 6, 6))
+    c = net.conv(x, 4, 3)
+    for t in net.inits:  # make every weight zero point non-zero (int8 asymmetric weights)
+        if t.name.startswith("wz"):
+            t.CopyFrom(onnx.numpy_helper.from_array(np.full(4, 3, np.int8), t.name))
+    return net.finish([c])
+
+
+def _softmax_between_qdq() -> bytes:
+    net = QNet(12, "int8", True)
+    x = net.input((1, 10))
+    s = net.quant(net.node("Softmax", [net.deq(x)]), (1, 10), net.qparams(1 / 256, -128))
+    return net.finish([s])
+
+
+def _float_op_at_output() -> bytes:
+    net = QNet(13, "int8", True)
+    x = net.input((1, 4, 4, 4))
+    relu = net.node("Relu", [net.deq(x)])
+    graph_out = onnx.helper.make_tensor_value_info(relu, onnx.TensorProto.FLOAT, [1, 4, 4, 4])
+    graph = onnx.helper.make_graph(
+        net.nodes,
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 4, 4])],
+        [graph_out],
+        net.inits,
+    )
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def _per_channel_activation() -> bytes:
+    net = QNet(14, "int8", True)
+    qp = (net.const("s", np.full(3, 0.05, np.float32)), net.const("z", np.zeros(3, np.int8)))
+    x = net.node("QuantizeLinear", ["x", *qp], axis=1)
+    net.q[x], net.shape[x], net.input_shape = qp, (1, 3, 4, 4), (1, 3, 4, 4)
+    return net.finish([x], dequantize=False)
+
+
+def _runtime_scale() -> bytes:
+    net = QNet(15, "int8", True)
+    net.input_shape = (1, 8)
+    scale = net.node("ReduceMax", ["x"], keepdims=0)
+    x = net.node("QuantizeLinear", ["x", scale, net.const("z", np.int8(0))])
+    net.q[x], net.shape[x] = (scale, net.inits[-1].name), (1, 8)
+    return net.finish([x], dequantize=False)
+
+
+def _maxpool_requantizes() -> bytes:
+    net = QNet(16, "int8", True)
+    x = net.input((1, 2, 4, 4))
+    m = net.quant(net.node("MaxPool", [net.deq(x)], kernel_shape=[2, 2], strides=[2, 2]), (1, 2, 2, 2))
+    return net.finish([m])
+
+
+def _bad_auto_pad() -> bytes:
+    net = QNet(17, "int8", True)
+    x = net.input((1, 2, 6, 6))
+    p = net.quant(net.node("AveragePool", [net.deq(x)], kernel_shape=[3, 3], auto_pad="BOGUS"), (1, 2, 6, 6))
+    return net.finish([p])
+
+
+CASES = [
+    (_asymmetric_weights, ["Conv", "int8 per-channel", "zero points [3]", "symmetric weights"]),
+    (_softmax_between_qdq, ["Softmax", "no integer kernel", "int8 per-tensor"]),
+    (_float_op_at_output, ["model output", "float Relu with no QuantizeLinear"]),
+    (_per_channel_activation, ["QuantizeLinear", "per-channel", "needs int8/uint8 per-tensor"]),
+    (_runtime_scale, ["ReduceMax", "no integer kernel", "QuantizeLinear"]),
+    (_maxpool_requantizes, ["MaxPool", "changes the quantisation"]),
+    (_bad_auto_pad, ["AveragePool", "auto_pad='BOGUS'"]),
+]
+
+
+@pytest.mark.parametrize("build, needles", CASES, ids=[c[0].__name__.strip("_") for c in CASES])
+def test_unsupported_pattern_is_named(build, needles) -> None:
+    from tvmc_micro.compiler.quantized import UnsupportedQuantizedModel
+    from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized
+
+    with pytest.raises(UnsupportedQuantizedModel) as info:
+        import_onnx_quantized(build(), "m")
+    text = str(info.value)
+    for needle in needles:
+        assert needle in text, text
+    assert "--allow-float-fallback" in info.value.hint
+
+
+def test_unreadable_bytes() -> None:
+    from tvmc_micro.compiler.quantized import QuantizedModelError
+    from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized, is_quantized_onnx
+
+    assert not is_quantized_onnx(b"\x00garbage")
+    with pytest.raises(QuantizedModelError, match="cannot read the ONNX model"):
+        import_onnx_quantized(b"\x08\x07garbage", "m")
+
+
+def _tvmc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tvmc_micro.cli.main", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_cli_error_then_float_fallback(tmp_path: Path) -> None:
+    src = tmp_path / "asym.onnx"
+    src.write_bytes(_asymmetric_weights())
+    proc = _tvmc("compile", str(src), "-o", str(tmp_path / "a.tar"))
+    assert proc.returncode == 2, proc.stderr
+    assert "integer int8 path cannot compile this model" in proc.stderr
+    assert "symmetric weights" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _tvmc("compile", str(src), "-o", str(tmp_path / "b.tar"), "--allow-float-fallback")
+    assert proc.returncode == 0, proc.stderr
+    import json
+    import tarfile
+
+    with tarfile.open(tmp_path / "b.tar") as tar:
+        member = tar.extractfile("metadata.json")
+        assert member is not None
+        assert json.load(member)["models"][0]["compute_path"] == "qdq"
