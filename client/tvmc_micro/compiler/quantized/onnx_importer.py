@@ -82,7 +82,7 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _f32(x: float) -> np.float32:
+def _f32(x: float | np.floating[Any]) -> np.float32:
     return np.float32(x)
 
 
@@ -319,8 +319,8 @@ class OnnxLowerer:
             ):
                 return Pending(src.node, src.args, (lo, hi), [node.name])
             return Pending(node, [src], (lo, hi))
-        for a in args:
-            if isinstance(a, (Pending, QAct, FloatIn)):
+        for arg in args:
+            if isinstance(arg, (Pending, QAct, FloatIn)):
                 raise _Unsupported(
                     f"{node.op_type} reads a tensor that is not a DequantizeLinear output; "
                     "only DequantizeLinear -> op -> QuantizeLinear groups are integer"
@@ -636,7 +636,7 @@ class OnnxLowerer:
     def reshape(self, p: Pending, x: QAct) -> QAct:
         if p.node.op_type == "Flatten":
             axis = int(_attrs(p.node).get("axis", 1)) % max(len(x.shape), 1)
-            shape = (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+            shape: tuple[int, ...] = (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
         else:
             target = p.args[1]
             if not isinstance(target, np.ndarray):

@@ -19,6 +19,7 @@ depends on it (QLinearAdd's folded constant).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from tvm import te, tirx
@@ -39,7 +40,7 @@ def _round_clamp(value: PrimExpr, zero_point: int) -> PrimExpr:
     return (tirx.nearbyint(bounded).astype("int32") + zero_point).astype("int8")
 
 
-def fparams(*values: float) -> np.ndarray:
+def fparams(*values: float | np.floating[Any]) -> np.ndarray:
     """The float32 parameter tensor a kernel of this module takes after its inputs."""
     return np.array(values, dtype=np.float32)
 

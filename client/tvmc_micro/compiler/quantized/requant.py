@@ -160,7 +160,8 @@ class FloatRequant:
         shape = [1] * acc.ndim
         shape[channel_axis] = scales.size
         prod = acc.astype(np.float32) * scales.reshape(shape)
-        return np.rint(np.clip(prod, -(2.0**24), 2.0**24)).astype(np.int64)
+        rounded: np.ndarray = np.rint(np.clip(prod, -(2.0**24), 2.0**24)).astype(np.int64)
+        return rounded
 
 
 # A requantiser: TFLite's fixed point or ONNX Runtime's float (see the module docstring).
