@@ -294,7 +294,11 @@ def compile_model(
 
 def _check_io_types(ios: list[Any], infos: list[Any], what: str) -> None:
     for io, src in zip(ios, infos, strict=True):
-        if src.shape and (list(io.tensor.shape) != list(src.shape) or io.tensor.dtype != src.dtype):
+        # A model output made by a reshape that only drops or adds unit dims (MEAN without keep_dims, a
+        # squeeze) is an alias of its producer's buffer: same bytes in the same order, so the model's shape
+        # stands. Anything else (a transposed layout) must match exactly.
+        same_data = [d for d in io.tensor.shape if d != 1] == [d for d in src.shape if d != 1]
+        if src.shape and (not same_data or io.tensor.dtype != src.dtype):
             raise LoweringError(
                 f"model {what} {src.name!r} is {src.dtype}{src.shape} but the compiled graph has "
                 f"{io.tensor.dtype}{list(io.tensor.shape)}",

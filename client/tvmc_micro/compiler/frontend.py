@@ -33,7 +33,8 @@ def import_model(
 ) -> tuple[Any, str]:
     """Returns (IRModule, path) where path is "float", "qdq" (int8 through float) or "integer"."""
     if mf.format == "tflite":
-        if info.is_quantized:
+        # Also int8 inside with float at the edges (QUANTIZE in, DEQUANTIZE out): TFLM's usual export.
+        if info.is_quantized or _int8_inside(mf.data):
             mod = _try_integer_path(mf, model_name, allow_float_fallback) if integer_path else None
             if mod is not None:
                 return mod, "integer"
@@ -45,6 +46,12 @@ def import_model(
             return mod, "integer"
         return _from_onnx(mf, input_shapes), "qdq"
     return _from_onnx(mf, input_shapes), "float"
+
+
+def _int8_inside(data: bytes) -> bool:
+    from tvmc_micro.compiler.quantized import is_quantized_tflite
+
+    return is_quantized_tflite(data)
 
 
 def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool) -> Any | None:

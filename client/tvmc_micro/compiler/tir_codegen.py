@@ -102,6 +102,45 @@ def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspac
     return new, [Workspace(nbytes=int(_static_nbytes(b) or 0), dtype=str(b.dtype)) for b in lifted]
 
 
+# The helper behind exact float32 immediates (see _c_safe); static inline, so it costs nothing at -O1+.
+F32_HELPER = "tvmc_f32_bits"
+_F32_HELPER_C = f"""#include <string.h>
+static inline float {F32_HELPER}(int32_t bits) {{ float f; memcpy(&f, &bits, sizeof f); return f; }}
+"""
+
+
+def _c_safe(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """Rewrites two things TVM's C backend prints wrongly, just before C codegen.
+
+    - max(a, b) → select(a > b, a, b) (min likewise). The backend prints max/min by binding each operand
+      to a temporary and caches those temporaries by their text for the rest of the scope, ignoring stores
+      in between: an unrolled max reduction then reads `acc[0]` once and compares every later tap with
+      that stale value (a 2×2 max pool returns its last tap). A select is printed inline.
+    - float32 immediates print with 7 significant digits (`%e`), which does not round-trip (a scale of
+      0.00390625 survives, 0.0123456789 does not): those become `tvmc_f32_bits(<bit pattern>)`.
+    """
+
+    def minmax(e: Any) -> Any:
+        cmp = tirx.GT(e.a, e.b) if isinstance(e, tirx.Max) else tirx.LT(e.a, e.b)
+        return tirx.Select(cmp, e.a, e.b)
+
+    def floatimm(e: Any) -> Any:
+        if str(e.ty) != "float32":
+            return e
+        value = np.float32(e.value)
+        if not np.isfinite(value) or np.float32(float(f"{float(value):e}")) == value:
+            return e
+        bits = int(np.array(value, np.float32).view(np.int32))
+        return tirx.call_extern("float32", F32_HELPER, tirx.IntImm("int32", bits))
+
+    body = tvm_ffi.structural_map(
+        func.body,
+        [(tirx.Max, minmax), (tirx.Min, minmax), (tirx.FloatImm, floatimm)],
+        order="post",
+    )
+    return func.with_body(body)
+
+
 def _unpack(func: tirx.PrimFunc) -> tirx.PrimFunc:
     """The MakePackedAPI replacement: typed pointer parameters and `return 0`."""
     pointers = [tirx.Var(p.name, buffer_data_pointer_type(p)) if is_buffer_var(p) else p for p in func.params]
@@ -142,7 +181,7 @@ _DROP_LINES = (
 
 def _clean_source(src: str) -> str:
     lines = [ln for ln in src.splitlines() if not ln.startswith(_DROP_LINES)]
-    text = "#include <stdint.h>\n" + "\n".join(lines).replace("TVM_DLL ", "") + "\n"
+    text = "#include <stdint.h>\n" + _F32_HELPER_C + "\n".join(lines).replace("TVM_DLL ", "") + "\n"
     leftover = re.findall(r"TVMBackend\w+|__tvm_ffi\w*|TVMFFI\w+|TVMAPI\w+", text)
     if leftover:
         raise LoweringError(
@@ -172,7 +211,7 @@ def lower_kernels(
         lifted = {}
         by_symbol = {s: n for n, s in symbols.items()}
         for gv, f in mod.functions.items():
-            f2, ws = _lift_allocations(f)
+            f2, ws = _lift_allocations(_c_safe(f))
             lifted[gv] = f2
             dtypes = [str(p.dtype) for p in f2.params]
             kernels[by_symbol[gv.name_hint]] = LoweredKernel(gv.name_hint, dtypes, ws)
