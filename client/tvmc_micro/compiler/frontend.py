@@ -85,7 +85,7 @@ def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool
         raise TvmcError(
             f"the integer int8 path cannot compile this model: {err}",
             "pass --allow-float-fallback to compute it in float32 (dequantize -> float op -> quantize); "
-            "that needs ~4x the activation memory and is not bit-exact with TFLite",
+            "that needs ~4x the activation memory and is not bit-exact with the reference interpreter",
         ) from err
 
 
