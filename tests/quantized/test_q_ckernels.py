@@ -4,8 +4,10 @@ shapes against TFLite Micro, built for the host (portable intrinsic twins) and u
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +213,184 @@ def test_dsp_kernels_bit_exact_under_qemu(
             for j in range(n_out):
                 got = np.frombuffer(session.get_output(j), np.int8)
                 np.testing.assert_array_equal(got, want[j].reshape(-1), err_msg=f"{which} output #{j}")
+
+
+# ---- generated kernels straight from specs: every requantisation mode, on the host, against numpy ----
+
+
+def _spec(
+    kind: str,
+    geom: dict[str, Any],
+    mults: list[int],
+    shifts: list[int],
+    zp: tuple[int, int],
+    act: tuple[int, int],
+) -> dict[str, Any]:
+    per_channel = len(mults) > 1
+    rq = {
+        "per_channel": per_channel,
+        "has_left": any(s > 0 for s in shifts),
+        "mult": 0 if per_channel else mults[0],
+        "left": 0 if per_channel else max(shifts[0], 0),
+        "right": 0 if per_channel else max(-shifts[0], 0),
+    }
+    return {"kind": kind, **geom, "in_zp": zp[0], "out_zp": zp[1], "requant": rq, "act_range": list(act)}
+
+
+def _reference(
+    spec: dict[str, Any], x: np.ndarray, w: np.ndarray, b: np.ndarray, mults: list[int], shifts: list[int]
+) -> np.ndarray:
+    from tvmc_micro.compiler.quantized import fixedpoint as fp
+
+    _, ih, iw, ic = spec["data_shape"]
+    _, oh, ow, oc = spec["out_shape"]
+    kh, kw = spec["weight_shape"][1:3]
+    (sh, sw), (dh, dw), (pt, pl) = spec["stride"], spec["dilation"], spec["pad"]
+    pad = np.full((ih + 2 * kh * dh, iw + 2 * kw * dw, ic), spec["in_zp"], np.int64)
+    pad[kh * dh : kh * dh + ih, kw * dw : kw * dw + iw] = x[0]
+    out = np.empty((oh, ow, oc), np.int64)
+    lo, hi = spec["act_range"]
+    for oy in range(oh):
+        for ox in range(ow):
+            ys = oy * sh - pt + kh * dh + np.arange(kh) * dh
+            xs = ox * sw - pl + kw * dw + np.arange(kw) * dw
+            patch = pad[np.ix_(ys, xs)]  # kh, kw, ic
+            for c in range(oc):
+                if spec["kind"] == "depthwise":
+                    acc = int((patch[:, :, c] * w[0, :, :, c]).sum())
+                else:
+                    acc = int((patch * w[c]).sum())
+                m, s = (mults[c], shifts[c]) if len(mults) > 1 else (mults[0], shifts[0])
+                v = fp.multiply_by_quantized_multiplier(acc + int(b[c]), m, s) + spec["out_zp"]
+                out[oy, ox, c] = min(max(v, lo), hi)
+    return out.astype(np.int8)
+
+
+def _c_array(ctype: str, name: str, a: np.ndarray) -> str:
+    return f"static {ctype} {name}[{max(a.size, 1)}] = {{{', '.join(str(int(v)) for v in a.reshape(-1))}}};"
+
+
+GEOMS = {
+    "conv": {
+        "data_shape": [1, 6, 5, 3],
+        "weight_shape": [5, 3, 2, 3],
+        "out_shape": [1, 3, 3, 5],
+        "stride": [2, 2],
+        "dilation": [1, 1],
+        "pad": [1, 0],
+    },
+    "depthwise": {
+        "data_shape": [1, 5, 6, 6],
+        "weight_shape": [1, 3, 3, 6],
+        "out_shape": [1, 5, 3, 6],
+        "stride": [1, 2],
+        "dilation": [1, 1],
+        "pad": [1, 1],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "table",  # per-channel, every shift in tvmc_rqz's domain
+        "table_shift0",  # one channel with right shift 0: the call returns through the exact kernel
+        "table_shift1",
+        "table_shift23",
+        "table_small_mult",  # a non-canonical multiplier (< 2^30) also takes the exact kernel
+        "left",  # per-channel with a left shift: exact epilogue everywhere
+        "fixed",  # per-tensor in the domain
+        "fixed_relu",  # and with a clamp tighter than int8
+        "tensor_shift0",
+        "tensor_shift1",
+        "tensor_left",
+    ],
+)
+@pytest.mark.parametrize("kind", ["conv", "depthwise"])
+def test_generated_kernel_every_requant_mode(kind: str, case: str, tmp_path: Path) -> None:
+    from tvmc_micro.compiler.quantized import ckernels
+
+    rng = np.random.default_rng(zlib.crc32(f"{kind}/{case}".encode()))
+    geom = GEOMS[kind]
+    oc = geom["out_shape"][3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=oc)]
+    shifts = [int(v) for v in rng.integers(-9, -2, size=oc)]
+    act = (-128, 127)
+    if case == "table_shift0":
+        shifts[2] = 0
+    elif case == "table_shift1":
+        shifts[0] = -1
+    elif case == "table_shift23":
+        shifts[oc - 1] = -23
+    elif case == "table_small_mult":
+        mults[1] = 1 << 29
+    elif case == "left":
+        shifts[1] = 2
+    elif case.startswith(("fixed", "tensor")):
+        mults, shifts = mults[:1], shifts[:1]
+        shifts[0] = {"tensor_shift0": 0, "tensor_shift1": -1, "tensor_left": 1}.get(case, shifts[0])
+        if case == "fixed_relu":
+            act = (-20, 100)
+    spec = _spec("conv2d" if kind == "conv" else kind, geom, mults, shifts, (-7, 5), act)
+    expected_mode = {
+        "left": "exact",
+        "tensor_shift0": "exact",
+        "tensor_shift1": "exact",
+        "tensor_left": "exact",
+    }
+    assert ckernels._rq_mode(spec) == expected_mode.get(
+        case, "table" if case.startswith("table") else "fixed"
+    )
+
+    x = rng.integers(-128, 128, size=geom["data_shape"]).astype(np.int8)
+    w = rng.integers(-127, 128, size=geom["weight_shape"]).astype(np.int8)
+    b = rng.integers(-3000, 3000, size=oc).astype(np.int32)
+    # Accumulators of a few thousand with shifts of 3..9: outputs spread over int8 rather than all clamped.
+    want = _reference(spec, x, w, b, mults, shifts)
+
+    per_channel = len(mults) > 1
+    tables: list[tuple[str, str, np.ndarray]] = []
+    if per_channel:
+        tables.append(("int32", "rq_mult", np.array(mults)))
+        if spec["requant"]["has_left"]:
+            tables.append(("int8", "rq_left", np.maximum(shifts, 0)))
+        tables.append(("int8", "rq_right", np.maximum(-np.array(shifts), 0)))
+    params = [
+        ("int8", "data", x),
+        ("int8", "weight", w),
+        ("int32", "bias", b),
+        *tables,
+        ("int8", "out", np.zeros(want.size)),
+    ]
+    gen = ckernels.generate(json.dumps(spec), "kern", [d for d, _, _ in params])
+    assert gen is not None
+    ctype = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+    decls = [_c_array(ctype[d], n, a) for d, n, a in params]
+    args = [n for _, n, _ in params]
+    if gen.workspace is not None:
+        nbytes, dtype = gen.workspace
+        decls.append(f"static {ctype[dtype]} wsbuf[{nbytes}] __attribute__((aligned(16)));")
+        args.append("wsbuf")
+    src = tmp_path / "k.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + ckernels.PRELUDE
+        + gen.source
+        + "\n".join(decls)
+        + f"\nint main(void) {{\n  int i;\n  kern({', '.join(args)});\n"
+        + f'  for (i = 0; i < {want.size}; ++i) printf("%d\\n", out[i]);\n  return 0;\n}}\n'
+    )
+    exe = tmp_path / "k"
+    flags = [
+        "-std=c99",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-Wno-unused-function",
+        "-fsanitize=undefined",
+        "-fno-sanitize-recover=undefined",
+    ]
+    subprocess.run(["gcc", *flags, str(src), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), int)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)

@@ -82,6 +82,26 @@ static inline int32_t tvmc_rq(int32_t acc, int32_t mult, int32_t left, int32_t r
   if (right <= 0) return h;
   return (((h + (h >> 31)) >> (right - 1)) + 1) >> 1;
 }
+/* tvmc_rq(acc, mult, 0, e) + zp in one SMLAL, for 2 <= e <= 22 and mult == 0 or 2^30 <= mult < 2^31.
+   RoundingDivideByPOT(h, e) = floor((h + 2^(e-1) - [h < 0]) / 2^e) and h = floor((acc*mult + 2^30) / 2^31)
+   nest into one floor: floor((acc*mult + 2^30 + 2^(30+e) - 2^31*[h < 0] + zp*2^(31+e)) / 2^(31+e)).
+   For such a mult, [h < 0] may be replaced by [acc < 0] (they differ only for acc == -1, mult == 2^30,
+   where both give 0). The addend's low word is 2^30 - 2^31*[acc < 0] (bit 31 of acc, borrow into the
+   high word); its high word khi = 2^(e-2) + zp*2^(e-1) is a per-channel constant, and
+   floor(q / 2^(31+e)) = (q >> 32) >> (e-1), so sh = e - 1. |q| < 2^63 for e <= 22, so nothing wraps. */
+static inline int32_t tvmc_rqz(int32_t acc, int32_t mult, int32_t khi, int32_t sh) {
+  uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
+  int32_t hi = khi + (acc >> 31);
+  int64_t q = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * mult;
+  return (int32_t)(q >> 32) >> sh;
+}
+static inline int8_t tvmc_sat8(int32_t v) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  return (int8_t)__ssat(v, 8);
+#else
+  return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+#endif
+}
 static inline int8_t tvmc_clamp8(int32_t v, int32_t lo, int32_t hi) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
   v = __ssat(v, 8);
@@ -132,16 +152,117 @@ def _param_names(spec: dict[str, Any], extra: list[str]) -> list[str]:
     return ["data", "weight", "bias", *tables, "out", *extra]
 
 
-def _requant_expr(spec: dict[str, Any], acc: str, ch: str) -> str:
-    """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`."""
+# tvmc_rqz's domain (see PRELUDE): right shifts it handles without wrapping, multipliers in canonical form.
+_RQZ_MIN_RIGHT, _RQZ_MAX_RIGHT = 2, 22
+
+
+def _rq_mode(spec: dict[str, Any]) -> str:
+    """How a kernel requantises: "fixed" (per-tensor constants in tvmc_rqz's domain), "table" (per-channel,
+    tvmc_rqz with a per-call table of high words, falling back to the exact kernel when a channel is out of
+    its domain) or "exact" (tvmc_rq, any TFLite multiplier/shift)."""
     rq = spec["requant"]
     if rq["per_channel"]:
+        return "exact" if rq["has_left"] else "table"
+    m = int(rq["mult"])
+    canonical = m == 0 or (1 << 30) <= m < (1 << 31)
+    ok = rq["left"] == 0 and _RQZ_MIN_RIGHT <= rq["right"] <= _RQZ_MAX_RIGHT and canonical
+    return "fixed" if ok else "exact"
+
+
+def _requant_expr(spec: dict[str, Any], acc: str, ch: str, mode: str | None = None) -> str:
+    """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`."""
+    rq = spec["requant"]
+    mode = mode or _rq_mode(spec)
+    zp = int(spec["out_zp"])
+    if mode == "fixed":
+        e = int(rq["right"])
+        khi = (1 << (e - 2)) + zp * (1 << (e - 1))
+        value = f"tvmc_rqz({acc}, {rq['mult']}, {khi}, {e - 1})"
+    elif mode == "table":
+        value = f"tvmc_rqz({acc}, rq_mult[{ch}], rqt[2 * ({ch})], rqt[2 * ({ch}) + 1])"
+    elif rq["per_channel"]:
         left = f"(int32_t){'rq_left[' + ch + ']' if rq['has_left'] else '0'}"
-        core = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}])"
+        value = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}]) + ({zp})"
     else:
-        core = f"tvmc_rq({acc}, {rq['mult']}, {rq['left']}, {rq['right']})"
+        value = f"tvmc_rq({acc}, {rq['mult']}, {rq['left']}, {rq['right']}) + ({zp})"
     lo, hi = spec["act_range"]
-    return f"tvmc_clamp8({core} + ({spec['out_zp']}), {lo}, {hi})"
+    if (lo, hi) == (-128, 127):
+        return f"tvmc_sat8({value})"
+    return f"tvmc_clamp8({value}, {lo}, {hi})"
+
+
+def _table_prologue(spec: dict[str, Any], channels: int, table: str, fallback: str) -> list[str]:
+    """C lines that fill the {khi, sh} table tvmc_rqz reads per channel, or return through the exact kernel
+    when any channel's multiplier/shift is outside tvmc_rqz's domain (checked once per call)."""
+    zp = int(spec["out_zp"])
+    return [
+        f"  int32_t* rqt = {table};",
+        "  {",
+        "    int32_t c, ok = 1;",
+        f"    for (c = 0; c < {channels}; ++c) {{",
+        "      int32_t m = rq_mult[c], e = rq_right[c];",
+        f"      if (e < {_RQZ_MIN_RIGHT} || e > {_RQZ_MAX_RIGHT} || m < 0 || (m > 0 && m < 0x40000000)) {{",
+        "        ok = 0;",
+        "        break;",
+        "      }",
+        f"      rqt[2 * c] = (int32_t)((1u << (e - 2)) + ((uint32_t)({zp}) << (e - 1)));",
+        "      rqt[2 * c + 1] = e - 1;",
+        "    }",
+        f"    if (!ok) return {fallback};",
+        "  }",
+    ]
+
+
+def _table_bytes(spec: dict[str, Any], channels: int) -> int:
+    """Workspace bytes of the per-channel table (a multiple of 16, so what follows stays aligned)."""
+    return (8 * channels + 15) // 16 * 16 if _rq_mode(spec) == "table" else 0
+
+
+def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: list[str]) -> str:
+    """A plain-loop kernel with the exact tvmc_rq epilogue: what a "table" kernel returns through when a
+    channel's requantisation is outside tvmc_rqz's domain (cold: never taken for typical TFLite layers)."""
+    depthwise = spec["kind"] == "depthwise"
+    _, ih, iw, ic = spec["data_shape"]
+    _, oh, ow, oc = spec["out_shape"]
+    kh, kw = spec["weight_shape"][1:3]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    zp = spec["in_zp"]
+    if depthwise:
+        inner = [
+            f"        int32_t wv = weight[(ky * {kw} + kx) * {oc} + c];",
+            f"        s += (inside ? data[(iy * {iw} + ix) * {ic} + c] : ({zp})) * wv;",
+        ]
+    else:
+        inner = [
+            f"        const int8_t* w = weight + ((c * {kh} + ky) * {kw} + kx) * {ic};",
+            f"        for (i = 0; i < {ic}; ++i)",
+            f"          s += (inside ? data[(iy * {iw} + ix) * {ic} + i] : ({zp})) * w[i];",
+        ]
+    return "\n".join(
+        [
+            "__attribute__((cold, noinline)) static " + _signature(f"{symbol}_exact", dtypes, names),
+            "{",
+            "  int32_t oy, ox, c, ky, kx, i;",
+            "  (void)i;",
+            f"  for (oy = 0; oy < {oh}; ++oy)",
+            f"  for (ox = 0; ox < {ow}; ++ox)",
+            f"  for (c = 0; c < {oc}; ++c) {{",
+            "    int32_t s = bias[c];",
+            f"    for (ky = 0; ky < {kh}; ++ky)",
+            f"      for (kx = 0; kx < {kw}; ++kx) {{",
+            f"        int32_t iy = oy * {sh} - {pt} + ky * {dh}, ix = ox * {sw} - {pl} + kx * {dw};",
+            f"        int32_t inside = iy >= 0 && iy < {ih} && ix >= 0 && ix < {iw};",
+            *inner,
+            "      }",
+            f"    out[(oy * {ow} + ox) * {oc} + c] = {_requant_expr(spec, 's', 'c', 'exact')};",
+            "  }",
+            "  return 0;",
+            "}",
+            "",
+        ]
+    )
 
 
 def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
@@ -158,10 +279,19 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     row = k + (k % 2)
     direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
     names = _param_names(spec, ["ws"])
+    tab = _table_bytes(spec, oc)
     lines = [
         _signature(symbol, [*dtypes, "int16"], names) + " {",
         f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
+    ]
+    head = ""
+    if tab:
+        head = _exact_conv(spec, symbol, dtypes, names[:-1])
+        args = ", ".join(names[:-1])
+        lines += _table_prologue(spec, oc, "(int32_t*)(void*)ws", f"{symbol}_exact({args})")
+        lines.append(f"  ws += {tab // 2};")
+    lines += [
         "  int32_t pix;",
         f"  for (pix = 0; pix < {oh * ow}; pix += 2) {{",
         f"    int32_t npix = (pix + 1 < {oh * ow}) ? 2 : 1;",
@@ -266,8 +396,8 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         "  return 0;",
         "}",
     ]
-    ws_bytes = (2 * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
-    return GeneratedKernel("\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
+    ws_bytes = tab + (2 * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
+    return GeneratedKernel(head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
 
 
 def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
@@ -280,11 +410,19 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     zp = spec["in_zp"]
     taps = kh * kw
     c4 = ch - ch % 4
-    names = _param_names(spec, [])
+    tab = _table_bytes(spec, ch)
+    names = _param_names(spec, ["ws"] if tab else [])
+    all_dtypes = [*dtypes, "int32"] if tab else dtypes
     lines = [
-        _signature(symbol, dtypes, names) + " {",
+        _signature(symbol, all_dtypes, names) + " {",
         f"  /* DEPTHWISE_CONV_2D {ih}x{iw}x{ch} -> {oh}x{ow}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl} */",
+    ]
+    head = ""
+    if tab:
+        head = _exact_conv(spec, symbol, dtypes, names[:-1])
+        lines += _table_prologue(spec, ch, "ws", f"{symbol}_exact({', '.join(names[:-1])})")
+    lines += [
         f"  int8_t zrow[{(ch + 3) // 4 * 4}] __attribute__((aligned(4)));",
         f"  const int8_t* tap[{taps}];",
         "  int32_t oy, ox, t, c;",
@@ -327,4 +465,4 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
             "      }",
         ]
     lines += ["    }", "  }", "  return 0;", "}"]
-    return GeneratedKernel("\n".join(lines) + "\n", dtypes, None)
+    return GeneratedKernel(head + "\n".join(lines) + "\n", all_dtypes, (tab, "int32") if tab else None)
