@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -197,8 +198,14 @@ def compile_model(
     inputs = [
         c_emit.IoName(graph.tensors[t], info.inputs[i].name, in_names[i]) for i, t in enumerate(graph.inputs)
     ]
+    # An output that is a reshape view of its producer keeps the shape `main` declares for it (the
+    # bytes are the producer's, in the same order).
     outputs = [
-        c_emit.IoName(graph.tensors[t], info.outputs[i].name, out_names[i])
+        c_emit.IoName(
+            dataclasses.replace(graph.tensors[t], shape=graph.output_shapes[i]),
+            info.outputs[i].name,
+            out_names[i],
+        )
         for i, t in enumerate(graph.outputs)
     ]
     _check_io_types(inputs, info.inputs, "input")

@@ -53,6 +53,9 @@ class ExecutorGraph:
     calls: list[KernelCall]
     inputs: list[int]
     outputs: list[int]  # tensor id per model output; copied at the end unless kind == "output"
+    # The shape `main` declares for each returned value. It differs from the tensor's own shape when the
+    # value is a reshape view of it (a model output made by RESHAPE/squeeze): same bytes, the model's shape.
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
 
     def add(self, **kw: Any) -> int:
         t = Tensor(id=len(self.tensors), **kw)
@@ -176,4 +179,6 @@ def build_executor_graph(mod: tvm.IRModule) -> ExecutorGraph:
             t.kind, t.io_index = "output", k
         seen.add(tid)
         g.outputs.append(tid)
+        view_shape = _shape_dtype(r)[0] if isinstance(r, relax.Var) else t.shape
+        g.output_shapes.append(view_shape)
     return g

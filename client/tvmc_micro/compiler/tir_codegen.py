@@ -17,7 +17,7 @@ import numpy as np
 import tvm
 import tvm_ffi
 from tvm import s_tir, tirx
-from tvm.tirx.buffer import buffer_data_pointer_type, is_buffer_var
+from tvm.tirx.buffer import buffer_data, buffer_data_pointer_type, is_buffer_var
 
 from tvmc_micro.compiler.errors import LoweringError
 
@@ -92,7 +92,10 @@ def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspac
                 )
             if nbytes > STACK_LIMIT_BYTES:
                 lifted.append(buf)
-                return tirx.Evaluate(tirx.IntImm("int32", 0))
+                # The buffer becomes a parameter; like every parameter buffer it still needs a declaration
+                # in the body, which binds its accesses to the pointer argument (without one the C backend
+                # fails with "Find undefined Variable <name>").
+                return tirx.DeclBuffer(buf, data=buffer_data(buf))
         return stmt
 
     body = tvm_ffi.structural_map(func.body, [(tirx.AllocBuffer, visit)], order="post")

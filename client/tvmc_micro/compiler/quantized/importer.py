@@ -15,7 +15,7 @@ from tvmc_micro.compiler.quantized.lowering import CONVERTERS, Lowerer, describe
 # Operators that only convert between float and integer at the model's edges.
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 _INTEGER_TYPES = ("INT8", "UINT8", "INT16")
-_IO_DTYPES = {"INT8": "int8", "FLOAT32": "float32"}
+_IO_DTYPES = {"INT8": "int8", "UINT8": "uint8", "FLOAT32": "float32"}
 
 
 def _read(model_bytes: bytes) -> QGraph:
@@ -78,7 +78,7 @@ def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
                         -1,
                         f"model {role} {t.name!r}",
                         t.describe_quantization(),
-                        f"model {role}s must be int8 or float32",
+                        f"model {role}s must be int8, uint8 or float32",
                     )
                 )
     return problems

@@ -426,11 +426,15 @@ def mul(
     return _finish([a, b, out], name)
 
 
-def lookup_table(shape: tuple[int, ...], name: str, in_dtype: str = "int8") -> tirx.PrimFunc:
-    """out[i] = table[x[i] + 128]: LOGISTIC, TANH and int8 requantisation, precomputed per input value."""
+def lookup_table(
+    shape: tuple[int, ...], name: str, in_dtype: str = "int8", out_dtype: str = "int8"
+) -> tirx.PrimFunc:
+    """out[i] = table[x[i] - min(in_dtype)]: LOGISTIC, TANH and requantisation between int8 and uint8,
+    precomputed per input value (entry k is input value k + min)."""
+    offset = 128 if in_dtype == "int8" else 0
     data = te.placeholder(shape, in_dtype, name="data")
-    table = te.placeholder((256,), "int8", name="table")
-    out = te.compute(shape, lambda *i: table[data[i].astype("int32") + 128], name="out")
+    table = te.placeholder((256,), out_dtype, name="table")
+    out = te.compute(shape, lambda *i: table[data[i].astype("int32") + offset], name="out")
     return _finish([data, table, out], name)
 
 

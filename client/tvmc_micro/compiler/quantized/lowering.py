@@ -362,19 +362,22 @@ def _lower_table(kind: str) -> Callable[[Lowerer, QOperator], None]:
             table = fp.tanh_table(inp.scale, inp.zero_point)
         else:
             table = _requantize_table(inp, out)
-        func = kernels.lookup_table(inp.shape, kind)
+        func = kernels.lookup_table(inp.shape, kind, str(np.dtype(_NUMPY_DTYPE[inp.dtype])), str(table.dtype))
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), relax.const(table)], out))
 
     return lower
 
 
 def _requantize_table(inp: QTensor, out: QTensor) -> np.ndarray:
-    """QUANTIZE int8 -> int8 (Requantize) for every input value."""
+    """QUANTIZE between int8 and uint8 (TFLM's Requantize) for every input value: entry k is input value
+    k + min(input dtype), saturated to the output dtype's range."""
     m, s = fp.quantize_multiplier(inp.scale / out.scale)
-    table = np.zeros(256, np.int8)
+    in_info, out_dtype = np.iinfo(_NUMPY_DTYPE[inp.dtype]), np.dtype(_NUMPY_DTYPE[out.dtype])
+    out_info = np.iinfo(out_dtype)
+    table = np.zeros(256, out_dtype)
     for k in range(256):
-        v = fp.multiply_by_quantized_multiplier((k - 128) - inp.zero_point, m, s) + out.zero_point
-        table[k] = min(max(v, -128), 127)
+        v = fp.multiply_by_quantized_multiplier(k + int(in_info.min) - inp.zero_point, m, s) + out.zero_point
+        table[k] = min(max(v, int(out_info.min)), int(out_info.max))
     return table
 
 
@@ -527,13 +530,23 @@ def _lower_quantize(lw: Lowerer, op: QOperator) -> None:
         _lower_table("requantize")(lw, op)
 
 
+def _is_uint8_per_tensor(t: QTensor) -> bool:
+    return t.dtype == "UINT8" and t.is_quantized and not t.per_channel
+
+
 def _check_quantize(g: QGraph, op: QOperator) -> str | None:
+    """float32 -> int8, int8 -> int8, and the uint8 edges the converter writes for uint8 model I/O
+    (uint8 -> int8 at an input, int8 -> uint8 at an output)."""
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if _is_uint8_per_tensor(out):
+        if _is_int8_per_tensor(inp):
+            return None
+        return f"input is {inp.describe_quantization()}; a uint8 output needs an int8 per-tensor input"
     if not _is_int8_per_tensor(out):
-        return f"output is {out.describe_quantization()}, needs int8 per-tensor"
-    if inp.dtype == "FLOAT32" or _is_int8_per_tensor(inp):
+        return f"output is {out.describe_quantization()}, needs int8 or uint8 per-tensor"
+    if inp.dtype == "FLOAT32" or _is_int8_per_tensor(inp) or _is_uint8_per_tensor(inp):
         return None
-    return f"input is {inp.describe_quantization()}; supported: float32 or int8 per-tensor"
+    return f"input is {inp.describe_quantization()}; supported: float32, int8 or uint8 per-tensor"
 
 
 def _lower_dequantize(lw: Lowerer, op: QOperator) -> None:
