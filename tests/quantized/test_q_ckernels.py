@@ -126,6 +126,77 @@ def test_one_shift_requant_equals_tflite(tmp_path: Path) -> None:
     assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
 
 
+def test_one_smlal_requant_equals_tflite(tmp_path: Path) -> None:
+    """tvmc_rqz (the fast epilogue) == MultiplyByQuantizedMultiplier + zero point over its whole domain:
+    right shifts 2..22, canonical multipliers (0 and [2^30, 2^31)), every output zero point sign, extreme
+    accumulators and exact ties of both roundings, where its sign shortcut [acc < 0] must hold."""
+    from tvmc_micro.compiler.quantized import fixedpoint as fp
+    from tvmc_micro.compiler.quantized.ckernels import PRELUDE
+
+    rng = np.random.default_rng(11)
+    edges = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        3,
+        -3,
+        (1 << 31) - 1,
+        -(1 << 31),
+        -(1 << 31) + 1,
+        1 << 30,
+        -(1 << 30),
+        4097,
+        -4097,
+    ]
+    mults = [0, 1 << 30, (1 << 30) + 1, (1 << 31) - 1, 1518500250, 2147483646]
+    cases: list[tuple[int, int, int, int]] = []
+    for e in range(2, 23):
+        for zp in (-128, -1, 0, 5, 127):
+            cases += [(a, m, e, zp) for m in mults for a in edges]
+            for k in range(-8, 9):  # acc * 2^30 / 2^31 lands on .5 at the final division (ties of RDBP)
+                cases.append(((2 * k + 1) << (e - 1), 1 << 30, e, zp))
+                cases.append((((2 * k + 1) << (e - 1)) * 2, 1 << 30, e, zp))
+                cases.append((2 * k + 1, 1 << 30, e, zp))  # ties of the high multiply itself
+    for _ in range(30000):
+        a = (
+            int(rng.integers(-(1 << 31), 1 << 31))
+            if rng.random() < 0.3
+            else int(rng.integers(-(1 << 22), 1 << 22))
+        )
+        cases.append(
+            (a, int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(2, 23)), int(rng.integers(-128, 128)))
+        )
+    src = tmp_path / "rqz.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + PRELUDE
+        + """
+int main(void) {
+  long long acc, mult, e, zp;
+  while (scanf("%lld %lld %lld %lld", &acc, &mult, &e, &zp) == 4) {
+    int32_t khi = (int32_t)((1u << (e - 2)) + ((uint32_t)zp << (e - 1)));
+    printf("%d\\n", (int)tvmc_rqz((int32_t)acc, (int32_t)mult, khi, (int32_t)(e - 1)));
+  }
+  return 0;
+}
+"""
+    )
+    exe = tmp_path / "rqz"
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function", "-fsanitize=undefined"]
+    subprocess.run(["gcc", *flags, "-fno-sanitize-recover=undefined", str(src), "-o", str(exe)], check=True)
+    text = "\n".join(f"{a} {m} {e} {zp}" for a, m, e, zp in cases)
+    out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout.split()
+    assert len(out) == len(cases)
+    bad = [
+        (a, m, e, zp, int(got))
+        for (a, m, e, zp), got in zip(cases, out, strict=True)
+        if int(got) != fp.multiply_by_quantized_multiplier(a, m, -e) + zp
+    ]
+    assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+
+
 _MLF: dict[tuple[str, str], Path] = {}
 
 

@@ -152,6 +152,11 @@ def _param_names(spec: dict[str, Any], extra: list[str]) -> list[str]:
     return ["data", "weight", "bias", *tables, "out", *extra]
 
 
+# GCC's pre-allocation scheduler hoists every load and SXTB16 of an unrolled tap/K loop to the top and
+# then spills them (the 3x3 depthwise ran 40% slower), so depthwise asks it to keep source order (the conv
+# kernels are 1% faster without it).
+_KEEP_ORDER = '__attribute__((optimize("no-schedule-insns"))) '
+
 # tvmc_rqz's domain (see PRELUDE): right shifts it handles without wrapping, multipliers in canonical form.
 _RQZ_MIN_RIGHT, _RQZ_MAX_RIGHT = 2, 22
 
@@ -414,7 +419,7 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     names = _param_names(spec, ["ws"] if tab else [])
     all_dtypes = [*dtypes, "int32"] if tab else dtypes
     lines = [
-        _signature(symbol, all_dtypes, names) + " {",
+        _KEEP_ORDER + _signature(symbol, all_dtypes, names) + " {",
         f"  /* DEPTHWISE_CONV_2D {ih}x{iw}x{ch} -> {oh}x{ow}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl} */",
     ]
