@@ -64,7 +64,9 @@ def test_reshaped_output_keeps_the_models_shape(zoo_cache: ZooCache) -> None:
     assert [o["shape"] for o in outputs[:2]] == [[1, 4], [1, 49, 40, 1]]
 
 
-@pytest.mark.parametrize("key", ["vww", "resnet8", "ds_cnn", "micro_speech", "anomaly", "uint8_io", "multi_head"])
+@pytest.mark.parametrize(
+    "key", ["vww", "resnet8", "ds_cnn", "micro_speech", "anomaly", "uint8_io", "multi_head"]
+)
 def test_cortex_m4_build_compiles(key: str, zoo_cache: ZooCache, tmp_path: Path) -> None:
     tar = zoo_cache.tar(key, target="c -mcpu=cortex-m4", final_only=True)
     objs = harness.arm_objects(harness.extract(tar, tmp_path / key), "cortex-m4")
