@@ -51,9 +51,10 @@ def template_dir_for(platform: str, template_dir: str | None) -> Path:
 def option_values(items: Sequence[str]) -> dict[str, str]:
     """`--project-option k=v` strings → {k: v} (typed and checked by the server, which declares them)."""
     try:
-        return parse_key_values(items)
+        values: dict[str, str] = parse_key_values(items)
     except ProjectAPIError as err:
         raise TvmcError(err.message, err.hint) from None
+    return values
 
 
 @contextlib.contextmanager

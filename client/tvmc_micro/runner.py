@@ -180,7 +180,8 @@ def save_outputs(path: str, outputs: Mapping[str, np.ndarray]) -> None:
     target = Path(path)
     if not target.parent.is_dir():
         raise TvmcError(f"cannot write {path}: directory {target.parent} does not exist", "create it first")
-    np.savez(target, **dict(outputs))
+    savez: Any = np.savez  # numpy's stub types **arrays as the allow_pickle flag
+    savez(target, **dict(outputs))
 
 
 def format_top(outputs: Mapping[str, np.ndarray], outputs_meta: Sequence[Mapping[str, Any]], n: int) -> str:
