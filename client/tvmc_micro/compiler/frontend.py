@@ -89,9 +89,31 @@ def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool
         ) from err
 
 
+def _duplicate_tensor_names(model: Any) -> list[str]:
+    """Tensor names used more than once in the main subgraph (converters never write them, but
+    hand-edited or generated flatbuffers can)."""
+    sub = model.Subgraphs(0)
+    names = [sub.Tensors(i).Name() for i in range(sub.TensorsLength())]
+    seen: set[bytes] = set()
+    dups: dict[bytes, None] = {}
+    for name in names:
+        if name in seen:
+            dups[name] = None
+        seen.add(name)
+    return [n.decode("utf-8", "replace") for n in dups]
+
+
 def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     from tvm.relax.frontend.tflite import from_tflite
 
+    duplicates = _duplicate_tensor_names(mf.parsed)
+    if duplicates:
+        # TVM's TFLite frontend keys tensors by name: a repeated name silently wires the wrong tensor.
+        shown = ", ".join(repr(n) for n in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+        raise LoweringError(
+            f"{mf.path.name} reuses tensor names ({shown}); TVM's TFLite frontend needs unique names",
+            "re-export the model with the TFLite converter (it writes unique names)",
+        )
     try:
         mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
     except Exception as err:
