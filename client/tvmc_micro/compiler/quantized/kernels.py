@@ -23,7 +23,7 @@ from tvm import te, tirx
 
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
 from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
-from tvmc_micro.compiler.quantized.requant import Requant, clamp_to_int8
+from tvmc_micro.compiler.quantized.requant import Requant, Requantizer, clamp_to_int8
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 
 # Relax's FuseOps must not merge our hand-scheduled kernels with each other (kOpaque == 8).
@@ -106,7 +106,7 @@ def conv2d(
     geometry: ConvGeometry,
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requant,
+    requant: Requantizer,
     act_range: tuple[int, int],
     name: str,
 ) -> tirx.PrimFunc:
@@ -142,7 +142,7 @@ def conv2d(
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if groups != 1 or requant.mode != "tflite":  # the DSP kernels do TFLite's fixed point only
+    if groups != 1 or not isinstance(requant, Requant):  # the DSP kernels do TFLite fixed point only
         return func
     spec = _conv_spec(
         "conv2d",
@@ -169,7 +169,8 @@ def _conv_spec(
     requant: Requant,
     act_range: tuple[int, int],
 ) -> str:
-    """What ckernels.generate needs to write this layer as a DSP C kernel (JSON, a PrimFunc attribute)."""
+    """What ckernels.generate needs to write this layer as a DSP C kernel (JSON, a PrimFunc attribute);
+    only for TFLite fixed-point requantisation (callers check `requant.mode`)."""
     # Per-channel values are kernel arguments: leave them out so identical layers still share a kernel.
     shift = 0 if requant.per_channel else int(requant.shifts[0])
     rq = {
@@ -204,7 +205,7 @@ def depthwise_conv2d(
     depth_multiplier: int,
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requant,
+    requant: Requantizer,
     act_range: tuple[int, int],
     name: str,
 ) -> tirx.PrimFunc:
@@ -236,7 +237,7 @@ def depthwise_conv2d(
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if depth_multiplier != 1 or data_shape[3] > 1024 or requant.mode != "tflite":
+    if depth_multiplier != 1 or data_shape[3] > 1024 or not isinstance(requant, Requant):
         return func
     spec = _conv_spec(
         "depthwise",
@@ -257,7 +258,7 @@ def fully_connected(
     depth: int,
     units: int,
     output_zero_point: int,
-    requant: Requant,
+    requant: Requantizer,
     act_range: tuple[int, int],
     name: str,
     has_bias: bool = True,
@@ -410,7 +411,7 @@ def mul(
     zero_point_a: int,
     zero_point_b: int,
     output_zero_point: int,
-    requant: Requant,
+    requant: Requantizer,
     act_range: tuple[int, int],
     name: str,
 ) -> tirx.PrimFunc:
@@ -571,7 +572,7 @@ def mean(
     axes: Sequence[int],
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requant,
+    requant: Requantizer,
     name: str,
 ) -> tirx.PrimFunc:
     """MEAN over `axes`, output with the reduced axes kept as 1 (the caller reshapes for keep_dims=False).
