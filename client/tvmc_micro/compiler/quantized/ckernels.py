@@ -270,38 +270,26 @@ def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: lis
     )
 
 
-def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+# Output pixels computed together by the conv kernels: 3 pixels x 2 channels keeps 6 accumulators, 4 widened
+# weights and one pixel's two patch words in registers, so each 4-tap step costs 2 weight loads, 4 SXTB16,
+# 6 patch loads and 12 SMLAD for 24 MACs (2 pixels: 18 instructions for 16 MACs).
+_CONV_PIX = 3
+
+
+def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool) -> list[str]:
+    """C lines computing output pixels pix .. pix + npix - 1 (npix a constant, so the full blocks carry no
+    test and the tail block is its own copy): widen their patches into ws, then 2 channels at a time."""
     _, ih, iw, ic = spec["data_shape"]
     oc, kh, kw, _ = spec["weight_shape"]
-    _, oh, ow, _ = spec["out_shape"]
+    ow = spec["out_shape"][2]
     sh, sw = spec["stride"]
     dh, dw = spec["dilation"]
     pt, pl = spec["pad"]
     zp = spec["in_zp"]
-    k = kh * kw * ic
     k4 = k - k % 4
-    # Patch rows for 2 pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
-    row = k + (k % 2)
-    direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
-    names = _param_names(spec, ["ws"])
-    tab = _table_bytes(spec, oc)
     lines = [
-        _signature(symbol, [*dtypes, "int16"], names) + " {",
-        f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
-        f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
-    ]
-    head = ""
-    if tab:
-        head = _exact_conv(spec, symbol, dtypes, names[:-1])
-        args = ", ".join(names[:-1])
-        lines += _table_prologue(spec, oc, "(int32_t*)(void*)ws", f"{symbol}_exact({args})")
-        lines.append(f"  ws += {tab // 2};")
-    lines += [
-        "  int32_t pix;",
-        f"  for (pix = 0; pix < {oh * ow}; pix += 2) {{",
-        f"    int32_t npix = (pix + 1 < {oh * ow}) ? 2 : 1;",
         "    int32_t q;",
-        "    for (q = 0; q < npix; ++q) {",
+        f"    for (q = 0; q < {npix}; ++q) {{",
         "      int32_t p = pix + q;",
         f"      int16_t* dst = ws + q * {row};",
         "      const int8_t* src;",
@@ -310,7 +298,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         lines += [f"      src = data + ((p / {ow}) * {sh} * {iw} + (p % {ow}) * {sw}) * {ic};"]
     else:
         lines += [
-            f"      int8_t* bytes = (int8_t*)(ws + 2 * {row});",
+            f"      int8_t* bytes = (int8_t*)(ws + {_CONV_PIX * row});",
             f"      int32_t iy0 = (p / {ow}) * {sh} - {pt}, ix0 = (p % {ow}) * {sw} - {pl};",
             "      int32_t ky, kx;",
             f"      for (ky = 0; ky < {kh}; ++ky) {{",
@@ -334,74 +322,97 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         "      }",
         f"      for (g = {k4}; g < {k}; ++g) dst[g] = src[g];",
         "    }",
-        # The second patch row is always there: for an odd last pixel it holds stale values whose
-        # results are simply not stored, so the inner loop addresses both rows off one pointer.
         f"    int8_t* o0 = out + pix * {oc};",
         "    int32_t c;",
-        f"    for (c = 0; c < {oc - oc % 2}; c += 2) {{",
-        f"      const int8_t* w = weight + c * {k};",
-        "      int32_t s00 = bias[c], s01 = bias[c], s10 = bias[c + 1], s11 = bias[c + 1];",
-        "      int32_t j;",
     ]
-    if k4:
-        groups = k4 // 4
-        unroll = 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
-        if unroll > 1:
-            lines.append(f'      _Pragma("GCC unroll {unroll}")')
-        lines += [
-            f"      for (j = 0; j < {k4}; j += 4) {{",
-            f"        uint32_t wa = tvmc_ld32(w + j), wb = tvmc_ld32(w + j + {k});",
-            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16_ror8(wa);",
-            "        int32_t wbe = tvmc_sxtb16(wb), wbo = tvmc_sxtb16_ror8(wb);",
-            "        int32_t x0e = (int32_t)tvmc_ld32(ws + j), x0o = (int32_t)tvmc_ld32(ws + j + 2);",
-            f"        int32_t x1e = (int32_t)tvmc_ld32(ws + j + {row});",
-            f"        int32_t x1o = (int32_t)tvmc_ld32(ws + j + {row + 2});",
-            "        s00 = tvmc_smlad(x0e, wae, s00); s00 = tvmc_smlad(x0o, wao, s00);",
-            "        s01 = tvmc_smlad(x1e, wae, s01); s01 = tvmc_smlad(x1o, wao, s01);",
-            "        s10 = tvmc_smlad(x0e, wbe, s10); s10 = tvmc_smlad(x0o, wbo, s10);",
-            "        s11 = tvmc_smlad(x1e, wbe, s11); s11 = tvmc_smlad(x1o, wbo, s11);",
-            "      }",
-        ]
-    if k4 < k:
-        lines += [
-            f"      for (j = {k4}; j < {k}; ++j) {{",
-            f"        s00 += ws[j] * w[j]; s01 += ws[j + {row}] * w[j];",
-            f"        s10 += ws[j] * w[j + {k}]; s11 += ws[j + {row}] * w[j + {k}];",
-            "      }",
-        ]
-    lines += [
-        f"      o0[c] = {_requant_expr(spec, 's00', 'c')};",
-        f"      o0[c + 1] = {_requant_expr(spec, 's10', '(c + 1)')};",
-        "      if (npix == 2) {",
-        f"        o0[c + {oc}] = {_requant_expr(spec, 's01', 'c')};",
-        f"        o0[c + {oc + 1}] = {_requant_expr(spec, 's11', '(c + 1)')};",
-        "      }",
-        "    }",
-    ]
+    pixels = range(npix)
+
+    def channel_step(nch: int, wexpr: str, ch: list[str]) -> list[str]:
+        # nch (1 or 2) channels x npix pixels; ch are the C expressions of the channel indices.
+        acc = [[f"s{a}{q}" for q in pixels] for a in range(nch)]
+        body = [f"      const int8_t* w = {wexpr};"]
+        body += [f"      int32_t {', '.join(f'{n} = bias[{ch[a]}]' for n in acc[a])};" for a in range(nch)]
+        body.append("      int32_t j;")
+        if k4:
+            groups = k4 // 4
+            unroll = 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
+            if unroll > 1:
+                body.append(f'      _Pragma("GCC unroll {unroll}")')
+            body.append(f"      for (j = 0; j < {k4}; j += 4) {{")
+            for a in range(nch):
+                body += [
+                    f"        uint32_t w{a} = tvmc_ld32(w + j + {a * k});",
+                    f"        int32_t w{a}e = tvmc_sxtb16(w{a}), w{a}o = tvmc_sxtb16_ror8(w{a});",
+                ]
+            for q in pixels:
+                body.append(
+                    f"        {{ int32_t xe = (int32_t)tvmc_ld32(ws + j + {q * row}), "
+                    f"xo = (int32_t)tvmc_ld32(ws + j + {q * row + 2});"
+                )
+                for a in range(nch):
+                    n = acc[a][q]
+                    body.append(f"          {n} = tvmc_smlad(xo, w{a}o, tvmc_smlad(xe, w{a}e, {n}));")
+                body.append("        }")
+            body.append("      }")
+        if k4 < k:
+            body.append(f"      for (j = {k4}; j < {k}; ++j) {{")
+            for a in range(nch):
+                for q in pixels:
+                    body.append(f"        {acc[a][q]} += ws[j + {q * row}] * w[j + {a * k}];")
+            body.append("      }")
+        for q in pixels:
+            for a in range(nch):
+                body.append(f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a])};")
+        return body
+
+    if oc >= 2:
+        lines.append(f"    for (c = 0; c < {oc - oc % 2}; c += 2) {{")
+        lines += channel_step(2, f"weight + c * {k}", ["c", "(c + 1)"])
+        lines.append("    }")
     if oc % 2:
-        lines += [
-            "    {",
-            f"      const int8_t* w = weight + {(oc - 1) * k};",
-            f"      int32_t s0 = bias[{oc - 1}], s1 = bias[{oc - 1}], j;",
-            f"      for (j = 0; j < {k4}; j += 4) {{",
-            "        uint32_t wa = tvmc_ld32(w + j);",
-            "        int32_t wae = tvmc_sxtb16(wa), wao = tvmc_sxtb16_ror8(wa);",
-            "        s0 = tvmc_smlad((int32_t)tvmc_ld32(ws + j), wae, s0);",
-            "        s0 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + 2), wao, s0);",
-            f"        s1 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + {row}), wae, s1);",
-            f"        s1 = tvmc_smlad((int32_t)tvmc_ld32(ws + j + {row + 2}), wao, s1);",
-            "      }",
-            f"      for (j = {k4}; j < {k}; ++j) {{ s0 += ws[j] * w[j]; s1 += ws[j + {row}] * w[j]; }}",
-            f"      o0[{oc - 1}] = {_requant_expr(spec, 's0', str(oc - 1))};",
-            f"      if (npix == 2) o0[{2 * oc - 1}] = {_requant_expr(spec, 's1', str(oc - 1))};",
-            "    }",
-        ]
-    lines += [
-        "  }",
-        "  return 0;",
-        "}",
+        lines.append("    {")
+        lines += channel_step(1, f"weight + {(oc - 1) * k}", [str(oc - 1)])
+        lines.append("    }")
+    return lines
+
+
+def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    _, ih, iw, ic = spec["data_shape"]
+    oc, kh, kw, _ = spec["weight_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    k = kh * kw * ic
+    # Patch rows for _CONV_PIX pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
+    row = k + (k % 2)
+    direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
+    names = _param_names(spec, ["ws"])
+    tab = _table_bytes(spec, oc)
+    lines = [
+        _KEEP_ORDER + _signature(symbol, [*dtypes, "int16"], names) + " {",
+        f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
+        f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
     ]
-    ws_bytes = tab + (2 * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
+    head = ""
+    if tab:
+        head = _exact_conv(spec, symbol, dtypes, names[:-1])
+        args = ", ".join(names[:-1])
+        lines += _table_prologue(spec, oc, "(int32_t*)(void*)ws", f"{symbol}_exact({args})")
+        lines.append(f"  ws += {tab // 2};")
+    npx = oh * ow
+    full, rest = divmod(npx, _CONV_PIX)
+    lines.append("  int32_t pix = 0;")
+    if full:
+        lines += [f"  for (; pix < {full * _CONV_PIX}; pix += {_CONV_PIX}) {{"]
+        lines += _conv_block(spec, _CONV_PIX, k, row, direct)
+        lines.append("  }")
+    if rest:
+        lines.append("  {")
+        lines += _conv_block(spec, rest, k, row, direct)
+        lines.append("  }")
+    lines += ["  return 0;", "}"]
+    ws_bytes = tab + (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
     return GeneratedKernel(head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
 
 
