@@ -174,8 +174,11 @@ def _rq_mode(spec: dict[str, Any]) -> str:
     return "fixed" if ok else "exact"
 
 
-def _requant_expr(spec: dict[str, Any], acc: str, ch: str, mode: str | None = None) -> str:
-    """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`."""
+def _requant_expr(
+    spec: dict[str, Any], acc: str, ch: str, mode: str | None = None, regs: tuple[str, str, str] | None = None
+) -> str:
+    """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`
+    (in "table" mode `regs` may name locals already holding the channel's multiplier, khi and sh)."""
     rq = spec["requant"]
     mode = mode or _rq_mode(spec)
     zp = int(spec["out_zp"])
@@ -183,6 +186,8 @@ def _requant_expr(spec: dict[str, Any], acc: str, ch: str, mode: str | None = No
         e = int(rq["right"])
         khi = (1 << (e - 2)) + zp * (1 << (e - 1))
         value = f"tvmc_rqz({acc}, {rq['mult']}, {khi}, {e - 1})"
+    elif mode == "table" and regs:
+        value = f"tvmc_rqz({acc}, {regs[0]}, {regs[1]}, {regs[2]})"
     elif mode == "table":
         value = f"tvmc_rqz({acc}, rq_mult[{ch}], rqt[2 * ({ch})], rqt[2 * ({ch}) + 1])"
     elif rq["per_channel"]:
@@ -365,9 +370,21 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
                 for q in pixels:
                     body.append(f"        {acc[a][q]} += ws[j + {q * row}] * w[j + {a * k}];")
             body.append("      }")
+        table = _rq_mode(spec) == "table"
+        if table:
+            # Channel constants read once into locals: the int8 stores may alias them (char aliases
+            # anything), so GCC would otherwise reload all three for every pixel.
+            for a in range(nch):
+                body.append(
+                    f"      int32_t m{a} = rq_mult[{ch[a]}], kh{a} = rqt[2 * {ch[a]}], "
+                    f"sh{a} = rqt[2 * {ch[a]} + 1];"
+                )
         for q in pixels:
             for a in range(nch):
-                body.append(f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a])};")
+                regs = (f"m{a}", f"kh{a}", f"sh{a}") if table else None
+                body.append(
+                    f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a], regs=regs)};"
+                )
         return body
 
     if oc >= 2:
