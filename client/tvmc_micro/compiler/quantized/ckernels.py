@@ -370,21 +370,22 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
                 for q in pixels:
                     body.append(f"        {acc[a][q]} += ws[j + {q * row}] * w[j + {a * k}];")
             body.append("      }")
+        # Channel by channel: its three constants are read once into locals (the int8 stores may alias
+        # them, char aliases anything, so GCC would reload them per pixel) and only one channel's
+        # constants are live at a time, which keeps the epilogue out of the stack.
         table = _rq_mode(spec) == "table"
-        if table:
-            # Channel constants read once into locals: the int8 stores may alias them (char aliases
-            # anything), so GCC would otherwise reload all three for every pixel.
-            for a in range(nch):
-                body.append(
-                    f"      int32_t m{a} = rq_mult[{ch[a]}], kh{a} = rqt[2 * {ch[a]}], "
-                    f"sh{a} = rqt[2 * {ch[a]} + 1];"
-                )
-        for q in pixels:
-            for a in range(nch):
-                regs = (f"m{a}", f"kh{a}", f"sh{a}") if table else None
+        for a in range(nch):
+            regs = None
+            if table:
+                c2 = f"2 * {ch[a]}"
+                body.append(f"      {{ int32_t m = rq_mult[{ch[a]}], kh = rqt[{c2}], sh = rqt[{c2} + 1];")
+                regs = ("m", "kh", "sh")
+            for q in pixels:
                 body.append(
                     f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a], regs=regs)};"
                 )
+            if table:
+                body.append("      }")
         return body
 
     if oc >= 2:
