@@ -439,6 +439,81 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     return GeneratedKernel(head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
 
 
+# Output pixels computed together by the depthwise kernel: each tap's weight word is loaded and widened once
+# for both pixels (per tap and 4 channels: 17 instructions for 8 MACs instead of 2 x 10).
+_DW_PIX = 2
+
+
+def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
+    """C lines computing output pixels p .. p + npix - 1 of a depthwise layer (npix a constant)."""
+    _, ih, iw, ch = spec["data_shape"]
+    _, kh, kw, _ = spec["weight_shape"]
+    ow = spec["out_shape"][2]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    taps = kh * kw
+    c4 = ch - ch % 4
+    pixels = range(npix)
+    lines = [
+        f"    for (q = 0; q < {npix}; ++q) {{",
+        f"      int32_t iy0 = ((p + q) / {ow}) * {sh} - {pt}, ix0 = ((p + q) % {ow}) * {sw} - {pl};",
+        f"      for (t = 0; t < {taps}; ++t) {{",
+        f"        int32_t iy = iy0 + (t / {kw}) * {dh}, ix = ix0 + (t % {kw}) * {dw};",
+        f"        tap[q][t] = (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) ? zrow"
+        f" : data + (iy * {iw} + ix) * {ch};",
+        "      }",
+        "    }",
+        f"    int8_t* dst = out + p * {ch};",
+    ]
+    table = _rq_mode(spec) == "table"
+    if c4:
+        acc = [[f"s{q}{i}" for i in range(4)] for q in pixels]
+        lines.append(f"    for (c = 0; c < {c4}; c += 4) {{")
+        for q in pixels:
+            lines.append(f"      int32_t {', '.join(f'{acc[q][i]} = bias[c + {i}]' for i in range(4))};")
+        lines += [
+            f'      _Pragma("GCC unroll {taps}")',
+            f"      for (t = 0; t < {taps}; ++t) {{",
+            f"        uint32_t w = tvmc_ld32(weight + t * {ch} + c);",
+            "        int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
+        ]
+        for q in pixels:
+            s0, s1, s2, s3 = acc[q]
+            lines += [
+                f"        {{ uint32_t x = tvmc_ld32(tap[{q}][t] + c);",
+                "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
+                f"          {s0} = tvmc_smlabb(xe, we, {s0}); {s2} = tvmc_smlatt(xe, we, {s2});",
+                f"          {s1} = tvmc_smlabb(xo, wo, {s1}); {s3} = tvmc_smlatt(xo, wo, {s3}); }}",
+            ]
+        lines.append("      }")
+        for i in range(4):
+            cexpr = f"(c + {i})"
+            regs = None
+            if table:
+                # Read once for both pixels (the int8 stores may alias the table).
+                c2 = f"2 * {cexpr}"
+                lines.append(f"      {{ int32_t m = rq_mult[{cexpr}], kh = rqt[{c2}], sh = rqt[{c2} + 1];")
+                regs = ("m", "kh", "sh")
+            for q in pixels:
+                lines.append(
+                    f"      dst[c + {i + q * ch}] = {_requant_expr(spec, acc[q][i], cexpr, regs=regs)};"
+                )
+            if table:
+                lines.append("      }")
+        lines.append("    }")
+    if c4 < ch:
+        lines += [
+            f"    for (q = 0; q < {npix}; ++q)",
+            f"    for (c = {c4}; c < {ch}; ++c) {{",
+            "      int32_t s = bias[c];",
+            f"      for (t = 0; t < {taps}; ++t) s += tap[q][t][c] * weight[t * {ch} + c];",
+            f"      dst[q * {ch} + c] = {_requant_expr(spec, 's', 'c')};",
+            "    }",
+        ]
+    return lines
+
+
 def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
     _, ih, iw, ch = spec["data_shape"]
     _, kh, kw, _ = spec["weight_shape"]
@@ -448,7 +523,6 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     pt, pl = spec["pad"]
     zp = spec["in_zp"]
     taps = kh * kw
-    c4 = ch - ch % 4
     tab = _table_bytes(spec, ch)
     names = _param_names(spec, ["ws"] if tab else [])
     all_dtypes = [*dtypes, "int32"] if tab else dtypes
@@ -461,47 +535,22 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     if tab:
         head = _exact_conv(spec, symbol, dtypes, names[:-1])
         lines += _table_prologue(spec, ch, "ws", f"{symbol}_exact({', '.join(names[:-1])})")
+    npx = oh * ow
+    full, rest = divmod(npx, _DW_PIX)
     lines += [
         f"  int8_t zrow[{(ch + 3) // 4 * 4}] __attribute__((aligned(4)));",
-        f"  const int8_t* tap[{taps}];",
-        "  int32_t oy, ox, t, c;",
+        f"  const int8_t* tap[{_DW_PIX}][{taps}];",
+        "  int32_t p = 0, q, t, c;",
+        "  (void)q;",
         f"  memset(zrow, ({zp}) & 0xff, sizeof(zrow));",
-        f"  for (oy = 0; oy < {oh}; ++oy) {{",
-        f"    for (ox = 0; ox < {ow}; ++ox) {{",
-        f"      int32_t iy0 = oy * {sh} - {pt}, ix0 = ox * {sw} - {pl};",
-        f"      int8_t* dst = out + (oy * {ow} + ox) * {ch};",
-        f"      for (t = 0; t < {taps}; ++t) {{",
-        f"        int32_t iy = iy0 + (t / {kw}) * {dh}, ix = ix0 + (t % {kw}) * {dw};",
-        f"        tap[t] = (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) ? zrow"
-        f" : data + (iy * {iw} + ix) * {ch};",
-        "      }",
     ]
-    if c4:
-        lines += [
-            f"      for (c = 0; c < {c4}; c += 4) {{",
-            "        int32_t s0 = bias[c], s1 = bias[c + 1], s2 = bias[c + 2], s3 = bias[c + 3];",
-            f'        _Pragma("GCC unroll {taps}")',
-            f"        for (t = 0; t < {taps}; ++t) {{",
-            "          uint32_t x = tvmc_ld32(tap[t] + c);",
-            f"          uint32_t w = tvmc_ld32(weight + t * {ch} + c);",
-            "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
-            "          int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
-            "          s0 = tvmc_smlabb(xe, we, s0); s2 = tvmc_smlatt(xe, we, s2);",
-            "          s1 = tvmc_smlabb(xo, wo, s1); s3 = tvmc_smlatt(xo, wo, s3);",
-            "        }",
-            f"        dst[c] = {_requant_expr(spec, 's0', 'c')};",
-            f"        dst[c + 1] = {_requant_expr(spec, 's1', '(c + 1)')};",
-            f"        dst[c + 2] = {_requant_expr(spec, 's2', '(c + 2)')};",
-            f"        dst[c + 3] = {_requant_expr(spec, 's3', '(c + 3)')};",
-            "      }",
-        ]
-    if c4 < ch:
-        lines += [
-            f"      for (c = {c4}; c < {ch}; ++c) {{",
-            "        int32_t s = bias[c];",
-            f"        for (t = 0; t < {taps}; ++t) s += tap[t][c] * weight[t * {ch} + c];",
-            f"        dst[c] = {_requant_expr(spec, 's', 'c')};",
-            "      }",
-        ]
-    lines += ["    }", "  }", "  return 0;", "}"]
+    if full:
+        lines.append(f"  for (; p < {full * _DW_PIX}; p += {_DW_PIX}) {{")
+        lines += _depthwise_block(spec, _DW_PIX)
+        lines.append("  }")
+    if rest:
+        lines.append("  {")
+        lines += _depthwise_block(spec, rest)
+        lines.append("  }")
+    lines += ["  return 0;", "}"]
     return GeneratedKernel(head + "\n".join(lines) + "\n", all_dtypes, (tab, "int32") if tab else None)
