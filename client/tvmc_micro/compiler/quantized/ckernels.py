@@ -6,13 +6,15 @@ here as C, one function per layer with every shape, stride and padding a compile
 
 * CONV_2D (groups == 1) is a matrix multiply over an int16 patch: each output pixel's receptive field is
   copied once (out-of-image taps read the input zero point, as the TIR kernels do) and widened in SXTB16
-  order, then 2 pixels x 2 output channels are computed together with SMLAD (per 4 taps: 2 weight loads,
-  4 SXTB16, 4 patch loads, 8 SMLAD for 16 MACs). A 1x1 unpadded conv widens straight from the input.
+  order, then 3 pixels x 2 output channels are computed together with SMLAD (per 4 taps: 2 weight loads,
+  4 SXTB16, 6 patch loads, 12 SMLAD for 24 MACs). A 1x1 unpadded conv widens straight from the input.
 * DEPTHWISE_CONV_2D (multiplier 1) stays NHWC; per output pixel the tap pointers are resolved once
-  (a zero-point row stands in for out-of-image taps), then 4 channels per step with SMLABB/SMLATT.
-* The epilogue is TFLite's MultiplyByQuantizedMultiplier computed with one 64-bit multiply-add and one
-  arithmetic shift (`tvmc_rq` below; proven equal to SRDHM + RoundingDivideByPOT, tested exhaustively on
-  edge cases), then zero point, clamp and byte store.
+  (a zero-point row stands in for out-of-image taps), then 2 pixels x 4 channels per step with
+  SMLABB/SMLATT, each tap's weights widened once for both pixels.
+* The epilogue is TFLite's MultiplyByQuantizedMultiplier with the output zero point folded in, one SMLAL
+  and one arithmetic shift (`tvmc_rqz`; `tvmc_rq` for multipliers/shifts outside its domain), then clamp
+  and byte store. Per-channel constants are derived from the stored shift in the epilogue, so no kernel
+  workspace holds a table.
 
 Every intrinsic has a portable C twin selected when `__ARM_FEATURE_DSP` is absent, so the same source
 built for the host computes bit for bit what the Cortex-M build computes.
@@ -163,8 +165,8 @@ _RQZ_MIN_RIGHT, _RQZ_MAX_RIGHT = 2, 22
 
 def _rq_mode(spec: dict[str, Any]) -> str:
     """How a kernel requantises: "fixed" (per-tensor constants in tvmc_rqz's domain), "table" (per-channel,
-    tvmc_rqz with a per-call table of high words, falling back to the exact kernel when a channel is out of
-    its domain) or "exact" (tvmc_rq, any TFLite multiplier/shift)."""
+    tvmc_rqz with each channel's high word derived from its shift, falling back to the exact kernel when a
+    channel is out of its domain) or "exact" (tvmc_rq, any TFLite multiplier/shift)."""
     rq = spec["requant"]
     if rq["per_channel"]:
         return "exact" if rq["has_left"] else "table"
@@ -189,7 +191,8 @@ def _requant_expr(
     elif mode == "table" and regs:
         value = f"tvmc_rqz({acc}, {regs[0]}, {regs[1]}, {regs[2]})"
     elif mode == "table":
-        value = f"tvmc_rqz({acc}, rq_mult[{ch}], rqt[2 * ({ch})], rqt[2 * ({ch}) + 1])"
+        e = f"rq_right[{ch}]"
+        value = f"tvmc_rqz({acc}, rq_mult[{ch}], {_khi(spec, e)}, {e} - 1)"
     elif rq["per_channel"]:
         left = f"(int32_t){'rq_left[' + ch + ']' if rq['has_left'] else '0'}"
         value = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}]) + ({zp})"
@@ -201,31 +204,32 @@ def _requant_expr(
     return f"tvmc_clamp8({value}, {lo}, {hi})"
 
 
-def _table_prologue(spec: dict[str, Any], channels: int, table: str, fallback: str) -> list[str]:
-    """C lines that fill the {khi, sh} table tvmc_rqz reads per channel, or return through the exact kernel
-    when any channel's multiplier/shift is outside tvmc_rqz's domain (checked once per call)."""
-    zp = int(spec["out_zp"])
+def _khi(spec: dict[str, Any], e: str) -> str:
+    """C expression: tvmc_rqz's high word for right shift `e`, 2^(e-2) + zp * 2^(e-1) = (2 zp + 1) << (e-2);
+    derived in the epilogue (a shift) instead of a per-call table, so no workspace holds it."""
+    return f"(int32_t)((uint32_t)({2 * int(spec['out_zp']) + 1}) << ({e} - 2))"
+
+
+def _channel_locals(spec: dict[str, Any], ch: str) -> tuple[str, tuple[str, str, str]]:
+    """A C declaration of channel `ch`'s tvmc_rqz constants as locals (read once per block: the int8 stores
+    may alias the tables, char aliases anything), and their names for _requant_expr."""
+    decl = f"int32_t m = rq_mult[{ch}], e = rq_right[{ch}], kh = {_khi(spec, 'e')}, sh = e - 1;"
+    return decl, ("m", "kh", "sh")
+
+
+def _domain_check(channels: int, fallback: str) -> list[str]:
+    """C lines that return through the exact kernel when any channel's multiplier/shift is outside
+    tvmc_rqz's domain (checked once per call)."""
     return [
-        f"  int32_t* rqt = {table};",
         "  {",
-        "    int32_t c, ok = 1;",
+        "    int32_t c;",
         f"    for (c = 0; c < {channels}; ++c) {{",
         "      int32_t m = rq_mult[c], e = rq_right[c];",
-        f"      if (e < {_RQZ_MIN_RIGHT} || e > {_RQZ_MAX_RIGHT} || m < 0 || (m > 0 && m < 0x40000000)) {{",
-        "        ok = 0;",
-        "        break;",
-        "      }",
-        f"      rqt[2 * c] = (int32_t)((1u << (e - 2)) + ((uint32_t)({zp}) << (e - 1)));",
-        "      rqt[2 * c + 1] = e - 1;",
+        f"      if (e < {_RQZ_MIN_RIGHT} || e > {_RQZ_MAX_RIGHT} || m < 0 || (m > 0 && m < 0x40000000))",
+        f"        return {fallback};",
         "    }",
-        f"    if (!ok) return {fallback};",
         "  }",
     ]
-
-
-def _table_bytes(spec: dict[str, Any], channels: int) -> int:
-    """Workspace bytes of the per-channel table (a multiple of 16, so what follows stays aligned)."""
-    return (8 * channels + 15) // 16 * 16 if _rq_mode(spec) == "table" else 0
 
 
 def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: list[str]) -> str:
@@ -370,16 +374,14 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
                 for q in pixels:
                     body.append(f"        {acc[a][q]} += ws[j + {q * row}] * w[j + {a * k}];")
             body.append("      }")
-        # Channel by channel: its three constants are read once into locals (the int8 stores may alias
-        # them, char aliases anything, so GCC would reload them per pixel) and only one channel's
-        # constants are live at a time, which keeps the epilogue out of the stack.
+        # Channel by channel: only one channel's constants are live at a time, which keeps the epilogue
+        # out of the stack.
         table = _rq_mode(spec) == "table"
         for a in range(nch):
             regs = None
             if table:
-                c2 = f"2 * {ch[a]}"
-                body.append(f"      {{ int32_t m = rq_mult[{ch[a]}], kh = rqt[{c2}], sh = rqt[{c2} + 1];")
-                regs = ("m", "kh", "sh")
+                decl, regs = _channel_locals(spec, ch[a])
+                body.append(f"      {{ {decl}")
             for q in pixels:
                 body.append(
                     f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a], regs=regs)};"
@@ -411,18 +413,15 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     row = k + (k % 2)
     direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
     names = _param_names(spec, ["ws"])
-    tab = _table_bytes(spec, oc)
     lines = [
         _KEEP_ORDER + _signature(symbol, [*dtypes, "int16"], names) + " {",
         f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
     ]
     head = ""
-    if tab:
+    if _rq_mode(spec) == "table":
         head = _exact_conv(spec, symbol, dtypes, names[:-1])
-        args = ", ".join(names[:-1])
-        lines += _table_prologue(spec, oc, "(int32_t*)(void*)ws", f"{symbol}_exact({args})")
-        lines.append(f"  ws += {tab // 2};")
+        lines += _domain_check(oc, f"{symbol}_exact({', '.join(names[:-1])})")
     npx = oh * ow
     full, rest = divmod(npx, _CONV_PIX)
     lines.append("  int32_t pix = 0;")
@@ -435,7 +434,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         lines += _conv_block(spec, rest, k, row, direct)
         lines.append("  }")
     lines += ["  return 0;", "}"]
-    ws_bytes = tab + (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
+    ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
     return GeneratedKernel(head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
 
 
@@ -491,10 +490,8 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
             cexpr = f"(c + {i})"
             regs = None
             if table:
-                # Read once for both pixels (the int8 stores may alias the table).
-                c2 = f"2 * {cexpr}"
-                lines.append(f"      {{ int32_t m = rq_mult[{cexpr}], kh = rqt[{c2}], sh = rqt[{c2} + 1];")
-                regs = ("m", "kh", "sh")
+                decl, regs = _channel_locals(spec, cexpr)
+                lines.append(f"      {{ {decl}")
             for q in pixels:
                 lines.append(
                     f"      dst[c + {i + q * ch}] = {_requant_expr(spec, acc[q][i], cexpr, regs=regs)};"
@@ -523,18 +520,16 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     pt, pl = spec["pad"]
     zp = spec["in_zp"]
     taps = kh * kw
-    tab = _table_bytes(spec, ch)
-    names = _param_names(spec, ["ws"] if tab else [])
-    all_dtypes = [*dtypes, "int32"] if tab else dtypes
+    names = _param_names(spec, [])
     lines = [
-        _KEEP_ORDER + _signature(symbol, all_dtypes, names) + " {",
+        _KEEP_ORDER + _signature(symbol, dtypes, names) + " {",
         f"  /* DEPTHWISE_CONV_2D {ih}x{iw}x{ch} -> {oh}x{ow}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl} */",
     ]
     head = ""
-    if tab:
-        head = _exact_conv(spec, symbol, dtypes, names[:-1])
-        lines += _table_prologue(spec, ch, "ws", f"{symbol}_exact({', '.join(names[:-1])})")
+    if _rq_mode(spec) == "table":
+        head = _exact_conv(spec, symbol, dtypes, names)
+        lines += _domain_check(ch, f"{symbol}_exact({', '.join(names)})")
     npx = oh * ow
     full, rest = divmod(npx, _DW_PIX)
     lines += [
@@ -553,4 +548,4 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         lines += _depthwise_block(spec, rest)
         lines.append("  }")
     lines += ["  return 0;", "}"]
-    return GeneratedKernel(head + "\n".join(lines) + "\n", all_dtypes, (tab, "int32") if tab else None)
+    return GeneratedKernel(head + "\n".join(lines) + "\n", dtypes, None)
