@@ -315,6 +315,22 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
             "      int32_t ky, kx;",
             f"      for (ky = 0; ky < {kh}; ++ky) {{",
             f"        int32_t iy = iy0 + ky * {dh};",
+        ]
+        if dw == 1:
+            # A kernel row is kw * ic contiguous input bytes: one fixed-size copy (or fill) when the row is
+            # wholly inside or outside the image (the 1-channel first conv of KWS copied byte by byte).
+            span = kw * ic
+            lines += [
+                f"        if (iy < 0 || iy >= {ih}) {{",
+                f"          memset(bytes + ky * {span}, ({zp}) & 0xff, {span});",
+                "          continue;",
+                "        }",
+                f"        if (ix0 >= 0 && ix0 + {kw - 1} < {iw}) {{",
+                f"          memcpy(bytes + ky * {span}, data + (iy * {iw} + ix0) * {ic}, {span});",
+                "          continue;",
+                "        }",
+            ]
+        lines += [
             f"        for (kx = 0; kx < {kw}; ++kx) {{",
             f"          int32_t ix = ix0 + kx * {dw};",
             f"          int8_t* seg = bytes + (ky * {kw} + kx) * {ic};",
