@@ -413,6 +413,18 @@ def test_generated_kernel_every_requant_mode(kind: str, case: str, tmp_path: Pat
         case, "table" if case.startswith("table") else "fixed"
     )
 
+    _check_generated(spec, mults, shifts, rng, tmp_path)
+
+
+def _check_generated(
+    spec: dict[str, Any], mults: list[int], shifts: list[int], rng: np.random.Generator, tmp_path: Path
+) -> None:
+    """Generate the kernel for `spec`, build it for the host under UBSan with random data, and compare every
+    output with the numpy reference."""
+    from tvmc_micro.compiler.quantized import ckernels
+
+    geom = spec
+    oc = spec["out_shape"][3]
     x = rng.integers(-128, 128, size=geom["data_shape"]).astype(np.int8)
     w = rng.integers(-127, 128, size=geom["weight_shape"]).astype(np.int8)
     b = rng.integers(-3000, 3000, size=oc).astype(np.int32)
@@ -465,3 +477,42 @@ def test_generated_kernel_every_requant_mode(kind: str, case: str, tmp_path: Pat
     subprocess.run(["gcc", *flags, str(src), "-o", str(exe)], check=True)
     got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), int)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+# Conv: output pixel counts 3k, 3k+1, 3k+2 (the 3-pixel blocks' tail), odd channel counts, K not a multiple
+# of 4, 1x1 direct, rows partly/wholly outside the image on every side, dilation. Depthwise: even and odd
+# pixel counts (2-pixel blocks), channels not a multiple of 4.
+BLOCKING_GEOMS = {
+    "conv_1x1_9px": ("conv2d", [1, 3, 3, 8], [6, 1, 1, 8], [1, 3, 3, 6], [1, 1], [1, 1], [0, 0]),
+    "conv_1x1_10px": ("conv2d", [1, 2, 5, 12], [4, 1, 1, 12], [1, 2, 5, 4], [1, 1], [1, 1], [0, 0]),
+    "conv_1x1_11px_oddc": ("conv2d", [1, 1, 11, 5], [3, 1, 1, 5], [1, 1, 11, 3], [1, 1], [1, 1], [0, 0]),
+    "conv_tall_1ch": ("conv2d", [1, 9, 6, 1], [8, 5, 4, 1], [1, 5, 3, 8], [2, 2], [1, 1], [2, 1]),
+    "conv_wide_pad": ("conv2d", [1, 4, 5, 2], [5, 3, 3, 2], [1, 4, 5, 5], [1, 1], [1, 1], [1, 1]),
+    "conv_dilated": ("conv2d", [1, 7, 7, 3], [2, 2, 3, 3], [1, 4, 4, 2], [1, 1], [2, 2], [0, 1]),
+    "dw_even": ("depthwise", [1, 4, 4, 8], [1, 3, 3, 8], [1, 4, 4, 8], [1, 1], [1, 1], [1, 1]),
+    "dw_odd_c7": ("depthwise", [1, 5, 3, 7], [1, 3, 3, 7], [1, 5, 3, 7], [1, 1], [1, 1], [1, 1]),
+    "dw_stride_odd": ("depthwise", [1, 6, 6, 4], [1, 3, 2, 4], [1, 3, 3, 4], [2, 2], [1, 1], [1, 0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKING_GEOMS))
+def test_generated_kernel_blocking_tails(name: str, tmp_path: Path) -> None:
+    kind, data, weight, out, stride, dilation, pad = BLOCKING_GEOMS[name]
+    geom = {
+        "data_shape": data,
+        "weight_shape": weight,
+        "out_shape": out,
+        "stride": stride,
+        "dilation": dilation,
+        "pad": pad,
+    }
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    oc = out[3]
+    for per_channel in (True, False):
+        n = oc if per_channel else 1
+        mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+        shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
+        spec = _spec(kind, geom, mults, shifts, (-3, 9), (-128, 127))
+        work = tmp_path / ("per_channel" if per_channel else "per_tensor")
+        work.mkdir()
+        _check_generated(spec, mults, shifts, rng, work)
