@@ -1,4 +1,5 @@
-"""The part of `generate_project` every template shares: a new project directory holding the MLF.
+"""What every template shares: a new project directory holding the MLF, and the server base that tells a
+template from a project generated from it.
 
 A template server calls `new_project(...)` and adds its own files inside the `with` block; any failure,
 its own included, removes the half-made project, so a failed create-project leaves nothing behind.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 from microtvm_api.archive import safe_extract
-from microtvm_api.errors import ArchiveError, ProjectExistsError
+from microtvm_api.errors import ArchiveError, NotImplementedInTemplateError, ProjectExistsError
+from microtvm_api.options import load_options
+from microtvm_api.server import ProjectAPIHandler, ServerInfo
 
 MLF_NAME = "model.tar"  # the MLF as given, kept in the project (its server reports this path)
 MODEL_DIR = "model"  # the MLF extracted
@@ -64,3 +68,38 @@ def new_project(
         else:
             shutil.rmtree(project_dir, ignore_errors=True)
         raise
+
+
+class TemplateHandler(ProjectAPIHandler):
+    """Base of a server that lives in a template directory and is copied into each project it generates
+    (with `new_project`): the directory is a project once it holds `model.tar`. Subclasses set
+    `platform_name` and `project_options` and implement the methods."""
+
+    platform_name: ClassVar[str]
+
+    def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
+
+    @property
+    def is_template(self) -> bool:
+        return not (self.project_dir / MLF_NAME).is_file()
+
+    def saved_option_values(self) -> Mapping[str, Any]:
+        return {} if self.is_template else load_options(self.project_dir)
+
+    def server_info_query(self, tvm_version: str) -> ServerInfo:
+        return ServerInfo(
+            platform_name=self.platform_name,
+            is_template=self.is_template,
+            model_library_format_path=None if self.is_template else str(self.project_dir / MLF_NAME),
+            project_options=self.project_options,
+            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
+        )
+
+    def require_template(self) -> None:
+        """generate_project runs in the template, not in a project made from it."""
+        if not self.is_template:
+            raise NotImplementedInTemplateError(
+                f"{self.project_dir} is a generated project, not a template",
+                f"run it from the template (tvmc micro create-project DIR model.tar {self.platform_name})",
+            )

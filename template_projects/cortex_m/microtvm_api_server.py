@@ -33,10 +33,10 @@ from microtvm_api.errors import (  # noqa: E402
     ServerError,
     TransportClosedError,
 )
-from microtvm_api.new_project import MLF_NAME, MODEL_DIR, new_project  # noqa: E402
+from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project  # noqa: E402
 from microtvm_api.options import ProjectOption, load_options, save_options  # noqa: E402
 from microtvm_api.qemu import QemuTransport, qemu_argv  # noqa: E402
-from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main  # noqa: E402
+from microtvm_api.server import TransportTimeouts, main  # noqa: E402
 
 TEMPLATE_FILES = ("microtvm_api_server.py", "cortex_m_firmware.py", "boards.yaml", "firmware")
 ELF = Path("build") / "firmware.elf"
@@ -63,28 +63,13 @@ PROJECT_OPTIONS = (
 # fmt: on
 
 
-class CortexMHandler(ProjectAPIHandler):
+class CortexMHandler(TemplateHandler):
+    platform_name = "cortex_m"
     project_options = PROJECT_OPTIONS
 
     def __init__(self, project_dir: Path = HERE) -> None:
-        self.project_dir = project_dir
+        super().__init__(project_dir)
         self._transport: QemuTransport | None = None
-
-    @property
-    def is_template(self) -> bool:
-        return not (self.project_dir / MLF_NAME).is_file()
-
-    def saved_option_values(self) -> Mapping[str, Any]:
-        return {} if self.is_template else load_options(self.project_dir)
-
-    def server_info_query(self, tvm_version: str) -> ServerInfo:
-        return ServerInfo(
-            platform_name="cortex_m",
-            is_template=self.is_template,
-            model_library_format_path=None if self.is_template else str(self.project_dir / MLF_NAME),
-            project_options=self.project_options,
-            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
-        )
 
     # ---- generate_project ------------------------------------------------------------------------
 
@@ -95,11 +80,7 @@ class CortexMHandler(ProjectAPIHandler):
         project_dir: Path,
         options: Mapping[str, Any],
     ) -> None:
-        if not self.is_template:
-            raise NotImplementedInTemplateError(
-                f"{self.project_dir} is a generated project, not a template",
-                "run generate_project from the template (tvmc micro create-project ... cortex_m)",
-            )
+        self.require_template()
         board = fw.load_boards()[options["board"]]
         copies = [(HERE / name, name) for name in TEMPLATE_FILES]
         with new_project(model_library_format_path, project_dir, copies, platform="cortex_m") as model_dir:

@@ -21,9 +21,9 @@ from typing import Any
 
 from microtvm_api.commands import run_command
 from microtvm_api.errors import NotImplementedInTemplateError, ServerError, TransportClosedError
-from microtvm_api.new_project import MLF_NAME, MODEL_DIR, new_project
-from microtvm_api.options import ProjectOption, load_options, save_options
-from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
+from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
+from microtvm_api.options import ProjectOption, save_options
+from microtvm_api.server import TransportTimeouts, main
 from microtvm_api.transport import deadline_after, fd_read, fd_write
 
 HERE = Path(__file__).resolve().parent
@@ -46,28 +46,13 @@ PROJECT_OPTIONS = (
 )
 
 
-class CrtHostHandler(ProjectAPIHandler):
+class CrtHostHandler(TemplateHandler):
+    platform_name = "crt_host"
     project_options = PROJECT_OPTIONS
 
     def __init__(self, project_dir: Path = HERE) -> None:
-        self.project_dir = project_dir
+        super().__init__(project_dir)
         self.firmware: subprocess.Popen[bytes] | None = None
-
-    @property
-    def is_template(self) -> bool:
-        return not (self.project_dir / MLF_NAME).is_file()
-
-    def saved_option_values(self) -> Mapping[str, Any]:
-        return {} if self.is_template else load_options(self.project_dir)
-
-    def server_info_query(self, tvm_version: str) -> ServerInfo:
-        return ServerInfo(
-            platform_name="crt_host",
-            is_template=self.is_template,
-            model_library_format_path=None if self.is_template else str(self.project_dir / MLF_NAME),
-            project_options=self.project_options,
-            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
-        )
 
     def generate_project(
         self,
@@ -77,11 +62,7 @@ class CrtHostHandler(ProjectAPIHandler):
         options: Mapping[str, Any],
     ) -> None:
         # The C runtime comes inside the MLF (runtime/), so standalone_crt_dir is not needed.
-        if not self.is_template:
-            raise NotImplementedInTemplateError(
-                f"{self.project_dir} is a generated project, not a template",
-                "run generate_project from the template directory (tvmc micro create-project ... crt_host)",
-            )
+        self.require_template()
         copies = [(HERE / name, name) for name in TEMPLATE_FILES if (HERE / name).exists()]
         with new_project(model_library_format_path, project_dir, copies, platform="crt_host"):
             save_options(project_dir, options)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from microtvm_api.errors import ServerError, ToolNotFoundError, TransportClosedError
-from microtvm_api.new_project import MODEL_DIR, new_project
-from microtvm_api.options import ProjectOption, load_options, save_options
-from microtvm_api.server import ProjectAPIHandler, ServerInfo, TransportTimeouts, main
+from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
+from microtvm_api.options import ProjectOption, save_options
+from microtvm_api.server import TransportTimeouts, main
 
 # Helper modules beside this file (the script's folder is on sys.path when Python runs it).
 from zephyr_boards import Board, BoardError, choose_port, console_baud, load_boards
@@ -72,33 +72,21 @@ TIMEOUTS = {
 }
 
 
-class ZephyrHandler(ProjectAPIHandler):
+class ZephyrHandler(TemplateHandler):
+    platform_name = "zephyr"
     project_options = PROJECT_OPTIONS
 
     def __init__(self, tools: Tools | None = None, project_dir: Path = HERE) -> None:
+        super().__init__(project_dir)
         self.tools = tools or Tools()
-        self.project_dir = project_dir
-        self.is_template = not (project_dir / MODEL_DIR / "metadata.json").is_file()
         self.transport: Any = None
-
-    def saved_option_values(self) -> Mapping[str, Any]:
-        return {} if self.is_template else load_options(self.project_dir)
-
-    def server_info_query(self, tvm_version: str) -> ServerInfo:
-        mlf = self.project_dir / "model.tar"
-        return ServerInfo(
-            platform_name="zephyr",
-            is_template=self.is_template,
-            model_library_format_path=None if self.is_template else str(mlf),
-            project_options=self.project_options,
-            capabilities=("generate_project",) if self.is_template else ("build", "flash", "transport"),
-        )
 
     # ---- generate_project --------------------------------------------------------------------------------
 
     def generate_project(self, model_library_format_path: Path, standalone_crt_dir: Path | None,
                          project_dir: Path, options: Mapping[str, Any]) -> None:
         # The MLF carries its own runtime/ sources, so standalone_crt_dir is not needed.
+        self.require_template()
         from microtvm_api.model_glue import runtime_sources, write_model_glue
 
         board = load_boards().get(options["board"])
