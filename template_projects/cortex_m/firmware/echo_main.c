@@ -17,13 +17,18 @@
 #include "tvmrt/platform.h"
 
 static uint8_t read_byte(void) {
+  /* The poke (a dummy data-register read) makes QEMU notice the pty reader at once, but a byte arriving
+     between the empty check and that read would be consumed and lost: poke only until the host has sent
+     its first byte, as main.c does. */
+  static int host_seen = 0;
   uint8_t b;
   uint32_t polls = 0;
   while (board_uart_read_available(&b, 1) == 0) {
-    if ((++polls & 0x3FFFu) == 0u) {
+    if (!host_seen && (++polls & 0x3FFFu) == 0u) {
       board_uart_poke();
     }
   }
+  host_seen = 1;
   return b;
 }
 

@@ -1,4 +1,4 @@
-/* ARM PL011 UART (the Stellaris UART is a PL011 variant): 16-byte FIFOs, polled.
+/* ARM PL011 UART (the Stellaris UART is a PL011 variant), polled, FIFOs off (see board_uart_init).
    On real LM3S silicon the UART and GPIO clocks must also be enabled in SYSCTL; QEMU does not need it. */
 #include <stdint.h>
 
@@ -14,7 +14,6 @@
 
 #define FR_RXFE 0x10u
 #define FR_TXFF 0x20u
-#define LCRH_FEN 0x10u
 #define LCRH_WLEN8 0x60u
 #define CTL_UARTEN 0x001u
 #define CTL_TXE 0x100u
@@ -26,7 +25,10 @@ void board_uart_init(uint32_t baud) {
   uint32_t div64 = (uint32_t)(((uint64_t)BOARD_UART_CLOCK_HZ * 4u + baud / 2u) / baud);
   UART_IBRD = div64 >> 6;
   UART_FBRD = div64 & 0x3Fu;
-  UART_LCRH = LCRH_WLEN8 | LCRH_FEN;
+  /* FIFOs stay off: on a PL011 (and QEMU's model of it) switching FEN resets the receive FIFO, which
+     drops whatever the host sent before this line ran, e.g. the first bytes of a request typed while the
+     board boots. Polled reads keep up with the 1-byte holding register (QEMU flow-controls the pty). */
+  UART_LCRH = LCRH_WLEN8;
   UART_CTL = CTL_UARTEN | CTL_TXE | CTL_RXE;
 }
 
