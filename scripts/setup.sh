@@ -19,7 +19,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if ! "$PYTHON" -c "import tvmc_micro, microtvm_api, tvm, ai_edge_litert, tflite_micro, onnxruntime" 2>/dev/null; then
+# Reinstall unless this very checkout is what Python imports (another clone may be installed editable).
+if ! "$PYTHON" - <<'PY' 2>/dev/null
+import pathlib, sys
+import ai_edge_litert, onnxruntime, tflite_micro, tvm  # noqa: F401  (the test extras are there)
+import microtvm_api, tvmc_micro
+here = pathlib.Path("client").resolve()
+sys.exit(0 if pathlib.Path(tvmc_micro.__file__).resolve().is_relative_to(here) else 1)
+PY
+then
   echo "+ $PYTHON -m pip install -e .[test]"
   "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
 fi
