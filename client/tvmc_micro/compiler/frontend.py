@@ -55,23 +55,10 @@ def _int8_inside(data: bytes) -> bool:
 
 
 def _try_integer_path(mf: ModelFile, model_name: str, allow_float_fallback: bool) -> Any | None:
-    """The integer (MCU-grade) importer when it is installed; else None (the QDQ float path runs)."""
-    quantized: Any
-    try:
-        from tvmc_micro.compiler import quantized
-    except ImportError:
-        quantized = None
-    except Exception as err:  # the module exists but is broken: never silently change the arithmetic
-        if not allow_float_fallback:
-            raise TvmcError(
-                f"the integer int8 path failed to load: {type(err).__name__}: {err}",
-                "pass --allow-float-fallback to compile through the float (QDQ) path instead",
-            ) from err
-        log.warning("integer path failed to load (%s); using the float (QDQ) path", err)
-        return None
-    if quantized is None or not hasattr(quantized, "import_tflite_quantized"):
-        log.info("integer importer not available; int8 model goes through the QDQ float path")
-        return None
+    """The integer (MCU-grade) module; None when it refuses the model and the user allowed the QDQ
+    float path instead (never a silent change of arithmetic)."""
+    from tvmc_micro.compiler import quantized
+
     try:
         if mf.format == "onnx":
             from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized

@@ -191,8 +191,8 @@ def _requant_expr(
     elif mode == "table" and regs:
         value = f"tvmc_rqz({acc}, {regs[0]}, {regs[1]}, {regs[2]})"
     elif mode == "table":
-        e = f"rq_right[{ch}]"
-        value = f"tvmc_rqz({acc}, rq_mult[{ch}], {_khi(spec, e)}, {e} - 1)"
+        shift = f"rq_right[{ch}]"
+        value = f"tvmc_rqz({acc}, rq_mult[{ch}], {_khi(spec, shift)}, {shift} - 1)"
     elif rq["per_channel"]:
         left = f"(int32_t){'rq_left[' + ch + ']' if rq['has_left'] else '0'}"
         value = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}]) + ({zp})"
