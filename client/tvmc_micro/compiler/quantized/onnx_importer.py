@@ -629,7 +629,8 @@ class OnnxLowerer:
         ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
         x = self.nhwc(x)
         geo = kernels.ConvGeometry((strides[0], strides[1]), (1, 1), (pads[0], pads[1]))
-        func = onnx_kernels.max_pool2d(x.physical_shape, (n, oh, ow, c), (kh, kw), geo, "max_pool2d")
+        # Max is order-preserving, so the int8 storage values pool like the real ones: no requantisation.
+        func = kernels.max_pool2d(x.physical_shape, (n, oh, ow, c), (kh, kw), geo, (-128, 127), "max_pool2d")
         out = self.call(func, "max_pool2d", [x.expr], (n, oh, ow, c), "int8")
         return QAct(out, (n, c, oh, ow), True, offset)
 

@@ -163,36 +163,6 @@ def average_pool2d(
     return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", 4))
 
 
-def max_pool2d(
-    data_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    filter_hw: tuple[int, int],
-    geometry: ConvGeometry,
-    name: str,
-) -> tirx.PrimFunc:
-    """MaxPool as one max over the explicit taps (no reduction loop): the C backend miscompiles the
-    fully unrolled max reduction of `kernels.max_pool2d` (it reuses a stale load of the accumulator
-    across the unrolled stores), so the window is written out instead. Out-of-image taps read -128."""
-    _, in_h, in_w, _ = data_shape
-    fh, fw = filter_hw
-    data = te.placeholder(data_shape, "int8", name="data")
-    sh, sw = geometry.stride
-    pt, pl = geometry.pad
-    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
-
-    def body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        best: PrimExpr | None = None
-        for ky in range(fh):
-            for kx in range(fw):
-                v = _tap(data, n, y * sh - pt + ky, x * sw - pl + kx, c, -128, bounds)
-                best = v if best is None else tirx.max(best, v)
-        assert best is not None
-        return best
-
-    out = te.compute(out_shape, body, name="out")
-    return _finish([data, out], name)
-
-
 def _fma(a: PrimExpr, b: PrimExpr, c: PrimExpr) -> PrimExpr:
     """fmaf(a, b, c) for |a| <= 255 and float32 b, c: a*b is exact in double, so the double sum rounded
     to float32 is the single-rounded fused result except in double-rounding ties (~2^-29 of cases)."""
