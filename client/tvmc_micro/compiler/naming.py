@@ -27,16 +27,18 @@ def sanitize_c_identifier(name: str, fallback: str = "x") -> str:
     return out
 
 
+def claim_unique(name: str, used: set[str], fallback: str = "x") -> str:
+    """`name` as a C identifier not yet in `used` (a `_<n>` suffix when taken); records it in `used`."""
+    base = sanitize_c_identifier(name, fallback=fallback)
+    cand, n = base, 1
+    while cand in used:
+        cand = f"{base}_{n}"
+        n += 1
+    used.add(cand)
+    return cand
+
+
 def unique_names(names: list[str]) -> list[str]:
     """Sanitise a list of names and make them distinct (two inputs `a:0` and `a/0` must not collide)."""
     seen: set[str] = set()
-    result = []
-    for i, raw in enumerate(names):
-        base = sanitize_c_identifier(raw, fallback=f"t{i}")
-        cand, n = base, 1
-        while cand in seen:
-            cand = f"{base}_{n}"
-            n += 1
-        seen.add(cand)
-        result.append(cand)
-    return result
+    return [claim_unique(raw, seen, fallback=f"t{i}") for i, raw in enumerate(names)]

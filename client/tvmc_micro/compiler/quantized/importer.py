@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import tvm
 from tvm import relax
 
+from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.graph import QGraph, read_graph
 from tvmc_micro.compiler.quantized.lowering import CONVERTERS, Lowerer, describe_operator
@@ -84,17 +83,6 @@ def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
     return problems
 
 
-def _param_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "input"
-    if base[0].isdigit():
-        base = "_" + base
-    cand, k = base, 1
-    while cand in used:
-        cand, k = f"{base}_{k}", k + 1
-    used.add(cand)
-    return cand
-
-
 def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule:
     """A Relax module computing the model in integers, bit-exact with TFLite Micro's reference kernels.
 
@@ -112,7 +100,7 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
     params = []
     for i in g.inputs:
         t = g.tensors[i]
-        var = relax.Var(_param_name(t.name, used), relax.TensorType(list(t.shape), _IO_DTYPES[t.dtype]))
+        var = relax.Var(claim_unique(t.name, used), relax.TensorType(list(t.shape), _IO_DTYPES[t.dtype]))
         lw.define(i, var)
         params.append(var)
     with lw.bb.function("main", params, attrs={"global_symbol": "main", "tvmc_micro.model_name": model_name}):

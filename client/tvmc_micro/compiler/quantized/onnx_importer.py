@@ -17,6 +17,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized import kernels, onnx_kernels
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.onnx_values import (
@@ -192,7 +193,7 @@ class OnnxLowerer:
             dtype = {1: "float32", 2: "uint8", 3: "int8"}.get(tt.elem_type)
             if dtype is None:
                 raise _Unsupported(f"input {vi.name!r} has ONNX element type {tt.elem_type}")
-            var = relax.Var(_param_name(vi.name, used), relax.TensorType(list(shape), dtype))
+            var = relax.Var(claim_unique(vi.name, used), relax.TensorType(list(shape), dtype))
             params.append((vi.name, var, dtype, shape))
         with self.bb.function(
             "main",
@@ -889,19 +890,6 @@ def _node_label(node: Any) -> str:
     name = node.name or (node.output[0] if node.output else "?")
     op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
     return f"{op} ({name!r})"
-
-
-def _param_name(name: str, used: set[str]) -> str:
-    import re
-
-    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "input"
-    if base[0].isdigit():
-        base = "_" + base
-    cand, k = base, 1
-    while cand in used:
-        cand, k = f"{base}_{k}", k + 1
-    used.add(cand)
-    return cand
 
 
 def import_onnx_quantized(model: Any, model_name: str) -> tvm.IRModule:
