@@ -93,6 +93,19 @@ def _tflite_is_constant(model: Any, sub: Any, index: int) -> bool:
     return bool(buf.DataLength()) or (hasattr(buf, "Size") and buf.Size() > 0)
 
 
+_TFLITE_CUSTOM = 32  # BuiltinOperator.CUSTOM
+
+
+def _tflite_op_name(model: Any, op: Any, converter: Any) -> str:
+    """The operator's name as the frontend knows it; custom operators (which TVM's frontend raises on
+    before any census could name them) become CUSTOM(<custom code>) so they are listed like any other."""
+    code = model.OperatorCodes(op.OpcodeIndex())
+    if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == _TFLITE_CUSTOM:
+        custom = code.CustomCode()
+        return f"CUSTOM({custom.decode('utf-8', 'replace') if custom else '?'})"
+    return str(converter.get_op_code_str(op))
+
+
 def tflite_census(mf: ModelFile) -> GraphInfo:
     from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
 
@@ -105,7 +118,7 @@ def tflite_census(mf: ModelFile) -> GraphInfo:
     n_ops = sub.OperatorsLength()
     for i in range(n_ops):
         op = sub.Operators(i)
-        name = converter.get_op_code_str(op)
+        name = _tflite_op_name(model, op, converter)
         outs = op.OutputsAsNumpy() if op.OutputsLength() else []
         out_name = _tflite_tensor(model, sub, int(outs[0])).name if len(outs) else "?"
         # TFLite joins fused names with ';' (hundreds of characters): the first part locates the op.
