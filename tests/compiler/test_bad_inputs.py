@@ -259,7 +259,8 @@ def test_custom_operator_is_named(tmp_path: Path) -> None:
     model.version = 3
     model.buffers = [schema.BufferT()]
     codes = []
-    for builtin, custom in ((schema.BuiltinOperator.RELU, None), (schema.BuiltinOperator.CUSTOM, "SignalRfft")):
+    ops_used = ((schema.BuiltinOperator.RELU, None), (schema.BuiltinOperator.CUSTOM, "SignalRfft"))
+    for builtin, custom in ops_used:
         oc = schema.OperatorCodeT()
         oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
         oc.customCode = custom
