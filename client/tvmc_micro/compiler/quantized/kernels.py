@@ -635,3 +635,43 @@ def dequantize(
         name="out",
     )
     return _finish([data, out], name)
+
+
+# --- data movement (any element type: TFLM's kernels copy bytes, they never requantise) -----------
+
+
+def transpose(shape: tuple[int, ...], perm: Sequence[int], dtype: str, name: str) -> tirx.PrimFunc:
+    """TRANSPOSE: output dimension i is input dimension perm[i]."""
+    data = te.placeholder(shape, dtype, name="data")
+    out_shape = tuple(shape[p] for p in perm)
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src: list[PrimExpr] = [tirx.const(0, "int32")] * len(shape)
+        for i, p in enumerate(perm):
+            src[p] = idx[i]
+        return data[tuple(src)]
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def strided_slice(
+    shape: tuple[int, ...],
+    begin: Sequence[int],
+    strides: Sequence[int],
+    out_shape: tuple[int, ...],
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """out[i] = in[begin + i * stride] per dimension (STRIDED_SLICE, SLICE, SPLIT, UNPACK); `out_shape`
+    has the input's rank (shrunk axes are extent 1 here, the caller reshapes)."""
+    data = te.placeholder(shape, dtype, name="data")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = []
+        for i, b, s, n in zip(idx, begin, strides, out_shape, strict=True):
+            src.append(tirx.const(int(b), "int32") if n == 1 else i * int(s) + int(b))
+        return data[tuple(src)]
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)

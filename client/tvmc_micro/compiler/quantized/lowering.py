@@ -562,6 +562,68 @@ def _check_dequantize(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+# --- more data movement: TRANSPOSE, slices, splits, packs (copies, or views where the bytes agree) -----
+
+_MOVABLE = ("INT8", "INT16")
+
+
+def _check_moves(g: QGraph, op: QOperator, data_inputs: Sequence[int], kind: str) -> str | None:
+    """Pure data movement: int8/int16 per-tensor in and out, quantised alike (TFLM copies the bytes)."""
+    outs = [g.tensors[i] for i in op.outputs]
+    for i in data_inputs:
+        t = g.tensors[i]
+        if t.dtype not in _MOVABLE or not t.is_quantized or t.per_channel:
+            return f"input {t.name!r} is {t.describe_quantization()}, needs int8 or int16 per-tensor"
+        if t.data is not None:
+            return f"input {t.name!r} is a constant; {kind} of constants is not supported"
+        for out in outs:
+            if not _same_quantization(t, out):
+                return (
+                    f"input {t.describe_quantization()} and output {out.describe_quantization()} differ; "
+                    f"{kind} needs them quantized alike (TFLite Micro copies the values)"
+                )
+    return None
+
+
+def _const_ints(g: QGraph, index: int) -> list[int] | None:
+    data = g.tensors[index].data
+    return None if data is None else [int(v) for v in np.asarray(data).reshape(-1)]
+
+
+def _is_view(shape: Sequence[int], perm: Sequence[int]) -> bool:
+    """True when a permutation only moves size-1 dimensions: the bytes stay in order, a reshape does it."""
+    moved = [p for p in perm if shape[p] != 1]
+    return moved == sorted(moved)
+
+
+def _lower_transpose(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    perm = _const_ints(lw.graph, op.inputs[1])
+    assert perm is not None
+    if _is_view(inp.shape, perm):
+        lw.define(op.outputs[0], lw.reshape(lw.value(op.inputs[0]), out.shape))
+        return
+    func = kernels.transpose(inp.shape, perm, _NUMPY_DTYPE[inp.dtype], "transpose")
+    lw.define(op.outputs[0], lw.call(func, "transpose", [lw.value(op.inputs[0])], out))
+
+
+def _check_transpose(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "TRANSPOSE")
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    perm = _const_ints(g, op.inputs[1])
+    if perm is None:
+        return "the permutation is computed at run time; TFLite Micro needs a constant one"
+    if not 1 <= len(inp.shape) <= 5:
+        return f"input has rank {len(inp.shape)}; TFLite Micro's TRANSPOSE supports ranks 1 to 5"
+    if sorted(perm) != list(range(len(inp.shape))):
+        return f"permutation {perm} is not a permutation of the input's {len(inp.shape)} dimensions"
+    if tuple(inp.shape[p] for p in perm) != tuple(out.shape):
+        return f"output shape {list(out.shape)} does not match the permuted input shape"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -582,6 +644,7 @@ CONVERTERS: dict[str, Converter] = {
     "MEAN": Converter(_check_mean, _lower_mean),
     "QUANTIZE": Converter(_check_quantize, _lower_quantize),
     "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
+    "TRANSPOSE": Converter(_check_transpose, _lower_transpose),
 }
 
 
