@@ -121,3 +121,37 @@ def test_transpose_refusals() -> None:
     y = b.tensor("y", [3, 2], scale=0.2, zero_point=0)
     b.op("TRANSPOSE", [x, b.const_int32("perm", [1, 0])], [y])
     refused(b.build([x], [y]), r"TRANSPOSE: input int8 per-tensor .* quantized alike")
+
+
+# --- SUB ----------------------------------------------------------------------------------------------
+
+
+def _sub(
+    a: tuple[int, ...], b: tuple[int, ...], q: list[tuple[float, int]], activation: str = "NONE"
+) -> bytes:
+    o = schema.SubOptionsT()
+    o.fusedActivationFunction = getattr(schema.ActivationFunctionType, activation)
+    out = tuple(np.broadcast_shapes(a, b))
+    return single_op("SUB", [a, b], [out], options=o, kind="SubOptions", in_q=q[:2], out_q=q[2:])
+
+
+@pytest.mark.parametrize(
+    "a,b,q,act",
+    [
+        ((1, 4, 4, 3), (1, 4, 4, 3), [(0.05, 3), (0.07, -5), (0.1, 2)], "NONE"),
+        ((2, 3, 5), (5,), [(0.013, -128), (0.2, 10), (0.07, -3)], "RELU"),
+        ((1, 1, 6), (4, 1), [(0.3, 0), (0.3, 0), (0.011, 7)], "RELU6"),
+        ((1, 8), (1, 8), [(0.0123, 100), (0.0456, -100), (0.00789, 0)], "RELU_N1_TO_1"),
+    ],
+)
+def test_sub(a: tuple[int, ...], b: tuple[int, ...], q: list[tuple[float, int]], act: str) -> None:
+    assert_bit_exact(_sub(a, b, q, act), [a, b], seed=len(a))
+
+
+def test_sub_refuses_mismatched_broadcast() -> None:
+    b = ModelBuilder()
+    x = b.tensor("x", [2, 3], scale=0.1, zero_point=0)
+    z = b.tensor("z", [4, 3], scale=0.1, zero_point=0)
+    y = b.tensor("y", [2, 3], scale=0.2, zero_point=0)
+    b.op("SUB", [x, z], [y])
+    refused(b.build([x, z], [y]), r"#0 SUB: input shapes \[\[2, 3\], \[4, 3\]\] do not broadcast")

@@ -376,7 +376,8 @@ def add(
     params: AddParams,
     name: str,
 ) -> tirx.PrimFunc:
-    """ADD (numpy broadcasting): both inputs rescaled to a common 2^20-scaled base, summed, requantised."""
+    """ADD/SUB (numpy broadcasting): both inputs rescaled to a common 2^20-scaled base, summed (or
+    subtracted), requantised."""
     a = te.placeholder(shape_a, "int8", name="a")
     b = te.placeholder(shape_b, "int8", name="b")
 
@@ -385,7 +386,10 @@ def add(
         vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - params.zero_point_b
         sa = params.requant_a.apply(va << params.left_shift, None, [])
         sb = params.requant_b.apply(vb << params.left_shift, None, [])
-        raw = params.requant_out.apply(sa + sb, None, []) + params.output_zero_point
+        raw = (
+            params.requant_out.apply(sa - sb if params.subtract else sa + sb, None, [])
+            + params.output_zero_point
+        )
         return clamp_to_int8(raw, *params.act_range)
 
     out = te.compute(out_shape, body, name="out")
@@ -402,6 +406,7 @@ class AddParams:
     requant_b: Requant
     requant_out: Requant
     act_range: tuple[int, int]
+    subtract: bool = False  # SUB: the same arithmetic with the rescaled inputs subtracted
 
 
 def mul(

@@ -304,7 +304,7 @@ def _check_pool(g: QGraph, op: QOperator) -> str | None:
 # --- elementwise -----------------------------------------------------------------------------------
 
 
-def _lower_add(lw: Lowerer, op: QOperator) -> None:
+def _lower_add(lw: Lowerer, op: QOperator, subtract: bool = False) -> None:
     a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     left_shift = 20
     twice_max = 2 * float(max(np.float32(a.scales[0]), np.float32(b.scales[0])))
@@ -317,9 +317,16 @@ def _lower_add(lw: Lowerer, op: QOperator) -> None:
         requant_b=Requant.from_real([b.scale / twice_max]),
         requant_out=Requant.from_real([twice_max / ((1 << left_shift) * out.scale)]),
         act_range=_act_range(op, out),
+        subtract=subtract,
     )
-    func = kernels.add(a.shape, b.shape, out.shape, params, "add")
-    lw.define(op.outputs[0], lw.call(func, "add", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+    kind = "sub" if subtract else "add"
+    func = kernels.add(a.shape, b.shape, out.shape, params, kind)
+    lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+
+def _lower_sub(lw: Lowerer, op: QOperator) -> None:
+    """SUB: ADD's Prepare() arithmetic (double multipliers, left shift 20), the rescaled inputs subtracted."""
+    _lower_add(lw, op, subtract=True)
 
 
 def _lower_mul(lw: Lowerer, op: QOperator) -> None:
@@ -632,6 +639,7 @@ CONVERTERS: dict[str, Converter] = {
     "MAX_POOL_2D": Converter(_check_pool, _lower_pool("max_pool2d")),
     "ADD": Converter(_check_binary, _lower_add),
     "MUL": Converter(_check_binary, _lower_mul),
+    "SUB": Converter(_check_binary, _lower_sub),
     "SOFTMAX": Converter(_check_softmax, _lower_softmax),
     "LOGISTIC": Converter(_check_logistic, _lower_table("logistic")),
     "TANH": Converter(_check_unary_int8, _lower_table("tanh")),
