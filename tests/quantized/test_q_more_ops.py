@@ -155,3 +155,159 @@ def test_sub_refuses_mismatched_broadcast() -> None:
     y = b.tensor("y", [2, 3], scale=0.2, zero_point=0)
     b.op("SUB", [x, z], [y])
     refused(b.build([x, z], [y]), r"#0 SUB: input shapes \[\[2, 3\], \[4, 3\]\] do not broadcast")
+
+
+# --- STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, PACK ----------------------------------------------------
+
+
+def _strided_slice(
+    shape: tuple[int, ...],
+    out: tuple[int, ...],
+    begin: list[int],
+    end: list[int],
+    strides: list[int],
+    masks: tuple[int, int, int] = (0, 0, 0),
+    ellipsis: int = 0,
+) -> bytes:
+    o = schema.StridedSliceOptionsT()
+    o.beginMask, o.endMask, o.shrinkAxisMask = masks
+    o.ellipsisMask = ellipsis
+
+    def consts(b: ModelBuilder) -> list[int]:
+        return [b.const_int32("begin", begin), b.const_int32("end", end), b.const_int32("strides", strides)]
+
+    return single_op("STRIDED_SLICE", [shape], [out], consts, o, "StridedSliceOptions")
+
+
+@pytest.mark.parametrize(
+    "shape,out,begin,end,strides,masks",
+    [
+        (
+            (1, 8, 10, 2),
+            (1, 6, 10, 2),
+            [0, 2, 0, 0],
+            [1, 8, 10, 2],
+            [1, 1, 1, 1],
+            (13, 15, 0),
+        ),  # seanet style
+        ((1, 3, 12, 4), (1, 1, 12, 4), [0, 1, 0, 0], [1, 2, 12, 4], [1, 1, 1, 1], (13, 13, 0)),
+        ((6, 9), (2, 3), [1, -2], [5, 0], [2, -3], (0, 0, 0)),  # negative index and stride
+        ((4, 5, 6), (5,), [2, 0, -1], [3, 5, 6], [1, 1, 1], (2, 2, 5)),  # shrink axes 0 and 2
+        ((3, 4), (3, 4), [0, 0], [3, 4], [1, 1], (0, 0, 0)),  # everything: a view
+        ((7,), (3,), [-1], [0], [-2], (1, 0, 0)),  # begin mask with a negative stride
+    ],
+)
+def test_strided_slice(shape, out, begin, end, strides, masks) -> None:  # type: ignore[no-untyped-def]
+    assert_bit_exact(_strided_slice(shape, out, begin, end, strides, masks), [shape])
+
+
+def test_strided_slice_refusals() -> None:
+    refused(
+        _strided_slice((4, 4), (4, 2), [0, 0], [4, 2], [1, 1], ellipsis=1),
+        r"#0 STRIDED_SLICE: EllipsisMask is set; TFLite Micro ignores it",
+    )
+    refused(
+        _strided_slice((4, 4), (4, 3), [0, 0], [4, 2], [1, 1]), r"slice has shape \[4, 2\] but the output"
+    )
+
+
+def _slice(shape: tuple[int, ...], begin: list[int], size: list[int]) -> bytes:
+    out = tuple(d - b if n == -1 else n for d, b, n in zip(shape, begin, size, strict=True))
+
+    def consts(b: ModelBuilder) -> list[int]:
+        return [b.const_int32("begin", begin), b.const_int32("size", size)]
+
+    return single_op("SLICE", [shape], [out], consts, schema.SliceOptionsT(), "SliceOptions")
+
+
+@pytest.mark.parametrize(
+    "shape,begin,size",
+    [
+        ((1, 5, 6, 3), [0, 1, 2, 0], [1, 3, -1, 2]),
+        ((9,), [4], [3]),
+        ((2, 3, 4, 5, 6), [1, 0, 1, 2, 3], [1, 2, 2, 3, 3]),
+    ],
+)
+def test_slice(shape: tuple[int, ...], begin: list[int], size: list[int]) -> None:
+    assert_bit_exact(_slice(shape, begin, size), [shape])
+
+
+def test_slice_refuses_out_of_range() -> None:
+    b = ModelBuilder()
+    x = b.tensor("x", [4, 4], scale=0.1, zero_point=0)
+    y = b.tensor("y", [2, 2], scale=0.1, zero_point=0)
+    b.op("SLICE", [x, b.const_int32("begin", [3, 0]), b.const_int32("size", [2, 2])], [y])
+    refused(b.build([x], [y]), r"#0 SLICE: slice begin \[3, 0\] with output shape \[2, 2\] leaves the input")
+
+
+@pytest.mark.parametrize("shape,axis,n", [((1, 4, 6, 3), 2, 3), ((8, 5), -2, 2), ((2, 3, 4), 2, 1)])
+def test_split(shape: tuple[int, ...], axis: int, n: int) -> None:
+    a = axis % len(shape)
+    out = tuple(d // n if i == a else d for i, d in enumerate(shape))
+    o = schema.SplitOptionsT()
+    o.numSplits = n
+    model = single_op(
+        "SPLIT",
+        [shape],
+        [out] * n,
+        lambda b: [b.const_int32("axis", [axis])],
+        o,
+        "SplitOptions",
+        const_first=True,
+    )
+    assert_bit_exact(model, [shape])
+
+
+def test_split_v() -> None:
+    shape, sizes = (2, 10, 3), [3, 5, 2]
+    o = schema.SplitVOptionsT()
+    o.numSplits = 3
+    outs = [(2, s, 3) for s in sizes]
+    model = single_op(
+        "SPLIT_V",
+        [shape],
+        outs,
+        lambda b: [b.const_int32("sizes", sizes), b.const_int32("axis", [1])],
+        o,
+        "SplitVOptions",
+    )
+    assert_bit_exact(model, [shape])
+
+
+def test_split_refuses_run_time_axis() -> None:
+    b = ModelBuilder()
+    axis = b.tensor("axis", [1], "int32")
+    x = b.tensor("x", [4, 4], scale=0.1, zero_point=0)
+    ys = [b.tensor(f"y{i}", [2, 4], scale=0.1, zero_point=0) for i in range(2)]
+    b.op("SPLIT", [axis, x], ys)
+    refused(b.build([axis, x], ys), r"#0 SPLIT: the split axis is computed at run time")
+
+
+@pytest.mark.parametrize("shape,axis", [((3, 4, 5), 1), ((2, 6), 0), ((1, 3, 2), -1)])
+def test_unpack(shape: tuple[int, ...], axis: int) -> None:
+    a = axis % len(shape)
+    out = tuple(d for i, d in enumerate(shape) if i != a)
+    o = schema.UnpackOptionsT()
+    o.num, o.axis = shape[a], axis
+    assert_bit_exact(single_op("UNPACK", [shape], [out] * shape[a], options=o, kind="UnpackOptions"), [shape])
+
+
+@pytest.mark.parametrize("shape,n,axis", [((3, 4), 3, 1), ((5,), 2, 0), ((2, 3, 2), 4, -1)])
+def test_pack(shape: tuple[int, ...], n: int, axis: int) -> None:
+    rank = len(shape) + 1
+    a = axis % rank
+    out = (*shape[:a], n, *shape[a:])
+    o = schema.PackOptionsT()
+    o.valuesCount, o.axis = n, axis
+    assert_bit_exact(single_op("PACK", [shape] * n, [out], options=o, kind="PackOptions"), [shape] * n)
+
+
+def test_pack_refuses_mixed_quantisation() -> None:
+    o = schema.PackOptionsT()
+    o.valuesCount, o.axis = 2, 0
+    model = single_op(
+        "PACK", [(3,), (3,)], [(2, 3)], options=o, kind="PackOptions", in_q=[(0.1, 0), (0.2, 0)]
+    )
+    refused(
+        model, r"#0 PACK: input int8 per-tensor \(scale 0.2, zero point 0\) and output .* quantized alike"
+    )

@@ -631,6 +631,253 @@ def _check_transpose(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+def _emit_slice(
+    lw: Lowerer,
+    src: int,
+    dst: int,
+    begin: Sequence[int],
+    strides: Sequence[int],
+    kept: tuple[int, ...],
+    kind: str,
+) -> None:
+    """Output `dst` = input `src` at begin + i * stride (`kept`: the slice's shape at the input's rank).
+
+    A slice that keeps every element is a reshape view; otherwise one copy kernel (the arena has no
+    views at an offset), reshaped to the output's shape (shrunk or unpacked axes dropped)."""
+    inp, out = lw.t(src), lw.t(dst)
+    if tuple(kept) == tuple(inp.shape) and all(b == 0 for b in begin) and all(s == 1 for s in strides):
+        lw.define(dst, lw.reshape(lw.value(src), out.shape))
+        return
+    func = kernels.strided_slice(inp.shape, begin, strides, kept, _NUMPY_DTYPE[inp.dtype], kind)
+    result = lw.call(func, kind, [lw.value(src)], out, kept)
+    if tuple(out.shape) != tuple(kept):
+        result = lw.reshape(result, out.shape)
+    lw.define(dst, result)
+
+
+def _clamp(v: int, lo: int, hi: int) -> int:
+    return hi if v > hi else lo if v < lo else v
+
+
+def _strided_slice_plan(g: QGraph, op: QOperator) -> tuple[list[int], list[int], tuple[int, ...]]:
+    """begin, strides and per-axis counts as TFLM's reference StridedSlice iterates them
+    (StridedSliceStartForAxis / StridedSliceEndForAxis; TFLM never sets `offset`)."""
+    shape = g.tensors[op.inputs[0]].shape
+    starts, stops, strides = (_const_ints(g, i) or [] for i in op.inputs[1:4])
+    o = op.options
+    begin_mask, end_mask = int(o.get("BeginMask", 0)), int(o.get("EndMask", 0))
+    shrink = int(o.get("ShrinkAxisMask", 0))
+    begins, counts = [], []
+    for axis, size in enumerate(shape):
+        stride = strides[axis]
+        start = starts[axis] + (size if starts[axis] < 0 else 0)
+        start = _clamp(start, 0, size) if stride > 0 else _clamp(start, -1, size - 1)
+        if begin_mask & (1 << axis):
+            start = 0 if stride > 0 else size - 1
+        if shrink & (1 << axis):
+            end = start if start >= size else start + 1
+        else:
+            end = stops[axis] + (size if stops[axis] < 0 else 0)
+            end = _clamp(end, 0, size) if stride > 0 else _clamp(end, -1, size - 1)
+            if end_mask & (1 << axis):
+                end = size if stride > 0 else -1
+        n = -(-(end - start) // stride) if stride > 0 else -(-(start - end) // -stride)
+        begins.append(start)
+        counts.append(max(n, 0))
+    return begins, strides, tuple(counts)
+
+
+def _lower_strided_slice(lw: Lowerer, op: QOperator) -> None:
+    begins, strides, counts = _strided_slice_plan(lw.graph, op)
+    _emit_slice(lw, op.inputs[0], op.outputs[0], begins, strides, counts, "strided_slice")
+
+
+def _check_strided_slice(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "STRIDED_SLICE")
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    values = [_const_ints(g, i) for i in op.inputs[1:4]]
+    if any(v is None for v in values):
+        return "begin, end or strides are computed at run time; TFLite Micro needs constants"
+    if any(len(v or []) != len(inp.shape) for v in values):
+        return f"begin/end/strides need one value per input dimension ({len(inp.shape)})"
+    if not 1 <= len(inp.shape) <= 4:
+        return f"input has rank {len(inp.shape)}; TFLite Micro's STRIDED_SLICE supports ranks 1 to 4"
+    o = op.options
+    for mask in ("EllipsisMask", "NewAxisMask"):
+        if int(o.get(mask, 0)):
+            return f"{mask} is set; TFLite Micro ignores it (re-export without ellipsis/new axes)"
+    if bool(o.get("Offset", False)):
+        return "offset=True (end relative to begin) is not supported by TFLite Micro"
+    if any(s == 0 for s in values[2] or []):
+        return "a stride is zero"
+    _, _, counts = _strided_slice_plan(g, op)
+    shrink = int(o.get("ShrinkAxisMask", 0))
+    expected = tuple(c for a, c in enumerate(counts) if not shrink & (1 << a))
+    if expected != tuple(out.shape) or 0 in counts:
+        return f"the slice has shape {list(expected)} but the output is {list(out.shape)}"
+    return None
+
+
+def _lower_slice(lw: Lowerer, op: QOperator) -> None:
+    begin = _const_ints(lw.graph, op.inputs[1])
+    assert begin is not None
+    out = lw.t(op.outputs[0])
+    _emit_slice(lw, op.inputs[0], op.outputs[0], begin, [1] * len(begin), out.shape, "slice")
+
+
+def _check_slice(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "SLICE")
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    begin, size = _const_ints(g, op.inputs[1]), _const_ints(g, op.inputs[2])
+    if begin is None or size is None:
+        return "begin or size is computed at run time; only constant slices are supported"
+    if not 1 <= len(inp.shape) <= 5 or len(begin) != len(inp.shape) or len(out.shape) != len(inp.shape):
+        return f"needs rank 1 to 5 and one begin/size per dimension (input rank {len(inp.shape)})"
+    for b, n, d in zip(begin, out.shape, inp.shape, strict=True):
+        if b < 0 or b + n > d or n <= 0:
+            return (
+                f"slice begin {begin} with output shape {list(out.shape)} leaves the input {list(inp.shape)}"
+            )
+    return None
+
+
+def _split_axis(g: QGraph, index: int, rank: int) -> int:
+    axis = _const_ints(g, index)
+    assert axis is not None
+    return axis[0] + rank if axis[0] < 0 else axis[0]
+
+
+def _lower_split_along(lw: Lowerer, op: QOperator, src: int, axis: int, kind: str) -> None:
+    """One copy kernel per output (the graph has no tuple values), each a slice along `axis`."""
+    inp = lw.t(src)
+    offset = 0
+    for dst in op.outputs:
+        out = lw.t(dst)
+        begin = [offset if a == axis else 0 for a in range(len(inp.shape))]
+        kept = tuple(out.shape[a] if a == axis else d for a, d in enumerate(inp.shape))
+        _emit_slice(lw, src, dst, begin, [1] * len(inp.shape), kept, kind)
+        offset += out.shape[axis]
+
+
+def _check_split_outputs(g: QGraph, op: QOperator, src: int, axis: int, kind: str) -> str | None:
+    problem = _check_moves(g, op, [src], kind)
+    if problem:
+        return problem
+    inp = g.tensors[src]
+    if not 0 <= axis < len(inp.shape):
+        return f"axis {axis} is outside the input's {len(inp.shape)} dimensions"
+    total = 0
+    for dst in op.outputs:
+        out = g.tensors[dst]
+        same = len(out.shape) == len(inp.shape) and all(
+            o == d for a, (o, d) in enumerate(zip(out.shape, inp.shape, strict=True)) if a != axis
+        )
+        if not same:
+            return f"output shape {list(out.shape)} does not match input {list(inp.shape)} off axis {axis}"
+        total += out.shape[axis]
+    if total != inp.shape[axis]:
+        return f"outputs cover {total} of the {inp.shape[axis]} elements along axis {axis}"
+    return None
+
+
+def _lower_split(lw: Lowerer, op: QOperator) -> None:
+    src = op.inputs[1]
+    _lower_split_along(lw, op, src, _split_axis(lw.graph, op.inputs[0], len(lw.t(src).shape)), "split")
+
+
+def _check_split(g: QGraph, op: QOperator) -> str | None:
+    if _const_ints(g, op.inputs[0]) is None:
+        return "the split axis is computed at run time; TFLite Micro needs a constant"
+    src = op.inputs[1]
+    return _check_split_outputs(g, op, src, _split_axis(g, op.inputs[0], len(g.tensors[src].shape)), "SPLIT")
+
+
+def _lower_split_v(lw: Lowerer, op: QOperator) -> None:
+    src = op.inputs[0]
+    _lower_split_along(lw, op, src, _split_axis(lw.graph, op.inputs[2], len(lw.t(src).shape)), "split_v")
+
+
+def _check_split_v(g: QGraph, op: QOperator) -> str | None:
+    if _const_ints(g, op.inputs[2]) is None:
+        return "the split axis is computed at run time; TFLite Micro needs a constant"
+    src = op.inputs[0]
+    return _check_split_outputs(
+        g, op, src, _split_axis(g, op.inputs[2], len(g.tensors[src].shape)), "SPLIT_V"
+    )
+
+
+def _unpack_axis(g: QGraph, op: QOperator) -> int:
+    axis = int(op.options.get("Axis", 0))
+    rank = len(g.tensors[op.inputs[0]].shape)
+    return axis + rank if axis < 0 else axis
+
+
+def _lower_unpack(lw: Lowerer, op: QOperator) -> None:
+    inp = lw.t(op.inputs[0])
+    axis = _unpack_axis(lw.graph, op)
+    for k, dst in enumerate(op.outputs):
+        begin = [k if a == axis else 0 for a in range(len(inp.shape))]
+        kept = tuple(1 if a == axis else d for a, d in enumerate(inp.shape))
+        _emit_slice(lw, op.inputs[0], dst, begin, [1] * len(inp.shape), kept, "unpack")
+
+
+def _check_unpack(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "UNPACK")
+    if problem:
+        return problem
+    inp = g.tensors[op.inputs[0]]
+    axis = _unpack_axis(g, op)
+    if not 0 <= axis < len(inp.shape):
+        return f"axis {op.options.get('Axis')} is outside the input's {len(inp.shape)} dimensions"
+    if len(op.outputs) != inp.shape[axis]:
+        return f"{len(op.outputs)} outputs for {inp.shape[axis]} elements along axis {axis}"
+    want = tuple(d for a, d in enumerate(inp.shape) if a != axis)
+    for dst in op.outputs:
+        if tuple(g.tensors[dst].shape) != want:
+            return f"output shape {list(g.tensors[dst].shape)} should be {list(want)}"
+    return None
+
+
+def _pack_axis(g: QGraph, op: QOperator) -> int:
+    axis = int(op.options.get("Axis", 0))
+    rank = len(g.tensors[op.outputs[0]].shape)
+    return axis + rank if axis < 0 else axis
+
+
+def _lower_pack(lw: Lowerer, op: QOperator) -> None:
+    """PACK is CONCATENATION of the inputs, each viewed with a unit dimension at `axis`."""
+    out = lw.t(op.outputs[0])
+    axis = _pack_axis(lw.graph, op)
+    unit = tuple(1 if a == axis else d for a, d in enumerate(out.shape))
+    parts = [lw.reshape(lw.value(i), unit) for i in op.inputs]
+    if len(parts) == 1:
+        lw.define(op.outputs[0], lw.reshape(parts[0], out.shape))
+        return
+    func = kernels.concatenate([unit] * len(parts), out.shape, axis, _NUMPY_DTYPE[out.dtype], "pack")
+    lw.define(op.outputs[0], lw.call(func, "pack", parts, out))
+
+
+def _check_pack(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs, "PACK")
+    if problem:
+        return problem
+    out = g.tensors[op.outputs[0]]
+    axis = _pack_axis(g, op)
+    if not 0 <= axis < len(out.shape):
+        return f"axis {op.options.get('Axis')} is outside the output's {len(out.shape)} dimensions"
+    want = tuple(d for a, d in enumerate(out.shape) if a != axis)
+    if out.shape[axis] != len(op.inputs):
+        return f"{len(op.inputs)} inputs but the output has {out.shape[axis]} along axis {axis}"
+    for i in op.inputs:
+        if tuple(g.tensors[i].shape) != want:
+            return f"input shape {list(g.tensors[i].shape)} should be {list(want)}"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -653,6 +900,12 @@ CONVERTERS: dict[str, Converter] = {
     "QUANTIZE": Converter(_check_quantize, _lower_quantize),
     "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
     "TRANSPOSE": Converter(_check_transpose, _lower_transpose),
+    "STRIDED_SLICE": Converter(_check_strided_slice, _lower_strided_slice),
+    "SLICE": Converter(_check_slice, _lower_slice),
+    "SPLIT": Converter(_check_split, _lower_split),
+    "SPLIT_V": Converter(_check_split_v, _lower_split_v),
+    "UNPACK": Converter(_check_unpack, _lower_unpack),
+    "PACK": Converter(_check_pack, _lower_pack),
 }
 
 
