@@ -16,11 +16,11 @@ from tests.conftest import model_path
 
 
 def _three_problem_model() -> bytes:
-    """HARD_SWISH (no kernel), a CONV_2D with asymmetric per-channel weights, a SOFTMAX TFLM would reject."""
+    """SQRT (no int8 kernel), a CONV_2D with asymmetric per-channel weights, a SOFTMAX TFLM would reject."""
     b = ModelBuilder()
     x = b.tensor("x", [1, 4, 4, 2], scale=0.1, zero_point=3)
     h = b.tensor("hs", [1, 4, 4, 2], scale=0.1, zero_point=3)
-    b.op("HARD_SWISH", [x], [h])
+    b.op("SQRT", [x], [h])
     w = b.tensor(
         "w", [2, 1, 1, 2], scale=[0.01, 0.02], zero_point=[0, 5], qdim=0, data=np.ones((2, 1, 1, 2), np.int8)
     )
@@ -36,10 +36,10 @@ def test_every_unsupported_operator_is_listed_at_once_with_its_quantisation() ->
     with pytest.raises(UnsupportedQuantizedModel) as info:
         import_tflite_quantized(_three_problem_model(), "bad")
     err = info.value
-    assert [(p.index, p.op_name) for p in err.problems] == [(0, "HARD_SWISH"), (1, "CONV_2D"), (2, "SOFTMAX")]
+    assert [(p.index, p.op_name) for p in err.problems] == [(0, "SQRT"), (1, "CONV_2D"), (2, "SOFTMAX")]
     text = str(err)
     assert "3 operator(s)" in text
-    assert "operator #0 HARD_SWISH: no integer kernel" in text
+    assert "operator #0 SQRT: no integer kernel" in text
     assert "per-channel (axis 0, 2 scales, zero points [0, 5])" in text
     assert "symmetric" in text
     assert "output scale 1/256 and zero point -128" in text

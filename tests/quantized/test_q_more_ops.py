@@ -311,3 +311,75 @@ def test_pack_refuses_mixed_quantisation() -> None:
     refused(
         model, r"#0 PACK: input int8 per-tensor \(scale 0.2, zero point 0\) and output .* quantized alike"
     )
+
+
+# --- RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH (tables) ---------------------------------------------
+
+
+def _unary(
+    opname: str,
+    shape: tuple[int, ...],
+    q_in: tuple[float, int],
+    q_out: tuple[float, int],
+    options=None,
+    kind=None,
+) -> bytes:  # type: ignore[no-untyped-def]
+    return single_op(opname, [shape], [shape], options=options, kind=kind, in_q=[q_in], out_q=[q_out])
+
+
+_QS = [
+    ((0.05, 3), (0.03, -20)),
+    ((0.1, -128), (0.1, -128)),
+    ((0.02, 60), (0.07, 10)),
+    ((0.2, 0), (0.004, -5)),
+]
+
+
+@pytest.mark.parametrize("opname", ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"])
+@pytest.mark.parametrize("qs", range(len(_QS)))
+def test_activation(opname: str, qs: int) -> None:
+    q_in, q_out = _QS[qs]
+    options, kind = None, None
+    if opname == "RELU6":
+        q_out = q_in
+    if opname == "LEAKY_RELU":
+        options, kind = schema.LeakyReluOptionsT(), "LeakyReluOptions"
+        options.alpha = [0.2, 0.01, 0.3, 1.5][qs]
+    if opname == "HARD_SWISH":
+        q_out = (max(q_out[0], q_in[0] / 100), q_out[1])
+    # Every int8 value once, then random ones: the whole table is compared.
+    model = _unary(opname, (2, 128), q_in, q_out, options, kind)
+    ours, ref = compile_host(model, "act"), Tflm(model)
+    every = np.arange(-128, 128, dtype=np.int8).reshape(2, 128)
+    np.testing.assert_array_equal(ours(every)[0], ref(every)[0])
+    assert_bit_exact(model, [(2, 128)], seed=qs)
+
+
+def test_relu_n1_to_1_matches_litert() -> None:
+    """TFLite Micro has no RELU_N1_TO_1 kernel; the reference is LiteRT's (TFLite's) int8 kernel."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    for q_in, q_out in [((0.05, 3), (0.03, -20)), ((0.01, -10), (0.01, -10)), ((0.02, 60), (0.007, 10))]:
+        model = _unary("RELU_N1_TO_1", (2, 128), q_in, q_out)
+        interp = Interpreter(model_content=model)
+        interp.allocate_tensors()
+        every = np.arange(-128, 128, dtype=np.int8).reshape(2, 128)
+        interp.set_tensor(interp.get_input_details()[0]["index"], every)
+        interp.invoke()
+        want = interp.get_tensor(interp.get_output_details()[0]["index"])
+        np.testing.assert_array_equal(compile_host(model, "relu1")(every)[0], want)
+
+
+def test_activation_refusals() -> None:
+    refused(_unary("RELU6", (4,), (0.1, 0), (0.2, 0)), r"#0 RELU6: input and output quantization differ")
+    o = schema.LeakyReluOptionsT()
+    o.alpha = -0.5
+    refused(
+        _unary("LEAKY_RELU", (4,), (0.1, 0), (0.1, 0), o, "LeakyReluOptions"), r"#0 LEAKY_RELU: alpha -0.5"
+    )
+    refused(_unary("HARD_SWISH", (4,), (0.5, 0), (0.001, 0)), r"#0 HARD_SWISH: input scale / \(128 \* output")
+    b = ModelBuilder()
+    x = b.tensor("x", [4], "uint8", scale=0.1, zero_point=128)
+    y = b.tensor("y", [4], "uint8", scale=0.1, zero_point=128)
+    b.op("RELU", [x], [y])
+    refused(b.build([x], [y]), r"#0 RELU: input 'x' is uint8 per-tensor .* needs int8 per-tensor")

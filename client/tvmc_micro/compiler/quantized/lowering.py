@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from tvm import relax, tirx
 
+from tvmc_micro.compiler.quantized import activation_tables, kernels
 from tvmc_micro.compiler.quantized import fixedpoint as fp
-from tvmc_micro.compiler.quantized import kernels
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
 from tvmc_micro.compiler.quantized.requant import Requant
 
@@ -878,6 +878,77 @@ def _check_pack(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+# --- standalone int8 activations: one 256-entry table each (activation_tables) ------------------------
+
+
+def _lower_lut(
+    kind: str, make: Callable[[QTensor, QTensor, QOperator], np.ndarray]
+) -> Callable[[Lowerer, QOperator], None]:
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        table = make(inp, out, op)
+        func = kernels.lookup_table(inp.shape, kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), relax.const(table)], out))
+
+    return lower
+
+
+def _check_int8_unary(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    for role, t in (("input", inp), ("output", out)):
+        if not _is_int8_per_tensor(t):
+            return (
+                f"{role} {t.name!r} is {t.describe_quantization()}; the integer kernel needs int8 per-tensor"
+            )
+    if tuple(inp.shape) != tuple(out.shape):
+        return f"input shape {list(inp.shape)} differs from output shape {list(out.shape)}"
+    return None
+
+
+def _check_relu6(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_int8_unary(g, op)
+    if problem is None and not _same_quantization(g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]):
+        return "input and output quantization differ; TFLite Micro's int8 RELU6 clamps without requantising"
+    return problem
+
+
+def _check_leaky_relu(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_int8_unary(g, op)
+    if problem is None and float(op.options.get("Alpha", 0.0)) < 0:
+        return f"alpha {op.options.get('Alpha')} is negative; only alpha >= 0 is supported"
+    return problem
+
+
+def _check_hard_swish(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_int8_unary(g, op)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if activation_tables.hard_swish_params(inp.scale, out.scale)[1] > 0:
+        return "input scale / (128 * output scale) exceeds 1; TFLite Micro's int8 HARD_SWISH rejects it"
+    return None
+
+
+def _relu_range(lo: float, hi: float) -> Callable[[QTensor, QTensor, QOperator], np.ndarray]:
+    def make(inp: QTensor, out: QTensor, op: QOperator) -> np.ndarray:
+        return activation_tables.relu_table(inp.scale, inp.zero_point, out.scale, out.zero_point, lo, hi)
+
+    return make
+
+
+def _relu6(inp: QTensor, out: QTensor, op: QOperator) -> np.ndarray:
+    return activation_tables.relu6_table(inp.scale, inp.zero_point)
+
+
+def _leaky_relu(inp: QTensor, out: QTensor, op: QOperator) -> np.ndarray:
+    alpha = float(op.options.get("Alpha", 0.0))
+    return activation_tables.leaky_relu_table(inp.scale, inp.zero_point, out.scale, out.zero_point, alpha)
+
+
+def _hard_swish(inp: QTensor, out: QTensor, op: QOperator) -> np.ndarray:
+    return activation_tables.hard_swish_table(inp.scale, inp.zero_point, out.scale, out.zero_point)
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -906,6 +977,11 @@ CONVERTERS: dict[str, Converter] = {
     "SPLIT_V": Converter(_check_split_v, _lower_split_v),
     "UNPACK": Converter(_check_unpack, _lower_unpack),
     "PACK": Converter(_check_pack, _lower_pack),
+    "RELU": Converter(_check_int8_unary, _lower_lut("relu", _relu_range(0.0, float("inf")))),
+    "RELU_N1_TO_1": Converter(_check_int8_unary, _lower_lut("relu_n1_to_1", _relu_range(-1.0, 1.0))),
+    "RELU6": Converter(_check_relu6, _lower_lut("relu6", _relu6)),
+    "LEAKY_RELU": Converter(_check_leaky_relu, _lower_lut("leaky_relu", _leaky_relu)),
+    "HARD_SWISH": Converter(_check_hard_swish, _lower_lut("hard_swish", _hard_swish)),
 }
 
 
