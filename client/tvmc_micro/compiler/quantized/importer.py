@@ -9,12 +9,13 @@ from tvm import relax
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.graph import QGraph, read_graph
-from tvmc_micro.compiler.quantized.lowering import CONVERTERS, Lowerer, describe_operator
+from tvmc_micro.compiler.quantized.lowering import Lowerer, describe_operator
+from tvmc_micro.compiler.quantized.lowering16 import converter_for
 
 # Operators that only convert between float and integer at the model's edges.
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 _INTEGER_TYPES = ("INT8", "UINT8", "INT16")
-_IO_DTYPES = {"INT8": "int8", "UINT8": "uint8", "FLOAT32": "float32"}
+_IO_DTYPES = {"INT8": "int8", "UINT8": "uint8", "INT16": "int16", "INT32": "int32", "FLOAT32": "float32"}
 
 
 def _read(model_bytes: bytes) -> QGraph:
@@ -54,7 +55,7 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
 def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
     problems = []
     for op in g.operators:
-        conv = CONVERTERS.get(op.name)
+        conv = converter_for(g, op)  # int16 operators have their own table
         try:
             quant = describe_operator(g, op)
         except Exception:  # a malformed operator (bad tensor index) is described by the check below
@@ -77,7 +78,7 @@ def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
                         -1,
                         f"model {role} {t.name!r}",
                         t.describe_quantization(),
-                        f"model {role}s must be int8, uint8 or float32",
+                        f"model {role}s must be int8, uint8, int16, int32 or float32",
                     )
                 )
     return problems
@@ -106,7 +107,9 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
     with lw.bb.function("main", params, attrs={"global_symbol": "main", "tvmc_micro.model_name": model_name}):
         with lw.bb.dataflow():
             for op in g.operators:
-                CONVERTERS[op.name].lower(lw, op)
+                conv = converter_for(g, op)
+                assert conv is not None  # find_unsupported refused the model otherwise
+                conv.lower(lw, op)
             outs = [lw.value(i) for i in g.outputs]
             result = outs[0] if len(outs) == 1 else relax.Tuple(outs)
             out_var = lw.bb.emit_output(result)

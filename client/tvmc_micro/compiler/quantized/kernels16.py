@@ -1,0 +1,270 @@
+"""Integer kernels for int16 activations (TFLite's "16x8" quantisation: int16 data, int8 weights).
+
+Same conventions as kernels.py (destination-passing PrimFuncs, NHWC / OHWI, epilogue fused into the
+reduction), with TFLite Micro's int16 reference arithmetic: zero points of int16 tensors are 0 (the
+converter guarantees it and the checks refuse anything else), CONV_2D and TRANSPOSE_CONV accumulate in
+int64 (int32 when the model's bias is int32) and requantise with the int64 MultiplyByQuantizedMultiplier,
+ADD/SUB rescale both sides with a left shift of 15. Data-movement and requantise kernels take any
+integer dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tvm import te, tirx
+
+from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
+from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64
+from tvmc_micro.compiler.quantized.kernels import (
+    ConvGeometry,
+    _broadcast_index,
+    _finish,
+    _fuse_epilogue,
+    _needs_bounds,
+    _tap,
+)
+from tvmc_micro.compiler.quantized.requant import Requant, clamp_to_int8
+from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
+
+
+def _clamp(value: PrimExpr, lo: int, hi: int, dtype: str) -> PrimExpr:
+    return clamp_to_int8(value, lo, hi, dtype)
+
+
+def _dtype_range(dtype: str) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _mbqm(x: PrimExpr, multiplier: int, shift: int) -> PrimExpr:
+    """MultiplyByQuantizedMultiplier (int32 overload, TFLite's double rounding) with constants."""
+    return tfp.multiply_by_quantized_multiplier(x, multiplier, max(shift, 0), max(-shift, 0))
+
+
+def conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    requant: Requant64 | Requant,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """16x8 CONV_2D (grouped when the filter has fewer input channels): args data, weight, bias,
+    [requant tables], out. A Requant64 means int64 accumulation and bias (TFLM's default for int16);
+    a Requant means the int32 accumulator TFLM uses when the bias is int32."""
+    _, in_h, in_w, in_c = data_shape
+    out_c, kh, kw, filt_c = weight_shape
+    groups = in_c // filt_c
+    oc_per_group = out_c // groups
+    acc_dtype = "int64" if isinstance(requant, Requant64) else "int32"
+    data = te.placeholder(data_shape, "int16", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), acc_dtype, name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    rc = te.reduce_axis((0, filt_c), name="rc")
+    sh, sw = geometry.stride
+    dh, dw = geometry.dilation
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        ic = rc if groups == 1 else (c // oc_per_group) * filt_c + rc
+        # Outside the image TFLM skips the tap; reading 0 (the int16 zero point) adds the same nothing.
+        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, 0, bounds)
+        return te.sum(v.astype(acc_dtype) * weight[c, ry, rx, rc].astype(acc_dtype), axis=[ry, rx, rc])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def transpose_conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    requant: Requant64,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """16x8 TRANSPOSE_CONV: args data, weight [oc, kh, kw, ic], bias (int64), [requant tables], out.
+
+    TFLM scatters every input pixel into an int64 scratch image; here each output element gathers the
+    taps that scatter into it (out = in * stride - pad + k, so in = (out + pad - k) / stride when that
+    divides exactly and lands inside the input). int64 sums do not overflow, so the order is free."""
+    _, in_h, in_w, in_c = data_shape
+    out_c, kh, kw, _ = weight_shape
+    sh, sw = stride
+    pt, pl = pad
+    data = te.placeholder(data_shape, "int16", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), "int64", name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    rc = te.reduce_axis((0, in_c), name="rc")
+
+    def source(o: PrimExpr, k: PrimExpr, p: int, s: int, size: int) -> tuple[PrimExpr, PrimExpr]:
+        t = o + p - k
+        if s == 1:
+            return t, tirx.all(t >= 0, t < size)
+        return tirx.floordiv(t, s), tirx.all(t >= 0, tirx.floormod(t, s) == 0, t < size * s)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        iy, oky = source(y, ry, pt, sh, in_h)
+        ix, okx = source(x, rx, pl, sw, in_w)
+        v = tirx.if_then_else(tirx.all(oky, okx), data[n, iy, ix, rc], tirx.const(0, "int16"))
+        return te.sum(v.astype("int64") * weight[c, ry, rx, rc].astype("int64"), axis=[ry, rx, rc])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+@dataclass(frozen=True)
+class AddSubParams:
+    """TFLM's ArithmeticParams for quantized ADD/SUB (multipliers from QuantizeMultiplier)."""
+
+    zero_point_a: int
+    zero_point_b: int
+    output_zero_point: int
+    left_shift: int
+    input_a: tuple[int, int]  # (multiplier, shift)
+    input_b: tuple[int, int]
+    output: tuple[int, int]
+    act_range: tuple[int, int]
+
+
+def add_sub(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    params: AddSubParams,
+    subtract: bool,
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """ADD / SUB (numpy broadcasting) as AddElementwise / SubElementwise: both sides shifted left,
+    rescaled to the common scale, summed (or subtracted) in int32, requantised, clamped."""
+    a = te.placeholder(shape_a, dtype, name="a")
+    b = te.placeholder(shape_b, dtype, name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - params.zero_point_a
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - params.zero_point_b
+        sa = _mbqm(va << params.left_shift, *params.input_a)
+        sb = _mbqm(vb << params.left_shift, *params.input_b)
+        raw = _mbqm(sa - sb if subtract else sa + sb, *params.output) + params.output_zero_point
+        return _clamp(raw, *params.act_range, dtype)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)
+
+
+def leaky_relu(
+    shape: tuple[int, ...],
+    dtype: str,
+    input_zero_point: int,
+    output_zero_point: int,
+    identity: tuple[int, int],
+    alpha: tuple[int, int],
+    alpha_negative: bool,
+    name: str,
+) -> tirx.PrimFunc:
+    """QuantizeLeakyRelu: x - zp >= 0 scaled by the identity multiplier, else by alpha's (whose sign is
+    applied after the multiplication, as TFLM does for a negative alpha)."""
+    data = te.placeholder(shape, dtype, name="data")
+
+    def body(*i: tirx.Var) -> PrimExpr:
+        v = data[i].astype("int32") - input_zero_point
+        neg = _mbqm(v, *alpha)
+        scaled = tirx.Select(v >= 0, _mbqm(v, *identity), -neg if alpha_negative else neg)
+        return _clamp(scaled + output_zero_point, *_dtype_range(dtype), dtype)
+
+    out = te.compute(shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def requantize(
+    shape: tuple[int, ...],
+    in_dtype: str,
+    out_dtype: str,
+    input_zero_point: int,
+    output_zero_point: int,
+    multiplier: int,
+    shift: int,
+    name: str,
+) -> tirx.PrimFunc:
+    """QUANTIZE between integer types (reference_ops::Requantize), saturated to the output type."""
+    data = te.placeholder(shape, in_dtype, name="data")
+
+    def body(*i: tirx.Var) -> PrimExpr:
+        v = data[i].astype("int32") - input_zero_point
+        raw = _mbqm(v, multiplier, shift) + output_zero_point
+        if out_dtype == "int32":
+            return raw
+        return _clamp(raw, *_dtype_range(out_dtype), out_dtype)
+
+    out = te.compute(shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def quantize_float(
+    shape: tuple[int, ...], scale: float, zero_point: int, out_dtype: str, name: str
+) -> tirx.PrimFunc:
+    """AffineQuantize float32 -> int: round(x / float(scale)) half away from zero, + zp, saturated."""
+    data = te.placeholder(shape, "float32", name="data")
+    lo, hi = _dtype_range(out_dtype)
+
+    def body(*i: tirx.Var) -> PrimExpr:
+        v = data[i] / tirx.const(np.float32(scale), "float32")
+        t = tirx.trunc(v)
+        frac = v - t
+        half = tirx.const(0.5, "float32")
+        rounded = tirx.Select(frac >= half, t + 1.0, tirx.Select(frac <= -half, t - 1.0, t))
+        # Saturate in float: converting an out-of-range float to an integer is undefined in C.
+        sat = tirx.max(
+            tirx.min(rounded + float(zero_point), tirx.const(float(hi), "float32")),
+            tirx.const(float(lo), "float32"),
+        )
+        return sat.astype(out_dtype)
+
+    out = te.compute(shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def strided_slice(
+    data_shape: tuple[int, ...],
+    starts: Sequence[int],
+    strides: Sequence[int],
+    out_shape: tuple[int, ...],
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """out[i] = in[start + i * stride] per axis (out_shape has the input's rank; shrunk axes are 1)."""
+    data = te.placeholder(data_shape, dtype, name="data")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = [
+            int(s) + i * int(k) if k != 1 else i + int(s)
+            for i, s, k in zip(idx, starts, strides, strict=True)
+        ]
+        return data[tuple(src)]
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)

@@ -1,0 +1,428 @@
+"""Converters for operators on int16 activations (TFLite "16x8": int16 data, int8 weights, int64 bias).
+
+`converter_for` picks, per operator, this module's converter when the operator reads or writes a
+non-constant int16 tensor, and the int8 converter (lowering.CONVERTERS) otherwise, so the two tables
+grow independently. Operators not listed here fall back to the int8 table, whose dtype-agnostic
+converters (RESHAPE, ...) then apply and whose int8 ones refuse int16 naming the quantisation.
+Each `lower` computes what TFLite Micro's Prepare() computes for int16 and emits one kernel call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from tvm import relax
+
+from tvmc_micro.compiler.quantized import fixedpoint as fp
+from tvmc_micro.compiler.quantized import kernels, kernels16
+from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64, activation_range16
+from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
+from tvmc_micro.compiler.quantized.lowering import (
+    _NUMPY_DTYPE,
+    CONVERTERS,
+    Converter,
+    Lowerer,
+    _activation,
+    _geometry,
+    _same_padding,
+)
+from tvmc_micro.compiler.quantized.requant import Requant
+
+_FUSABLE = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+_INT_TYPES = ("INT8", "INT16", "INT32")
+
+
+def is_int16_op(g: QGraph, op: QOperator) -> bool:
+    """True when the operator computes on int16 activations (a constant int16 bias does not count)."""
+    for i in (*op.inputs, *op.outputs):
+        if i >= 0 and g.tensors[i].dtype == "INT16" and g.tensors[i].data is None:
+            return True
+    return False
+
+
+def converter_for(g: QGraph, op: QOperator) -> Converter | None:
+    if is_int16_op(g, op) and op.name in CONVERTERS16:
+        return CONVERTERS16[op.name]
+    return CONVERTERS.get(op.name)
+
+
+# --- shared checks -------------------------------------------------------------------------------
+
+
+def _per_tensor(t: QTensor, dtype: str = "INT16") -> bool:
+    return t.dtype == dtype and t.is_quantized and not t.per_channel
+
+
+def _need16(t: QTensor, role: str, zero_point_zero: bool = False) -> str | None:
+    if not _per_tensor(t):
+        return f"{role} {t.name!r} is {t.describe_quantization()}, needs int16 per-tensor"
+    if zero_point_zero and t.zero_point != 0:
+        return f"{role} {t.name!r} is {t.describe_quantization()}; 16x8 needs zero point 0"
+    return None
+
+
+def _check_act(op: QOperator) -> str | None:
+    act = _activation(op)
+    return None if act in _FUSABLE else f"fused activation {act} has no integer form"
+
+
+def _act_range16(op: QOperator, out: QTensor) -> tuple[int, int]:
+    return activation_range16(_activation(op), out.scale, out.zero_point)
+
+
+def _check_weights(g: QGraph, op: QOperator, w_index: int, axis: int, channels: int) -> str | None:
+    w = g.tensors[w_index]
+    if w.dtype != "INT8" or not w.is_quantized:
+        return f"weights {w.name!r} are {w.describe_quantization()}; 16x8 needs int8 weights"
+    if w.data is None:
+        return f"weights {w.name!r} are computed at run time; only constant weights are supported"
+    if np.any(w.zero_points != 0):
+        return f"weights {w.name!r} are {w.describe_quantization()}; TFLite requires symmetric (zero point 0)"
+    if w.per_channel and (w.quantized_dimension != axis or w.scales.size != channels):
+        return f"per-channel weights quantized on axis {w.quantized_dimension}; expected axis {axis}"
+    return None
+
+
+def _channel_reals(inp: QTensor, w: QTensor, out: QTensor, channels: int) -> list[float]:
+    """PopulateConvolutionQuantizationParams: input_scale * filter_scale / output_scale in double."""
+    scales = [float(s) for s in w.scales] if w.per_channel else [float(w.scales[0])] * channels
+    return [inp.scale * s / out.scale for s in scales]
+
+
+def _bias_tensor(g: QGraph, op: QOperator, index: int) -> QTensor | None:
+    return g.tensors[op.inputs[index]] if len(op.inputs) > index and op.inputs[index] >= 0 else None
+
+
+def _bias_values(g: QGraph, op: QOperator, index: int, channels: int, dtype: str) -> np.ndarray:
+    b = _bias_tensor(g, op, index)
+    if b is None:
+        return np.zeros(channels, dtype)
+    assert b.data is not None
+    return b.data.astype(dtype).reshape(-1)
+
+
+# --- CONV_2D --------------------------------------------------------------------------------------
+
+
+def _conv_accumulates_int32(g: QGraph, op: QOperator) -> bool:
+    """TFLM: int32 accumulator when the bias is int32, or when there is no bias and the operator's
+    quantized_bias_type says int32 (TensorType INT32 == 2); int64 otherwise."""
+    b = _bias_tensor(g, op, 2)
+    if b is not None:
+        return b.dtype == "INT32"
+    return int(op.options.get("QuantizedBiasType", 0)) == 2
+
+
+def _check_conv2d(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    problem = _need16(inp, "input", True) or _need16(out, "output", True) or _check_act(op)
+    if problem:
+        return problem
+    w = g.tensors[op.inputs[1]]
+    if len(inp.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        return "needs 4-D NHWC data and OHWI weights"
+    problem = _check_weights(g, op, op.inputs[1], 0, w.shape[0])
+    if problem:
+        return problem
+    if inp.shape[3] % w.shape[3] or w.shape[0] % (inp.shape[3] // w.shape[3]):
+        return f"filter input channels {w.shape[3]} do not divide data channels {inp.shape[3]} into groups"
+    b = _bias_tensor(g, op, 2)
+    if b is not None and (b.dtype not in ("INT64", "INT32") or b.data is None):
+        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+        return f"bias {b.name!r} is {kind}; 16x8 CONV_2D needs a constant int64 or int32 bias"
+    if not _conv_accumulates_int32(g, op):
+        return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[0]))
+    return None
+
+
+def _lower_conv2d(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    geo = _geometry(op, inp.shape[1:3], w.shape[1:3])
+    reals = _channel_reals(inp, w, out, w.shape[0])
+    rq: Requant64 | Requant
+    if _conv_accumulates_int32(lw.graph, op):
+        rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int32")
+    else:
+        rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int64")
+    func = kernels16.conv2d(inp.shape, w.shape, out.shape, geo, rq, _act_range16(op, out), "conv2d_16x8")
+    tables = [relax.const(t) for t in rq.constant_tensors()]
+    args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias, str(bias.dtype)), *tables]
+    lw.define(op.outputs[0], lw.call(func, "conv2d_16x8", args, out))
+
+
+# --- TRANSPOSE_CONV -------------------------------------------------------------------------------
+
+
+def _check_transpose_conv(g: QGraph, op: QOperator) -> str | None:
+    if len(op.inputs) < 3:
+        return "needs output shape, weights and data inputs"
+    inp, out = g.tensors[op.inputs[2]], g.tensors[op.outputs[0]]
+    problem = _need16(inp, "input", True) or _need16(out, "output", True) or _check_act(op)
+    if problem:
+        return problem
+    w = g.tensors[op.inputs[1]]
+    if len(inp.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        return "needs 4-D NHWC data and [out, kh, kw, in] weights"
+    problem = _check_weights(g, op, op.inputs[1], 0, w.shape[0])
+    if problem:
+        return problem
+    if w.shape[3] != inp.shape[3] or w.shape[0] != out.shape[3] or inp.shape[0] != out.shape[0]:
+        return f"weights {list(w.shape)} do not match input {list(inp.shape)} and output {list(out.shape)}"
+    b = _bias_tensor(g, op, 3)
+    if b is not None and (b.dtype not in ("INT64", "INT16") or b.data is None):
+        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+        return f"bias {b.name!r} is {kind}; 16x8 TRANSPOSE_CONV needs a constant int64 (or int16) bias"
+    return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[0]))
+
+
+def _lower_transpose_conv(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[2]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    o = op.options
+    stride = (int(o.get("StrideH", 1)), int(o.get("StrideW", 1)))
+    padding = int(o.get("Padding", 0))
+    # TFLM pads as a forward convolution from the output image (ComputePaddingHeightWidth on the output).
+    _, pt = _same_padding(out.shape[1], w.shape[1], stride[0], 1, padding)
+    _, pl = _same_padding(out.shape[2], w.shape[2], stride[1], 1, padding)
+    rq = Requant64.from_real(_channel_reals(inp, w, out, w.shape[0]))
+    bias = _bias_values(lw.graph, op, 3, w.shape[0], "int64")
+    func = kernels16.transpose_conv2d(
+        inp.shape, w.shape, out.shape, stride, (pt, pl), rq, _act_range16(op, out), "transpose_conv_16x8"
+    )
+    tables = [relax.const(t) for t in rq.constant_tensors()]
+    args = [lw.value(op.inputs[2]), lw.value(op.inputs[1]), relax.const(bias, str(bias.dtype)), *tables]
+    lw.define(op.outputs[0], lw.call(func, "transpose_conv_16x8", args, out))
+
+
+# --- ADD / SUB ------------------------------------------------------------------------------------
+
+
+def _check_add_sub(g: QGraph, op: QOperator) -> str | None:
+    a, b, out = (g.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    problem = _need16(a, "input") or _need16(b, "input") or _need16(out, "output") or _check_act(op)
+    if problem:
+        return problem
+    try:
+        full = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return f"input shapes {[list(a.shape), list(b.shape)]} do not broadcast"
+    if tuple(full) != tuple(out.shape):
+        return f"broadcast shape {list(full)} differs from the output shape"
+    for t in (a, b, out):
+        if abs(t.zero_point) >= (1 << 15) - 1:
+            return f"zero point {t.zero_point} of {t.name!r} is outside what TFLite's int16 ADD/SUB accept"
+    return None
+
+
+def _add_sub_multipliers(a: QTensor, b: QTensor, out: QTensor) -> list[float]:
+    """The three real multipliers of CalculateOpDataAdd/Sub, in double from the float32 scales.
+
+    (Older sub_common.cc divided in float; the tflite-micro build we compare with matches double for
+    SUB too, measured on TFLM's own SEANet SUB models, so both use ADD's formula.)"""
+    twice = 2 * max(a.scale, b.scale)
+    return [a.scale / twice, b.scale / twice, twice / ((1 << 15) * out.scale)]
+
+
+def _add_sub_converter(sub: bool) -> Converter:
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+        ma, mb, mo = (fp.quantize_multiplier(r) for r in _add_sub_multipliers(a, b, out))
+        params = kernels16.AddSubParams(
+            a.zero_point, b.zero_point, out.zero_point, 15, ma, mb, mo, _act_range16(op, out)
+        )
+        kind = "sub_int16" if sub else "add_int16"
+        func = kernels16.add_sub(a.shape, b.shape, out.shape, params, sub, "int16", kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+    return Converter(_check_add_sub, lower)
+
+
+# --- LEAKY_RELU -----------------------------------------------------------------------------------
+
+
+def _check_leaky_relu(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    return _need16(inp, "input") or _need16(out, "output")
+
+
+def _lower_leaky_relu(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    f = np.float32
+    alpha = f(op.options.get("Alpha", 0.2))
+    # Both ratios in double from the float32 scales and alpha: the tflite-micro build we compare with
+    # matches that (measured on its SEANet LEAKY_RELU models), not the float expressions of older sources.
+    alpha_m, alpha_s = fp.quantize_multiplier(inp.scale * float(alpha) / out.scale)
+    ident = fp.quantize_multiplier(inp.scale / out.scale)
+    func = kernels16.leaky_relu(
+        inp.shape,
+        "int16",
+        inp.zero_point,
+        out.zero_point,
+        ident,
+        (abs(alpha_m), alpha_s),
+        alpha_m < 0,
+        "leaky_relu_int16",
+    )
+    lw.define(op.outputs[0], lw.call(func, "leaky_relu_int16", [lw.value(op.inputs[0])], out))
+
+
+# --- QUANTIZE / DEQUANTIZE ------------------------------------------------------------------------
+
+
+def _check_quantize(g: QGraph, op: QOperator) -> str | None:
+    """TFLM's QUANTIZE pairs that involve int16: float32 -> int16 and requantisation between int8,
+    int16 and int32 (int8 <-> int16, int16 -> int16/int32, int32 -> int16)."""
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not out.is_quantized or out.per_channel or out.dtype not in _INT_TYPES:
+        return f"output is {out.describe_quantization()}, needs int8, int16 or int32 per-tensor"
+    if inp.dtype == "FLOAT32":
+        return None if out.dtype == "INT16" else "float32 input needs an int16 output here"
+    if inp.dtype not in _INT_TYPES or not inp.is_quantized or inp.per_channel:
+        return f"input is {inp.describe_quantization()}; supported: float32, int8, int16 or int32 per-tensor"
+    if (inp.dtype, out.dtype) == ("INT32", "INT32"):
+        return "int32 -> int32 requantisation is not supported by TFLite Micro"
+    return None
+
+
+def _lower_quantize(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    out_dtype = _NUMPY_DTYPE[out.dtype]
+    if inp.dtype == "FLOAT32":
+        func = kernels16.quantize_float(inp.shape, out.scale, out.zero_point, out_dtype, "quantize_int16")
+    else:
+        m, s = fp.quantize_multiplier(inp.scale / out.scale)
+        func = kernels16.requantize(
+            inp.shape, _NUMPY_DTYPE[inp.dtype], out_dtype, inp.zero_point, out.zero_point, m, s, "requantize"
+        )
+    kind = "quantize_int16" if inp.dtype == "FLOAT32" else "requantize"
+    lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
+
+
+def _check_dequantize(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if not _per_tensor(inp) or out.dtype != "FLOAT32":
+        return f"{inp.describe_quantization()} -> {out.dtype.lower()}; supported: int16 per-tensor -> float32"
+    return None
+
+
+def _lower_dequantize(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    func = kernels.dequantize(inp.shape, inp.scale, inp.zero_point, "int16", "dequantize_int16")
+    lw.define(op.outputs[0], lw.call(func, "dequantize_int16", [lw.value(op.inputs[0])], out))
+
+
+# --- PAD ------------------------------------------------------------------------------------------
+
+
+def _check_pad(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if inp.dtype != "INT16" or out.dtype != "INT16":
+        return f"int16 PAD needs int16 input and output, got {inp.dtype.lower()} -> {out.dtype.lower()}"
+    pads_t = g.tensors[op.inputs[1]]
+    if pads_t.data is None:
+        return "paddings are computed at run time; only constant paddings are supported"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.tensors[op.inputs[2]].data is None:
+        return "the pad value is computed at run time"
+    pads = np.asarray(pads_t.data, np.int64).reshape(-1, 2)
+    if pads.shape[0] != len(inp.shape) or np.any(pads < 0):
+        return "paddings must be non-negative, one pair per input dimension"
+    if tuple(int(d) + int(p.sum()) for d, p in zip(inp.shape, pads, strict=True)) != tuple(out.shape):
+        return f"paddings do not turn {list(inp.shape)} into the output shape {list(out.shape)}"
+    return None
+
+
+def _lower_pad(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    pads_data = lw.t(op.inputs[1]).data
+    assert pads_data is not None
+    before = [int(p) for p in np.asarray(pads_data, np.int64).reshape(-1, 2)[:, 0]]
+    # TFLM pads int16 with the constant value, or 0 (not the zero point) when there is none.
+    value = 0
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        cv = lw.t(op.inputs[2]).data
+        assert cv is not None
+        value = int(np.asarray(cv).reshape(-1)[0])
+    func = kernels.pad(inp.shape, out.shape, before, value, "int16", "pad_int16")
+    lw.define(op.outputs[0], lw.call(func, "pad_int16", [lw.value(op.inputs[0])], out))
+
+
+# --- STRIDED_SLICE --------------------------------------------------------------------------------
+
+
+def _slice_plan(g: QGraph, op: QOperator) -> tuple[list[int], list[int], list[int]]:
+    """(starts, strides, sizes) per input axis, as TFLM's StartForAxis / StopForAxis compute them."""
+    inp = g.tensors[op.inputs[0]]
+    begin, end, strides = (np.asarray(g.tensors[i].data).reshape(-1).tolist() for i in op.inputs[1:4])
+    o = op.options
+    bmask, emask, smask = (int(o.get(k, 0)) for k in ("BeginMask", "EndMask", "ShrinkAxisMask"))
+    starts, sizes = [], []
+    for axis, dim in enumerate(inp.shape):
+        stride = int(strides[axis])
+        start = int(begin[axis])
+        if bmask & (1 << axis):
+            start = -(1 << 31) if stride > 0 else (1 << 31) - 1
+        start = start + dim if start < 0 else start
+        start = min(max(start, 0), dim) if stride > 0 else min(max(start, -1), dim - 1)
+        if smask & (1 << axis):
+            stop = start + 1
+        else:
+            stop = int(end[axis])
+            if emask & (1 << axis):
+                stop = (1 << 31) - 1 if stride > 0 else -(1 << 31)
+            stop = stop + dim if stop < 0 else stop
+            stop = min(max(stop, 0), dim) if stride > 0 else min(max(stop, -1), dim - 1)
+        starts.append(start)
+        sizes.append(max(math.ceil((stop - start) / stride), 0))
+    return starts, [int(s) for s in strides], sizes
+
+
+def _check_strided_slice(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if inp.dtype != out.dtype:
+        return f"changes the type from {inp.dtype.lower()} to {out.dtype.lower()}"
+    if len(op.inputs) < 4 or any(g.tensors[i].data is None for i in op.inputs[1:4]):
+        return "begin, end and strides must be constant"
+    if not 1 <= len(inp.shape) <= 4:
+        return f"input rank {len(inp.shape)}; TFLite Micro slices 1-D to 4-D tensors"
+    o = op.options
+    if int(o.get("EllipsisMask", 0)) or int(o.get("NewAxisMask", 0)):
+        return "ellipsis and new-axis masks are not supported (TFLite Micro ignores them)"
+    if bool(o.get("Offset", False)):
+        return "offset=True (end relative to begin) is not supported"
+    if any(int(s) == 0 for s in np.asarray(g.tensors[op.inputs[3]].data).reshape(-1)):
+        return "a stride is 0"
+    if any(g.tensors[i].data.size != len(inp.shape) for i in op.inputs[1:4]):  # type: ignore[union-attr]
+        return "begin, end and strides need one value per input dimension"
+    _, _, sizes = _slice_plan(g, op)
+    smask = int(o.get("ShrinkAxisMask", 0))
+    kept = [s for a, s in enumerate(sizes) if not smask & (1 << a)]
+    if tuple(kept) != tuple(out.shape):
+        return f"slice shape {kept} differs from the output shape {list(out.shape)}"
+    if 0 in sizes:
+        return "the slice is empty"
+    return None
+
+
+def _lower_strided_slice(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    starts, strides, sizes = _slice_plan(lw.graph, op)
+    full = tuple(sizes)
+    func = kernels16.strided_slice(inp.shape, starts, strides, full, _NUMPY_DTYPE[inp.dtype], "strided_slice")
+    result = lw.call(func, "strided_slice", [lw.value(op.inputs[0])], out, full)
+    if full != tuple(out.shape):
+        result = lw.reshape(result, out.shape)
+    lw.define(op.outputs[0], result)
+
+
+CONVERTERS16: dict[str, Converter] = {
+    "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
+    "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
+    "ADD": _add_sub_converter(False),
+    "SUB": _add_sub_converter(True),
+    "LEAKY_RELU": Converter(_check_leaky_relu, _lower_leaky_relu),
+    "QUANTIZE": Converter(_check_quantize, _lower_quantize),
+    "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
+    "PAD": Converter(_check_pad, _lower_pad),
+    "PADV2": Converter(_check_pad, _lower_pad),
+    "STRIDED_SLICE": Converter(_check_strided_slice, _lower_strided_slice),
+}
