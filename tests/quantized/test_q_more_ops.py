@@ -383,3 +383,55 @@ def test_activation_refusals() -> None:
     y = b.tensor("y", [4], "uint8", scale=0.1, zero_point=128)
     b.op("RELU", [x], [y])
     refused(b.build([x], [y]), r"#0 RELU: input 'x' is uint8 per-tensor .* needs int8 per-tensor")
+
+
+# --- MAXIMUM / MINIMUM, RESIZE_NEAREST_NEIGHBOR -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("opname", ["MAXIMUM", "MINIMUM"])
+@pytest.mark.parametrize("a,b", [((2, 3, 4), (2, 3, 4)), ((1, 5, 6), (6,)), ((4, 1), (1, 3))])
+def test_maximum_minimum(opname: str, a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    out = tuple(np.broadcast_shapes(a, b))
+    assert_bit_exact(single_op(opname, [a, b], [out]), [a, b])
+
+
+def test_maximum_refuses_mixed_quantisation() -> None:
+    model = single_op("MAXIMUM", [(3,), (3,)], [(3,)], in_q=[(0.1, 0), (0.2, 0)], out_q=[(0.1, 0)])
+    refused(model, r"#0 MAXIMUM: input 'x1' is int8 per-tensor \(scale 0.2.*must match")
+
+
+def _resize(shape: tuple[int, ...], size: tuple[int, int], align: bool, half: bool) -> bytes:
+    o = schema.ResizeNearestNeighborOptionsT()
+    o.alignCorners, o.halfPixelCenters = align, half
+    out = (shape[0], *size, shape[3])
+    return single_op(
+        "RESIZE_NEAREST_NEIGHBOR",
+        [shape],
+        [out],
+        lambda b: [b.const_int32("size", list(size))],
+        o,
+        "ResizeNearestNeighborOptions",
+    )
+
+
+@pytest.mark.parametrize(
+    "shape,size,align,half",
+    [
+        ((1, 4, 5, 3), (8, 10), False, False),  # integer ratio: no tables
+        ((1, 5, 7, 2), (9, 4), False, False),
+        ((2, 5, 7, 2), (9, 13), True, False),
+        ((1, 6, 4, 3), (10, 7), False, True),
+        ((1, 3, 3, 1), (7, 5), True, True),
+    ],
+)
+def test_resize_nearest(shape: tuple[int, ...], size: tuple[int, int], align: bool, half: bool) -> None:
+    assert_bit_exact(_resize(shape, size, align, half), [shape])
+
+
+def test_resize_nearest_refuses_run_time_size() -> None:
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 2, 2, 1], scale=0.1, zero_point=0)
+    size = b.tensor("size", [2], "int32")
+    y = b.tensor("y", [1, 4, 4, 1], scale=0.1, zero_point=0)
+    b.op("RESIZE_NEAREST_NEIGHBOR", [x, size], [y])
+    refused(b.build([x, size], [y]), r"#0 RESIZE_NEAREST_NEIGHBOR: the output size is computed at run time")

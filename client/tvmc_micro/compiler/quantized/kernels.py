@@ -680,3 +680,53 @@ def strided_slice(
 
     out = te.compute(out_shape, body, name="out")
     return _finish([data, out], name)
+
+
+def maximum_minimum(
+    shape_a: tuple[int, ...], shape_b: tuple[int, ...], out_shape: tuple[int, ...], take_max: bool, name: str
+) -> tirx.PrimFunc:
+    """MAXIMUM/MINIMUM on the stored int8 values (numpy broadcasting), as TFLM compares them."""
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+    pick = tirx.max if take_max else tirx.min
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))]
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))]
+        return pick(va, vb)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)
+
+
+def is_integer_ratio(values: Sequence[int], in_size: int) -> bool:
+    """True when source index i is i * in_size // len(values) for all i (no table needed)."""
+    return all(v == (i * in_size) // len(values) for i, v in enumerate(values))
+
+
+def resize_nearest(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    rows: Sequence[int],
+    cols: Sequence[int],
+    name: str,
+) -> tirx.PrimFunc:
+    """RESIZE_NEAREST_NEIGHBOR (NHWC): out[n, y, x, c] = in[n, rows[y], cols[x], c].
+
+    The source row/column of every output row/column is computed at import time (it depends only on the
+    sizes and flags); a mapping that is a plain integer ratio (`is_integer_ratio`) is an index expression,
+    any other one a small int32 table argument (rows table, then columns table, before the output)."""
+    data = te.placeholder(data_shape, "int8", name="data")
+    args = [data]
+
+    def source(values: Sequence[int], in_size: int, tname: str) -> Callable[[PrimExpr], PrimExpr]:
+        if is_integer_ratio(values, in_size):
+            return lambda i: tirx.floordiv(i * in_size, len(values))
+        table = te.placeholder((len(values),), "int32", name=tname)
+        args.append(table)
+        return lambda i: table[i]
+
+    row_of = source(rows, data_shape[1], "rows")
+    col_of = source(cols, data_shape[2], "cols")
+    out = te.compute(out_shape, lambda n, y, x, c: data[n, row_of(y), col_of(x), c], name="out")
+    return _finish([*args, out], name)

@@ -949,6 +949,81 @@ def _hard_swish(inp: QTensor, out: QTensor, op: QOperator) -> np.ndarray:
     return activation_tables.hard_swish_table(inp.scale, inp.zero_point, out.scale, out.zero_point)
 
 
+# --- MAXIMUM / MINIMUM, RESIZE_NEAREST_NEIGHBOR -------------------------------------------------------------
+
+
+def _lower_max_min(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
+    kind = "maximum" if take_max else "minimum"
+
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+        func = kernels.maximum_minimum(a.shape, b.shape, out.shape, take_max, kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+    return lower
+
+
+def _check_max_min(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_binary(g, op)
+    if problem:
+        return problem
+    out = g.tensors[op.outputs[0]]
+    for i in op.inputs[:2]:
+        if not _same_quantization(g.tensors[i], out):
+            return (
+                f"input {g.tensors[i].name!r} is {g.tensors[i].describe_quantization()}, the output "
+                f"{out.describe_quantization()}; TFLite Micro compares stored values, so they must match"
+            )
+    return None
+
+
+def _nearest_sources(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> list[int]:
+    """GetNearestNeighbor for every output index, in float32 as the C++ computes it."""
+    f32 = np.float32
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    offset = f32(0.5) if half_pixel else f32(0.0)
+    result = []
+    for i in range(out_size):
+        v = (f32(i) + offset) * scale
+        src = fp.tflite_round(float(v)) if align_corners else int(np.floor(v))
+        src = min(src, in_size - 1)
+        result.append(max(src, 0) if half_pixel else src)
+    return result
+
+
+def _lower_resize_nearest(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    align, half = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    rows = _nearest_sources(inp.shape[1], out.shape[1], align, half)
+    cols = _nearest_sources(inp.shape[2], out.shape[2], align, half)
+    func = kernels.resize_nearest(inp.shape, out.shape, rows, cols, "resize_nearest")
+    args: list[relax.Expr] = [lw.value(op.inputs[0])]
+    for values, in_size in ((rows, inp.shape[1]), (cols, inp.shape[2])):
+        if not kernels.is_integer_ratio(values, in_size):
+            args.append(relax.const(np.asarray(values, np.int32)))
+    lw.define(op.outputs[0], lw.call(func, "resize_nearest", args, out))
+
+
+def _check_resize_nearest(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "RESIZE_NEAREST_NEIGHBOR")
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if inp.dtype != "INT8":
+        return f"input is {inp.describe_quantization()}; only int8 is supported"
+    size = _const_ints(g, op.inputs[1])
+    if size is None:
+        return "the output size is computed at run time; TFLite Micro needs a constant"
+    if len(inp.shape) != 4 or len(out.shape) != 4:
+        return "needs 4-D NHWC input and output"
+    if list(size) != list(out.shape[1:3]) or inp.shape[0] != out.shape[0] or inp.shape[3] != out.shape[3]:
+        return f"size {size} does not match the output shape {list(out.shape)}"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -982,6 +1057,9 @@ CONVERTERS: dict[str, Converter] = {
     "RELU6": Converter(_check_relu6, _lower_lut("relu6", _relu6)),
     "LEAKY_RELU": Converter(_check_leaky_relu, _lower_lut("leaky_relu", _leaky_relu)),
     "HARD_SWISH": Converter(_check_hard_swish, _lower_lut("hard_swish", _hard_swish)),
+    "MAXIMUM": Converter(_check_max_min, _lower_max_min(True)),
+    "MINIMUM": Converter(_check_max_min, _lower_max_min(False)),
+    "RESIZE_NEAREST_NEIGHBOR": Converter(_check_resize_nearest, _lower_resize_nearest),
 }
 
 
