@@ -435,3 +435,84 @@ def test_resize_nearest_refuses_run_time_size() -> None:
     y = b.tensor("y", [1, 4, 4, 1], scale=0.1, zero_point=0)
     b.op("RESIZE_NEAREST_NEIGHBOR", [x, size], [y])
     refused(b.build([x, size], [y]), r"#0 RESIZE_NEAREST_NEIGHBOR: the output size is computed at run time")
+
+
+# --- TRANSPOSE_CONV -------------------------------------------------------------------------------------
+
+
+def _transpose_conv(
+    in_shape: tuple[int, int, int, int],
+    out_c: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: str,
+    per_channel: bool,
+    bias: bool,
+    activation: str = "NONE",
+    seed: int = 0,
+) -> tuple[bytes, tuple[int, ...]]:
+    rng = np.random.default_rng(seed)
+    n, h, w, c = in_shape
+    if padding == "SAME":
+        oh, ow = h * stride[0], w * stride[1]
+    else:
+        oh, ow = (h - 1) * stride[0] + kernel[0], (w - 1) * stride[1] + kernel[1]
+    out_shape = (n, oh, ow, out_c)
+    b = ModelBuilder()
+    x = b.tensor("x", list(in_shape), scale=0.04, zero_point=-7)
+    w_scales = [float(s) for s in rng.uniform(0.002, 0.02, out_c)] if per_channel else 0.01
+    wt = b.tensor(
+        "w",
+        [out_c, *kernel, c],
+        scale=w_scales,
+        zero_point=0,
+        qdim=0,
+        data=rng.integers(-127, 128, (out_c, *kernel, c)).astype(np.int8),
+    )
+    shape = b.const_int32("output_shape", list(out_shape))
+    ins = [shape, wt, x]
+    if bias:
+        bias_scales = [0.04 * s for s in (w_scales if per_channel else [w_scales] * out_c)]
+        ins.append(
+            b.tensor(
+                "bias",
+                [out_c],
+                "int32",
+                scale=bias_scales,
+                zero_point=0,
+                data=rng.integers(-3000, 3000, out_c).astype(np.int32),
+            )
+        )
+    y = b.tensor("y", list(out_shape), scale=0.15, zero_point=4)
+    o = schema.TransposeConvOptionsT()
+    o.padding = getattr(schema.Padding, padding)
+    o.strideH, o.strideW = stride
+    o.fusedActivationFunction = getattr(schema.ActivationFunctionType, activation)
+    b.op("TRANSPOSE_CONV", ins, [y], o, "TransposeConvOptions", version=3 if activation != "NONE" else 1)
+    return b.build([x], [y]), in_shape
+
+
+@pytest.mark.parametrize(
+    "in_shape,out_c,kernel,stride,padding,per_channel,bias,act",
+    [
+        ((1, 4, 5, 3), 4, (3, 3), (2, 2), "SAME", True, True, "NONE"),
+        ((1, 3, 4, 2), 3, (3, 4), (1, 2), "SAME", True, True, "RELU"),  # seanet style
+        ((2, 3, 3, 4), 2, (2, 2), (2, 2), "VALID", False, False, "NONE"),
+        ((1, 5, 5, 3), 5, (3, 3), (1, 1), "VALID", True, False, "RELU6"),
+        ((1, 3, 3, 2), 3, (4, 4), (2, 2), "SAME", True, True, "NONE"),
+    ],
+)
+def test_transpose_conv(in_shape, out_c, kernel, stride, padding, per_channel, bias, act) -> None:  # type: ignore[no-untyped-def]
+    model, shape = _transpose_conv(in_shape, out_c, kernel, stride, padding, per_channel, bias, act)
+    assert_bit_exact(model, [shape])
+
+
+def test_transpose_conv_refuses_asymmetric_weights() -> None:
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 2, 2, 1], scale=0.1, zero_point=0)
+    w = b.tensor("w", [1, 2, 2, 1], scale=0.1, zero_point=3, data=np.ones((1, 2, 2, 1), np.int8))
+    y = b.tensor("y", [1, 4, 4, 1], scale=0.1, zero_point=0)
+    o = schema.TransposeConvOptionsT()
+    o.padding, o.strideH, o.strideW = schema.Padding.SAME, 2, 2
+    b.op("TRANSPOSE_CONV", [b.const_int32("shape", [1, 4, 4, 1]), w, x], [y], o, "TransposeConvOptions")
+    refused(b.build([x], [y]), r"#0 TRANSPOSE_CONV: weights 'w' are .* symmetric")

@@ -730,3 +730,56 @@ def resize_nearest(
     col_of = source(cols, data_shape[2], "cols")
     out = te.compute(out_shape, lambda n, y, x, c: data[n, row_of(y), col_of(x), c], name="out")
     return _finish([*args, out], name)
+
+
+def transpose_conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    input_zero_point: int,
+    output_zero_point: int,
+    requant: Requantizer,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """TRANSPOSE_CONV int8: args data, weight [out_c, kh, kw, in_c], bias [out_c], [requant tables], out.
+
+    TFLM scatters every input pixel into an int32 scratch image; here each output pixel gathers the input
+    pixels that scatter onto it (oy = iy * stride - pad + ky), which sums the same int32 products without
+    the scratch buffer. The input zero point is subtracted per tap: at the borders the set of taps
+    differs per pixel, so it cannot be folded into the bias."""
+    _, in_h, in_w, in_c = data_shape
+    out_c, kh, kw, _ = weight_shape
+    sh, sw = stride
+    pt, pl = pad
+    data = te.placeholder(data_shape, "int8", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), "int32", name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    rc = te.reduce_axis((0, in_c), name="rc")
+
+    def source(o: PrimExpr, k: PrimExpr, s: int, p: int, size: int) -> tuple[PrimExpr, PrimExpr]:
+        num = o + p - k
+        if s == 1:
+            return num, tirx.all(num >= 0, num < size)
+        return tirx.floordiv(num, s), tirx.all(num >= 0, tirx.floormod(num, s) == 0, num < size * s)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        iy, y_ok = source(y, ry, sh, pt, in_h)
+        ix, x_ok = source(x, rx, sw, pl, in_w)
+        tap = (data[n, iy, ix, rc].astype("int32") - input_zero_point) * weight[c, ry, rx, rc].astype("int32")
+        return te.sum(tirx.if_then_else(tirx.all(y_ok, x_ok), tap, tirx.const(0, "int32")), axis=[ry, rx, rc])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: clamp_to_int8(
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+        ),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))

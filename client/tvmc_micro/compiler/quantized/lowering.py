@@ -1024,6 +1024,63 @@ def _check_resize_nearest(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+# --- TRANSPOSE_CONV ----------------------------------------------------------------------------------------
+
+
+def _lower_transpose_conv(lw: Lowerer, op: QOperator) -> None:
+    """Inputs: output shape, weights [out_c, kh, kw, in_c], data, optional bias. TFLM computes the padding
+    from the *output* size (ComputePaddingHeightWidth with the output as the 'input') and never reads the
+    output-shape tensor at run time (the output tensor's shape is used)."""
+    w, inp, out = lw.t(op.inputs[1]), lw.t(op.inputs[2]), lw.t(op.outputs[0])
+    stride = (int(op.options.get("StrideH", 1)), int(op.options.get("StrideW", 1)))
+    padding = int(op.options.get("Padding", 0))
+    _, pt = _same_padding(out.shape[1], w.shape[1], stride[0], 1, padding)
+    _, pl = _same_padding(out.shape[2], w.shape[2], stride[1], 1, padding)
+    bias = np.zeros(w.shape[0], np.int32)
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        bias_data = lw.t(op.inputs[3]).data
+        assert bias_data is not None
+        bias = bias_data.astype(np.int32).reshape(-1)
+    rq = _conv_requant(inp, w, out, w.shape[0])
+    func = kernels.transpose_conv2d(
+        inp.shape,
+        w.shape,
+        out.shape,
+        stride,
+        (pt, pl),
+        inp.zero_point,
+        out.zero_point,
+        rq,
+        _act_range(op, out),
+        "transpose_conv",
+    )
+    args = [lw.value(op.inputs[2]), lw.value(op.inputs[1]), relax.const(bias), *_requant_args(lw, rq)]
+    lw.define(op.outputs[0], lw.call(func, "transpose_conv", args, out))
+
+
+def _check_transpose_conv(g: QGraph, op: QOperator) -> str | None:
+    if len(op.inputs) < 3:
+        return "needs output shape, weights and input"
+    # Reorder as (data, weights, bias) for the shared weighted-operator checks.
+    view = QOperator(
+        op.index, op.name, op.version, [op.inputs[2], op.inputs[1], *op.inputs[3:4]], op.outputs, op.options
+    )
+    problem = _check_weighted(g, view)
+    if problem:
+        return problem
+    w, inp, out = g.tensors[op.inputs[1]], g.tensors[op.inputs[2]], g.tensors[op.outputs[0]]
+    if len(inp.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        return "needs 4-D NHWC data and output, OHWI weights"
+    if w.shape[3] != inp.shape[3] or w.shape[0] != out.shape[3] or inp.shape[0] != out.shape[0]:
+        return f"weights {list(w.shape)} do not match input {list(inp.shape)} and output {list(out.shape)}"
+    if w.per_channel and (w.quantized_dimension != 0 or w.scales.size != w.shape[0]):
+        return f"per-channel weights quantized on axis {w.quantized_dimension}; expected axis 0"
+    shape = _const_ints(g, op.inputs[0])
+    if shape is not None and list(shape) != list(out.shape):
+        return f"the output-shape tensor {shape} differs from the output tensor's shape {list(out.shape)}"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -1060,6 +1117,7 @@ CONVERTERS: dict[str, Converter] = {
     "MAXIMUM": Converter(_check_max_min, _lower_max_min(True)),
     "MINIMUM": Converter(_check_max_min, _lower_max_min(False)),
     "RESIZE_NEAREST_NEIGHBOR": Converter(_check_resize_nearest, _lower_resize_nearest),
+    "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
 }
 
 
