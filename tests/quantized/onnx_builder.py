@@ -14,7 +14,8 @@ import numpy as np
 
 
 class QNet:
-    def __init__(self, seed: int, dtype: str = "int8", qdq: bool = True) -> None:
+    def __init__(self, seed: int, dtype: str = "int8", qdq: bool = True, opset: int = 13) -> None:
+        self.opset = opset
         self.rng = np.random.default_rng(seed)
         self.dtype = np.int8 if dtype == "int8" else np.uint8
         self.qdq = qdq
@@ -183,6 +184,61 @@ class QNet:
         f = self.node("Concat", [self.deq(p) for p in parts], axis=axis)
         return self.quant(f, tuple(shape), yq)
 
+    def _qlinear_unary(self, op: str, x: str, yq: tuple[str, str], **attrs: Any) -> str:
+        out = self.node(op, [x, *self.q[x], *yq], domain="com.microsoft", **attrs)
+        self.q[out], self.shape[out] = yq, self.shape[x]
+        return out
+
+    def softmax(self, x: str, axis: int = -1) -> str:
+        """Output quantised as onnxruntime.quantization does it: scale 1/256, the type's lowest value."""
+        yq = self.qparams(1.0 / 256, -128 if self.dtype == np.int8 else 0)
+        if not self.qdq:
+            return self._qlinear_unary("QLinearSoftmax", x, yq, axis=axis, opset=self.opset)
+        return self.quant(self.node("Softmax", [self.deq(x)], axis=axis), self.shape[x], yq)
+
+    def mul(self, a: str, b: str | float) -> str:
+        """a * b (numpy broadcasting); b an activation or, given as a float, a quantised constant."""
+        yq = self.qparams()
+        if isinstance(b, float):  # a scalar constant, quantised with its own scale (as the quantizer does)
+            bq = self.qparams(abs(b) / 100, 0 if self.dtype == np.int8 else 128)
+            raw = int(np.rint(b / (abs(b) / 100))) + (0 if self.dtype == np.int8 else 128)
+            b = self.const("c", self.dtype(raw))
+            self.q[b], self.shape[b] = bq, ()
+        shape = tuple(int(d) for d in np.broadcast_shapes(self.shape[a], self.shape[b]))
+        if not self.qdq:
+            out = self.node("QLinearMul", [a, *self.q[a], b, *self.q[b], *yq], domain="com.microsoft")
+            self.q[out], self.shape[out] = yq, shape
+            return out
+        return self.quant(self.node("Mul", [self.deq(a), self.deq(b)]), shape, yq)
+
+    def leaky_relu(self, x: str, alpha: float) -> str:
+        yq = self.qparams()
+        if not self.qdq:
+            return self._qlinear_unary("QLinearLeakyRelu", x, yq, alpha=alpha)
+        return self.quant(self.node("LeakyRelu", [self.deq(x)], alpha=alpha), self.shape[x], yq)
+
+    def float_op(self, op: str, x: str, shape: tuple[int, ...] | None = None, **attrs: Any) -> str:
+        """DequantizeLinear -> op -> QuantizeLinear in both forms (ops with no QLinear kernel in ORT)."""
+        return self.quant(self.node(op, [self.deq(x)], **attrs), shape or self.shape[x])
+
+    def matmul(self, a: str, b: str) -> str:
+        """A [M, K] x B [K, N], both activations (attention's Q.K^T)."""
+        shape = (self.shape[a][0], self.shape[b][1])
+        yq = self.qparams()
+        if not self.qdq:
+            out = self.node("QLinearMatMul", [a, *self.q[a], b, *self.q[b], *yq])
+            self.q[out], self.shape[out] = yq, shape
+            return out
+        return self.quant(self.node("MatMul", [self.deq(a), self.deq(b)]), shape, yq)
+
+    def transpose(self, x: str) -> str:
+        shape = tuple(reversed(self.shape[x]))
+        if not self.qdq:
+            out = self.node("Transpose", [x])
+            self.q[out], self.shape[out] = self.q[x], shape
+            return out
+        return self.quant(self.node("Transpose", [self.deq(x)]), shape, self.q[x])
+
     def inits_value(self, name: str) -> np.float32:
         from onnx import numpy_helper
 
@@ -207,7 +263,8 @@ class QNet:
             self.inits,
         )
         model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+            graph,
+            opset_imports=[helper.make_opsetid("", self.opset), helper.make_opsetid("com.microsoft", 1)],
         )
         model.ir_version = 8
         return bytes(model.SerializeToString())

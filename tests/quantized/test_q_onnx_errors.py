@@ -25,11 +25,66 @@ def _asymmetric_weights() -> bytes:
     return net.finish([c])
 
 
-def _softmax_between_qdq() -> bytes:
+def _erf_between_qdq() -> bytes:
     net = QNet(12, "int8", True)
     x = net.input((1, 10))
-    s = net.quant(net.node("Softmax", [net.deq(x)]), (1, 10), net.qparams(1 / 256, -128))
+    s = net.quant(net.node("Erf", [net.deq(x)]), (1, 10), net.qparams(1 / 256, -128))
     return net.finish([s])
+
+
+def _mul_by_int32_constant() -> bytes:
+    net = QNet(18, "int8", True)
+    x = net.input((1, 6))
+    c = net.const("c", np.int32(7))
+    cd = net.node("DequantizeLinear", [c, net.const("cs", np.float32(0.01)), net.const("cz", np.int32(0))])
+    return net.finish([net.quant(net.node("Mul", [net.deq(x), cd]), (1, 6))])
+
+
+def _batched_attention_matmul() -> bytes:
+    net = QNet(19, "int8", True)
+    x = net.input((2, 3, 4))
+    return net.finish([net.quant(net.node("MatMul", [net.deq(x), net.deq(x)]), (2, 3, 4))])
+
+
+def _qlinear(op: str, inputs_after_x: list[str], net: QNet, x: str, shape: tuple[int, ...], **attrs) -> str:
+    out = net.node(op, [x, *inputs_after_x], domain="com.microsoft" if op != "QLinearMatMul" else "", **attrs)
+    net.q[out], net.shape[out] = net.q[x], shape
+    return out
+
+
+def _qlinear_softmax_without_opset() -> bytes:
+    net = QNet(20, "uint8", False)
+    x = net.input((2, 5))
+    return net.finish([_qlinear("QLinearSoftmax", [*net.q[x], *net.qparams(1 / 256, 0)], net, x, (2, 5))])
+
+
+def _qlinear_softmax_per_channel_output() -> bytes:
+    net = QNet(21, "uint8", False)
+    x = net.input((2, 5))
+    yq = [net.const("ys", np.full(5, 1 / 256, np.float32)), net.const("yz", np.zeros(5, np.uint8))]
+    return net.finish([_qlinear("QLinearSoftmax", [*net.q[x], *yq], net, x, (2, 5), opset=13)])
+
+
+def _qlinear_mul_per_channel_output() -> bytes:
+    net = QNet(22, "int8", False)
+    x = net.input((1, 3))
+    yq = [net.const("ys", np.full(3, 0.1, np.float32)), net.const("yz", np.zeros(3, np.int8))]
+    return net.finish([_qlinear("QLinearMul", [*net.q[x], x, *net.q[x], *yq], net, x, (1, 3))])
+
+
+def _qlinear_matmul_float_b() -> bytes:
+    net = QNet(23, "int8", False)
+    x = net.input((4, 4))
+    return net.finish(
+        [_qlinear("QLinearMatMul", [*net.q[x], "x", *net.q[x], *net.qparams()], net, x, (4, 4))]
+    )
+
+
+def _reduce_mean_dequantized_axes() -> bytes:
+    net = QNet(24, "int8", True, opset=18)
+    x = net.input((1, 2, 3, 3))
+    axes = net.node("DequantizeLinear", [net.const("a", np.int8(2)), net.const("as", np.float32(1.0))])
+    return net.finish([net.quant(net.node("ReduceMean", [net.deq(x), axes]), (1, 2, 1, 3))])
 
 
 def _float_op_at_output() -> bytes:
@@ -80,7 +135,14 @@ def _bad_auto_pad() -> bytes:
 
 CASES = [
     (_asymmetric_weights, ["Conv", "int8 per-channel", "zero points [3]", "symmetric weights"]),
-    (_softmax_between_qdq, ["Softmax", "no integer kernel", "int8 per-tensor"]),
+    (_erf_between_qdq, ["Erf", "no integer kernel", "int8 per-tensor"]),
+    (_mul_by_int32_constant, ["Mul", "Mul constant B is int32; needs int8 or uint8"]),
+    (_batched_attention_matmul, ["MatMul", "needs matching 2-D inputs", "[2, 3, 4] x [2, 3, 4]"]),
+    (_qlinear_softmax_without_opset, ["com.microsoft.QLinearSoftmax", "no 'opset' attribute"]),
+    (_qlinear_softmax_per_channel_output, ["QLinearSoftmax", "needs per-tensor", "uint8 per-channel"]),
+    (_qlinear_mul_per_channel_output, ["QLinearMul", "Mul input C is int8 per-channel"]),
+    (_qlinear_matmul_float_b, ["QLinearMatMul", "neither a constant nor an integer activation"]),
+    (_reduce_mean_dequantized_axes, ["ReduceMean", "axes are not a constant int64 tensor"]),
     (_float_op_at_output, ["model output", "float Relu with no QuantizeLinear"]),
     (_per_channel_activation, ["QuantizeLinear", "per-channel", "needs int8/uint8 per-tensor"]),
     (_runtime_scale, ["ReduceMax", "no integer kernel", "QuantizeLinear"]),

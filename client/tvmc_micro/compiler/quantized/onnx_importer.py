@@ -47,6 +47,12 @@ _FLOAT_OPS = (
     "Flatten",
     "Concat",
     "Transpose",
+    "Softmax",
+    "Mul",
+    "LeakyRelu",
+    "HardSigmoid",
+    "HardSwish",
+    "ReduceMean",
 )
 _ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
 
@@ -101,6 +107,7 @@ class OnnxLowerer:
             if node.op_type == "Constant":
                 self.consts[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
         self.problems: list[UnsupportedOp] = []
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.layouts: dict[tuple[int, bool], tuple[Any, QAct]] = {}
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -161,8 +168,10 @@ class OnnxLowerer:
     def _relayout(self, q: QAct, perm: tuple[int, ...]) -> Any:
         phys = q.physical_shape
         target = tuple(phys[p] for p in perm)
-        moved = [d for d in phys if d != 1]
-        if moved == [d for d in target if d != 1]:  # only unit axes move: same bytes, a reshape suffices
+        # Only unit axes move (the others keep their order): same bytes, a reshape suffices. Compare
+        # axes, not sizes: NHWC (1, 8, 8, 8) -> NCHW has the same sizes but is a real transpose.
+        kept = [p for p in perm if phys[p] != 1]
+        if kept == sorted(kept):
             return self.bb.emit(relax.op.reshape(q.expr, list(target)))
         func = onnx_kernels.transpose(phys, perm, "int8", "transpose")
         return self.call(func, "transpose", [q.expr], target, "int8")
@@ -376,6 +385,8 @@ class OnnxLowerer:
         if op in ("Conv", "MatMul", "Gemm"):
             xa, xq = deq_act(0)
             w = p.args[1]
+            if op == "MatMul" and isinstance(w, Deq) and isinstance(w.src, QAct) and len(p.args) == 2:
+                return self.matmul_act(xa, xq, w.src, w.q, out_q)
             if not isinstance(w, Deq) or not isinstance(w.src, np.ndarray):
                 raise _Unsupported(f"{op} weights are not a DequantizeLinear of a constant")
             bias = None
@@ -406,6 +417,17 @@ class OnnxLowerer:
         if op == "Concat":
             parts = [deq_act(i) for i in range(len(p.args))]
             return self.concat(parts, out_q, int(_attrs(p.node).get("axis", 0)))
+        if op == "Softmax":
+            xa, xq = deq_act(0)
+            return self.softmax(p.node, xa, xq, out_q, self.opset)  # ORT fuses it into QLinearSoftmax
+        if op == "Mul":
+            return self.mul(*self._binary_operands(p, deq_act), out_q)
+        if op == "ReduceMean":
+            xa, xq = deq_act(0)
+            return self.reduce_mean(p, xa, xq, out_q)
+        if op in _LUT_FUNCS:
+            xa, xq = deq_act(0)
+            return self.lut(xa, xq, out_q, _LUT_FUNCS[op](_attrs(p.node)), op.lower())
         if op in ("Relu", "Clip", "Sigmoid"):
             xa, xq = deq_act(0)
             if op == "Sigmoid":
@@ -679,6 +701,154 @@ class OnnxLowerer:
         logical[axis] = sum(a.shape[axis] for a in acts)
         return QAct(out, tuple(logical), nhwc, yq.offset)
 
+    def _binary_operands(
+        self, p: Pending, deq_act: Callable[[int], tuple[QAct, QParams]]
+    ) -> tuple[QAct, QParams, QAct | np.ndarray, QParams]:
+        """A binary QDQ op's operands: an activation first, then an activation or a quantised constant."""
+        if len(p.args) != 2:
+            raise _Unsupported(f"{p.node.op_type} needs two inputs")
+        order = (0, 1)
+        if isinstance(p.args[0], Deq) and isinstance(p.args[0].src, np.ndarray):
+            order = (1, 0)  # constant first: the product commutes
+        a, aq = deq_act(order[0])
+        b = p.args[order[1]]
+        if not isinstance(b, Deq):
+            raise _Unsupported(f"input {order[1]} of {p.node.op_type} is not a DequantizeLinear output")
+        return a, aq, b.src, b.q
+
+    def mul(self, a: QAct, aq: QParams, b: QAct | np.ndarray, bq: QParams, yq: QParams) -> QAct:
+        for name, q in (("A", aq), ("B", bq), ("C", yq)):
+            if not q.per_tensor:
+                raise _Unsupported(f"Mul input {name} is {q.describe()}; needs per-tensor")
+        if isinstance(b, np.ndarray):
+            if b.dtype not in (np.int8, np.uint8):
+                raise _Unsupported(f"Mul constant B is {b.dtype}; needs int8 or uint8")
+            b_offset = 128 if b.dtype == np.uint8 else 0
+            stored = (b.astype(np.int16) - b_offset).astype(np.int8)
+            if stored.ndim == len(a.shape) == 4 and stored.size > 1:
+                a = self.nchw(a)  # a per-channel constant is laid out NCHW
+            b_expr, b_phys, b_logical, b_zp = (
+                relax.const(stored),
+                stored.shape,
+                stored.shape,
+                bq.zero_point - b_offset,
+            )
+        else:
+            a, b = _same_layout(self, a, b)
+            b_expr, b_phys, b_logical, b_zp = b.expr, b.physical_shape, b.shape, bq.zero_point - b.offset
+        shape_a = a.physical_shape
+        try:
+            out_shape = tuple(int(d) for d in np.broadcast_shapes(shape_a, b_phys))
+            logical = tuple(int(d) for d in np.broadcast_shapes(a.shape, b_logical))
+        except ValueError as err:
+            raise _Unsupported(
+                f"input shapes {list(a.shape)} and {list(b_logical)} do not broadcast"
+            ) from err
+        ratio = _f32(_f32(aq.scale) * _f32(bq.scale)) / _f32(yq.scale)
+        func = onnx_kernels.mul(
+            shape_a,
+            tuple(b_phys),
+            out_shape,
+            aq.zero_point - a.offset,
+            b_zp,
+            yq.zero_point - yq.offset,
+            "mul",
+        )
+        fp = relax.const(onnx_kernels.fparams(ratio))
+        out = self.call(func, "mul", [a.expr, b_expr, fp], out_shape, "int8")
+        return QAct(out, logical, a.nhwc and len(logical) == 4 and len(out_shape) == 4, yq.offset)
+
+    def matmul_act(self, a: QAct, aq: QParams, b: QAct, bq: QParams, yq: QParams) -> QAct:
+        """MatMul of two activations (attention's Q.K^T and P.V): QLinearMatMul with B not constant."""
+        for name, q in (("A", aq), ("B", bq), ("Y", yq)):
+            if not q.per_tensor:
+                raise _Unsupported(f"MatMul input {name} is {q.describe()}; needs per-tensor")
+        if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+            raise _Unsupported(
+                "a MatMul of two activations needs matching 2-D inputs "
+                f"(got {list(a.shape)} x {list(b.shape)})"
+            )
+        (m, k), n = a.shape, b.shape[1]
+        scale = _f32(_f32(aq.scale) * _f32(bq.scale)) / _f32(yq.scale)
+        func = onnx_kernels.matmul(
+            m, k, n, aq.zero_point - a.offset, bq.zero_point - b.offset, yq.zero_point - yq.offset, "matmul"
+        )
+        fp = relax.const(onnx_kernels.fparams(scale))
+        out = self.call(func, "matmul", [a.expr, b.expr, fp], (m, n), "int8")
+        return QAct(out, (m, n), False, yq.offset)
+
+    def softmax(self, node: Any, x: QAct, xq: QParams, yq: QParams, opset: int) -> QAct:
+        """QLinearSoftmax: opset < 13 normalises over the flattened axes from `axis` on, opset >= 13
+        over `axis` alone (ORT transposes it last and back)."""
+        if not xq.per_tensor or not yq.per_tensor:
+            raise _Unsupported("Softmax needs per-tensor quantisation")
+        x = self.nchw(x)
+        rank = len(x.shape)
+        axis = int(_attrs(node).get("axis", 1 if opset < 13 else -1)) % rank
+        src, perm = x.expr, None
+        if opset >= 13 and axis != rank - 1:
+            perm = list(range(rank))
+            perm[axis], perm[-1] = rank - 1, axis
+            moved = tuple(x.shape[p] for p in perm)
+            func = onnx_kernels.transpose(x.shape, perm, "int8", "transpose")
+            src = self.call(func, "transpose", [src], moved, "int8")
+            shape: tuple[int, ...] = moved
+            depth = moved[-1]
+        else:
+            shape = x.shape
+            depth = int(np.prod(x.shape[axis:])) if opset < 13 else x.shape[-1]
+        rows = int(np.prod(shape)) // depth
+        flat = self.bb.emit(relax.op.reshape(src, [rows, depth]))
+        table = _softmax_table(_f32(xq.scale), depth)
+        y_mult = np.floor(np.float32(1.0) / _f32(yq.scale)).astype(np.float32)
+        func = onnx_kernels.softmax(rows, depth, yq.zero_point, yq.offset, "softmax")
+        out = self.call(
+            func,
+            "softmax",
+            [flat, relax.const(table), relax.const(onnx_kernels.fparams(y_mult))],
+            (rows, depth),
+            "int8",
+        )
+        out = self.bb.emit(relax.op.reshape(out, list(shape)))
+        if perm is not None:
+            func = onnx_kernels.transpose(shape, perm, "int8", "transpose")
+            out = self.call(func, "transpose", [out], x.shape, "int8")
+        return QAct(out, x.shape, False, yq.offset)
+
+    def reduce_mean(self, p: Pending, x: QAct, xq: QParams, yq: QParams) -> QAct:
+        # Per-tensor already: DequantizeLinear/QuantizeLinear of an activation refuse anything else.
+        a = _attrs(p.node)
+        rank = len(x.shape)
+        if "axes" in a:
+            axes_list = [int(v) for v in a["axes"]]
+        elif len(p.args) > 1 and p.args[1] is not None:
+            if not isinstance(p.args[1], np.ndarray):
+                raise _Unsupported("the ReduceMean axes are not a constant int64 tensor")
+            axes_list = [int(v) for v in p.args[1].reshape(-1)]
+        else:
+            axes_list = list(range(rank))
+        axes = sorted(set(v % rank for v in axes_list))
+        keep = bool(int(a.get("keepdims", 1)))
+        count = int(np.prod([x.shape[v] for v in axes]))
+        logical = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        if rank == 4 and axes == [2, 3]:
+            x = self.nhwc(x)  # the spatial mean of an NHWC tensor: one contiguous channel vector out
+            phys_axes, nhwc = [1, 2], True
+        else:
+            x = self.nchw(x)
+            phys_axes, nhwc = axes, False
+        func = onnx_kernels.reduce_mean(
+            x.physical_shape, phys_axes, xq.zero_point - xq.offset, yq.zero_point - yq.offset, "reduce_mean"
+        )
+        out_phys = tuple(1 if i in phys_axes else d for i, d in enumerate(x.physical_shape))
+        fp = relax.const(onnx_kernels.fparams(xq.scale, np.float32(count), yq.scale))
+        out = QAct(self.call(func, "reduce_mean", [x.expr, fp], out_phys, "int8"), logical, nhwc, yq.offset)
+        if keep:
+            return out
+        out = self.nchw(out)
+        kept = tuple(d for i, d in enumerate(logical) if i not in axes)
+        return QAct(self.bb.emit(relax.op.reshape(out.expr, list(kept))), kept, False, yq.offset)
+
     def lut(
         self, x: QAct, xq: QParams, yq: QParams, f: Callable[[np.ndarray], np.ndarray], kind: str
     ) -> QAct:
@@ -718,8 +888,11 @@ def _qlinear_matmul(lw: OnnxLowerer, node: Any) -> None:
     xq, wq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[4], i[5], axis=1), lw.qparams(i[6], i[7])
     x = lw.act_input(lw.get(i[0]), xq, "QLinearMatMul input A")
     w = lw.get(i[3])
+    if isinstance(w, QAct):
+        lw.values[node.output[0]] = lw.matmul_act(x, xq, lw.act_input(w, wq, "QLinearMatMul input B"), wq, yq)
+        return
     if not isinstance(w, np.ndarray):
-        raise _Unsupported("QLinearMatMul input B is computed at run time; only constant B is supported")
+        raise _Unsupported("QLinearMatMul input B is neither a constant nor an integer activation")
     wq.dtype = str(w.dtype)
     lw.values[node.output[0]] = lw.matmul(node, x, xq, w, wq, None, yq, None)
 
@@ -784,6 +957,36 @@ def _qlinear_concat(lw: OnnxLowerer, node: Any) -> None:
     lw.values[node.output[0]] = lw.concat(parts, yq, int(_attrs(node).get("axis", 0)))
 
 
+def _qlinear_mul(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    aq, bq = lw.qparams(i[1], i[2]), lw.qparams(i[4], i[5])
+    yq = lw.qparams(i[6], i[7] if len(i) > 7 else None)
+    a, b = lw.get(i[0]), lw.get(i[3])
+    if isinstance(a, np.ndarray):  # constant first: the product commutes
+        a, aq, b, bq = b, bq, a, aq
+    a = lw.act_input(a, aq, "QLinearMul input A")
+    if not isinstance(b, np.ndarray):
+        b = lw.act_input(b, bq, "QLinearMul input B")
+    lw.values[node.output[0]] = lw.mul(a, aq, b, bq, yq)
+
+
+def _qlinear_softmax(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
+    x = lw.act_input(lw.get(i[0]), xq, "QLinearSoftmax input")
+    a = _attrs(node)
+    if "opset" not in a:
+        raise _Unsupported("QLinearSoftmax has no 'opset' attribute (ORT requires it)")
+    lw.values[node.output[0]] = lw.softmax(node, x, xq, yq, int(a["opset"]))
+
+
+def _qlinear_leaky_relu(lw: OnnxLowerer, node: Any) -> None:
+    i = list(node.input)
+    xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
+    x = lw.act_input(lw.get(i[0]), xq, "QLinearLeakyRelu input")
+    lw.values[node.output[0]] = lw.lut(x, xq, yq, _LUT_FUNCS["LeakyRelu"](_attrs(node)), "leaky_relu")
+
+
 _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
     "QuantizeLinear": OnnxLowerer.quantize_linear,
     "DequantizeLinear": OnnxLowerer.dequantize_linear,
@@ -795,10 +998,51 @@ _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
     "QLinearGlobalAveragePool": _qlinear_pool,
     "QLinearSigmoid": _qlinear_sigmoid,
     "QLinearConcat": _qlinear_concat,
+    "QLinearMul": _qlinear_mul,
+    "QLinearSoftmax": _qlinear_softmax,
+    "QLinearLeakyRelu": _qlinear_leaky_relu,
 }
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _softmax_table(x_scale: np.float32, depth: int) -> np.ndarray:
+    """QLinearSoftmax's float table: entry k is exp((k - 255 + shift) * x_scale) in double, stored as
+    float32, with shift = max(0, log(FLT_MAX / depth) - 5) / x_scale keeping the row sum finite (ORT
+    divides in float32, then takes the double log)."""
+    import math
+
+    ratio = np.float32(np.finfo(np.float32).max) / np.float32(depth)
+    shift = max(0.0, math.log(float(ratio)) - 5.0) / float(x_scale)
+    return np.array([math.exp((k - 255 + shift) * float(x_scale)) for k in range(256)], dtype=np.float32)
+
+
+def _leaky_relu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    alpha = _f32(a.get("alpha", 0.01))
+    return lambda v: np.where(v >= 0, v, v * alpha).astype(np.float32)
+
+
+def _hard_sigmoid_of(v: np.ndarray, alpha: np.float32, beta: np.float32) -> np.ndarray:
+    return np.minimum(np.maximum(alpha * v + beta, np.float32(0)), np.float32(1)).astype(np.float32)
+
+
+def _hard_sigmoid(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    alpha, beta = _f32(a.get("alpha", 0.2)), _f32(a.get("beta", 0.5))
+    return lambda v: _hard_sigmoid_of(v, alpha, beta)
+
+
+def _hard_swish(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    # ORT has no HardSwish kernel: it runs the ONNX function body, x * HardSigmoid(x, 1/6, 0.5).
+    return lambda v: (v * _hard_sigmoid_of(v, _f32(1.0 / 6.0), _f32(0.5))).astype(np.float32)
+
+
+# Elementwise float ops a DequantizeLinear -> op -> QuantizeLinear group computes as a 256-entry table.
+_LUT_FUNCS: dict[str, Callable[[dict[str, Any]], Callable[[np.ndarray], np.ndarray]]] = {
+    "LeakyRelu": _leaky_relu,
+    "HardSigmoid": _hard_sigmoid,
+    "HardSwish": _hard_swish,
+}
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:

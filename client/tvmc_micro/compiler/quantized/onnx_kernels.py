@@ -197,3 +197,104 @@ def add(
 
     out = te.compute(out_shape, body, name="out")
     return _finish([a, b, fp, out], name)
+
+
+def mul(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    zero_point_a: int,
+    zero_point_b: int,
+    zero_point_out: int,
+    name: str,
+) -> tirx.PrimFunc:
+    """QLinearMul (numpy broadcasting) as MLAS's SSE2 kernel: float((a - zpA) * (b - zpB)) (exact: at
+    most 255^2) times the float32 ratio sA*sB/sC, rounded half to even, plus zpC, saturated.
+    Zero points in the storage domain (the differences do not depend on it); fparams [ratio]."""
+    from tvmc_micro.compiler.quantized.kernels import _broadcast_index
+
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+    fp = te.placeholder((1,), "float32", name="fparams")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - zero_point_a
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - zero_point_b
+        return _round_clamp((va * vb).astype("float32") * fp[0], zero_point_out)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, fp, out], name)
+
+
+def matmul(
+    m: int, k: int, n: int, zero_point_a: int, zero_point_b: int, zero_point_out: int, name: str
+) -> tirx.PrimFunc:
+    """QLinearMatMul of two activations, A [M, K] x B [K, N]: int32 sum of (a - zpA)(b - zpB), then
+    MlasRequantizeOutput: float32(acc) * scale rounded half to even, plus zpY, saturated. Zero points
+    in the storage domain; fparams [sA * sB / sY] (computed in float32, left to right, as ORT does)."""
+    a = te.placeholder((m, k), "int8", name="a")
+    b = te.placeholder((k, n), "int8", name="b")
+    fp = te.placeholder((1,), "float32", name="fparams")
+    r = te.reduce_axis((0, k), name="r")
+    acc = te.compute(
+        (m, n),
+        lambda i, j: te.sum(
+            (a[i, r].astype("int32") - zero_point_a) * (b[r, j].astype("int32") - zero_point_b), axis=[r]
+        ),
+        name="acc",
+    )
+    out = te.compute(
+        (m, n), lambda i, j: _round_clamp(acc[i, j].astype("float32") * fp[0], zero_point_out), name="out"
+    )
+    return _finish([a, b, fp, out], name, _fuse_epilogue("acc", "out", 2))
+
+
+def softmax(rows: int, depth: int, zero_point: int, offset: int, name: str) -> tirx.PrimFunc:
+    """com.microsoft QLinearSoftmax over the last axis of [rows, depth], as ORT's CPU kernel computes it.
+
+    `table` (float32[256], built at import time) holds exp((k - 255 + shift) * x_scale) for k = 255 -
+    (max - x); the row sum is accumulated in float32 in element order; y = nearbyintf(table * Y / sum)
+    + zpY with Y = floor(1 / y_scale) (fparams [Y]), saturated at the type's top (a probability of 1 at
+    scale 1/256 is 256: 127 for int8 with zero point -128, measured against ORT 1.32's int8 and uint8
+    kernels). `zero_point` is the raw ONNX one; the result is stored minus `offset`."""
+    data = te.placeholder((rows, depth), "int8", name="data")
+    table = te.placeholder((256,), "float32", name="exp_table")
+    fp = te.placeholder((1,), "float32", name="fparams")
+    k = te.reduce_axis((0, depth), name="k")
+    row_max = te.compute((rows,), lambda r: te.max(data[r, k], axis=[k]), name="row_max")
+
+    def exp_of(r: PrimExpr, c: PrimExpr) -> PrimExpr:
+        return table[255 - (row_max[r].astype("int32") - data[r, c].astype("int32"))]
+
+    k2 = te.reduce_axis((0, depth), name="k2")
+    row_sum = te.compute((rows,), lambda r: te.sum(exp_of(r, k2), axis=[k2]), name="row_sum")
+    limit = _f32(float(1 << 24))
+
+    def body(r: tirx.Var, c: tirx.Var) -> PrimExpr:
+        # exp_of <= row_sum, so the quotient lies in [0, Y]; the bound only guards the float->int cast.
+        q = tirx.nearbyint(tirx.min(exp_of(r, c) * fp[0] / row_sum[r], limit)).astype("int32") + zero_point
+        return (tirx.min(q, 127 + offset) - offset).astype("int8")
+
+    out = te.compute((rows, depth), body, name="out")
+    return _finish([data, table, fp, out], name)
+
+
+def reduce_mean(
+    data_shape: tuple[int, ...], axes: Sequence[int], in_zero_point: int, out_zero_point: int, name: str
+) -> tirx.PrimFunc:
+    """DequantizeLinear -> ReduceMean -> QuantizeLinear run in float32 (ORT fuses no QLinear kernel for
+    it): sum of x_scale * (x - zp) in index order, / count, / y_scale, rounded half to even. Reduced axes
+    are kept as 1. Zero points in the storage domain; fparams [x_scale, count, y_scale]."""
+    data = te.placeholder(data_shape, "int8", name="data")
+    fp = te.placeholder((3,), "float32", name="fparams")
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(data_shape))
+    reduce_axes = {a: te.reduce_axis((0, data_shape[a]), name=f"r{a}") for a in sorted(axes)}
+
+    def acc_body(*idx: tirx.Var) -> PrimExpr:
+        src = [reduce_axes[i] if i in reduce_axes else v for i, v in enumerate(idx)]
+        real = (data[tuple(src)].astype("int32") - in_zero_point).astype("float32") * fp[0]
+        return te.sum(real, axis=list(reduce_axes.values()))
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(out_shape, lambda *i: _round_clamp(acc[i] / fp[1] / fp[2], out_zero_point), name="out")
+    return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", len(out_shape)))

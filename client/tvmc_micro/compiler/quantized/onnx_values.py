@@ -23,6 +23,9 @@ QLINEAR_OPS = (
     "QLinearGlobalAveragePool",
     "QLinearSigmoid",
     "QLinearConcat",
+    "QLinearMul",
+    "QLinearSoftmax",
+    "QLinearLeakyRelu",
 )
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 

@@ -1,0 +1,106 @@
+"""Softmax, Mul, LeakyRelu, HardSwish/HardSigmoid, ReduceMean and activation x activation MatMul on the
+ONNX integer path, in QDQ and QLinear* form, int8 and uint8, against onnxruntime through the MLF harness.
+
+References (see test_q_onnx): QDQ models at ORT's default optimisation level, QLinear models at
+ORT_DISABLE_ALL. At the default level ORT fuses QDQ Softmax/Mul/LeakyRelu/MatMul into QLinearSoftmax/
+QLinearMul/QLinearLeakyRelu/QLinearMatMul (an int8 QDQ group runs the uint8 kernel after ORT's s8->u8
+transform; the arithmetic is the same). Softmax probabilities of 1 (256 at scale 1/256) saturate at the
+type's top in both int8 and uint8 kernels; `peaked_softmax` makes them frequent. HardSwish,
+HardSigmoid and ReduceMean have no QLinear kernel: ORT runs them in float32 between DequantizeLinear and
+QuantizeLinear (HardSwish as its function body, x * HardSigmoid(x)), which the importer reproduces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from onnx_builder import QNet
+from test_q_onnx import lsb_distance
+
+from tests.compiler.compiler_harness import BuiltModel, build, extract
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tvm")
+
+
+def se_net(seed: int, dtype: str, qdq: bool) -> bytes:
+    """MobileNetV3-like: conv, HardSwish, squeeze-excite (ReduceMean, 1x1 conv, HardSigmoid, Mul with
+    broadcasting), LeakyRelu, pooled classifier, Softmax; the logits are a second output."""
+    net = QNet(seed, dtype, qdq, opset=14)
+    x = net.input((1, 3, 8, 8))
+    c = net.conv(x, 8, 3, pad=1)
+    hs = net.float_op("HardSwish", c)
+    se = net.float_op("ReduceMean", hs, (1, 8, 1, 1), axes=[2, 3], keepdims=1)
+    se = net.float_op("HardSigmoid", net.conv(se, 8, 1), alpha=0.2, beta=0.5)
+    m = net.mul(hs, se)
+    lr = net.leaky_relu(m, 0.1)
+    flat = net.float_op("ReduceMean", lr, (1, 8), axes=[2, 3], keepdims=0)
+    logits = net.gemm(flat, 10)
+    return net.finish([net.softmax(logits), logits, m], dequantize=True)
+
+
+def attention(seed: int, dtype: str, qdq: bool) -> bytes:
+    """Single-head attention: Q.K^T of two activations, a scalar Mul by a quantised constant, Softmax
+    over the last axis and over axis 0 (ORT transposes it last), P.V."""
+    net = QNet(seed, dtype, qdq, opset=13)
+    x = net.input((6, 8))
+    q, k, v = net.gemm(x, 8), net.gemm(x, 8), net.gemm(x, 8)
+    scores = net.mul(net.matmul(q, net.transpose(k)), 0.35)
+    probs = net.softmax(scores)
+    return net.finish([net.matmul(probs, v), probs, net.softmax(scores, axis=0)], dequantize=True)
+
+
+def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
+    """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
+    at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
+    3-D tensor over the flattened axes from 1 on, opset 13 over axis 1 alone (moved last)."""
+    net = QNet(seed, dtype, qdq, opset=opset)
+    x = net.mul(net.input((3, 4, 5)), 4.0)
+    return net.finish([net.softmax(x, axis=1), net.softmax(x, axis=-1)], dequantize=True)
+
+
+MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "peaked_qdq_int8": (lambda: peaked_softmax(29, "int8", True, 13), True),
+    "peaked_qdq_uint8_opset12": (lambda: peaked_softmax(30, "uint8", True, 12), True),
+    "peaked_qlinear_int8": (lambda: peaked_softmax(31, "int8", False, 13), False),
+    "peaked_qlinear_int8_opset12": (lambda: peaked_softmax(32, "int8", False, 12), False),
+    "peaked_qlinear_uint8": (lambda: peaked_softmax(33, "uint8", False, 13), False),
+    "se_qdq_int8": (lambda: se_net(21, "int8", True), True),
+    "se_qdq_uint8": (lambda: se_net(22, "uint8", True), True),
+    "se_qlinear_int8": (lambda: se_net(23, "int8", False), False),
+    "se_qlinear_uint8": (lambda: se_net(24, "uint8", False), False),
+    "attention_qdq_int8": (lambda: attention(25, "int8", True), True),
+    "attention_qdq_uint8": (lambda: attention(26, "uint8", True), True),
+    "attention_qlinear_int8": (lambda: attention(27, "int8", False), False),
+    "attention_qlinear_uint8": (lambda: attention(28, "uint8", False), False),
+}
+
+
+@pytest.fixture(scope="module")
+def compiled_ops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[bytes, BuiltModel]]:
+    from tvmc_micro.compiler import compile_model
+
+    root = tmp_path_factory.mktemp("qonnx_ops")
+    cache: dict[str, tuple[bytes, BuiltModel]] = {}
+
+    def get(name: str) -> tuple[bytes, BuiltModel]:
+        if name not in cache:
+            model = MODELS[name][0]()
+            src = root / f"{name}.onnx"
+            src.write_bytes(model)
+            compile_model(src, root / f"{name}.tar", model_name=name)
+            cache[name] = (model, build(extract(root / f"{name}.tar", root / name)))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_ops_bit_exact_against_onnxruntime(compiled_ops, tmp_path, name) -> None:
+    model, built = compiled_ops(name)
+    assert built.model["compute_path"] == "integer"
+    worst = lsb_distance(model, built, MODELS[name][1], tmp_path, seed=31)
+    print(f"{name}: max LSB per output {worst}")
+    assert worst == [0] * len(worst)
