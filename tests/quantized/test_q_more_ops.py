@@ -516,3 +516,20 @@ def test_transpose_conv_refuses_asymmetric_weights() -> None:
     o.padding, o.strideH, o.strideW = schema.Padding.SAME, 2, 2
     b.op("TRANSPOSE_CONV", [b.const_int32("shape", [1, 4, 4, 1]), w, x], [y], o, "TransposeConvOptions")
     refused(b.build([x], [y]), r"#0 TRANSPOSE_CONV: weights 'w' are .* symmetric")
+
+
+# --- SQUARED_DIFFERENCE -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a,b,q",
+    [
+        ((1, 4, 4, 3), (1, 4, 4, 3), [(0.05, 3), (0.07, -5), (0.1, -128)]),
+        ((2, 3, 5), (5,), [(0.013, -128), (0.02, 10), (0.06, -128)]),
+        ((4, 1), (1, 6), [(0.3, 0), (0.3, 0), (20.0, -128)]),
+    ],
+)
+def test_squared_difference(a: tuple[int, ...], b: tuple[int, ...], q: list[tuple[float, int]]) -> None:
+    out = tuple(np.broadcast_shapes(a, b))
+    model = single_op("SQUARED_DIFFERENCE", [a, b], [out], in_q=q[:2], out_q=q[2:])
+    assert_bit_exact(model, [a, b], seed=len(a))

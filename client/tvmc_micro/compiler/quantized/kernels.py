@@ -783,3 +783,28 @@ def transpose_conv2d(
         name="out",
     )
     return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def squared_difference(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    params: AddParams,
+    name: str,
+) -> tirx.PrimFunc:
+    """SQUARED_DIFFERENCE int8 (TFLM): both inputs rescaled as ADD does (left shift 7), the difference
+    squared in int32, requantised (the output multiplier may exceed 1)."""
+    a = te.placeholder(shape_a, "int8", name="a")
+    b = te.placeholder(shape_b, "int8", name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - params.zero_point_a
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - params.zero_point_b
+        diff = params.requant_a.apply(va << params.left_shift, None, []) - params.requant_b.apply(
+            vb << params.left_shift, None, []
+        )
+        raw = params.requant_out.apply(diff * diff, None, []) + params.output_zero_point
+        return clamp_to_int8(raw, *params.act_range)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)

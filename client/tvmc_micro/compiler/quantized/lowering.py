@@ -1081,6 +1081,37 @@ def _check_transpose_conv(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+# --- SQUARED_DIFFERENCE ------------------------------------------------------------------------------------
+
+
+def _lower_squared_difference(lw: Lowerer, op: QOperator) -> None:
+    """TFLM's PrepareQuantized with left shift 7: input multipliers as ADD's, output multiplier
+    twice_max^2 / (2^14 * output scale) where 2^14 * scale is a float32 product (exact)."""
+    a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    left_shift = 7
+    twice_max = 2.0 * float(max(np.float32(a.scales[0]), np.float32(b.scales[0])))
+    params = kernels.AddParams(
+        zero_point_a=a.zero_point,
+        zero_point_b=b.zero_point,
+        output_zero_point=out.zero_point,
+        left_shift=left_shift,
+        requant_a=Requant.from_real([a.scale / twice_max]),
+        requant_b=Requant.from_real([b.scale / twice_max]),
+        requant_out=Requant.from_real([twice_max * twice_max / float((1 << 2 * left_shift) * out.scales[0])]),
+        act_range=(-128, 127),
+    )
+    func = kernels.squared_difference(a.shape, b.shape, out.shape, params, "squared_difference")
+    args = [lw.value(op.inputs[0]), lw.value(op.inputs[1])]
+    lw.define(op.outputs[0], lw.call(func, "squared_difference", args, out))
+
+
+def _check_squared_difference(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_binary(g, op)
+    if problem is None and len(g.tensors[op.outputs[0]].shape) > 4:
+        return "TFLite Micro's SQUARED_DIFFERENCE supports up to 4 dimensions"
+    return problem
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -1118,6 +1149,7 @@ CONVERTERS: dict[str, Converter] = {
     "MINIMUM": Converter(_check_max_min, _lower_max_min(False)),
     "RESIZE_NEAREST_NEIGHBOR": Converter(_check_resize_nearest, _lower_resize_nearest),
     "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
+    "SQUARED_DIFFERENCE": Converter(_check_squared_difference, _lower_squared_difference),
 }
 
 
