@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from qharness import Tflm, compile_host
+from qharness import Tflm, compile_host, with_outputs
 from tflite_builder import ModelBuilder
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 from tvmc_micro.compiler.quantized import UnsupportedQuantizedModel, import_tflite_quantized
@@ -533,3 +533,115 @@ def test_squared_difference(a: tuple[int, ...], b: tuple[int, ...], q: list[tupl
     out = tuple(np.broadcast_shapes(a, b))
     model = single_op("SQUARED_DIFFERENCE", [a, b], [out], in_q=q[:2], out_q=q[2:])
     assert_bit_exact(model, [a, b], seed=len(a))
+
+
+# --- every new operator in one model, through the C backend (compile_model -> MLF -> gcc) -----------------
+
+
+def _chain() -> tuple[bytes, tuple[int, ...]]:
+    """NCHW input -> TRANSPOSE -> STRIDED_SLICE -> HARD_SWISH -> SUB(const) -> LEAKY_RELU -> RESIZE_NEAREST
+    -> TRANSPOSE_CONV -> SPLIT -> (MAXIMUM, MINIMUM) -> PACK -> UNPACK -> SQUARED_DIFFERENCE -> RELU6 ->
+    SLICE -> RELU; every intermediate tensor is a model output, so a failure names the operator."""
+    rng = np.random.default_rng(5)
+    b = ModelBuilder()
+    outs: list[int] = []
+
+    def act(name: str, shape: tuple[int, ...], q: tuple[float, int]) -> int:
+        return b.tensor(name, list(shape), scale=q[0], zero_point=q[1])
+
+    q0 = (0.05, -3)
+    x = act("x", (1, 4, 6, 8), q0)
+    t = act("transpose", (1, 6, 8, 4), q0)
+    b.op("TRANSPOSE", [x, b.const_int32("perm", [0, 2, 3, 1])], [t])
+    s = act("strided_slice", (1, 5, 4, 4), q0)
+    o = schema.StridedSliceOptionsT()
+    o.beginMask, o.endMask = 9, 9
+    consts = [
+        b.const_int32("b", [0, 1, 0, 0]),
+        b.const_int32("e", [1, 6, 8, 4]),
+        b.const_int32("s", [1, 1, 2, 1]),
+    ]
+    b.op("STRIDED_SLICE", [t, *consts], [s], o, "StridedSliceOptions")
+    h = act("hard_swish", (1, 5, 4, 4), (0.03, -60))
+    b.op("HARD_SWISH", [s], [h])
+    c = b.tensor("c", [4], scale=0.02, zero_point=5, data=rng.integers(-128, 128, 4).astype(np.int8))
+    d = act("sub", (1, 5, 4, 4), (0.04, 10))
+    b.op("SUB", [h, c], [d])
+    lr_o = schema.LeakyReluOptionsT()
+    lr_o.alpha = 0.2
+    lr = act("leaky_relu", (1, 5, 4, 4), (0.03, 20))
+    b.op("LEAKY_RELU", [d], [lr], lr_o, "LeakyReluOptions")
+    r = act("resize", (1, 7, 8, 4), (0.03, 20))
+    b.op("RESIZE_NEAREST_NEIGHBOR", [lr, b.const_int32("size", [7, 8])], [r])
+    w_scales = [float(v) for v in rng.uniform(0.005, 0.02, 6)]
+    w = b.tensor(
+        "w", [6, 3, 3, 4], scale=w_scales, qdim=0, data=rng.integers(-127, 128, (6, 3, 3, 4)).astype(np.int8)
+    )
+    bias = b.tensor("bias", [6], "int32", data=rng.integers(-500, 500, 6).astype(np.int32))
+    tc = act("transpose_conv", (1, 14, 16, 6), (0.08, -2))
+    tc_o = schema.TransposeConvOptionsT()
+    tc_o.padding, tc_o.strideH, tc_o.strideW = schema.Padding.SAME, 2, 2
+    b.op(
+        "TRANSPOSE_CONV",
+        [b.const_int32("oshape", [1, 14, 16, 6]), w, r, bias],
+        [tc],
+        tc_o,
+        "TransposeConvOptions",
+    )
+    halves = [act(f"split{i}", (1, 14, 16, 3), (0.08, -2)) for i in range(2)]
+    sp_o = schema.SplitOptionsT()
+    sp_o.numSplits = 2
+    b.op("SPLIT", [b.const_int32("axis", [3]), tc], halves, sp_o, "SplitOptions")
+    mx = act("maximum", (1, 14, 16, 3), (0.08, -2))
+    mn = act("minimum", (1, 14, 16, 3), (0.08, -2))
+    b.op("MAXIMUM", halves, [mx])
+    b.op("MINIMUM", halves, [mn])
+    pk = act("pack", (2, 1, 14, 16, 3), (0.08, -2))
+    pk_o = schema.PackOptionsT()
+    pk_o.valuesCount, pk_o.axis = 2, 0
+    b.op("PACK", [mx, mn], [pk], pk_o, "PackOptions")
+    up = [act(f"unpack{i}", (1, 14, 16, 3), (0.08, -2)) for i in range(2)]
+    up_o = schema.UnpackOptionsT()
+    up_o.num, up_o.axis = 2, 0
+    b.op("UNPACK", [pk], up, up_o, "UnpackOptions")
+    sq = act("squared_difference", (1, 14, 16, 3), (0.3, -128))
+    b.op("SQUARED_DIFFERENCE", up, [sq])
+    r6 = act("relu6", (1, 14, 16, 3), (0.3, -128))
+    b.op("RELU6", [sq], [r6])
+    sl = act("slice", (1, 10, 9, 3), (0.3, -128))
+    b.op("SLICE", [r6, b.const_int32("begin", [0, 2, 3, 0]), b.const_int32("size", [1, 10, 9, 3])], [sl])
+    rl = act("relu", (1, 10, 9, 3), (0.2, -100))
+    b.op("RELU", [sl], [rl])
+    outs = [t, s, h, d, lr, r, tc, *halves, mx, mn, pk, *up, sq, r6, sl, rl]
+    return b.build([x], outs), (1, 4, 6, 8)
+
+
+def test_chain_host() -> None:
+    model, shape = _chain()
+    assert_bit_exact(model, [shape])
+
+
+@pytest.mark.parametrize("exposed", ["every_tensor", "last_only"])
+def test_chain_through_c_backend(exposed: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With only the last tensor exposed the arena planner may overlap and run kernels in place."""
+    from tvmc_micro.compiler import compile_model
+
+    from tests.compiler import compiler_harness as harness
+
+    model, shape = _chain()
+    if exposed == "last_only":
+        import tflite
+
+        sg = tflite.Model.GetRootAsModel(model, 0).Subgraphs(0)
+        model = with_outputs(model, [int(sg.Outputs(sg.OutputsLength() - 1))])
+    source = tmp_path / "chain.tflite"
+    source.write_bytes(model)
+    result = compile_model(source, tmp_path / "chain.tar")
+    assert result.metadata["models"][0]["compute_path"] == "integer"
+    built = harness.build(harness.extract(tmp_path / "chain.tar", tmp_path / "mlf"))
+    rng = np.random.default_rng(3)
+    samples = [[rng.integers(-128, 128, size=shape).astype(np.int8)] for _ in range(N_RANDOM)]
+    ref = Tflm(model)
+    for k, (sample, got) in enumerate(zip(samples, built.run(samples, tmp_path), strict=True)):
+        for j, (want, out) in enumerate(zip(ref(*sample), got, strict=True)):
+            assert out.tobytes() == want.reshape(out.shape).tobytes(), f"sample {k}: output {j} differs"
