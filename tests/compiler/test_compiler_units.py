@@ -33,6 +33,18 @@ def test_planner_inplace_only_when_input_dies_at_that_call() -> None:
     assert plan.size == 128
 
 
+def test_planner_inplace_with_lead_shifts_the_output() -> None:
+    # A depthwise-like chain: 0 -> 1 written 64 B before its input, then 1 -> 2 exactly over it.
+    ivs = [Interval(0, 8000, 0, 1), Interval(1, 8000, 1, 2), Interval(2, 8000, 2, 3)]
+    plan = plan_arena(ivs, inplace=[(1, 0, 64), (2, 1, 0)])
+    check_plan(ivs, plan)
+    assert plan.offsets[1] == plan.offsets[0] - 64 and plan.offsets[2] == plan.offsets[1]
+    assert min(plan.offsets.values()) == 0 and plan.size == 8064
+    # A lead that is not a multiple of the alignment is not a placement the planner can make.
+    plan = plan_arena(ivs[:2], inplace=[(1, 0, 8)])
+    assert plan.size == 16000
+
+
 def test_planner_random_lifetimes_never_overlap() -> None:
     rng = random.Random(3)
     for _ in range(200):

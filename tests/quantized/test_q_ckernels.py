@@ -417,10 +417,16 @@ def test_generated_kernel_every_requant_mode(kind: str, case: str, tmp_path: Pat
 
 
 def _check_generated(
-    spec: dict[str, Any], mults: list[int], shifts: list[int], rng: np.random.Generator, tmp_path: Path
+    spec: dict[str, Any],
+    mults: list[int],
+    shifts: list[int],
+    rng: np.random.Generator,
+    tmp_path: Path,
+    in_place: bool = False,
 ) -> None:
     """Generate the kernel for `spec`, build it for the host under UBSan with random data, and compare every
-    output with the numpy reference."""
+    output with the numpy reference. `in_place`: run it the way the planner places a declared in-place
+    pair, the output starting `lead` bytes before the input inside one buffer."""
     from tvmc_micro.compiler.quantized import ckernels
 
     geom = spec
@@ -450,6 +456,18 @@ def _check_generated(
     ctype = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
     decls = [_c_array(ctype[d], n, a) for d, n, a in params]
     args = [n for _, n, _ in params]
+    out_ref = "out"
+    if in_place:
+        assert len(gen.inplace) == 1, "the kernel declares no in-place pair"
+        out_i, in_i, lead = gen.inplace[0]
+        assert (args[out_i], args[in_i]) == ("out", "data") and lead % 16 == 0
+        shared = lead + max(x.size, want.size)
+        decls.append(f"static int8_t shared[{shared}];")
+        args[in_i], args[out_i] = f"shared + {lead}", "shared"
+        out_ref = "shared"
+        copy_in = f"  memcpy(shared + {lead}, data, {x.size});\n  (void)out;\n"
+    else:
+        copy_in = ""
     if gen.workspace is not None:
         nbytes, dtype = gen.workspace
         decls.append(f"static {ctype[dtype]} wsbuf[{nbytes}] __attribute__((aligned(16)));")
@@ -460,8 +478,8 @@ def _check_generated(
         + ckernels.PRELUDE
         + gen.source
         + "\n".join(decls)
-        + f"\nint main(void) {{\n  int i;\n  kern({', '.join(args)});\n"
-        + f'  for (i = 0; i < {want.size}; ++i) printf("%d\\n", out[i]);\n  return 0;\n}}\n'
+        + f"\nint main(void) {{\n  int i;\n{copy_in}  kern({', '.join(args)});\n"
+        + f'  for (i = 0; i < {want.size}; ++i) printf("%d\\n", {out_ref}[i]);\n  return 0;\n}}\n'
     )
     exe = tmp_path / "k"
     flags = [
@@ -516,3 +534,51 @@ def test_generated_kernel_blocking_tails(name: str, tmp_path: Path) -> None:
         work = tmp_path / ("per_channel" if per_channel else "per_tensor")
         work.mkdir()
         _check_generated(spec, mults, shifts, rng, work)
+
+
+# In place, as the planner places a declared pair: 1x1 stride-1 convs over their input (oc <= ic), depthwise
+# layers with their output `lead` bytes before their input. Padding on every side, strides, dilation, odd
+# and non-multiple-of-4 channels, 2-pixel block tails; per-channel "table" mode with one channel out of
+# tvmc_rqz's domain so the call returns through the exact fallback, which must be in-place safe too.
+IN_PLACE_GEOMS = {
+    "conv_1x1_same_c": ("conv2d", [1, 5, 5, 8], [8, 1, 1, 8], [1, 5, 5, 8], [1, 1], [1, 1], [0, 0]),
+    "conv_1x1_fewer_c": ("conv2d", [1, 3, 7, 12], [5, 1, 1, 12], [1, 3, 7, 5], [1, 1], [1, 1], [0, 0]),
+    "dw_kws": ("depthwise", [1, 25, 5, 64], [1, 3, 3, 64], [1, 25, 5, 64], [1, 1], [1, 1], [1, 1]),
+    "dw_odd_c7": ("depthwise", [1, 5, 3, 7], [1, 3, 3, 7], [1, 5, 3, 7], [1, 1], [1, 1], [1, 1]),
+    "dw_stride2": ("depthwise", [1, 7, 6, 8], [1, 3, 3, 8], [1, 4, 3, 8], [2, 2], [1, 1], [1, 1]),
+    "dw_dilated": ("depthwise", [1, 7, 7, 6], [1, 3, 3, 6], [1, 7, 7, 6], [1, 1], [2, 2], [2, 2]),
+    "dw_5x5_pad2": ("depthwise", [1, 6, 9, 12], [1, 5, 5, 12], [1, 6, 9, 12], [1, 1], [1, 1], [2, 2]),
+}
+
+
+@pytest.mark.parametrize("mode", ["table", "table_fallback", "fixed"])
+@pytest.mark.parametrize("name", sorted(IN_PLACE_GEOMS))
+def test_generated_kernel_in_place(name: str, mode: str, tmp_path: Path) -> None:
+    kind, data, weight, out, stride, dilation, pad = IN_PLACE_GEOMS[name]
+    geom = {
+        "data_shape": data,
+        "weight_shape": weight,
+        "out_shape": out,
+        "stride": stride,
+        "dilation": dilation,
+        "pad": pad,
+    }
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{mode}".encode()))
+    n = 1 if mode == "fixed" else out[3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
+    if mode == "table_fallback":
+        shifts[n // 2] = 0
+    spec = _spec(kind, geom, mults, shifts, (-3, 9), (-128, 127))
+    _check_generated(spec, mults, shifts, rng, tmp_path, in_place=True)
+
+
+def test_depthwise_lead_is_the_trailing_distance() -> None:
+    """A 3x3 pad-1 stride-1 layer reads at most one row and one pixel behind the pixel it writes, plus the
+    second pixel of a block: (W + 1 + 1) * C bytes, rounded up to 16."""
+    from tvmc_micro.compiler.quantized.ckernels import _depthwise_lead
+
+    _, data, weight, out, stride, dilation, pad = IN_PLACE_GEOMS["dw_kws"]
+    spec = {"data_shape": data, "weight_shape": weight, "out_shape": out, "stride": stride}
+    spec.update({"dilation": dilation, "pad": pad})
+    assert _depthwise_lead(spec) == (5 + 1 + 1) * 64

@@ -174,7 +174,8 @@ def compile_model(
     pairs = []
     model_outputs = set(graph.outputs)
     for call in graph.calls:
-        for out_i, in_i in inplace_pairs(scheduled[call.func]):
+        declared = [(o, i, 0) for o, i in inplace_pairs(scheduled[call.func])] + kernels[call.func].inplace
+        for out_i, in_i, lead in declared:
             out_t, in_t = call.args[out_i], call.args[in_i]
             if (
                 graph.tensors[out_t].kind == "intermediate"
@@ -182,8 +183,12 @@ def compile_model(
                 and in_t not in model_outputs
                 and call.args.count(in_t) == 1
             ):
-                pairs.append((out_t, in_t))
-    plan = plan_arena(intervals, pairs)
+                pairs.append((out_t, in_t, lead))
+    # Merging a pair is greedy: a shifted (lead > 0) pair can make a group that packs worse than the
+    # two tensors apart, so the plan without those pairs is tried too and the smaller arena kept.
+    plan = min(
+        (plan_arena(intervals, c) for c in (pairs, [p for p in pairs if p[2] == 0])), key=lambda p: p.size
+    )
     timing["plan"] = time.perf_counter() - t0
 
     # 5. C sources, header, metadata, tar.

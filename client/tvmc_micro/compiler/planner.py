@@ -2,12 +2,15 @@
 
 Lifetimes are intervals over the executor's call order; tensors whose intervals overlap must not
 overlap in memory, whatever their dtype. A kernel that reads an element only to overwrite the same
-element (see schedule.inplace_pairs) may write its output over an input that dies at that call.
+element (see schedule.inplace_pairs) may write its output over an input that dies at that call. A
+kernel whose writes trail its reads by a bounded distance (a depthwise conv over NHWC rows) may write
+its output starting `lead` bytes before its input: the pair then shares one block, the output shifted.
 Placement is greedy by size (largest first, lowest offset that fits), like TFLite Micro's planner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 ALIGNMENT = 16
@@ -30,46 +33,64 @@ class ArenaPlan:
     groups: dict[int, int]  # tensor id -> id of the tensor whose memory it shares (in-place)
 
 
+# (output key, input key) or (output key, input key, lead): the output may start `lead` bytes (a multiple
+# of ALIGNMENT) before the input, 0 meaning exactly over it.
+InPlace = tuple[int, int] | tuple[int, int, int]
+
+
 def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_arena(intervals: list[Interval], inplace: list[tuple[int, int]] | None = None) -> ArenaPlan:
-    """Place `intervals`; `inplace` lists (output key, input key) pairs that may share memory."""
+def plan_arena(intervals: list[Interval], inplace: Sequence[InPlace] | None = None) -> ArenaPlan:
+    """Place `intervals`; `inplace` lists output/input pairs that may share memory (see InPlace)."""
     by_key = {iv.key: iv for iv in intervals}
     parent = {iv.key: iv.key for iv in intervals}
+    rel = {iv.key: 0 for iv in intervals}  # byte offset relative to the parent
 
-    def root(k: int) -> int:
+    def root(k: int) -> tuple[int, int]:
+        """(root key, offset of k relative to the root)."""
+        off = 0
         while parent[k] != k:
+            off += rel[k]
             k = parent[k]
-        return k
+        return k, off
 
     # Merge in-place pairs when the input dies exactly where the output is born.
-    for out_key, in_key in inplace or []:
-        if out_key not in by_key or in_key not in by_key:
+    for pair in inplace or []:
+        out_key, in_key = pair[0], pair[1]
+        lead = pair[2] if len(pair) == 3 else 0
+        if out_key not in by_key or in_key not in by_key or lead % ALIGNMENT:
             continue
-        ro, ri = root(out_key), root(in_key)
+        (ro, off_o), (ri, off_i) = root(out_key), root(in_key)
         if ro == ri:
             continue
-        members_i = [k for k in parent if root(k) == ri]
-        members_o = [k for k in parent if root(k) == ro]
+        members_i = [k for k in parent if root(k)[0] == ri]
+        members_o = [k for k in parent if root(k)[0] == ro]
         end_i = max(by_key[k].end for k in members_i)
         start_o = min(by_key[k].start for k in members_o)
         if end_i == start_o:
+            # out_key sits at in_key - lead: place the output group's root accordingly.
             parent[ro] = ri
+            rel[ro] = off_i - lead - off_o
 
-    groups: dict[int, list[int]] = {}
+    groups: dict[int, list[tuple[int, int]]] = {}
     for k in parent:
-        groups.setdefault(root(k), []).append(k)
-    blocks = [
-        Interval(
-            key=r,
-            size=_align(max(by_key[k].size for k in ks)),
-            start=min(by_key[k].start for k in ks),
-            end=max(by_key[k].end for k in ks),
+        r, off = root(k)
+        groups.setdefault(r, []).append((k, off))
+    blocks = []
+    shift: dict[int, int] = {}  # root -> how far its lowest member sits above the root's own offset
+    for r, ks in groups.items():
+        low = min(off for _, off in ks)
+        shift[r] = -low
+        blocks.append(
+            Interval(
+                key=r,
+                size=_align(max(off - low + by_key[k].size for k, off in ks)),
+                start=min(by_key[k].start for k, _ in ks),
+                end=max(by_key[k].end for k, _ in ks),
+            )
         )
-        for r, ks in groups.items()
-    ]
     blocks.sort(key=lambda b: (-b.size, b.start, b.key))
     placed: list[tuple[Interval, int]] = []
     offsets_by_root: dict[int, int] = {}
@@ -83,8 +104,11 @@ def plan_arena(intervals: list[Interval], inplace: list[tuple[int, int]] | None 
         placed.append((b, offset))
         offsets_by_root[b.key] = offset
     size = max((off + b.size for b, off in placed), default=0)
-    offsets = {k: offsets_by_root[root(k)] for k in parent}
-    return ArenaPlan(offsets=offsets, size=_align(size), groups={k: root(k) for k in parent})
+    offsets = {}
+    for k in parent:
+        r, off = root(k)
+        offsets[k] = offsets_by_root[r] + shift[r] + off
+    return ArenaPlan(offsets=offsets, size=_align(size), groups={k: root(k)[0] for k in parent})
 
 
 def check_plan(intervals: list[Interval], plan: ArenaPlan) -> None:

@@ -10,7 +10,7 @@ TVM 0.27 has no unpacked C API. We run the s_tir lowering passes ourselves, then
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,10 @@ class LoweredKernel:
     symbol: str
     param_dtypes: list[str]  # element dtype per pointer parameter (model tensors, then workspaces)
     workspaces: list[Workspace]
+    # (output param, input param, lead bytes) a hand-written kernel declares safe: its output may start
+    # `lead` bytes before that input (planner.InPlace); the TIR kernels' pairs are derived from their
+    # blocks by schedule.inplace_pairs instead.
+    inplace: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def _lowering_passes() -> list[Any]:
@@ -244,7 +248,7 @@ def _direct_c_kernels(
             continue
         parts.append(gen.source)
         ws = [Workspace(gen.workspace[0], gen.workspace[1])] if gen.workspace else []
-        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws)
+        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws, list(gen.inplace))
     if not parts:
         return "", {}
     return "\n" + ckernels.PRELUDE + "\n" + "\n".join(parts), done

@@ -119,6 +119,10 @@ class GeneratedKernel:
     source: str
     param_dtypes: list[str]
     workspace: tuple[int, str] | None  # (bytes, dtype) of one trailing scratch parameter
+    # (output param index, input param index, lead): the kernel is correct with its output starting `lead`
+    # bytes before that input (0: at the same address), so the planner may merge the two when the input
+    # dies at this call.
+    inplace: tuple[tuple[int, int, int], ...] = ()
 
 
 def has_dsp(target: Any) -> bool:
@@ -232,9 +236,14 @@ def _domain_check(channels: int, fallback: str) -> list[str]:
     ]
 
 
-def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: list[str]) -> str:
+def _exact_conv(
+    spec: dict[str, Any], symbol: str, dtypes: list[str], names: list[str], stage: bool = False
+) -> str:
     """A plain-loop kernel with the exact tvmc_rq epilogue: what a "table" kernel returns through when a
-    channel's requantisation is outside tvmc_rqz's domain (cold: never taken for typical TFLite layers)."""
+    channel's requantisation is outside tvmc_rqz's domain (cold: never taken for typical TFLite layers).
+
+    `stage` (a 1x1 unpadded stride-1 conv that may run in place, `names` ending with the workspace): each
+    input pixel is copied to the workspace before its output channels overwrite it."""
     depthwise = spec["kind"] == "depthwise"
     _, ih, iw, ic = spec["data_shape"]
     _, oh, ow, oc = spec["out_shape"]
@@ -248,11 +257,25 @@ def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: lis
             f"        int32_t wv = weight[(ky * {kw} + kx) * {oc} + c];",
             f"        s += (inside ? data[(iy * {iw} + ix) * {ic} + c] : ({zp})) * wv;",
         ]
+    elif stage:
+        inner = [
+            f"        const int8_t* w = weight + c * {ic};",
+            "        (void)inside;",
+            f"        for (i = 0; i < {ic}; ++i) s += px[i] * w[i];",
+        ]
     else:
         inner = [
             f"        const int8_t* w = weight + ((c * {kh} + ky) * {kw} + kx) * {ic};",
             f"        for (i = 0; i < {ic}; ++i)",
             f"          s += (inside ? data[(iy * {iw} + ix) * {ic} + i] : ({zp})) * w[i];",
+        ]
+    pixel = ["  for (c = 0; c < " + str(oc) + "; ++c) {"]
+    if stage:
+        pixel = [
+            "  {",
+            "  const int8_t* px = (const int8_t*)ws;",
+            f"  memcpy(ws, data + (oy * {iw} + ox) * {ic}, {ic});",
+            f"  for (c = 0; c < {oc}; ++c) {{",
         ]
     return "\n".join(
         [
@@ -262,7 +285,7 @@ def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: lis
             "  (void)i;",
             f"  for (oy = 0; oy < {oh}; ++oy)",
             f"  for (ox = 0; ox < {ow}; ++ox)",
-            f"  for (c = 0; c < {oc}; ++c) {{",
+            *pixel,
             "    int32_t s = bias[c];",
             f"    for (ky = 0; ky < {kh}; ++ky)",
             f"      for (kx = 0; kx < {kw}; ++kx) {{",
@@ -272,6 +295,7 @@ def _exact_conv(spec: dict[str, Any], symbol: str, dtypes: list[str], names: lis
             "      }",
             f"    out[(oy * {ow} + ox) * {oc} + c] = {_requant_expr(spec, 's', 'c', 'exact')};",
             "  }",
+            *(["  }"] if stage else []),
             "  return 0;",
             "}",
             "",
@@ -428,6 +452,10 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     # Patch rows for _CONV_PIX pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
     row = k + (k % 2)
     direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
+    # Output pixel p of a stride-1 1x1 conv reads input pixel p only, and each block widens its pixels into
+    # ws before writing them; with oc <= ic, out[p] never reaches an input pixel a later block reads. So the
+    # output may sit over the input (the arena then holds one of the two: KWS's pointwise layers).
+    inplace = direct and (sh, sw) == (1, 1) and oc <= ic
     names = _param_names(spec, ["ws"])
     lines = [
         _KEEP_ORDER + _signature(symbol, [*dtypes, "int16"], names) + " {",
@@ -436,8 +464,10 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     ]
     head = ""
     if _rq_mode(spec) == "table":
-        head = _exact_conv(spec, symbol, dtypes, names[:-1])
-        lines += _domain_check(oc, f"{symbol}_exact({', '.join(names[:-1])})")
+        exact_names = names if inplace else names[:-1]
+        exact_dtypes = [*dtypes, "int16"] if inplace else dtypes
+        head = _exact_conv(spec, symbol, exact_dtypes, exact_names, stage=inplace)
+        lines += _domain_check(oc, f"{symbol}_exact({', '.join(exact_names)})")
     npx = oh * ow
     full, rest = divmod(npx, _CONV_PIX)
     lines.append("  int32_t pix = 0;")
@@ -451,7 +481,10 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         lines.append("  }")
     lines += ["  return 0;", "}"]
     ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
-    return GeneratedKernel(head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"))
+    pairs = ((names.index("out"), names.index("data"), 0),) if inplace else ()
+    return GeneratedKernel(
+        head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs
+    )
 
 
 # Output pixels computed together by the depthwise kernel: each tap's weight word is loaded and widened once
@@ -527,6 +560,57 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
     return lines
 
 
+def _depthwise_lead(spec: dict[str, Any]) -> int:
+    """The smallest lead (a multiple of 16) with which the depthwise kernel below and its exact fallback
+    may write their output starting that many bytes before their input (planner.InPlace).
+
+    Both walk output pixels in NHWC order and read input rows at most `pad` rows/columns behind the pixel
+    they write, so writes trail reads. Over each kernel's steps in execution order (a step reads, then
+    writes), a write at out + W lands on input byte W - lead; it is safe when that is below every byte a
+    later step reads: lead = max over steps (W - min later read + 1). Computed here from the same loop
+    structure the C code has, for the exact shape, padding, stride and dilation."""
+    import numpy as np
+
+    _, ih, iw, ch = spec["data_shape"]
+    _, kh, kw, _ = spec["weight_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    none = np.int64(1) << 60
+    pix = np.arange(oh * ow, dtype=np.int64)
+    iy = (pix // ow)[:, None] * sh - pt + np.arange(kh)[None, :] * dh
+    ix = (pix % ow)[:, None] * sw - pl + np.arange(kw)[None, :] * dw
+    miny = np.where((iy >= 0) & (iy < ih), iy, none).min(axis=1)
+    minx = np.where((ix >= 0) & (ix < iw), ix, none).min(axis=1)
+    # Lowest input pixel any tap of each output pixel reads (taps are rows x columns: minimise each).
+    low = np.where((miny < none) & (minx < none), miny * iw + minx, none)
+    c4 = ch - ch % 4
+    chans = np.arange(ch, dtype=np.int64)
+
+    def lead(reads: np.ndarray, writes: np.ndarray) -> int:
+        later = np.minimum.accumulate(reads[::-1])[::-1]  # min read of steps t .. end
+        later = np.append(later[1:], none)  # ... of steps after t
+        return int(max(0, (writes - later + 1).max()))
+
+    # The exact fallback: pixel by pixel, channel by channel, each reading its own channel of the taps.
+    need = lead((low[:, None] * ch + chans[None, :]).ravel(), (pix[:, None] * ch + chans[None, :]).ravel())
+    # The blocked kernel: _DW_PIX pixels; 4-channel groups over all of them, then the tail channels pixel
+    # by pixel.
+    reads, writes = [], []
+    for p0 in range(0, oh * ow, _DW_PIX):
+        block = pix[p0 : p0 + _DW_PIX]
+        groups = np.arange(0, c4, 4, dtype=np.int64)
+        reads.append(low[block].min() * ch + groups)
+        writes.append(block[-1] * ch + groups + 3)
+        tail = chans[c4:]
+        for q in block:
+            reads.append(low[q] * ch + tail)
+            writes.append(q * ch + tail)
+    need = max(need, lead(np.concatenate(reads), np.concatenate(writes)))
+    return (need + 15) // 16 * 16
+
+
 def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
     _, ih, iw, ch = spec["data_shape"]
     _, kh, kw, _ = spec["weight_shape"]
@@ -564,4 +648,5 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         lines += _depthwise_block(spec, rest)
         lines.append("  }")
     lines += ["  return 0;", "}"]
-    return GeneratedKernel(head + "\n".join(lines) + "\n", dtypes, None)
+    pairs = ((names.index("out"), names.index("data"), _depthwise_lead(spec)),)
+    return GeneratedKernel(head + "\n".join(lines) + "\n", dtypes, None, inplace=pairs)
