@@ -355,6 +355,16 @@ def test_activation(opname: str, qs: int) -> None:
     assert_bit_exact(model, [(2, 128)], seed=qs)
 
 
+def test_hard_swish_tiny_output_multiplier() -> None:
+    """Output exponent -16: gemmlowp's int16 RoundingDivideByPOT wraps its mask and rounds every product to
+    +-1 (found by a random-parameter sweep against TFLM)."""
+    model = _unary("HARD_SWISH", (2, 128), (0.0012682965025305748, 23), (0.9143238067626953, 81))
+    every = np.arange(-128, 128, dtype=np.int8).reshape(2, 128)
+    want = Tflm(model)(every)[0]
+    assert set(np.unique(want)) == {80, 82}
+    np.testing.assert_array_equal(compile_host(model, "hs")(every)[0], want)
+
+
 def test_relu_n1_to_1_matches_litert() -> None:
     """TFLite Micro has no RELU_N1_TO_1 kernel; the reference is LiteRT's (TFLite's) int8 kernel."""
     from ai_edge_litert.interpreter import Interpreter

@@ -84,6 +84,15 @@ def _sdhm16(a: int, b: int) -> int:
     return _wrap16(q if ab >= 0 else -q)
 
 
+def _rounding_divide_by_pot16(x: int, exponent: int) -> int:
+    """gemmlowp RoundingDivideByPOT on int16 lanes, including what it does for exponents >= 16: the mask
+    (1 << exponent) - 1 wraps to int16 (-1 from 16 on), so tiny products round to +-1, not to 0."""
+    mask = _wrap16((1 << exponent) - 1)
+    remainder = _wrap16(x & mask)
+    threshold = _wrap16((mask >> 1) + (1 if x < 0 else 0))
+    return _wrap16((x >> exponent) + (1 if remainder > threshold else 0))
+
+
 def _saturating_left_shift16(value: int, amount: int) -> int:
     return min(max(value * (1 << amount), -(1 << 15)), (1 << 15) - 1)
 
@@ -118,9 +127,9 @@ def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int)
         if rel_e > 0:
             reluish = _saturating_left_shift16(reluish, 1)
         if rel_e < 0:
-            reluish = fp.rounding_divide_by_pot(reluish, -rel_e)
+            reluish = _rounding_divide_by_pot16(reluish, -rel_e)
         reluish = _wrap16((reluish + (1 << 15)) >> 1)
         out = _sdhm16(reluish, preshift)
-        out = _wrap16(fp.rounding_divide_by_pot(out, -out_e) + out_zp)
+        out = _wrap16(_rounding_divide_by_pot16(out, -out_e) + out_zp)
         values.append(out)
     return _table(values)
