@@ -268,3 +268,91 @@ class QNet:
         )
         model.ir_version = 8
         return bytes(model.SerializeToString())
+
+
+# --- float networks for onnxruntime.quantization.quantize_static --------------------------------------
+
+
+class FloatNet:
+    """A float32 ONNX graph built layer by layer with deterministic normal weights."""
+
+    def __init__(self, seed: int, input_shape: tuple[int, ...], opset: int = 14) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.input_shape, self.opset = input_shape, opset
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def weight(self, *shape: int, std: float = 0.3) -> str:
+        from onnx import numpy_helper
+
+        name = f"w{len(self.inits)}"
+        value = self.rng.normal(0.0, std, size=shape).astype(np.float32)
+        self.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def op(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        from onnx import helper
+
+        out = f"t{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=f"{op}_{len(self.nodes)}", **attrs))
+        return out
+
+    def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1) -> str:
+        w, b = self.weight(cout, cin // group, k, k), self.weight(cout, std=0.1)
+        pad = [k // 2] * 4
+        return self.op("Conv", [x, w, b], pads=pad, strides=[stride, stride], group=group)
+
+    def dense(self, x: str, depth: int, units: int) -> str:
+        return self.op("Gemm", [x, self.weight(units, depth, std=0.4), self.weight(units, std=0.1)], transB=1)
+
+    def finish(self, output: str, output_shape: tuple[int, ...]) -> bytes:
+        from onnx import TensorProto, checker, helper
+
+        assert self.nodes[-1].output[0] == output, "the output must be the last node's"
+        self.nodes[-1].output[0] = "y"
+        graph = helper.make_graph(
+            self.nodes,
+            "float_net",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(self.input_shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output_shape))],
+            self.inits,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        model.ir_version = 8
+        checker.check_model(model)
+        return bytes(model.SerializeToString())
+
+
+def float_mobilenet(seed: int = 0) -> bytes:
+    """MobileNetV3-like: strided conv + HardSwish, depthwise conv + Relu, squeeze-excite (ReduceMean,
+    1x1 conv, HardSigmoid, Mul), 1x1 conv, global average pool, classifier, Softmax."""
+    net = FloatNet(seed, (1, 3, 16, 16))
+    h = net.op("HardSwish", [net.conv("x", 3, 8, 3, stride=2)])
+    d = net.op("Relu", [net.conv(h, 8, 8, 3, group=8)])
+    se = net.op("ReduceMean", [d], axes=[2, 3], keepdims=1)
+    se = net.op("HardSigmoid", [net.conv(se, 8, 8, 1)], alpha=1 / 6, beta=0.5)
+    p = net.conv(net.op("Mul", [d, se]), 8, 16, 1)
+    f = net.op("Flatten", [net.op("GlobalAveragePool", [p])])
+    return net.finish(net.op("Softmax", [net.dense(f, 16, 10)], axis=-1), (1, 10))
+
+
+def float_attention(seed: int = 1) -> bytes:
+    """One attention block on [T=8, D=16]: Q/K/V projections, Q.K^T, scale (Mul by a constant),
+    Softmax, P.V, residual Add, output projection."""
+    net = FloatNet(seed, (8, 16))
+    q, k, v = (net.op("MatMul", ["x", net.weight(16, 16)]) for _ in range(3))
+    scores = net.op("Mul", [net.op("MatMul", [q, net.op("Transpose", [k], perm=[1, 0])]), net.weight()])
+    o = net.op("Add", [net.op("MatMul", [net.op("Softmax", [scores], axis=-1), v]), "x"])
+    return net.finish(net.op("MatMul", [o, net.weight(16, 16)]), (8, 16))
+
+
+def float_autoencoder(seed: int = 2) -> bytes:
+    """MLPerf-Tiny-anomaly-detection-like dense autoencoder with Relu and LeakyRelu."""
+    net = FloatNet(seed, (1, 32))
+    h, depth = "x", 32
+    for i, units in enumerate((16, 8, 16, 32)):
+        h = net.dense(h, depth, units)
+        if i < 3:
+            h = net.op("Relu", [h]) if i % 2 == 0 else net.op("LeakyRelu", [h], alpha=0.1)
+        depth = units
+    return net.finish(h, (1, 32))
