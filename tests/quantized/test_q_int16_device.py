@@ -1,0 +1,120 @@
+"""An int16-activation model through the real pipeline: compile_model -> MLF (int16 I/O: 2-byte elements in
+metadata, header and arena) -> gcc harness, and `tvmc run` on crt_host reading and writing int16 tensors;
+every output bit-exact with TFLite Micro."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tflite_builder import ModelBuilder, conv_options, random_weights
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from tests.compiler import compiler_harness as harness
+
+pytestmark = pytest.mark.usefixtures("tvm_available")
+
+
+def _model() -> bytes:
+    """x int16 -> CONV_2D 16x8 -> LEAKY_RELU -> y int16, and y -> QUANTIZE -> z int8."""
+    rng = np.random.default_rng(5)
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 6, 9, 3], "int16", 0.0007, 0)
+    scales = [float(s) for s in rng.uniform(0.004, 0.01, 4)]
+    w = b.tensor("w", [4, 3, 3, 3], "int8", scales, 0, data=random_weights(rng, [4, 3, 3, 3]))
+    bias = b.tensor("b", [4], "int64", [0.0007 * s for s in scales], 0, data=np.arange(-2, 2) * 100_000)
+    c = b.tensor("conv", [1, 6, 9, 4], "int16", 0.03, 0)
+    b.op("CONV_2D", [x, w, bias], [c], conv_options("SAME"), version=3)
+    y = b.tensor("y", [1, 6, 9, 4], "int16", 0.025, 0)
+    o = schema.LeakyReluOptionsT()
+    o.alpha = 0.2
+    b.op("LEAKY_RELU", [c], [y], o, "LeakyReluOptions", version=2)
+    z = b.tensor("z", [1, 6, 9, 4], "int8", 3.0, -3)
+    b.op("QUANTIZE", [y], [z])
+    return b.build([x], [y, z])
+
+
+def _reference(model: bytes, xs: list[np.ndarray]) -> list[list[np.ndarray]]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    out = []
+    for x in xs:
+        interp.set_input(x, 0)
+        interp.invoke()
+        out.append([np.array(interp.get_output(k)) for k in range(2)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
+    from tvmc_micro.compiler import compile_model
+
+    d = tmp_path_factory.mktemp("int16")
+    model = _model()
+    (d / "m.tflite").write_bytes(model)
+    result = compile_model(d / "m.tflite", d / "m.tar")
+    assert result.metadata["models"][0]["compute_path"] == "integer"
+    return model, d / "m.tar"
+
+
+def _inputs(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-(1 << 15), 1 << 15, size=(1, 6, 9, 3)).astype(np.int16) for _ in range(n)]
+
+
+def test_mlf_declares_int16_and_runs_bit_exact(compiled: tuple[bytes, Path], tmp_path: Path) -> None:
+    model, tar = compiled
+    built = harness.build(harness.extract(tar, tmp_path / "mlf"))
+    meta = built.model
+    assert [(t["dtype"], t["size_bytes"]) for t in meta["inputs"]] == [("int16", 6 * 9 * 3 * 2)]
+    assert [(t["dtype"], t["size_bytes"]) for t in meta["outputs"]] == [("int16", 432), ("int8", 216)]
+    header = "\n".join(p.read_text() for p in (tmp_path / "mlf").rglob("*.h"))
+    assert "int16_t" in header
+    xs = _inputs(20, 1)
+    got = built.run([[x] for x in xs], tmp_path)
+    want = _reference(model, xs)
+    for g, w in zip(got, want, strict=True):
+        assert g[0].tobytes() == w[0].tobytes()
+        assert g[1].tobytes() == w[1].tobytes()
+    # The outputs are not saturated, so the comparison means something.
+    assert len(np.unique(np.concatenate([w[0].ravel() for w in want]))) > 500
+
+
+def _tvmc(*args: str) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, f"tvmc {' '.join(args)} failed:\n{r.stderr}"
+    return r
+
+
+def test_tvmc_run_on_crt_host_reads_and_writes_int16(compiled: tuple[bytes, Path], tmp_path: Path) -> None:
+    model, tar = compiled
+    project = tmp_path / "project"
+    _tvmc("micro", "create-project", str(project), str(tar), "crt_host")
+    _tvmc("micro", "build", str(project))
+    _tvmc("micro", "flash", str(project))
+    meta = json.loads((project / "model" / "metadata.json").read_text())["models"][0]
+    (x,) = _inputs(1, 7)
+    np.savez(tmp_path / "in.npz", **{meta["inputs"][0]["name"]: x})
+    _tvmc(
+        "run",
+        "--device",
+        "micro",
+        str(project),
+        "-i",
+        str(tmp_path / "in.npz"),
+        "-o",
+        str(tmp_path / "o.npz"),
+    )
+    (want,) = _reference(model, [x])
+    with np.load(tmp_path / "o.npz") as out:
+        for k, t in enumerate(meta["outputs"]):
+            got = out[t["name"]]
+            assert got.dtype == want[k].dtype
+            np.testing.assert_array_equal(got.reshape(want[k].shape), want[k])
