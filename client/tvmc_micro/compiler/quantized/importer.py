@@ -45,7 +45,7 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
             if idx < 0:
                 continue
             t = g.tensors[idx]
-            if t.data is not None and t.dtype == "INT32":
+            if t.data is not None and t.dtype in ("INT32", "INT64"):
                 continue  # biases, shapes, axes
             if t.dtype not in _INTEGER_TYPES or not t.is_quantized:
                 return False
