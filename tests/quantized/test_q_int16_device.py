@@ -118,3 +118,40 @@ def test_tvmc_run_on_crt_host_reads_and_writes_int16(compiled: tuple[bytes, Path
             got = out[t["name"]]
             assert got.dtype == want[k].dtype
             np.testing.assert_array_equal(got.reshape(want[k].shape), want[k])
+
+
+def _float_edged_model() -> bytes:
+    """float32 -> QUANTIZE int16 -> CONV_2D 16x8 (stride 2) -> DEQUANTIZE -> float32, as TFLite's 16x8
+    converter writes a model whose interface stays float."""
+    rng = np.random.default_rng(8)
+    b = ModelBuilder()
+    f = b.tensor("f", [1, 8, 8, 2], "float32")
+    x = b.tensor("x", [1, 8, 8, 2], "int16", 0.0002, 0)
+    b.op("QUANTIZE", [f], [x])
+    scales = [float(s) for s in rng.uniform(0.004, 0.01, 3)]
+    w = b.tensor("w", [3, 3, 3, 2], "int8", scales, 0, data=random_weights(rng, [3, 3, 3, 2]))
+    bias = b.tensor("b", [3], "int64", [0.0002 * s for s in scales], 0, data=np.array([5000, -7000, 0]))
+    c = b.tensor("conv", [1, 4, 4, 3], "int16", 0.0005, 0)
+    b.op("CONV_2D", [x, w, bias], [c], conv_options("SAME", (2, 2)), version=3)
+    y = b.tensor("y", [1, 4, 4, 3], "float32")
+    b.op("DEQUANTIZE", [c], [y])
+    return b.build([f], [y])
+
+
+def test_float_edged_int16_model_takes_the_integer_path(tmp_path: Path) -> None:
+    from tflite_micro.python.tflite_micro import runtime
+    from tvmc_micro.compiler import compile_model
+
+    model = _float_edged_model()
+    (tmp_path / "f.tflite").write_bytes(model)
+    result = compile_model(tmp_path / "f.tflite", tmp_path / "f.tar")
+    assert result.metadata["models"][0]["compute_path"] == "integer"
+    built = harness.build(harness.extract(tmp_path / "f.tar", tmp_path / "mlf"))
+    rng = np.random.default_rng(2)
+    xs = [rng.uniform(-8, 8, size=(1, 8, 8, 2)).astype(np.float32) for _ in range(20)]
+    got = built.run([[x] for x in xs], tmp_path)
+    interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    for x, g in zip(xs, got, strict=True):
+        interp.set_input(x, 0)
+        interp.invoke()
+        assert g[0].tobytes() == np.array(interp.get_output(0)).tobytes()
