@@ -626,19 +626,49 @@ def _chain() -> tuple[bytes, tuple[int, ...]]:
     return b.build([x], outs), (1, 4, 6, 8)
 
 
-def test_chain_host() -> None:
-    model, shape = _chain()
+def _chain2() -> tuple[bytes, tuple[int, ...]]:
+    """SPACE_TO_DEPTH -> PRELU -> DEPTH_TO_SPACE -> REDUCE_MIN -> ARG_MAX (int32 model output)."""
+    rng = np.random.default_rng(9)
+    b = ModelBuilder()
+    q = (0.05, -3)
+    x = b.tensor("x", [1, 6, 4, 2], scale=q[0], zero_point=q[1])
+    s2d = b.tensor("s2d", [1, 3, 2, 8], scale=q[0], zero_point=q[1])
+    o = schema.SpaceToDepthOptionsT()
+    o.blockSize = 2
+    b.op("SPACE_TO_DEPTH", [x], [s2d], o, "SpaceToDepthOptions")
+    alpha = b.tensor("alpha", [8], scale=0.01, zero_point=4, data=rng.integers(-128, 128, 8).astype(np.int8))
+    pr = b.tensor("prelu", [1, 3, 2, 8], scale=0.04, zero_point=-20)
+    b.op("PRELU", [s2d, alpha], [pr])
+    d2s = b.tensor("d2s", [1, 6, 4, 2], scale=0.04, zero_point=-20)
+    o2 = schema.DepthToSpaceOptionsT()
+    o2.blockSize = 2
+    b.op("DEPTH_TO_SPACE", [pr], [d2s], o2, "DepthToSpaceOptions")
+    rm = b.tensor("reduce_min", [1, 6, 2], scale=0.04, zero_point=-20)
+    ro = schema.ReducerOptionsT()
+    ro.keepDims = False
+    b.op("REDUCE_MIN", [d2s, b.const_int32("axes", [2])], [rm], ro, "ReducerOptions")
+    am = b.tensor("arg_max", [1, 2], "int32")
+    ao = schema.ArgMaxOptionsT()
+    ao.outputType = schema.TensorType.INT32
+    b.op("ARG_MAX", [rm, b.const_int32("axis", [1])], [am], ao, "ArgMaxOptions")
+    return b.build([x], [s2d, pr, d2s, rm, am]), (1, 6, 4, 2)
+
+
+@pytest.mark.parametrize("chain", [_chain, _chain2])
+def test_chain_host(chain: Callable[[], tuple[bytes, tuple[int, ...]]]) -> None:
+    model, shape = chain()
     assert_bit_exact(model, [shape])
 
 
 @pytest.mark.parametrize("exposed", ["every_tensor", "last_only"])
-def test_chain_through_c_backend(exposed: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("chain", [_chain, _chain2])
+def test_chain_through_c_backend(chain, exposed: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """With only the last tensor exposed the arena planner may overlap and run kernels in place."""
     from tvmc_micro.compiler import compile_model
 
     from tests.compiler import compiler_harness as harness
 
-    model, shape = _chain()
+    model, shape = chain()
     if exposed == "last_only":
         import tflite
 
@@ -655,3 +685,89 @@ def test_chain_through_c_backend(exposed: str, tmp_path) -> None:  # type: ignor
     for k, (sample, got) in enumerate(zip(samples, built.run(samples, tmp_path), strict=True)):
         for j, (want, out) in enumerate(zip(ref(*sample), got, strict=True)):
             assert out.tobytes() == want.reshape(out.shape).tobytes(), f"sample {k}: output {j} differs"
+
+
+# --- PRELU, ARG_MAX/ARG_MIN, REDUCE_MAX/REDUCE_MIN, DEPTH_TO_SPACE/SPACE_TO_DEPTH -----------------------
+
+
+@pytest.mark.parametrize(
+    "shape,alpha_shape,q",
+    [
+        ((1, 4, 4, 3), (3,), [(0.05, 3), (0.01, -20), (0.04, -7)]),
+        ((2, 6), (2, 6), [(0.1, -128), (0.004, 10), (0.1, -100)]),
+        ((1, 3, 5, 2), (1, 1, 2), [(0.02, 60), (0.02, 0), (0.01, 10)]),
+    ],
+)
+def test_prelu(shape: tuple[int, ...], alpha_shape: tuple[int, ...], q: list[tuple[float, int]]) -> None:
+    rng = np.random.default_rng(len(shape))
+
+    def consts(b: ModelBuilder) -> list[int]:
+        data = rng.integers(-128, 128, alpha_shape).astype(np.int8)
+        return [b.tensor("alpha", list(alpha_shape), scale=q[1][0], zero_point=q[1][1], data=data)]
+
+    model = single_op("PRELU", [shape], [shape], consts, in_q=[q[0]], out_q=[q[2]])
+    assert_bit_exact(model, [shape])
+
+
+def _arg(opname: str, shape: tuple[int, ...], axis: int, out_dtype: str = "int32") -> bytes:
+    b = ModelBuilder()
+    x = b.tensor("x", list(shape), scale=0.1, zero_point=0)
+    out_shape = [d for i, d in enumerate(shape) if i != axis % len(shape)]
+    y = b.tensor("y", out_shape, out_dtype)
+    o = schema.ArgMaxOptionsT() if opname == "ARG_MAX" else schema.ArgMinOptionsT()
+    o.outputType = getattr(schema.TensorType, out_dtype.upper())
+    b.op(opname, [x, b.const_int32("axis", [axis])], [y], o, type(o).__name__[:-1])
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("opname", ["ARG_MAX", "ARG_MIN"])
+@pytest.mark.parametrize("shape,axis", [((1, 10), 1), ((3, 4, 5), 0), ((2, 3, 4), -2)])
+def test_arg_min_max(opname: str, shape: tuple[int, ...], axis: int) -> None:
+    model = _arg(opname, shape, axis)
+    assert_bit_exact(model, [shape])
+    # Ties: TFLM keeps the first index holding the extreme value.
+    ours, ref = compile_host(model, "arg"), Tflm(model)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x = rng.integers(-2, 2, size=shape).astype(np.int8)
+        np.testing.assert_array_equal(ours(x)[0], ref(x)[0])
+
+
+@pytest.mark.parametrize("opname", ["REDUCE_MAX", "REDUCE_MIN"])
+@pytest.mark.parametrize(
+    "shape,axes,keep", [((1, 4, 5, 3), [1, 2], True), ((3, 4), [0], False), ((2, 3, 4), [-1], False)]
+)
+def test_reduce_max_min(opname: str, shape: tuple[int, ...], axes: list[int], keep: bool) -> None:
+    norm = [a % len(shape) for a in axes]
+    out = tuple((1 if i in norm else d) for i, d in enumerate(shape) if keep or i not in norm)
+    o = schema.ReducerOptionsT()
+    o.keepDims = keep
+    model = single_op(opname, [shape], [out], lambda b: [b.const_int32("axes", axes)], o, "ReducerOptions")
+    assert_bit_exact(model, [shape])
+
+
+@pytest.mark.parametrize("opname", ["DEPTH_TO_SPACE", "SPACE_TO_DEPTH"])
+@pytest.mark.parametrize("block", [2, 3])
+def test_depth_space(opname: str, block: int) -> None:
+    if opname == "DEPTH_TO_SPACE":
+        shape, out = (1, 3, 2, 2 * block * block), (1, 3 * block, 2 * block, 2)
+        o = schema.DepthToSpaceOptionsT()
+    else:
+        shape, out = (2, 2 * block, 3 * block, 3), (2, 2, 3, 3 * block * block)
+        o = schema.SpaceToDepthOptionsT()
+    o.blockSize = block
+    assert_bit_exact(single_op(opname, [shape], [out], options=o, kind=type(o).__name__[:-1]), [shape])
+
+
+def test_more_refusals() -> None:
+    refused(_arg("ARG_MAX", (2, 3), 5), r"#0 ARG_MAX: axis 5 is outside")
+    o = schema.SpaceToDepthOptionsT()
+    o.blockSize = 2
+    refused(
+        single_op("SPACE_TO_DEPTH", [(1, 3, 4, 1)], [(1, 1, 2, 4)], options=o, kind="SpaceToDepthOptions"),
+        r"#0 SPACE_TO_DEPTH: input \[1, 3, 4, 1\] with block size 2 does not give",
+    )
+    model = single_op(
+        "REDUCE_MAX", [(2, 3)], [(2,)], lambda b: [b.const_int32("axes", [1])], out_q=[(0.2, 0)]
+    )
+    refused(model, r"#0 REDUCE_MAX: input int8 .* quantized alike")

@@ -808,3 +808,102 @@ def squared_difference(
 
     out = te.compute(out_shape, body, name="out")
     return _finish([a, b, out], name)
+
+
+def prelu(
+    shape: tuple[int, ...],
+    alpha_shape: tuple[int, ...],
+    input_zero_point: int,
+    alpha_zero_point: int,
+    output_zero_point: int,
+    requant_pos: Requant,
+    requant_neg: Requant,
+    name: str,
+) -> tirx.PrimFunc:
+    """PRELU int8 (TFLM BroadcastPrelu4DSlow): x - zp >= 0 is rescaled alone, below it the product with
+    alpha - alpha_zp is rescaled by the second multiplier; alpha broadcasts against the input."""
+    data = te.placeholder(shape, "int8", name="data")
+    alpha = te.placeholder(alpha_shape, "int8", name="alpha")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        v = data[idx].astype("int32") - input_zero_point
+        a = alpha[tuple(_broadcast_index(alpha_shape, shape, idx))].astype("int32") - alpha_zero_point
+        pos = requant_pos.apply(v, None, [])
+        neg = requant_neg.apply(v * a, None, [])
+        return clamp_to_int8(tirx.Select(v >= 0, pos, neg) + output_zero_point, -128, 127)
+
+    out = te.compute(shape, body, name="out")
+    return _finish([data, alpha, out], name)
+
+
+def arg_min_max(
+    shape: tuple[int, ...], axis: int, take_max: bool, out_dtype: str, in_dtype: str, name: str
+) -> tirx.PrimFunc:
+    """ARG_MAX/ARG_MIN along `axis` (output drops it): the first index holding the extreme value, as
+    TFLM's strict comparison keeps the first one."""
+    data = te.placeholder(shape, in_dtype, name="data")
+    out_shape = tuple(d for i, d in enumerate(shape) if i != axis)
+    r = te.reduce_axis((0, shape[axis]), name="r")
+    r2 = te.reduce_axis((0, shape[axis]), name="r2")
+
+    def at(idx: Sequence[PrimExpr], k: PrimExpr) -> PrimExpr:
+        full = list(idx)
+        full.insert(axis, k)
+        return data[tuple(full)]
+
+    pick = te.max if take_max else te.min
+    best = te.compute(out_shape, lambda *i: pick(at(i, r), axis=[r]), name="best")
+    first = te.compute(
+        out_shape,
+        lambda *i: te.min(
+            tirx.Select(at(i, r2) == best[i], r2.var.astype("int32"), tirx.const(shape[axis], "int32")),
+            axis=[r2],
+        ),
+        name="first",
+    )
+    out = te.compute(out_shape, lambda *i: first[i].astype(out_dtype), name="out")
+    return _finish([data, out], name)
+
+
+def reduce_max_min(
+    shape: tuple[int, ...], axes: Sequence[int], take_max: bool, dtype: str, name: str
+) -> tirx.PrimFunc:
+    """REDUCE_MAX/REDUCE_MIN on stored values, reduced axes kept as 1 (the caller reshapes)."""
+    data = te.placeholder(shape, dtype, name="data")
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    raxes = {a: te.reduce_axis((0, shape[a]), name=f"r{a}") for a in axes}
+    pick = te.max if take_max else te.min
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = [raxes[i] if i in raxes else v for i, v in enumerate(idx)]
+        return pick(data[tuple(src)], axis=list(raxes.values()))
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([data, out], name)
+
+
+def depth_to_space(shape: tuple[int, ...], block: int, dtype: str, name: str) -> tirx.PrimFunc:
+    """DEPTH_TO_SPACE (NHWC, TFLite's DCR order):
+    out[b, y, x, c] = in[b, y / s, x / s, ((y % s) s + x % s) C + c]."""
+    n, h, w, c = shape
+    oc = c // (block * block)
+    data = te.placeholder(shape, dtype, name="data")
+    out = te.compute(
+        (n, h * block, w * block, oc),
+        lambda b, y, x, k: data[b, y // block, x // block, ((y % block) * block + x % block) * oc + k],
+        name="out",
+    )
+    return _finish([data, out], name)
+
+
+def space_to_depth(shape: tuple[int, ...], block: int, dtype: str, name: str) -> tirx.PrimFunc:
+    """SPACE_TO_DEPTH (NHWC): out[b, y, x, (dy s + dx) C + c] = in[b, y s + dy, x s + dx, c]."""
+    n, h, w, c = shape
+    data = te.placeholder(shape, dtype, name="data")
+
+    def body(b: tirx.Var, y: tirx.Var, x: tirx.Var, k: tirx.Var) -> PrimExpr:
+        sub, ch = k // c, k % c
+        return data[b, y * block + sub // block, x * block + sub % block, ch]
+
+    out = te.compute((n, h // block, w // block, c * block * block), body, name="out")
+    return _finish([data, out], name)

@@ -1112,6 +1112,137 @@ def _check_squared_difference(g: QGraph, op: QOperator) -> str | None:
     return problem
 
 
+# --- PRELU, ARG_MAX/ARG_MIN, REDUCE_MAX/REDUCE_MIN, DEPTH_TO_SPACE/SPACE_TO_DEPTH ---------------------------
+
+
+def _lower_prelu(lw: Lowerer, op: QOperator) -> None:
+    """CalculatePreluParams: in/out and in*alpha/out, both in double from the float32 scales."""
+    inp, alpha, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    pos = Requant.from_real([inp.scale / out.scale])
+    neg = Requant.from_real([inp.scale * alpha.scale / out.scale])
+    func = kernels.prelu(
+        inp.shape, alpha.shape, inp.zero_point, alpha.zero_point, out.zero_point, pos, neg, "prelu"
+    )
+    lw.define(op.outputs[0], lw.call(func, "prelu", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+
+def _check_prelu(g: QGraph, op: QOperator) -> str | None:
+    for role, i in (("input", op.inputs[0]), ("alpha", op.inputs[1]), ("output", op.outputs[0])):
+        t = g.tensors[i]
+        if not _is_int8_per_tensor(t):
+            return f"{role} {t.name!r} is {t.describe_quantization()}, needs int8 per-tensor"
+    inp, alpha, out = (g.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    try:
+        full = np.broadcast_shapes(inp.shape, alpha.shape)
+    except ValueError:
+        return f"alpha shape {list(alpha.shape)} does not broadcast to the input {list(inp.shape)}"
+    if tuple(full) != tuple(inp.shape) or tuple(out.shape) != tuple(inp.shape) or len(inp.shape) > 4:
+        return f"alpha {list(alpha.shape)} must broadcast to the input {list(inp.shape)} (rank <= 4)"
+    return None
+
+
+def _lower_arg(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
+    kind = "arg_max" if take_max else "arg_min"
+
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        axis_values = _const_ints(lw.graph, op.inputs[1])
+        assert axis_values is not None
+        axis = axis_values[0] % len(inp.shape)
+        dtype = _NUMPY_DTYPE[inp.dtype]
+        func = kernels.arg_min_max(inp.shape, axis, take_max, _NUMPY_DTYPE[out.dtype], dtype, kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
+
+    return lower
+
+
+def _check_arg(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if inp.dtype not in _MOVABLE or not inp.is_quantized:
+        return f"input {inp.name!r} is {inp.describe_quantization()}, needs int8 or int16 quantized"
+    if out.dtype not in ("INT32", "INT64"):
+        return f"output is {out.dtype.lower()}; needs int32 or int64 indices"
+    axis = _const_ints(g, op.inputs[1])
+    if axis is None or len(axis) != 1:
+        return "the axis is computed at run time (or not a single value); only a constant axis is supported"
+    if not -len(inp.shape) <= axis[0] < len(inp.shape):
+        return f"axis {axis[0]} is outside the input's {len(inp.shape)} dimensions"
+    want = tuple(d for i, d in enumerate(inp.shape) if i != axis[0] % len(inp.shape))
+    if tuple(out.shape) != want:
+        return f"output shape {list(out.shape)} should be {list(want)}"
+    return None
+
+
+def _reduce_axes(g: QGraph, op: QOperator) -> list[int]:
+    values = _const_ints(g, op.inputs[1]) or []
+    rank = len(g.tensors[op.inputs[0]].shape)
+    return sorted(set(a % rank for a in values))
+
+
+def _lower_reduce(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
+    kind = "reduce_max" if take_max else "reduce_min"
+
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        axes = _reduce_axes(lw.graph, op)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
+        func = kernels.reduce_max_min(inp.shape, axes, take_max, _NUMPY_DTYPE[inp.dtype], kind)
+        result = lw.call(func, kind, [lw.value(op.inputs[0])], out, kept)
+        if tuple(out.shape) != kept:
+            result = lw.reshape(result, out.shape)
+        lw.define(op.outputs[0], result)
+
+    return lower
+
+
+def _check_reduce(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], op.name)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    values = _const_ints(g, op.inputs[1])
+    if values is None:
+        return "the reduction axes are computed at run time; only constant axes are supported"
+    if any(not -len(inp.shape) <= a < len(inp.shape) for a in values):
+        return f"axes {values} are outside the input's {len(inp.shape)} dimensions"
+    axes = _reduce_axes(g, op)
+    kept = [1 if i in axes else d for i, d in enumerate(inp.shape)]
+    if int(np.prod(kept)) != int(np.prod(out.shape)) or not axes:
+        return f"output shape {list(out.shape)} does not match reducing axes {values}"
+    return None
+
+
+def _lower_space_depth(to_space: bool) -> Callable[[Lowerer, QOperator], None]:
+    kind = "depth_to_space" if to_space else "space_to_depth"
+
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        block = int(op.options.get("BlockSize", 1))
+        builder = kernels.depth_to_space if to_space else kernels.space_to_depth
+        func = builder(inp.shape, block, _NUMPY_DTYPE[inp.dtype], kind)
+        lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
+
+    return lower
+
+
+def _check_space_depth(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], op.name)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    block = int(op.options.get("BlockSize", 0))
+    if len(inp.shape) != 4 or block < 1:
+        return f"needs 4-D NHWC input and a block size >= 1 (got rank {len(inp.shape)}, block {block})"
+    n, h, w, c = inp.shape
+    if op.name == "DEPTH_TO_SPACE":
+        want = (n, h * block, w * block, c // (block * block)) if c % (block * block) == 0 else None
+    else:
+        want = (n, h // block, w // block, c * block * block) if h % block == 0 and w % block == 0 else None
+    if want is None or tuple(out.shape) != want:
+        return f"input {list(inp.shape)} with block size {block} does not give the output {list(out.shape)}"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -1150,6 +1281,13 @@ CONVERTERS: dict[str, Converter] = {
     "RESIZE_NEAREST_NEIGHBOR": Converter(_check_resize_nearest, _lower_resize_nearest),
     "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
     "SQUARED_DIFFERENCE": Converter(_check_squared_difference, _lower_squared_difference),
+    "PRELU": Converter(_check_prelu, _lower_prelu),
+    "ARG_MAX": Converter(_check_arg, _lower_arg(True)),
+    "ARG_MIN": Converter(_check_arg, _lower_arg(False)),
+    "REDUCE_MAX": Converter(_check_reduce, _lower_reduce(True)),
+    "REDUCE_MIN": Converter(_check_reduce, _lower_reduce(False)),
+    "DEPTH_TO_SPACE": Converter(_check_space_depth, _lower_space_depth(True)),
+    "SPACE_TO_DEPTH": Converter(_check_space_depth, _lower_space_depth(False)),
 }
 
 
