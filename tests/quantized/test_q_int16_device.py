@@ -155,3 +155,85 @@ def test_float_edged_int16_model_takes_the_integer_path(tmp_path: Path) -> None:
         interp.set_input(x, 0)
         interp.invoke()
         assert g[0].tobytes() == np.array(interp.get_output(0)).tobytes()
+
+
+def _chain_model() -> bytes:
+    """A SEANet-like int16 block, every intermediate exposed as an output:
+    PAD -> CONV_2D (VALID) -> LEAKY_RELU -> STRIDED_SLICE -> ADD (second model input)
+    -> TRANSPOSE_CONV (stride 1x2) -> SUB (a per-channel model input, broadcast)."""
+    rng = np.random.default_rng(11)
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 2, 12, 4], "int16", 0.0009, 0)
+    skip = b.tensor("skip", [1, 1, 10, 6], "int16", 0.0011, 0)
+    offs = b.tensor("offs", [3], "int16", 0.0004, 0)
+    p = b.tensor("pad", [1, 2, 16, 4], "int16", 0.0009, 0)
+    b.op("PAD", [x, b.const_int32("pads", [[0, 0], [0, 0], [2, 2], [0, 0]])], [p])
+    scales = [float(s) for s in rng.uniform(0.003, 0.008, 6)]
+    w = b.tensor("w", [6, 2, 7, 4], "int8", scales, 0, data=random_weights(rng, [6, 2, 7, 4]))
+    bias = b.tensor("b", [6], "int64", [0.0009 * s for s in scales], 0, data=rng.integers(-9000, 9000, 6))
+    c = b.tensor("conv", [1, 1, 10, 6], "int16", 0.004, 0)
+    b.op("CONV_2D", [p, w, bias], [c], conv_options("VALID"), version=3)
+    lr = b.tensor("leaky", [1, 1, 10, 6], "int16", 0.0035, 0)
+    o = schema.LeakyReluOptionsT()
+    o.alpha = 0.3
+    b.op("LEAKY_RELU", [c], [lr], o, "LeakyReluOptions", version=2)
+    sl = b.tensor("slice", [1, 1, 10, 6], "int16", 0.0035, 0)
+    so = schema.StridedSliceOptionsT()
+    so.beginMask, so.endMask = 15, 15
+    ins = [lr, b.const_int32("begin", [0] * 4), b.const_int32("end", [0] * 4), b.const_int32("st", [1] * 4)]
+    b.op("STRIDED_SLICE", ins, [sl], so, "StridedSliceOptions")
+    a = b.tensor("add", [1, 1, 10, 6], "int16", 0.005, 0)
+    ao = schema.AddOptionsT()
+    ao.potScaleInt16 = False
+    b.op("ADD", [sl, skip], [a], ao, "AddOptions", version=2)
+    t_scales = [float(s) for s in rng.uniform(0.003, 0.008, 3)]
+    tw = b.tensor("tw", [3, 1, 4, 6], "int8", t_scales, 0, data=random_weights(rng, [3, 1, 4, 6]))
+    tb = b.tensor("tb", [3], "int64", [0.005 * s for s in t_scales], 0, data=np.array([100, -200, 300]))
+    t = b.tensor("tconv", [1, 1, 20, 3], "int16", 0.01, 0)
+    to = schema.TransposeConvOptionsT()
+    to.padding, to.strideH, to.strideW = 0, 1, 2
+    b.op(
+        "TRANSPOSE_CONV",
+        [b.const_int32("oshape", [1, 1, 20, 3]), tw, a, tb],
+        [t],
+        to,
+        "TransposeConvOptions",
+        3,
+    )
+    s = b.tensor("sub", [1, 1, 20, 3], "int16", 0.012, 0)
+    sub_o = schema.SubOptionsT()
+    sub_o.potScaleInt16 = False
+    b.op("SUB", [t, offs], [s], sub_o, "SubOptions", version=2)
+    return b.build([x, skip, offs], [c, lr, sl, a, t, s])
+
+
+def test_int16_block_every_tensor_bit_exact_through_c(tmp_path: Path) -> None:
+    from tflite_micro.python.tflite_micro import runtime
+    from tvmc_micro.compiler import compile_model
+
+    model = _chain_model()
+    (tmp_path / "c.tflite").write_bytes(model)
+    compile_model(tmp_path / "c.tflite", tmp_path / "c.tar")
+    built = harness.build(harness.extract(tmp_path / "c.tar", tmp_path / "mlf"))
+    rng = np.random.default_rng(4)
+    samples = [
+        [
+            rng.integers(-(1 << 15), 1 << 15, size=s).astype(np.int16)
+            for s in ((1, 2, 12, 4), (1, 1, 10, 6), (3,))
+        ]
+        for _ in range(20)
+    ]
+    got = built.run(samples, tmp_path)
+    interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    names = ["conv", "leaky", "slice", "add", "tconv", "sub"]
+    seen: list[list[np.ndarray]] = [[] for _ in names]
+    for sample, outs in zip(samples, got, strict=True):
+        for i, arr in enumerate(sample):
+            interp.set_input(arr, i)
+        interp.invoke()
+        for k, out in enumerate(outs):
+            want = np.array(interp.get_output(k))
+            assert out.tobytes() == want.tobytes(), f"{names[k]} differs from TFLite Micro"
+            seen[k].append(want.ravel())
+    for k, values in enumerate(seen):  # each tensor varies: the comparison is not between constants
+        assert len(np.unique(np.concatenate(values))) > 100, names[k]
