@@ -101,8 +101,9 @@ def transpose_conv2d(
     """16x8 TRANSPOSE_CONV: args data, weight [oc, kh, kw, ic], bias (int64), [requant tables], out.
 
     TFLM scatters every input pixel into an int64 scratch image; here each output element gathers the
-    taps that scatter into it (out = in * stride - pad + k, so in = (out + pad - k) / stride when that
-    divides exactly and lands inside the input). int64 sums do not overflow, so the order is free."""
+    taps that scatter into it: out = in * stride - pad + k, so for out + pad = q * stride + m only the
+    taps k = m + r * stride (r = 0, 1, ...) reach it, from in = q - r. int64 sums do not overflow, so
+    the order is free, and the reduction visits ceil(k / stride) taps per axis instead of k."""
     _, in_h, in_w, in_c = data_shape
     out_c, kh, kw, _ = weight_shape
     sh, sw = stride
@@ -111,21 +112,29 @@ def transpose_conv2d(
     weight = te.placeholder(weight_shape, "int8", name="weight")
     bias = te.placeholder((out_c,), "int64", name="bias")
     tables = requant.placeholders("rq")
-    ry = te.reduce_axis((0, kh), name="ry")
-    rx = te.reduce_axis((0, kw), name="rx")
+    ry = te.reduce_axis((0, -(-kh // sh)), name="ry")
+    rx = te.reduce_axis((0, -(-kw // sw)), name="rx")
     rc = te.reduce_axis((0, in_c), name="rc")
 
-    def source(o: PrimExpr, k: PrimExpr, p: int, s: int, size: int) -> tuple[PrimExpr, PrimExpr]:
-        t = o + p - k
-        if s == 1:
-            return t, tirx.all(t >= 0, t < size)
-        return tirx.floordiv(t, s), tirx.all(t >= 0, tirx.floormod(t, s) == 0, t < size * s)
+    def taps(
+        o: PrimExpr, r: PrimExpr, p: int, s: int, k: int, size: int
+    ) -> tuple[PrimExpr, PrimExpr, PrimExpr]:
+        """(input index, filter index, whether the tap exists) along one axis."""
+        t = o + p
+        tap = tirx.floormod(t, s) + r * s if s > 1 else r
+        src = tirx.floordiv(t, s) - r if s > 1 else t - r
+        conditions = [src >= 0, src < size]
+        if k % s:
+            conditions.append(tap < k)
+        return src, tap, tirx.all(*conditions)
 
     def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        iy, oky = source(y, ry, pt, sh, in_h)
-        ix, okx = source(x, rx, pl, sw, in_w)
-        v = tirx.if_then_else(tirx.all(oky, okx), data[n, iy, ix, rc], tirx.const(0, "int16"))
-        return te.sum(v.astype("int64") * weight[c, ry, rx, rc].astype("int64"), axis=[ry, rx, rc])
+        iy, ky, oky = taps(y, ry, pt, sh, kh, in_h)
+        ix, kx, okx = taps(x, rx, pl, sw, kw, in_w)
+        product = data[n, iy, ix, rc].astype("int64") * weight[c, ky, kx, rc].astype("int64")
+        return te.sum(
+            tirx.if_then_else(tirx.all(oky, okx), product, tirx.const(0, "int64")), axis=[ry, rx, rc]
+        )
 
     acc = te.compute(out_shape, acc_body, name="acc")
     out = te.compute(
