@@ -239,6 +239,44 @@ class QNet:
             return out
         return self.quant(self.node("Transpose", [self.deq(x)]), shape, self.q[x])
 
+    def move(
+        self,
+        op: str,
+        x: str,
+        shape: tuple[int, ...],
+        consts: list[np.ndarray | None] | None = None,
+        requantize: bool = False,
+        **attrs: Any,
+    ) -> str:
+        """A data-movement op (Pad, Resize, Slice, Gather, Squeeze, ...) with constant extra inputs ("" for
+        None); the output keeps the input's quantisation unless `requantize` (QDQ only)."""
+        ins = ["" if c is None else self.const("k", c) for c in consts or []]
+        if not self.qdq:
+            out = self.node(op, [x, *ins], **attrs)
+            self.q[out], self.shape[out] = self.q[x], shape
+            return out
+        return self.quant(
+            self.node(op, [self.deq(x), *ins], **attrs), shape, None if requantize else self.q[x]
+        )
+
+    def split(self, x: str, axis: int, sizes: list[int]) -> list[str]:
+        from onnx import helper
+
+        outs = [self._name("split") for _ in sizes]
+        src = x if not self.qdq else self.deq(x)
+        split = self.const("k", np.array(sizes, np.int64))
+        self.nodes.append(helper.make_node("Split", [src, split], outs, name=outs[0], axis=axis))
+        result = []
+        for o, size in zip(outs, sizes, strict=True):
+            shape = list(self.shape[x])
+            shape[axis] = size
+            if self.qdq:
+                result.append(self.quant(o, tuple(shape), self.q[x]))
+            else:
+                self.q[o], self.shape[o] = self.q[x], tuple(shape)
+                result.append(o)
+        return result
+
     def inits_value(self, name: str) -> np.float32:
         from onnx import numpy_helper
 

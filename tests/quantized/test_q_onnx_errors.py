@@ -119,11 +119,11 @@ def _runtime_scale() -> bytes:
     return net.finish([x], dequantize=False)
 
 
-def _maxpool_requantizes() -> bytes:
+def _pad_requantizes() -> bytes:
     net = QNet(16, "int8", True)
     x = net.input((1, 2, 4, 4))
-    m = net.quant(net.node("MaxPool", [net.deq(x)], kernel_shape=[2, 2], strides=[2, 2]), (1, 2, 2, 2))
-    return net.finish([m])
+    pads = net.const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))
+    return net.finish([net.quant(net.node("Pad", [net.deq(x), pads]), (1, 2, 6, 6))])
 
 
 def _bad_auto_pad() -> bytes:
@@ -146,7 +146,7 @@ CASES = [
     (_float_op_at_output, ["model output", "float Relu with no QuantizeLinear"]),
     (_per_channel_activation, ["QuantizeLinear", "per-channel", "needs int8/uint8 per-tensor"]),
     (_runtime_scale, ["ReduceMax", "no integer kernel", "QuantizeLinear"]),
-    (_maxpool_requantizes, ["MaxPool", "changes the quantisation"]),
+    (_pad_requantizes, ["Pad", "changes the quantisation"]),
     (_bad_auto_pad, ["AveragePool", "auto_pad='BOGUS'"]),
 ]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from onnx_builder import QNet
 from test_q_onnx import lsb_distance
@@ -51,6 +52,39 @@ def attention(seed: int, dtype: str, qdq: bool) -> bytes:
     return net.finish([net.matmul(probs, v), probs, net.softmax(scores, axis=0)], dequantize=True)
 
 
+def movers(seed: int, dtype: str, qdq: bool) -> bytes:
+    """Ops that move stored values: Pad (constant; QDQ pads with real 0, QLinear with raw 0), Resize
+    nearest (half_pixel x2 rows, asymmetric-floor x1.5 columns), Split, Slice with a step, Gather with
+    constant indices, Squeeze/Unsqueeze; in QDQ also a Resize and a MaxPool that requantise."""
+    net = QNet(seed, dtype, qdq, opset=13)
+    x = net.input((1, 3, 6, 6))
+    c = net.conv(x, 6, 3, pad=1)
+    p = net.move("Pad", c, (1, 6, 9, 9), [np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)])
+    r = net.move("Resize", p, (1, 6, 18, 9), [None, np.array([1, 1, 2, 1], np.float32)], mode="nearest")
+    r2 = net.move(
+        "Resize",
+        c,
+        (1, 6, 6, 9),
+        [None, np.array([1, 1, 1, 1.5], np.float32)],
+        requantize=qdq,
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+    a, b = net.split(r, 1, [2, 4])
+    sl = net.move("Slice", b, (1, 4, 8, 9), [np.array([1]), np.array([-1]), np.array([2]), np.array([2])])
+    g = net.move("Gather", a, (1, 3, 18, 9), [np.array([1, 0, -1], np.int64)], axis=1)
+    gap = net.global_avg_pool(sl)
+    sq = net.move("Squeeze", gap, (1, 4), [np.array([2, 3], np.int64)])
+    un = net.move("Unsqueeze", sq, (1, 1, 4), [np.array([0], np.int64)])
+    outs = [g, sl, un, r2]
+    if qdq:
+        outs.append(
+            net.move("MaxPool", c, (1, 6, 3, 3), requantize=True, kernel_shape=[2, 2], strides=[2, 2])
+        )
+    return net.finish(outs, dequantize=True)
+
+
 def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
     """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
     at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
@@ -61,6 +95,10 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "movers_qdq_int8": (lambda: movers(34, "int8", True), True),
+    "movers_qdq_uint8": (lambda: movers(35, "uint8", True), True),
+    "movers_qlinear_int8": (lambda: movers(36, "int8", False), False),
+    "movers_qlinear_uint8": (lambda: movers(37, "uint8", False), False),
     "peaked_qdq_int8": (lambda: peaked_softmax(29, "int8", True, 13), True),
     "peaked_qdq_uint8_opset12": (lambda: peaked_softmax(30, "uint8", True, 12), True),
     "peaked_qlinear_int8": (lambda: peaked_softmax(31, "int8", False, 13), False),

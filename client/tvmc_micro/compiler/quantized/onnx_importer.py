@@ -53,8 +53,29 @@ _FLOAT_OPS = (
     "HardSigmoid",
     "HardSwish",
     "ReduceMean",
+    "Squeeze",
+    "Unsqueeze",
+    "Slice",
+    "Split",
+    "Pad",
+    "Resize",
+    "Gather",
 )
 _ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
+# Ops that only move stored values: the output keeps the input's quantisation (QDQ groups must agree).
+_MOVE_OPS = (
+    "Reshape",
+    "Flatten",
+    "MaxPool",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Slice",
+    "Split",
+    "Pad",
+    "Resize",
+    "Gather",
+)
 
 
 class _Unsupported(Exception):
@@ -290,15 +311,13 @@ class OnnxLowerer:
         if handler is not None:
             handler(self, node)
             return
-        if op in ("Reshape", "Flatten", "MaxPool", "Transpose") and isinstance(self.get(node.input[0]), QAct):
+        if op in _MOVE_OPS and isinstance(self.get(node.input[0]), QAct):
             # Data movement on an integer tensor (QLinear models): ORT runs these on int8/uint8 directly.
             x = self.get(node.input[0])
-            p = Pending(node, [x, *[self.get(n) for n in node.input[1:]]])
-            if op == "Transpose":
-                out = self.transpose(node, x)
-            else:
-                out = self.max_pool(node, x, x.offset) if op == "MaxPool" else self.reshape(p, x)
-            self.values[node.output[0]] = out
+            args = [x, *[self.get(n) if n else None for n in node.input[1:]]]
+            for k, name in enumerate(node.output):
+                if name:
+                    self.values[name] = self.move(Pending(node, args, output_index=k), x)
             return
         if op in _FLOAT_OPS:
             self.values[node.output[0]] = self.pending(node)
@@ -335,6 +354,9 @@ class OnnxLowerer:
                     f"{node.op_type} reads a tensor that is not a DequantizeLinear output; "
                     "only DequantizeLinear -> op -> QuantizeLinear groups are integer"
                 )
+        for k, name in enumerate(node.output[1:], start=1):  # Split: one group per output
+            if name:
+                self.values[name] = Pending(node, args, output_index=k)
         return Pending(node, args)
 
     # --- QuantizeLinear / DequantizeLinear ---------------------------------------------------------
@@ -407,13 +429,15 @@ class OnnxLowerer:
         if op == "GlobalAveragePool":
             xa, xq = deq_act(0)
             return self.global_avg_pool(xa, xq, out_q)
-        if op in ("MaxPool", "Reshape", "Flatten", "Transpose"):
+        if op in _MOVE_OPS:
             xa, xq = deq_act(0)
-            if not _same(xq, out_q):
+            if _same(xq, out_q):
+                return self.move(p, xa, xq)
+            if op == "Pad" or not out_q.per_tensor:  # a requantised pad value is not the float one
                 raise _Unsupported(f"{op} changes the quantisation ({xq.describe()} -> {out_q.describe()})")
-            if op == "Transpose":
-                return self.transpose(p.node, xa)
-            return self.max_pool(p.node, xa, out_q.offset) if op == "MaxPool" else self.reshape(p, xa)
+            # Moving values commutes with the monotonic DequantizeLinear -> QuantizeLinear map: move the
+            # stored values, then requantise them as ORT's float op and QuantizeLinear do.
+            return self.lut(self.move(p, xa, xq), xq, out_q, lambda v: v, "requantize")
         if op == "Concat":
             parts = [deq_act(i) for i in range(len(p.args))]
             return self.concat(parts, out_q, int(_attrs(p.node).get("axis", 0)))
@@ -657,10 +681,193 @@ class OnnxLowerer:
         out = self.call(func, "max_pool2d", [x.expr], (n, oh, ow, c), "int8")
         return QAct(out, (n, c, oh, ow), True, offset)
 
+    def move(self, p: Pending, x: QAct, xq: QParams | None = None) -> QAct:
+        """An op that only moves (or repeats, or pads with the zero point) stored values: the output has
+        the input's quantisation. `xq` is the DequantizeLinear's in the QDQ form (for a float pad value)."""
+        op = p.node.op_type
+        if op == "Transpose":
+            return self.transpose(p.node, x)
+        if op == "MaxPool":
+            return self.max_pool(p.node, x, x.offset)
+        if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+            return self.reshape(p, x)
+        if op in ("Slice", "Split"):
+            return self.slice(p, x)
+        if op == "Pad":
+            return self.pad(p, x, xq)
+        if op == "Resize":
+            return self.resize(p, x)
+        if op == "Gather":
+            return self.gather(p, x)
+        raise _Unsupported(f"{op} has no integer kernel")
+
+    def _const_input(self, p: Pending, index: int, what: str) -> np.ndarray | None:
+        if len(p.args) <= index or p.args[index] is None:
+            return None
+        value = p.args[index]
+        if not isinstance(value, np.ndarray):
+            raise _Unsupported(f"the {p.node.op_type} {what} are not a constant tensor")
+        return value
+
+    def _axes(self, p: Pending, rank: int, attr_name: str = "axes", index: int = 1) -> list[int] | None:
+        """An axes list from the attribute (older opsets) or the constant input, made non-negative."""
+        a = _attrs(p.node)
+        if attr_name in a:
+            values = [int(v) for v in a[attr_name]]
+        else:
+            const = self._const_input(p, index, attr_name)
+            if const is None:
+                return None
+            values = [int(v) for v in const.reshape(-1)]
+        if rank < 0:  # Unsqueeze: relative to the output rank, input rank - rank_in
+            rank = -rank + len(values)
+        return [v % rank for v in values]
+
+    def slice(self, p: Pending, x: QAct) -> QAct:
+        """Slice (constant starts/ends/axes/steps) and Split (one output per `output_index`)."""
+        x = self.nchw(x)
+        rank = len(x.shape)
+        begin, steps, out = [0] * rank, [1] * rank, list(x.shape)
+        if p.node.op_type == "Slice":
+            starts = self._const_input(p, 1, "starts")
+            ends = self._const_input(p, 2, "ends")
+            if starts is None or ends is None:
+                raise _Unsupported("Slice needs constant starts and ends (opset >= 10)")
+            axes = self._axes(p, rank, "axes", 3) or list(range(starts.size))
+            step_arr = self._const_input(p, 4, "steps")
+            step_list = [1] * len(axes) if step_arr is None else [int(v) for v in step_arr.reshape(-1)]
+            for ax, st, en, sp in zip(axes, starts.reshape(-1), ends.reshape(-1), step_list, strict=True):
+                lo, hi, stride = slice(int(st), int(en), sp).indices(x.shape[ax])
+                begin[ax], steps[ax], out[ax] = lo, stride, len(range(lo, hi, stride))
+        else:
+            a = _attrs(p.node)
+            axis = int(a.get("axis", 0)) % rank
+            sizes_arr = self._const_input(p, 1, "split sizes")
+            n_out = len(p.node.output)
+            if "split" in a:
+                sizes = [int(v) for v in a["split"]]
+            elif sizes_arr is not None:
+                sizes = [int(v) for v in sizes_arr.reshape(-1)]
+            else:  # equal parts, the last one smaller (opset 18 num_outputs)
+                part = -(-x.shape[axis] // n_out)
+                sizes = [min(part, x.shape[axis] - k * part) for k in range(n_out)]
+            begin[axis], out[axis] = sum(sizes[: p.output_index]), sizes[p.output_index]
+        shape = tuple(out)
+        if any(d <= 0 for d in shape):
+            raise _Unsupported(f"{p.node.op_type} gives an empty tensor {list(shape)}")
+        func = kernels.strided_slice(x.shape, begin, steps, shape, "int8", "slice")
+        return QAct(self.call(func, "slice", [x.expr], shape, "int8"), shape, False, x.offset)
+
+    def pad(self, p: Pending, x: QAct, xq: QParams | None) -> QAct:
+        a = _attrs(p.node)
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        if mode != "constant":
+            raise _Unsupported(f"Pad mode {mode!r} is not supported (only 'constant')")
+        x = self.nchw(x)
+        rank = len(x.shape)
+        pads_arr = self._const_input(p, 1, "pads")
+        pads = [
+            int(v)
+            for v in (a["pads"] if "pads" in a else pads_arr.reshape(-1) if pads_arr is not None else [])
+        ]
+        axes = self._axes(p, rank, "axes", 3) or list(range(rank))
+        if len(pads) != 2 * len(axes) or any(v < 0 for v in pads):
+            raise _Unsupported(f"Pad pads {pads} are not {2 * len(axes)} non-negative values")
+        before, after = [0] * rank, [0] * rank
+        for k, ax in enumerate(axes):
+            before[ax], after[ax] = pads[k], pads[k + len(axes)]
+        arg = p.args[2] if len(p.args) > 2 else None
+        if xq is not None:  # QDQ: a real pad value (default 0.0), quantised with the input's parameters
+            real = np.float32(0.0)
+            if isinstance(arg, Deq) and isinstance(arg.src, np.ndarray):
+                real = np.float32(int(arg.src.reshape(-1)[0]) - arg.q.zero_point) * arg.q.scale
+            elif isinstance(arg, np.ndarray):
+                real = np.float32(arg.reshape(-1)[0])
+            elif arg is not None:
+                raise _Unsupported("the Pad constant value is not a constant")
+            raw = int(np.clip(xq.zero_point + int(np.rint(real / xq.scale)), x.offset - 128, x.offset + 127))
+        else:  # an integer tensor padded with a raw integer (default 0), as ORT's Pad does
+            value = self._const_input(p, 2, "constant value")
+            raw = 0 if value is None else int(value.reshape(-1)[0])
+        stored = raw - x.offset
+        shape = tuple(d + b + e for d, b, e in zip(x.shape, before, after, strict=True))
+        func = kernels.pad(x.shape, shape, before, stored, "int8", "pad")
+        return QAct(self.call(func, "pad", [x.expr], shape, "int8"), shape, False, x.offset)
+
+    def resize(self, p: Pending, x: QAct) -> QAct:
+        """Resize, mode 'nearest', on H and W of a 4-D tensor: the source pixel of every output row and
+        column computed here in float32 as ORT does (coordinate transformation, then nearest mode)."""
+        a = _attrs(p.node)
+
+        def text(key: str, default: str) -> str:
+            v = a.get(key, default)
+            return v.decode() if isinstance(v, bytes) else str(v)
+
+        mode = text("mode", "nearest")
+        if mode != "nearest" or len(x.shape) != 4:
+            raise _Unsupported(f"only 4-D Resize with mode 'nearest' is supported (got {mode!r})")
+        scales = self._const_input(p, 2, "scales")
+        sizes = self._const_input(p, 3, "sizes")
+        n, c, h, w = x.shape
+        if sizes is not None and sizes.size == 4:
+            out_hw = (int(sizes[2]), int(sizes[3]))
+            scale_hw = (np.float32(out_hw[0]) / np.float32(h), np.float32(out_hw[1]) / np.float32(w))
+            if (int(sizes[0]), int(sizes[1])) != (n, c):
+                raise _Unsupported("Resize may only change H and W")
+        elif scales is not None and scales.size == 4:
+            if float(scales[0]) != 1.0 or float(scales[1]) != 1.0:
+                raise _Unsupported("Resize may only change H and W")
+            scale_hw = (np.float32(scales[2]), np.float32(scales[3]))
+            out_hw = (int(np.floor(h * scale_hw[0])), int(np.floor(w * scale_hw[1])))
+        else:
+            raise _Unsupported("Resize needs constant 4-D scales or sizes")
+        transform = text("coordinate_transformation_mode", "half_pixel")
+        nearest = text("nearest_mode", "round_prefer_floor")
+        rows = _nearest_sources(out_hw[0], h, scale_hw[0], transform, nearest)
+        cols = _nearest_sources(out_hw[1], w, scale_hw[1], transform, nearest)
+        x = self.nhwc(x)
+        out_phys = (n, out_hw[0], out_hw[1], c)
+        func = kernels.resize_nearest(x.physical_shape, out_phys, rows, cols, "resize_nearest")
+        args = [x.expr]
+        for values, size in ((rows, h), (cols, w)):
+            if not kernels.is_integer_ratio(values, size):
+                args.append(relax.const(np.array(values, np.int32)))
+        out = self.call(func, "resize_nearest", args, out_phys, "int8")
+        return QAct(out, (n, c, *out_hw), True, x.offset)
+
+    def gather(self, p: Pending, x: QAct) -> QAct:
+        indices = self._const_input(p, 1, "indices")
+        if indices is None:
+            raise _Unsupported("Gather needs its indices")
+        x = self.nchw(x)
+        axis = int(_attrs(p.node).get("axis", 0)) % len(x.shape)
+        flat = indices.astype(np.int64).reshape(-1) % x.shape[axis]
+        func = onnx_kernels.gather(x.shape, axis, flat.size, "gather")
+        flat_shape = (*x.shape[:axis], flat.size, *x.shape[axis + 1 :])
+        out = self.call(func, "gather", [x.expr, relax.const(flat.astype(np.int32))], flat_shape, "int8")
+        shape = (*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
+        if shape != flat_shape:
+            out = self.bb.emit(relax.op.reshape(out, list(shape)))
+        return QAct(out, tuple(int(d) for d in shape), False, x.offset)
+
     def reshape(self, p: Pending, x: QAct) -> QAct:
+        rank = len(x.shape)
         if p.node.op_type == "Flatten":
-            axis = int(_attrs(p.node).get("axis", 1)) % max(len(x.shape), 1)
+            axis = int(_attrs(p.node).get("axis", 1)) % max(rank, 1)
             shape: tuple[int, ...] = (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+        elif p.node.op_type == "Squeeze":
+            axes = self._axes(p, rank)
+            drop = set(axes) if axes is not None else {k for k, d in enumerate(x.shape) if d == 1}
+            if any(x.shape[k] != 1 for k in drop):
+                raise _Unsupported(f"Squeeze of axes {sorted(drop)} that are not 1 in {list(x.shape)}")
+            shape = tuple(d for k, d in enumerate(x.shape) if k not in drop)
+        elif p.node.op_type == "Unsqueeze":
+            axes = self._axes(p, -rank)
+            if axes is None:
+                raise _Unsupported("Unsqueeze needs its axes")
+            dims = iter(x.shape)
+            shape = tuple(1 if k in axes else next(dims) for k in range(rank + len(axes)))
         else:
             target = p.args[1]
             if not isinstance(target, np.ndarray):
@@ -1005,6 +1212,39 @@ _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _nearest_sources(
+    out_size: int, in_size: int, scale: np.float32, transform: str, nearest: str
+) -> list[int]:
+    """ORT's nearest-neighbour source index per output coordinate (float32 arithmetic, then clamped)."""
+    f = np.float32
+    result = []
+    for o in range(out_size):
+        if transform == "half_pixel":
+            x = (f(o) + f(0.5)) / scale - f(0.5)
+        elif transform == "pytorch_half_pixel":
+            x = (f(o) + f(0.5)) / scale - f(0.5) if out_size > 1 else f(0)
+        elif transform == "asymmetric":
+            x = f(o) / scale
+        elif transform == "tf_half_pixel_for_nn":
+            x = (f(o) + f(0.5)) / scale
+        elif transform == "align_corners":
+            x = f(0) if out_size == 1 else f(o) * f(in_size - 1) / f(out_size - 1)
+        else:
+            raise _Unsupported(f"Resize coordinate_transformation_mode {transform!r} is not supported")
+        if nearest == "round_prefer_floor":
+            k = np.floor(x) if x == np.floor(x) + f(0.5) else np.round(x)
+        elif nearest == "round_prefer_ceil":
+            k = np.ceil(x) if x == np.floor(x) + f(0.5) else np.round(x)
+        elif nearest == "floor":
+            k = np.floor(x)
+        elif nearest == "ceil":
+            k = np.ceil(x)
+        else:
+            raise _Unsupported(f"Resize nearest_mode {nearest!r} is not supported")
+        result.append(int(min(max(int(k), 0), in_size - 1)))
+    return result
 
 
 def _softmax_table(x_scale: np.float32, depth: int) -> np.ndarray:

@@ -105,3 +105,4 @@ class Pending:
     args: list[Any]  # Deq / numpy constants / None for omitted inputs
     activation: tuple[float, float] | None = None  # fused Relu/Clip bounds (real values)
     fused: list[str] = field(default_factory=list)  # names of the fused activation nodes
+    output_index: int = 0  # which output of a multi-output op (Split) this value is
