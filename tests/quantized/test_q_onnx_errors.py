@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,63 @@ def _bad_auto_pad() -> bytes:
     return net.finish([p])
 
 
+def _move(op: str, consts: list[np.ndarray | None], opset: int = 13, **attrs) -> Callable[[], bytes]:
+    """A QDQ model: DequantizeLinear -> `op` (constant extra inputs) -> QuantizeLinear, same parameters."""
+
+    def build() -> bytes:
+        net = QNet(25, "int8", True, opset=opset)
+        x = net.input((1, 2, 4, 4))
+        return net.finish([net.move(op, x, (1, 2, 4, 4), consts, **attrs)])
+
+    build.__name__ = f"_{op.lower()}_" + "_".join(f"{k}" for k in attrs) if attrs else f"_{op.lower()}"
+    return build
+
+
+def _slice_dequantized_starts() -> bytes:
+    net = QNet(26, "int8", True)
+    x = net.input((1, 2, 4, 4))
+    starts = net.node("DequantizeLinear", [net.const("a", np.int8(1)), net.const("as", np.float32(1.0))])
+    s = net.node("Slice", [net.deq(x), starts, net.const("e", np.array([3], np.int64))])
+    return net.finish([net.quant(s, (1, 2, 4, 4), net.q[x])])
+
+
+def _pad_value_is_an_activation() -> bytes:
+    net = QNet(27, "int8", True)
+    x = net.input((1, 4))
+    d = net.deq(x)
+    pads = net.const("p", np.array([0, 1, 0, 1], np.int64))
+    return net.finish([net.quant(net.node("Pad", [d, pads, d]), (1, 6), net.q[x])])
+
+
+def _i64(*values: int) -> np.ndarray:
+    return np.array(values, np.int64)
+
+
+def _f32s(*values: float) -> np.ndarray:
+    return np.array(values, np.float32)
+
+
+MOVE_CASES = [
+    (_move("Slice", [], opset=9, starts=[1], ends=[3], axes=[2]), ["Slice", "constant starts and ends"]),
+    (_slice_dequantized_starts, ["Slice", "starts are not a constant tensor"]),
+    (_move("Slice", [_i64(2), _i64(2), _i64(3)]), ["Slice", "gives an empty tensor"]),
+    (_move("Pad", [_i64(0, 0, 1, 1, 0, 0, 1, 1)], mode="reflect"), ["Pad", "mode 'reflect'"]),
+    (_move("Pad", [_i64(1, 1)]), ["Pad", "are not 8 non-negative values"]),
+    (_pad_value_is_an_activation, ["Pad", "constant value is not a constant"]),
+    (_move("Resize", [None, _f32s(1, 1, 2, 2)], mode="linear"), ["Resize", "mode 'nearest'", "'linear'"]),
+    (_move("Resize", [None, _f32s(1, 2, 1, 1)], mode="nearest"), ["Resize", "only change H and W"]),
+    (_move("Resize", [None, None, _i64(1, 4, 4, 4)], mode="nearest"), ["Resize", "only change H and W"]),
+    (_move("Resize", [None], mode="nearest"), ["Resize", "constant 4-D scales or sizes"]),
+    (
+        _move("Resize", [None, _f32s(1, 1, 2, 2)], coordinate_transformation_mode="tf_crop_and_resize"),
+        ["Resize", "coordinate_transformation_mode 'tf_crop_and_resize'"],
+    ),
+    (_move("Resize", [None, _f32s(1, 1, 2, 2)], nearest_mode="bogus"), ["Resize", "nearest_mode 'bogus'"]),
+    (_move("Gather", [None]), ["Gather", "needs its indices"]),
+    (_move("Squeeze", [_i64(1)]), ["Squeeze", "axes [1] that are not 1"]),
+    (_move("Unsqueeze", []), ["Unsqueeze", "needs its axes"]),
+]
+
 CASES = [
     (_asymmetric_weights, ["Conv", "int8 per-channel", "zero points [3]", "symmetric weights"]),
     (_erf_between_qdq, ["Erf", "no integer kernel", "int8 per-tensor"]),
@@ -151,7 +209,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("build, needles", CASES, ids=[c[0].__name__.strip("_") for c in CASES])
+@pytest.mark.parametrize(
+    "build, needles", CASES + MOVE_CASES, ids=[c[0].__name__.strip("_") for c in CASES + MOVE_CASES]
+)
 def test_unsupported_pattern_is_named(build, needles) -> None:
     from tvmc_micro.compiler.quantized import UnsupportedQuantizedModel
     from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized

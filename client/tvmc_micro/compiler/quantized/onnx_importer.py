@@ -697,9 +697,7 @@ class OnnxLowerer:
             return self.pad(p, x, xq)
         if op == "Resize":
             return self.resize(p, x)
-        if op == "Gather":
-            return self.gather(p, x)
-        raise _Unsupported(f"{op} has no integer kernel")
+        return self.gather(p, x)  # the last of _MOVE_OPS
 
     def _const_input(self, p: Pending, index: int, what: str) -> np.ndarray | None:
         if len(p.args) <= index or p.args[index] is None:
