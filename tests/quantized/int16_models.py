@@ -220,3 +220,87 @@ def random_inputs(rng: np.random.Generator, model: bytes) -> list[np.ndarray]:
         info = np.iinfo(kind)
         out.append(rng.integers(int(info.min), int(info.max) + 1, size=shape, dtype=np.int64).astype(kind))
     return out
+
+
+def depthwise(
+    seed: int,
+    data_shape: tuple[int, int, int, int],
+    multiplier: int,
+    kernel: tuple[int, int],
+    padding: str = "SAME",
+    stride: tuple[int, int] = (1, 1),
+    activation: str = "NONE",
+) -> bytes:
+    from tflite_builder import depthwise_options
+
+    rng = np.random.default_rng(seed)
+    n, h, w, c = data_shape
+    out_c = c * multiplier
+    b = ModelBuilder()
+    s_in = _scale(rng)
+    w_scales = [float(v) for v in rng.uniform(0.002, 0.02, out_c)]
+    s_out = _conv_out_scale(rng, s_in, w_scales, kernel[0] * kernel[1])
+    x = b.tensor("x", list(data_shape), "int16", s_in, 0)
+    wt = b.tensor(
+        "w", [1, *kernel, out_c], "int8", w_scales, 0, qdim=3, data=random_weights(rng, [1, *kernel, out_c])
+    )
+    values = rng.integers(-(1 << 18), 1 << 18, out_c).astype(np.int64)
+    bias = b.tensor("b", [out_c], "int64", [s_in * s for s in w_scales], 0, data=values)
+    oh, ow = (_out_size(h, kernel[0], stride[0], 1, padding), _out_size(w, kernel[1], stride[1], 1, padding))
+    y = b.tensor("y", [n, oh, ow, out_c], "int16", s_out, 0)
+    b.op(
+        "DEPTHWISE_CONV_2D",
+        [x, wt, bias],
+        [y],
+        depthwise_options(padding, stride, (1, 1), multiplier, activation),
+    )
+    return b.build([x], [y])
+
+
+def fully_connected(seed: int, batches: int, depth: int, units: int, bias: str | None = "int64") -> bytes:
+    from tflite_builder import fc_options
+
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    s_in = _scale(rng)
+    w_scales = [float(v) for v in rng.uniform(0.002, 0.02, units)]
+    x = b.tensor("x", [batches, depth], "int16", s_in, 0)
+    wt = b.tensor("w", [units, depth], "int8", w_scales, 0, data=random_weights(rng, [units, depth]))
+    inputs = [x, wt]
+    if bias is not None:
+        values = rng.integers(-(1 << 18), 1 << 18, units).astype(bias)
+        inputs.append(b.tensor("b", [units], bias, [s_in * s for s in w_scales], 0, data=values))
+    else:
+        inputs.append(-1)
+    y = b.tensor("y", [batches, units], "int16", _conv_out_scale(rng, s_in, w_scales, depth), 0)
+    o = fc_options()
+    o.quantizedBiasType = schema.TensorType.INT32 if bias == "int32" else 0
+    b.op("FULLY_CONNECTED", inputs, [y], o, "FullyConnectedOptions", version=7)
+    return b.build([x], [y])
+
+
+def pool(kind: str, filter_hw: tuple[int, int], stride: tuple[int, int], padding: str) -> bytes:
+    from tflite_builder import pool_options
+
+    shape = [1, 7, 9, 3]
+    oh = _out_size(7, filter_hw[0], stride[0], 1, padding)
+    ow = _out_size(9, filter_hw[1], stride[1], 1, padding)
+    b = ModelBuilder()
+    x = b.tensor("x", shape, "int16", 0.0005, 0)
+    y = b.tensor("y", [1, oh, ow, 3], "int16", 0.0005, 0)
+    b.op(kind, [x], [y], pool_options(filter_hw, stride, padding), "Pool2DOptions")
+    return b.build([x], [y])
+
+
+def concatenation(axis: int) -> bytes:
+    from tflite_builder import concat_options
+
+    shapes = [[1, 2, 3, 4], [1, 2, 3, 4]]
+    shapes[1][axis] = 5
+    out = list(shapes[0])
+    out[axis] = shapes[0][axis] + 5
+    b = ModelBuilder()
+    xs = [b.tensor(f"x{i}", s, "int16", 0.0007, 0) for i, s in enumerate(shapes)]
+    y = b.tensor("y", out, "int16", 0.0007, 0)
+    b.op("CONCATENATION", xs, [y], concat_options(axis), "ConcatenationOptions")
+    return b.build(xs, [y])

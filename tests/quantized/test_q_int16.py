@@ -52,6 +52,17 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "tconv_stride_1x2": lambda: m.transpose_conv(15, (1, 2, 5, 6), 4, (3, 4), (1, 2)),
     "tconv_stride_2x2_valid": lambda: m.transpose_conv(16, (1, 3, 4, 3), 5, (3, 3), (2, 2), "VALID"),
     "tconv_no_bias": lambda: m.transpose_conv(17, (1, 4, 4, 2), 3, (2, 2), (2, 2), with_bias=False),
+    # DEPTHWISE_CONV_2D, FULLY_CONNECTED 16x8, pooling and CONCATENATION on int16
+    "depthwise": lambda: m.depthwise(26, (1, 7, 9, 4), 1, (3, 3)),
+    "depthwise_mult2_stride2": lambda: m.depthwise(27, (1, 8, 8, 3), 2, (3, 5), "VALID", (2, 2), "RELU"),
+    "fc": lambda: m.fully_connected(28, 3, 40, 7),
+    "fc_int32_bias": lambda: m.fully_connected(29, 2, 33, 5, "int32"),
+    "fc_no_bias": lambda: m.fully_connected(30, 1, 16, 9, None),
+    "max_pool": lambda: m.pool("MAX_POOL_2D", (3, 3), (2, 2), "SAME"),
+    "average_pool": lambda: m.pool("AVERAGE_POOL_2D", (2, 3), (2, 2), "SAME"),
+    "average_pool_valid": lambda: m.pool("AVERAGE_POOL_2D", (3, 3), (1, 2), "VALID"),
+    "concat_channels": lambda: m.concatenation(3),
+    "concat_width": lambda: m.concatenation(2),
     # ADD / SUB with TFLM's general rescaling (left shift 15)
     "add": lambda: m.add_sub(18, "ADD", [1, 2, 5, 8], [1, 2, 5, 8]),
     "add_broadcast_relu": lambda: m.add_sub(19, "ADD", [1, 2, 5, 8], [8], "RELU"),

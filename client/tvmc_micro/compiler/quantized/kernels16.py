@@ -277,3 +277,128 @@ def strided_slice(
 
     out = te.compute(out_shape, body, name="out")
     return _finish([data, out], name)
+
+
+def depthwise_conv2d(
+    data_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    geometry: ConvGeometry,
+    depth_multiplier: int,
+    requant: Requant64,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """16x8 DEPTHWISE_CONV_2D (int64 accumulator and bias): weight [1, kh, kw, in_c * multiplier]."""
+    _, in_h, in_w, _ = data_shape
+    _, kh, kw, out_c = weight_shape
+    data = te.placeholder(data_shape, "int16", name="data")
+    weight = te.placeholder(weight_shape, "int8", name="weight")
+    bias = te.placeholder((out_c,), "int64", name="bias")
+    tables = requant.placeholders("rq")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    sh, sw = geometry.stride
+    dh, dw = geometry.dilation
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
+
+    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        ic = c if depth_multiplier == 1 else c // depth_multiplier
+        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, 0, bounds)
+        return te.sum(v.astype("int64") * weight[0, ry, rx, c].astype("int64"), axis=[ry, rx])
+
+    acc = te.compute(out_shape, acc_body, name="acc")
+    out = te.compute(
+        out_shape,
+        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def fully_connected(
+    batches: int,
+    depth: int,
+    units: int,
+    requant: Requant64 | Requant,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """16x8 FULLY_CONNECTED on [batches, depth] x [units, depth]^T; int64 accumulation and bias, or
+    int32 (Requant) when the model's bias is int32, as TFLM chooses."""
+    acc_dtype = "int64" if isinstance(requant, Requant64) else "int32"
+    data = te.placeholder((batches, depth), "int16", name="data")
+    weight = te.placeholder((units, depth), "int8", name="weight")
+    bias = te.placeholder((units,), acc_dtype, name="bias")
+    tables = requant.placeholders("rq")
+    k = te.reduce_axis((0, depth), name="k")
+    acc = te.compute(
+        (batches, units),
+        lambda b, u: te.sum(data[b, k].astype(acc_dtype) * weight[u, k].astype(acc_dtype), axis=[k]),
+        name="acc",
+    )
+    out = te.compute(
+        (batches, units),
+        lambda b, u: _clamp(requant.apply(acc[b, u] + bias[u], u, tables), *act_range, "int16"),
+        name="out",
+    )
+    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
+
+
+def pool2d(
+    kind: str,
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    filter_hw: tuple[int, int],
+    geometry: ConvGeometry,
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """int16 MAX_POOL_2D / AVERAGE_POOL_2D over the in-image taps (average: int32 sum divided by the tap
+    count, rounding half away from zero, as reference_integer_ops::AveragePool for int16)."""
+    _, in_h, in_w, _ = data_shape
+    fh, fw = filter_hw
+    data = te.placeholder(data_shape, "int16", name="data")
+    ry = te.reduce_axis((0, fh), name="ry")
+    rx = te.reduce_axis((0, fw), name="rx")
+    sh, sw = geometry.stride
+    pt, pl = geometry.pad
+    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
+    if kind == "max":
+        acc = te.compute(
+            out_shape,
+            lambda n, y, x, c: te.max(
+                _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, -(1 << 15), bounds), axis=[ry, rx]
+            ),
+            name="acc",
+        )
+        out = te.compute(
+            out_shape,
+            lambda n, y, x, c: _clamp(acc[n, y, x, c].astype("int32"), *act_range, "int16"),
+            name="out",
+        )
+        return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+    acc = te.compute(
+        out_shape,
+        lambda n, y, x, c: te.sum(
+            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, 0, bounds).astype("int32"), axis=[ry, rx]
+        ),
+        name="acc",
+    )
+
+    def count(o: PrimExpr, stride: int, pad: int, size: int, extent: int) -> PrimExpr:
+        origin = o * stride - pad
+        return tirx.min(tirx.const(size, "int32"), extent - origin) - tirx.max(
+            tirx.const(0, "int32"), -origin
+        )
+
+    def epilogue(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        cnt = count(y, sh, pt, fh, in_h) * count(x, sw, pl, fw, in_w)
+        s = acc[n, y, x, c]
+        half = tirx.truncdiv(cnt, 2)
+        avg = tirx.Select(s > 0, tirx.truncdiv(s + half, cnt), tirx.truncdiv(s - half, cnt))
+        return _clamp(avg, *act_range, "int16")
+
+    out = te.compute(out_shape, epilogue, name="out")
+    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))

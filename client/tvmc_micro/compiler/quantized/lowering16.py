@@ -414,6 +414,139 @@ def _lower_strided_slice(lw: Lowerer, op: QOperator) -> None:
     lw.define(op.outputs[0], result)
 
 
+# --- DEPTHWISE_CONV_2D / FULLY_CONNECTED ---------------------------------------------------------
+
+
+def _check_depthwise(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    problem = _need16(inp, "input", True) or _need16(out, "output", True) or _check_act(op)
+    if problem:
+        return problem
+    w = g.tensors[op.inputs[1]]
+    if len(inp.shape) != 4 or len(w.shape) != 4 or w.shape[0] != 1:
+        return "needs 4-D NHWC data and [1, kh, kw, channels] weights"
+    if w.shape[3] % inp.shape[3]:
+        return f"output channels {w.shape[3]} are not a multiple of input channels {inp.shape[3]}"
+    problem = _check_weights(g, op, op.inputs[1], 3, w.shape[3])
+    if problem:
+        return problem
+    b = _bias_tensor(g, op, 2)
+    if b is not None and (b.dtype != "INT64" or b.data is None):
+        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+        return f"bias {b.name!r} is {kind}; 16x8 DEPTHWISE_CONV_2D needs a constant int64 bias (TFLite Micro)"
+    return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[3]))
+
+
+def _lower_depthwise(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    geo = _geometry(op, inp.shape[1:3], w.shape[1:3])
+    rq = Requant64.from_real(_channel_reals(inp, w, out, w.shape[3]))
+    bias = _bias_values(lw.graph, op, 2, w.shape[3], "int64")
+    mult = w.shape[3] // inp.shape[3]
+    func = kernels16.depthwise_conv2d(
+        inp.shape, w.shape, out.shape, geo, mult, rq, _act_range16(op, out), "depthwise_conv2d_16x8"
+    )
+    tables = [relax.const(t) for t in rq.constant_tensors()]
+    args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias, "int64"), *tables]
+    lw.define(op.outputs[0], lw.call(func, "depthwise_conv2d_16x8", args, out))
+
+
+def _check_fully_connected(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    problem = _need16(inp, "input", True) or _need16(out, "output", True) or _check_act(op)
+    if problem:
+        return problem
+    w = g.tensors[op.inputs[1]]
+    if int(op.options.get("WeightsFormat", 0)) != 0:
+        return "shuffled weights format is not supported"
+    if len(w.shape) != 2 or int(np.prod(inp.shape)) % w.shape[1]:
+        return f"weights shape {list(w.shape)} does not match input shape {list(inp.shape)}"
+    if int(np.prod(out.shape)) != int(np.prod(inp.shape)) // w.shape[1] * w.shape[0]:
+        return f"output shape {list(out.shape)} does not match"
+    problem = _check_weights(g, op, op.inputs[1], 0, w.shape[0])
+    if problem:
+        return problem
+    b = _bias_tensor(g, op, 2)
+    if b is not None and (b.dtype not in ("INT64", "INT32") or b.data is None):
+        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+        return f"bias {b.name!r} is {kind}; 16x8 FULLY_CONNECTED needs a constant int64 or int32 bias"
+    if not _conv_accumulates_int32(g, op):
+        return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[0]))
+    return None
+
+
+def _lower_fully_connected(lw: Lowerer, op: QOperator) -> None:
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    units, depth = w.shape
+    batches = int(np.prod(inp.shape)) // depth
+    reals = _channel_reals(inp, w, out, units)
+    rq: Requant64 | Requant
+    if _conv_accumulates_int32(lw.graph, op):
+        rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, units, "int32")
+    else:
+        rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, units, "int64")
+    func = kernels16.fully_connected(batches, depth, units, rq, _act_range16(op, out), "fully_connected_16x8")
+    data = lw.value(op.inputs[0])
+    if tuple(inp.shape) != (batches, depth):
+        data = lw.reshape(data, (batches, depth))
+    tables = [relax.const(t) for t in rq.constant_tensors()]
+    args = [data, lw.value(op.inputs[1]), relax.const(bias, str(bias.dtype)), *tables]
+    result = lw.call(func, "fully_connected_16x8", args, out, (batches, units))
+    if tuple(out.shape) != (batches, units):
+        result = lw.reshape(result, out.shape)
+    lw.define(op.outputs[0], result)
+
+
+# --- pooling, CONCATENATION -----------------------------------------------------------------------
+
+
+def _check_pool(g: QGraph, op: QOperator) -> str | None:
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    problem = _need16(inp, "input") or _need16(out, "output") or _check_act(op)
+    if problem:
+        return problem
+    if len(inp.shape) != 4:
+        return "needs 4-D NHWC data"
+    return None
+
+
+def _pool_converter(kind: str) -> Converter:
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        fhw = (int(op.options["FilterHeight"]), int(op.options["FilterWidth"]))
+        geo = _geometry(op, inp.shape[1:3], fhw)
+        name = f"{kind}_pool2d_int16"
+        func = kernels16.pool2d(kind, inp.shape, out.shape, fhw, geo, _act_range16(op, out), name)
+        lw.define(op.outputs[0], lw.call(func, name, [lw.value(op.inputs[0])], out))
+
+    return Converter(_check_pool, lower)
+
+
+def _check_concat(g: QGraph, op: QOperator) -> str | None:
+    out = g.tensors[op.outputs[0]]
+    problem = _need16(out, "output")
+    if problem:
+        return problem
+    for i in op.inputs:
+        t = g.tensors[i]
+        if t.dtype != out.dtype or not np.array_equal(t.scales, out.scales) or t.zero_point != out.zero_point:
+            return (
+                f"input {t.name!r} is {t.describe_quantization()}; int16 CONCATENATION needs every input "
+                "quantized like the output"
+            )
+    if _activation(op) != "NONE":
+        return f"fused activation {_activation(op)} on CONCATENATION is not supported"
+    return None
+
+
+def _lower_concat(lw: Lowerer, op: QOperator) -> None:
+    out = lw.t(op.outputs[0])
+    axis = int(op.options.get("Axis", 0)) % len(out.shape)
+    shapes = [lw.t(i).shape for i in op.inputs]
+    func = kernels.concatenate(shapes, out.shape, axis, "int16", "concatenation_int16")
+    lw.define(op.outputs[0], lw.call(func, "concatenation_int16", [lw.value(i) for i in op.inputs], out))
+
+
 CONVERTERS16: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
@@ -425,4 +558,9 @@ CONVERTERS16: dict[str, Converter] = {
     "PAD": Converter(_check_pad, _lower_pad),
     "PADV2": Converter(_check_pad, _lower_pad),
     "STRIDED_SLICE": Converter(_check_strided_slice, _lower_strided_slice),
+    "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
+    "FULLY_CONNECTED": Converter(_check_fully_connected, _lower_fully_connected),
+    "MAX_POOL_2D": _pool_converter("max"),
+    "AVERAGE_POOL_2D": _pool_converter("average"),
+    "CONCATENATION": Converter(_check_concat, _lower_concat),
 }
