@@ -394,3 +394,27 @@ def float_autoencoder(seed: int = 2) -> bytes:
             h = net.op("Relu", [h]) if i % 2 == 0 else net.op("LeakyRelu", [h], alpha=0.1)
         depth = units
     return net.finish(h, (1, 32))
+
+
+def float_conv_autoencoder(seed: int = 3) -> bytes:
+    """U-Net-like conv autoencoder: Pad on the float input, conv + Relu, MaxPool, conv, Resize x2
+    (nearest), Concat with the skip branch, Slice of channels, conv, Sigmoid."""
+    net = FloatNet(seed, (1, 2, 8, 8), opset=13)
+
+    def const(value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        name = f"c{len(net.inits)}"
+        net.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    p = net.op("Pad", ["x", const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
+    w1, b1 = net.weight(8, 2, 3, 3), net.weight(8, std=0.1)
+    e = net.op("Relu", [net.op("Conv", [p, w1, b1])])
+    m = net.op("MaxPool", [e], kernel_shape=[2, 2], strides=[2, 2])
+    e2 = net.op("Relu", [net.conv(m, 8, 8, 3)])
+    u = net.op("Resize", [e2, "", const(np.array([1, 1, 2, 2], np.float32))], mode="nearest")
+    cat = net.op("Concat", [u, e], axis=1)
+    starts, ends, axes = (const(np.array([v], np.int64)) for v in (0, 12, 1))
+    d = net.conv(net.op("Slice", [cat, starts, ends, axes]), 12, 2, 3)
+    return net.finish(net.op("Sigmoid", [d]), (1, 2, 8, 8))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_builder import float_attention, float_autoencoder, float_mobilenet
+from onnx_builder import float_attention, float_autoencoder, float_conv_autoencoder, float_mobilenet
 from test_q_onnx import _output_scales
 from test_q_onnx_static import _RandomReader
 
@@ -30,6 +30,7 @@ NETS: dict[str, tuple[Callable[[], bytes], int]] = {
     "mobilenet": (float_mobilenet, 1),
     "attention": (float_attention, 1),
     "autoencoder": (float_autoencoder, 0),
+    "convae": (float_conv_autoencoder, 0),
 }
 CASES = [
     f"{net}_{fmt}_{act}_{pc}"

@@ -348,6 +348,10 @@ class OnnxLowerer:
             ):
                 return Pending(src.node, src.args, (lo, hi), [node.name])
             return Pending(node, [src], (lo, hi))
+        if node.op_type in _MOVE_OPS and args and isinstance(args[0], FloatIn):
+            # A float model input moved (e.g. padded) before its QuantizeLinear: quantising commutes with
+            # moving values, so the group is quantise-then-move (the pad value quantised the same way).
+            return Pending(node, args)
         for arg in args:
             if isinstance(arg, (Pending, QAct, FloatIn)):
                 raise _Unsupported(
@@ -368,10 +372,7 @@ class OnnxLowerer:
             raise _Unsupported(f"output is {q.describe()}; needs int8/uint8 per-tensor")
         x = self.get(node.input[0])
         if isinstance(x, FloatIn):
-            func = onnx_kernels.quantize(x.shape, q.zero_point - q.offset, "quantize")
-            fp = relax.const(onnx_kernels.fparams(q.scale))
-            out = self.call(func, "quantize", [x.expr, fp], x.shape, "int8")
-            self.values[node.output[0]] = QAct(out, x.shape, False, q.offset)
+            self.values[node.output[0]] = self.quantize_input(x, q)
         elif isinstance(x, Pending):
             try:
                 self.values[node.output[0]] = self.lower_pending(x, q)
@@ -381,6 +382,12 @@ class OnnxLowerer:
             self.values[node.output[0]] = self.lut(x.src, x.q, q, lambda v: v, "requantize")
         else:
             raise _Unsupported("QuantizeLinear of a value that is neither a model input nor a quantised op")
+
+    def quantize_input(self, x: FloatIn, q: QParams) -> QAct:
+        func = onnx_kernels.quantize(x.shape, q.zero_point - q.offset, "quantize")
+        fp = relax.const(onnx_kernels.fparams(q.scale))
+        out = self.call(func, "quantize", [x.expr, fp], x.shape, "int8")
+        return QAct(out, x.shape, False, q.offset)
 
     def dequantize_linear(self, node: Any) -> None:
         a = _attrs(node)
@@ -429,6 +436,8 @@ class OnnxLowerer:
         if op == "GlobalAveragePool":
             xa, xq = deq_act(0)
             return self.global_avg_pool(xa, xq, out_q)
+        if op in _MOVE_OPS and isinstance(x, FloatIn):
+            return self.move(p, self.quantize_input(x, out_q), out_q)
         if op in _MOVE_OPS:
             xa, xq = deq_act(0)
             if _same(xq, out_q):
@@ -459,7 +468,6 @@ class OnnxLowerer:
             lo, hi = p.activation or (-np.inf, np.inf)
             return self.lut(xa, xq, out_q, lambda v: np.clip(v, np.float32(lo), np.float32(hi)), op.lower())
         raise _Unsupported(f"{op} between DequantizeLinear and QuantizeLinear has no integer kernel")
-        del x
 
     # --- operators ----------------------------------------------------------------------------------
 
@@ -1262,7 +1270,8 @@ def _leaky_relu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _hard_sigmoid_of(v: np.ndarray, alpha: np.float32, beta: np.float32) -> np.ndarray:
-    return np.minimum(np.maximum(alpha * v + beta, np.float32(0)), np.float32(1)).astype(np.float32)
+    clipped: np.ndarray = np.minimum(np.maximum(alpha * v + beta, np.float32(0)), np.float32(1))
+    return clipped.astype(np.float32)
 
 
 def _hard_sigmoid(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
