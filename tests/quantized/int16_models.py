@@ -304,3 +304,20 @@ def concatenation(axis: int) -> bytes:
     y = b.tensor("y", out, "int16", 0.0007, 0)
     b.op("CONCATENATION", xs, [y], concat_options(axis), "ConcatenationOptions")
     return b.build(xs, [y])
+
+
+def mul(seed: int, shape_a: list[int], shape_b: list[int], activation: str = "NONE") -> bytes:
+    from tflite_builder import mul_options
+
+    rng = np.random.default_rng(seed)
+    out_shape = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    b = ModelBuilder()
+    s_a, s_b = _scale(rng), _scale(rng)
+    a = b.tensor("a", shape_a, "int16", s_a, 0)
+    c = b.tensor("b", shape_b, "int16", s_b, 0)
+    # a * b spans about 2^28 * s_a * s_b: an output scale that uses the int16 range.
+    y = b.tensor(
+        "y", out_shape, "int16", float(np.float32(s_a * s_b * (1 << 28) / 20000 * rng.uniform(0.7, 1.4))), 0
+    )
+    b.op("MUL", [a, c], [y], mul_options(activation), "MulOptions")
+    return b.build([a, c], [y])

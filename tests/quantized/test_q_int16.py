@@ -69,6 +69,8 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "add_zero_points": lambda: m.add_sub(20, "ADD", [2, 7], [2, 7], zero_points=(12, -30, 5)),
     "sub": lambda: m.add_sub(21, "SUB", [1, 3, 4, 6], [1, 3, 4, 6]),
     "sub_broadcast_relu_n1_to_1": lambda: m.add_sub(22, "SUB", [1, 3, 4, 6], [1, 1, 4, 1], "RELU_N1_TO_1"),
+    "mul": lambda: m.mul(31, [1, 3, 5, 4], [1, 3, 5, 4]),
+    "mul_broadcast_relu": lambda: m.mul(32, [1, 3, 5, 4], [1, 1, 1, 4], "RELU"),
     # LEAKY_RELU with alpha below and above one
     "leaky_relu_0.3": lambda: m.leaky_relu(23, 0.3),
     "leaky_relu_0.01": lambda: m.leaky_relu(24, 0.01),
@@ -120,7 +122,7 @@ def test_random_scales_bit_exact(seed: int) -> None:
 
 def _refusals() -> bytes:
     """Five int16 operators the integer path must refuse, each for a different reason."""
-    from tflite_builder import ModelBuilder, conv_options
+    from tflite_builder import ModelBuilder, conv_options, softmax_options
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     b = ModelBuilder()
@@ -141,8 +143,8 @@ def _refusals() -> bytes:
     o = schema.StridedSliceOptionsT()
     o.ellipsisMask = 2
     b.op("STRIDED_SLICE", ins, [s], o, "StridedSliceOptions")
-    m32 = b.tensor("mul", [1, 4, 4, 2], "int16", 0.002, 0)
-    b.op("MUL", [s, s], [m32], None)
+    m32 = b.tensor("softmax", [1, 4, 4, 2], "int16", 0.002, 0)
+    b.op("SOFTMAX", [s], [m32], softmax_options(), "SoftmaxOptions")
     q = b.tensor("q", [1, 4, 4, 2], "int32", 1e-6, 0)
     q2 = b.tensor("q2", [1, 4, 4, 2], "int16", [1e-3, 2e-3], 0, qdim=3)  # per-channel int16
     b.op("QUANTIZE", [m32], [q])
@@ -163,7 +165,7 @@ def test_unsupported_int16_patterns_are_named_with_their_quantisation() -> None:
     assert "in int16 per-tensor (scale 0.01, zero point 0)" in problems[1][2]  # the int16 weights
     assert problems[2][0] == "STRIDED_SLICE" and "ellipsis" in problems[2][1]
     assert (
-        problems[3][0] == "MUL"
+        problems[3][0] == "SOFTMAX"
         and "is int16 per-tensor (scale 0.002, zero point 0), needs int8 per-tensor" in problems[3][1]
     )
     assert problems[5][0] == "QUANTIZE" and "needs int8, int16 or int32 per-tensor" in problems[5][1]

@@ -402,3 +402,24 @@ def pool2d(
 
     out = te.compute(out_shape, epilogue, name="out")
     return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+
+
+def mul(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    multiplier: tuple[int, int],
+    act_range: tuple[int, int],
+    name: str,
+) -> tirx.PrimFunc:
+    """int16 MUL (zero points 0, as TFLM requires): the int32 product requantised once, clamped."""
+    a = te.placeholder(shape_a, "int16", name="a")
+    b = te.placeholder(shape_b, "int16", name="b")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32")
+        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32")
+        return _clamp(_mbqm(va * vb, *multiplier), *act_range, "int16")
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, out], name)

@@ -237,6 +237,30 @@ def _add_sub_converter(sub: bool) -> Converter:
     return Converter(_check_add_sub, lower)
 
 
+def _check_mul(g: QGraph, op: QOperator) -> str | None:
+    a, b, out = (g.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    for role, t in (("input", a), ("input", b), ("output", out)):
+        problem = _need16(t, role, True)
+        if problem:
+            return problem
+    try:
+        full = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return f"input shapes {[list(a.shape), list(b.shape)]} do not broadcast"
+    if tuple(full) != tuple(out.shape):
+        return f"broadcast shape {list(full)} differs from the output shape"
+    return _check_act(op)
+
+
+def _lower_mul(lw: Lowerer, op: QOperator) -> None:
+    a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    rq = fp.quantize_multiplier(a.scale * b.scale / out.scale)
+    func = kernels16.mul(a.shape, b.shape, out.shape, rq, _act_range16(op, out), "mul_int16")
+    lw.define(
+        op.outputs[0], lw.call(func, "mul_int16", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out)
+    )
+
+
 # --- LEAKY_RELU -----------------------------------------------------------------------------------
 
 
@@ -552,6 +576,7 @@ CONVERTERS16: dict[str, Converter] = {
     "TRANSPOSE_CONV": Converter(_check_transpose_conv, _lower_transpose_conv),
     "ADD": _add_sub_converter(False),
     "SUB": _add_sub_converter(True),
+    "MUL": Converter(_check_mul, _lower_mul),
     "LEAKY_RELU": Converter(_check_leaky_relu, _lower_leaky_relu),
     "QUANTIZE": Converter(_check_quantize, _lower_quantize),
     "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
