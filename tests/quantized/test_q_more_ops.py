@@ -99,19 +99,40 @@ def test_transpose(shape: tuple[int, ...], perm: list[int]) -> None:
     assert_bit_exact(_transpose(shape, perm), [shape])
 
 
-def _needs_int16_io(model: bytes) -> None:
-    """int16 model inputs/outputs come with the int16 path (another change); until then skip, naming why."""
-    try:
-        import_tflite_quantized(model, "probe")
-    except UnsupportedQuantizedModel as err:
-        if "model inputs must be" in str(err):
-            pytest.skip("int16 model inputs are not supported by the importer yet")
-        raise
-
-
 def test_transpose_int16() -> None:
-    _needs_int16_io(_transpose((3, 4, 5), [1, 2, 0], "int16"))
     assert_bit_exact(_transpose((3, 4, 5), [1, 2, 0], "int16"), [(3, 4, 5)], dtype="int16")
+
+
+def test_data_movement_int16() -> None:
+    """The copies are dtype-generic: int16 (zero point 0, as TFLite's 16x8 scheme) takes the same kernels."""
+    q = [(0.001, 0)]
+    sl = single_op(
+        "SLICE",
+        [(4, 6)],
+        [(2, 3)],
+        lambda b: [b.const_int32("begin", [1, 2]), b.const_int32("size", [2, 3])],
+        in_q=q,
+        dtype="int16",
+    )
+    assert_bit_exact(sl, [(4, 6)], dtype="int16")
+    o = schema.UnpackOptionsT()
+    o.num, o.axis = 3, 1
+    up = single_op(
+        "UNPACK", [(2, 3, 4)], [(2, 4)] * 3, options=o, kind="UnpackOptions", in_q=q, dtype="int16"
+    )
+    assert_bit_exact(up, [(2, 3, 4)], dtype="int16")
+    d = schema.SpaceToDepthOptionsT()
+    d.blockSize = 2
+    s2d = single_op(
+        "SPACE_TO_DEPTH",
+        [(1, 4, 4, 2)],
+        [(1, 2, 2, 8)],
+        options=d,
+        kind="SpaceToDepthOptions",
+        in_q=q,
+        dtype="int16",
+    )
+    refused(s2d, r"#0 SPACE_TO_DEPTH: input is int16 per-tensor .* supports int8 only")
 
 
 def test_transpose_refusals() -> None:

@@ -1158,8 +1158,8 @@ def _lower_arg(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
 
 def _check_arg(g: QGraph, op: QOperator) -> str | None:
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    if inp.dtype not in _MOVABLE or not inp.is_quantized:
-        return f"input {inp.name!r} is {inp.describe_quantization()}, needs int8 or int16 quantized"
+    if not _is_int8_per_tensor(inp):
+        return f"input {inp.name!r} is {inp.describe_quantization()}; TFLite Micro's {op.name} needs int8"
     if out.dtype not in ("INT32", "INT64"):
         return f"output is {out.dtype.lower()}; needs int32 or int64 indices"
     axis = _const_ints(g, op.inputs[1])
@@ -1195,8 +1195,16 @@ def _lower_reduce(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
     return lower
 
 
+def _check_int8_only(g: QGraph, op: QOperator) -> str | None:
+    """For copies TFLM implements for int8 (and float) only: refuse int16 rather than guess."""
+    t = g.tensors[op.inputs[0]]
+    if t.dtype != "INT8":
+        return f"input is {t.describe_quantization()}; TFLite Micro's {op.name} supports int8 only"
+    return None
+
+
 def _check_reduce(g: QGraph, op: QOperator) -> str | None:
-    problem = _check_moves(g, op, op.inputs[:1], op.name)
+    problem = _check_moves(g, op, op.inputs[:1], op.name) or _check_int8_only(g, op)
     if problem:
         return problem
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -1226,7 +1234,7 @@ def _lower_space_depth(to_space: bool) -> Callable[[Lowerer, QOperator], None]:
 
 
 def _check_space_depth(g: QGraph, op: QOperator) -> str | None:
-    problem = _check_moves(g, op, op.inputs[:1], op.name)
+    problem = _check_moves(g, op, op.inputs[:1], op.name) or _check_int8_only(g, op)
     if problem:
         return problem
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
