@@ -221,6 +221,13 @@ class QNet:
         """DequantizeLinear -> op -> QuantizeLinear in both forms (ops with no QLinear kernel in ORT)."""
         return self.quant(self.node(op, [self.deq(x)], **attrs), shape or self.shape[x])
 
+    def float_binary(self, op: str, a: str, b: str | np.ndarray) -> str:
+        """DequantizeLinear -> Sub/Div -> QuantizeLinear in both forms; b an activation or a float
+        constant left unquantised (as quantize_static leaves the constants of ops it does not know)."""
+        other = self.deq(b) if isinstance(b, str) else self.const("f", np.asarray(b, np.float32))
+        shape = np.broadcast_shapes(self.shape[a], self.shape[b] if isinstance(b, str) else np.shape(b))
+        return self.quant(self.node(op, [self.deq(a), other]), tuple(int(d) for d in shape))
+
     def matmul(self, a: str, b: str) -> str:
         """A [M, K] x B [K, N], both activations (attention's Q.K^T)."""
         shape = (self.shape[a][0], self.shape[b][1])

@@ -162,6 +162,19 @@ def _pad_value_is_an_activation() -> bytes:
     return net.finish([net.quant(net.node("Pad", [d, pads, d]), (1, 6), net.q[x])])
 
 
+def _float_binary(op: str, other: np.ndarray | None, dequantize_x: bool = True) -> Callable[[], bytes]:
+    def build() -> bytes:
+        net = QNet(28, "int8", True)
+        x = net.input((1, 4))
+        ins = [net.deq(x) if dequantize_x else net.const("c", np.ones((1, 4), np.float32))]
+        if other is not None:
+            ins.append(net.const("o", other))
+        return net.finish([net.quant(net.node(op, ins), (1, 4))])
+
+    build.__name__ = f"_{op.lower()}_{'no_act' if not dequantize_x else 'bad_operand'}"
+    return build
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -171,6 +184,10 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_float_binary("Sub", np.int64(3)), ["Sub", "input 1 of Sub is neither a dequantised activation"]),
+    (_float_binary("Div", np.float32(2), dequantize_x=False), ["Div", "Div has no activation input"]),
+    (_float_binary("Sub", None), ["Sub", "Sub needs two inputs"]),
+    (_float_binary("Sub", np.ones(3, np.float32)), ["Sub", "input shapes [(1, 4), (3,)] do not broadcast"]),
     (_move("Slice", [], opset=9, starts=[1], ends=[3], axes=[2]), ["Slice", "constant starts and ends"]),
     (_slice_dequantized_starts, ["Slice", "starts are not a constant tensor"]),
     (_move("Slice", [_i64(2), _i64(2), _i64(3)]), ["Slice", "gives an empty tensor"]),

@@ -85,6 +85,18 @@ def movers(seed: int, dtype: str, qdq: bool) -> bytes:
     return net.finish(outs, dequantize=True)
 
 
+def float_ops(seed: int, dtype: str, qdq: bool) -> bytes:
+    """Sub of two activations in different layouts, Div by a per-channel float constant, Sub of a
+    scalar, Tanh: float32 between DequantizeLinear and QuantizeLinear in ORT (no QLinear kernels)."""
+    net = QNet(seed, dtype, qdq, opset=13)
+    x = net.input((1, 4, 5, 5))
+    c = net.conv(x, 4, 3, pad=1)
+    d = net.float_binary("Sub", c, x)
+    e = net.float_binary("Div", d, np.array([0.5, 2.0, -1.5, 3.0], np.float32).reshape(4, 1, 1))
+    f = net.float_binary("Sub", e, np.float32(0.25))
+    return net.finish([d, e, f, net.float_op("Tanh", f)], dequantize=True)
+
+
 def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
     """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
     at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
@@ -95,6 +107,8 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "float_ops_qdq_int8": (lambda: float_ops(38, "int8", True), True),
+    "float_ops_qlinear_uint8": (lambda: float_ops(39, "uint8", False), False),
     "movers_qdq_int8": (lambda: movers(34, "int8", True), True),
     "movers_qdq_uint8": (lambda: movers(35, "uint8", True), True),
     "movers_qlinear_int8": (lambda: movers(36, "int8", False), False),

@@ -53,6 +53,9 @@ _FLOAT_OPS = (
     "HardSigmoid",
     "HardSwish",
     "ReduceMean",
+    "Sub",
+    "Div",
+    "Tanh",
     "Squeeze",
     "Unsqueeze",
     "Slice",
@@ -458,6 +461,8 @@ class OnnxLowerer:
         if op == "ReduceMean":
             xa, xq = deq_act(0)
             return self.reduce_mean(p, xa, xq, out_q)
+        if op in ("Sub", "Div"):
+            return self.binary_float(p, out_q)
         if op in _LUT_FUNCS:
             xa, xq = deq_act(0)
             return self.lut(xa, xq, out_q, _LUT_FUNCS[op](_attrs(p.node)), op.lower())
@@ -990,6 +995,66 @@ class OnnxLowerer:
         out = self.call(func, "matmul", [a.expr, b.expr, fp], (m, n), "int8")
         return QAct(out, (m, n), False, yq.offset)
 
+    def binary_float(self, p: Pending, yq: QParams) -> QAct:
+        """Sub/Div in float32 between DequantizeLinear and QuantizeLinear; an operand may be a constant
+        (quantised, dequantised here as ORT would, or left float by the quantizer)."""
+        op = p.node.op_type
+        if len(p.args) != 2:
+            raise _Unsupported(f"{op} needs two inputs")
+        operands: list[tuple[Any, tuple[int, ...], int | None, np.float32, QAct | None]] = []
+        for k, v in enumerate(p.args):
+            if isinstance(v, Deq) and isinstance(v.src, QAct):
+                act = v.src
+                operands.append((act, act.shape, v.q.zero_point - act.offset, _f32(v.q.scale), act))
+            elif isinstance(v, Deq) and isinstance(v.src, np.ndarray) and v.q.per_tensor:
+                real = (v.src.astype(np.int64) - v.q.zero_point).astype(np.float32) * _f32(v.q.scale)
+                operands.append((real.astype(np.float32), real.shape, None, _f32(1.0), None))
+            elif isinstance(v, np.ndarray) and v.dtype == np.float32:
+                operands.append((v, v.shape, None, _f32(1.0), None))
+            else:
+                raise _Unsupported(f"input {k} of {op} is neither a dequantised activation nor a constant")
+        acts = [o[4] for o in operands if o[4] is not None]
+        if not acts:
+            raise _Unsupported(f"{op} has no activation input")
+        if len(acts) == 2:
+            a, b = _same_layout(self, acts[0], acts[1])
+            operands = [(a, *operands[0][1:4], a), (b, *operands[1][1:4], b)]
+        elif any(o[4] is None and np.asarray(o[0]).size > 1 for o in operands):
+            # A constant with more than one value is laid out like the ONNX (NCHW) tensor.
+            operands = [
+                (self.nchw(o[4]), *o[1:4], self.nchw(o[4])) if o[4] is not None else o for o in operands
+            ]
+        exprs, phys, logical = [], [], []
+        for value, shape, _zp, _scale, act in operands:
+            if act is not None:
+                exprs.append(act.expr)
+                phys.append(act.physical_shape)
+                logical.append(act.shape)
+            else:
+                exprs.append(relax.const(np.asarray(value, np.float32)))
+                phys.append(tuple(shape))
+                logical.append(tuple(shape))
+        try:
+            out_phys = tuple(int(d) for d in np.broadcast_shapes(*phys))
+            out_logical = tuple(int(d) for d in np.broadcast_shapes(*logical))
+        except ValueError as err:
+            raise _Unsupported(f"{op} input shapes {logical} do not broadcast") from err
+        act0 = next(o[4] for o in operands if o[4] is not None)
+        nhwc = act0.nhwc and len(out_logical) == 4 and len(out_phys) == 4
+        func = onnx_kernels.binary_float(
+            phys[0],
+            phys[1],
+            out_phys,
+            operands[0][2],
+            operands[1][2],
+            yq.zero_point - yq.offset,
+            op,
+            op.lower(),
+        )
+        fp = relax.const(onnx_kernels.fparams(operands[0][3], operands[1][3], yq.scale))
+        out = self.call(func, op.lower(), [*exprs, fp], out_phys, "int8")
+        return QAct(out, out_logical, nhwc, yq.offset)
+
     def softmax(self, node: Any, x: QAct, xq: QParams, yq: QParams, opset: int) -> QAct:
         """QLinearSoftmax: opset < 13 normalises over the flattened axes from `axis` on, opset >= 13
         over `axis` alone (ORT transposes it last and back)."""
@@ -1289,6 +1354,7 @@ _LUT_FUNCS: dict[str, Callable[[dict[str, Any]], Callable[[np.ndarray], np.ndarr
     "LeakyRelu": _leaky_relu,
     "HardSigmoid": _hard_sigmoid,
     "HardSwish": _hard_swish,
+    "Tanh": lambda _a: lambda v: np.tanh(v.astype(np.float64)).astype(np.float32),
 }
 
 

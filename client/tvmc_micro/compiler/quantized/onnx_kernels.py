@@ -315,3 +315,38 @@ def gather(data_shape: tuple[int, ...], axis: int, count: int, name: str) -> tir
 
     out = te.compute(out_shape, body, name="out")
     return _finish([data, table, out], name)
+
+
+def binary_float(
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    zero_point_a: int | None,
+    zero_point_b: int | None,
+    zero_point_out: int,
+    op: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """DequantizeLinear -> Sub/Div -> QuantizeLinear run in float32 (ORT has no QLinear kernel for them):
+    each operand dequantised as float(x - zp) * scale (an operand whose zero point is None is a float32
+    constant, used as is), combined, divided by the output scale, rounded half to even, saturated.
+    Zero points in the storage domain; fparams [scale_a, scale_b, scale_out]."""
+    from tvmc_micro.compiler.quantized.kernels import _broadcast_index
+
+    a = te.placeholder(shape_a, "int8" if zero_point_a is not None else "float32", name="a")
+    b = te.placeholder(shape_b, "int8" if zero_point_b is not None else "float32", name="b")
+    fp = te.placeholder((3,), "float32", name="fparams")
+
+    def real(t: te.Tensor, zp: int | None, scale: PrimExpr, idx: list[PrimExpr]) -> PrimExpr:
+        if zp is None:
+            return t[tuple(idx)]
+        return (t[tuple(idx)].astype("int32") - zp).astype("float32") * scale
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        va = real(a, zero_point_a, fp[0], _broadcast_index(shape_a, out_shape, idx))
+        vb = real(b, zero_point_b, fp[1], _broadcast_index(shape_b, out_shape, idx))
+        value = va - vb if op == "Sub" else va / vb
+        return _round_clamp(value / fp[2], zero_point_out)
+
+    out = te.compute(out_shape, body, name="out")
+    return _finish([a, b, fp, out], name)
