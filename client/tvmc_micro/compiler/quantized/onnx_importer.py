@@ -1025,11 +1025,11 @@ class OnnxLowerer:
                 (self.nchw(o[4]), *o[1:4], self.nchw(o[4])) if o[4] is not None else o for o in operands
             ]
         exprs, phys, logical = [], [], []
-        for value, shape, _zp, _scale, act in operands:
-            if act is not None:
-                exprs.append(act.expr)
-                phys.append(act.physical_shape)
-                logical.append(act.shape)
+        for value, shape, _zp, _scale, operand in operands:
+            if operand is not None:
+                exprs.append(operand.expr)
+                phys.append(operand.physical_shape)
+                logical.append(operand.shape)
             else:
                 exprs.append(relax.const(np.asarray(value, np.float32)))
                 phys.append(tuple(shape))
