@@ -60,9 +60,9 @@ class QNet:
         return out
 
     # --- layers ---
-    def input(self, shape: tuple[int, ...]) -> str:
+    def input(self, shape: tuple[int, ...], scale: float = 0.05) -> str:
         self.input_shape = shape
-        return self.quant("x", shape, self.qparams(0.05))
+        return self.quant("x", shape, self.qparams(scale))
 
     def conv(
         self,
@@ -133,11 +133,13 @@ class QNet:
             return out
         return self.quant(self.node("Add", [self.deq(a), self.deq(b)]), self.shape[a], yq)
 
-    def avg_pool(self, x: str, k: int, stride: int, pad: int = 0) -> str:
+    def avg_pool(self, x: str, k: int, stride: int, pad: int = 0, same_quant: bool = False) -> str:
+        """`same_quant`: the output keeps the input's parameters (then means of k*k values often sit
+        exactly between two outputs, where the float and integer formulas round apart)."""
         n, c, h, w = self.shape[x]
         attrs = dict(kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
         out_shape = (n, c, (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
-        yq = self.qparams()
+        yq = self.q[x] if same_quant else self.qparams()
         if not self.qdq:
             out = self.node("QLinearAveragePool", [x, *self.q[x], *yq], domain="com.microsoft", **attrs)
             self.q[out], self.shape[out] = yq, out_shape

@@ -97,6 +97,15 @@ def float_ops(seed: int, dtype: str, qdq: bool) -> bytes:
     return net.finish([d, e, f, net.float_op("Tanh", f)], dequantize=True)
 
 
+def whole_image_pool(seed: int, dtype: str, qdq: bool) -> bytes:
+    """AveragePool whose window is the whole image (ORT runs MLAS's global average pool: integer sum,
+    one requantisation) beside a padded 3x3 one (float window sum), straight on the quantised input."""
+    net = QNet(seed, dtype, qdq)
+    x = net.input((1, 16, 8, 8), scale=0.0209)
+    pools = [net.avg_pool(x, 8, 8, same_quant=True), net.avg_pool(x, 3, 2, pad=1, same_quant=True)]
+    return net.finish(pools, dequantize=True)
+
+
 def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
     """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
     at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
@@ -107,6 +116,8 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "whole_image_pool_qdq_uint8": (lambda: whole_image_pool(40, "uint8", True), True),
+    "whole_image_pool_qlinear_uint8": (lambda: whole_image_pool(41, "uint8", False), False),
     "float_ops_qdq_int8": (lambda: float_ops(38, "int8", True), True),
     "float_ops_qlinear_uint8": (lambda: float_ops(39, "uint8", False), False),
     "movers_qdq_int8": (lambda: movers(34, "int8", True), True),

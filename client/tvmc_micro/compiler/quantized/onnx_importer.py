@@ -641,6 +641,10 @@ class OnnxLowerer:
         strides = tuple(int(s) for s in a.get("strides", [1, 1]))
         n, c, h, w = x.shape
         pads = _pads(a, (h, w), (kh, kw), strides, (1, 1))
+        if (kh, kw) == (h, w) and not any(pads):
+            # A window over the whole image: ORT 1.32 runs MLAS's global average pool (integer sum, one
+            # float requantisation), not its float window sum (measured: the two differ in rare values).
+            return self.global_avg_pool(x, xq, yq)
         oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
         ow = (w + pads[1] + pads[3] - kw) // strides[1] + 1
         x = self.nhwc(x)
