@@ -75,6 +75,7 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "leaky_relu_0.3": lambda: m.leaky_relu(23, 0.3),
     "leaky_relu_0.01": lambda: m.leaky_relu(24, 0.01),
     "leaky_relu_1.7": lambda: m.leaky_relu(25, 1.7),
+    "leaky_relu_negative": lambda: m.leaky_relu(33, -0.4),
 }
 
 
