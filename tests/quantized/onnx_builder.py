@@ -101,6 +101,50 @@ class QNet:
             f = self.node("Relu", [f])
         return self.quant(f, out_shape, yq)
 
+    def conv_transpose(
+        self,
+        x: str,
+        cout: int,
+        k: int,
+        stride: int,
+        pad: int,
+        extra: int = 0,
+        relu: bool = False,
+        **attrs: Any,
+    ) -> str:
+        """QDQ ConvTranspose (ORT has no QLinear kernel for it), per-channel weights on axis 1."""
+        n, cin, h, w = self.shape[x]
+        wt = self.rng.integers(-127, 128, size=(cin, cout, k, k)).astype(np.int8)
+        ws = self.rng.uniform(0.002, 0.02, size=cout).astype(np.float32)
+        bias = self.rng.integers(-3000, 3000, size=cout).astype(np.int32)
+        xs = self.inits_value(self.q[x][0])
+        wdq = self.node(
+            "DequantizeLinear",
+            [self.const("w", wt), self.const("ws", ws), self.const("wz", np.zeros(cout, np.int8))],
+            axis=1,
+        )
+        bdq = self.node(
+            "DequantizeLinear",
+            [
+                self.const("b", bias),
+                self.const("bs", (xs * ws).astype(np.float32)),
+                self.const("bz", np.zeros(cout, np.int32)),
+            ],
+            axis=0,
+        )
+        size = stride * (h - 1) + extra + k - 2 * pad, stride * (w - 1) + extra + k - 2 * pad
+        f = self.node(
+            "ConvTranspose",
+            [self.deq(x), wdq, bdq],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            output_padding=[extra, extra],
+            **attrs,
+        )
+        if relu:
+            f = self.node("Relu", [f])
+        return self.quant(f, (n, cout, *size))
+
     def gemm(self, x: str, units: int, per_channel: bool = False) -> str:
         batches, depth = self.shape[x]
         wt = self.rng.integers(-127, 128, size=(units, depth)).astype(np.int8)  # transB layout

@@ -175,6 +175,30 @@ def _float_binary(op: str, other: np.ndarray | None, dequantize_x: bool = True) 
     return build
 
 
+def _deconv(mismatch: bool = False, **attrs) -> Callable[[], bytes]:
+    def build() -> bytes:
+        net = QNet(29, "int8", True)
+        x = net.input((1, 2, 4, 4))
+        y = net.conv_transpose(x, 3, 3, stride=2, pad=1, **attrs)
+        if mismatch:  # weights for 5 input channels on a 2-channel input
+            for t in net.inits:
+                if t.name.startswith("w") and not t.name.startswith(("ws", "wz")):
+                    t.CopyFrom(onnx.numpy_helper.from_array(np.ones((5, 3, 3, 3), np.int8), t.name))
+        return net.finish([y])
+
+    build.__name__ = "_deconv_" + ("mismatch" if mismatch else "_".join(attrs))
+    return build
+
+
+def _deconv_1d() -> bytes:
+    net = QNet(30, "int8", True)
+    x = net.input((1, 2, 5))
+    w = net.node(
+        "DequantizeLinear", [net.const("w", np.ones((2, 3, 3), np.int8)), net.const("s", np.float32(0.01))]
+    )
+    return net.finish([net.quant(net.node("ConvTranspose", [net.deq(x), w]), (1, 3, 7))])
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -184,6 +208,11 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_deconv(group=2), ["ConvTranspose", "group > 1 or dilation"]),
+    (_deconv(dilations=[2, 2]), ["ConvTranspose", "group > 1 or dilation"]),
+    (_deconv(output_shape=[8, 8]), ["ConvTranspose", "output_shape or auto_pad"]),
+    (_deconv(mismatch=True), ["ConvTranspose", "weights [5, 3, 3, 3] do not match 2 input channels"]),
+    (_deconv_1d, ["ConvTranspose", "only 2-D ConvTranspose"]),
     (_float_binary("Sub", np.int64(3)), ["Sub", "input 1 of Sub is neither a dequantised activation"]),
     (_float_binary("Div", np.float32(2), dequantize_x=False), ["Div", "Div has no activation input"]),
     (_float_binary("Sub", None), ["Sub", "Sub needs two inputs"]),

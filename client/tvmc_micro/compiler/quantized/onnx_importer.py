@@ -34,6 +34,7 @@ from tvmc_micro.compiler.quantized.requant import FloatRequant
 # Float ops that may sit between DequantizeLinear and QuantizeLinear.
 _FLOAT_OPS = (
     "Conv",
+    "ConvTranspose",
     "MatMul",
     "Gemm",
     "Add",
@@ -346,7 +347,7 @@ class OnnxLowerer:
             src = args[0]
             if (
                 isinstance(src, Pending)
-                and src.node.op_type in ("Conv", "MatMul", "Gemm")
+                and src.node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm")
                 and src.activation is None
             ):
                 return Pending(src.node, src.args, (lo, hi), [node.name])
@@ -414,7 +415,7 @@ class OnnxLowerer:
                 raise _Unsupported(f"input {i} of {op} is not a DequantizeLinear of an activation")
             return v.src, v.q
 
-        if op in ("Conv", "MatMul", "Gemm"):
+        if op in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
             xa, xq = deq_act(0)
             w = p.args[1]
             if op == "MatMul" and isinstance(w, Deq) and isinstance(w.src, QAct) and len(p.args) == 2:
@@ -429,6 +430,8 @@ class OnnxLowerer:
                 bias = b.src
             if op == "Conv":
                 return self.conv(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
+            if op == "ConvTranspose":
+                return self.conv_transpose(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
             return self.matmul(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
         if op == "Add":
             (a, aq), (b, bq) = deq_act(0), deq_act(1)
@@ -540,6 +543,58 @@ class OnnxLowerer:
             *[relax.const(t) for t in rq.constant_tensors()],
         ]
         out = self.call(func, kind, args, out_shape, "int8")
+        return QAct(out, (n, cout, oh, ow), True, yq.offset)
+
+    def conv_transpose(
+        self,
+        node: Any,
+        x: QAct,
+        xq: QParams,
+        w: np.ndarray,
+        wq: QParams,
+        bias: np.ndarray | None,
+        yq: QParams,
+        activation: tuple[float, float] | None,
+    ) -> QAct:
+        """2-D ConvTranspose (group 1, no dilation) in integers: each output pixel gathers the input
+        pixels that scatter onto it, int32 sum, ORT's float requantisation. ORT itself runs the group in
+        float (it has no fused kernel), so rare values differ by 1 LSB (summation rounding)."""
+        a = _attrs(node)
+        if len(x.shape) != 4 or w.ndim != 4:
+            raise _Unsupported("only 2-D ConvTranspose (4-D NCHW data, IOHW weights) is supported")
+        if int(a.get("group", 1)) != 1 or any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+            raise _Unsupported("ConvTranspose with group > 1 or dilation is not supported")
+        if "output_shape" in a or _attr_text(a, "auto_pad", "NOTSET") not in ("NOTSET", ""):
+            raise _Unsupported("ConvTranspose with output_shape or auto_pad is not supported (give pads)")
+        n, cin, h, wd = x.shape
+        w_in, cout, kh, kw = w.shape
+        if w_in != cin:
+            raise _Unsupported(f"ConvTranspose weights {list(w.shape)} do not match {cin} input channels")
+        strides = [int(v) for v in a.get("strides", [1, 1])]
+        pads = [int(v) for v in a.get("pads", [0, 0, 0, 0])]
+        extra = [int(v) for v in a.get("output_padding", [0, 0])]
+        oh = strides[0] * (h - 1) + extra[0] + kh - pads[0] - pads[2]
+        ow = strides[1] * (wd - 1) + extra[1] + kw - pads[1] - pads[3]
+        ws = self.weights(w, wq, axis=1, what="ConvTranspose weights")
+        wt = np.ascontiguousarray(ws.transpose(1, 2, 3, 0))  # IOHW -> [out_c, kh, kw, in_c]
+        rq = FloatRequant.from_scales(_f32(xq.scale) * _per_out(wq, cout) / _f32(yq.scale))
+        b = np.zeros(cout, np.int32) if bias is None else bias.astype(np.int32).reshape(-1)
+        x = self.nhwc(x)
+        out_shape = (n, oh, ow, cout)
+        func = kernels.transpose_conv2d(
+            x.physical_shape,
+            wt.shape,
+            out_shape,
+            (strides[0], strides[1]),
+            (pads[0], pads[1]),
+            xq.zero_point - xq.offset,
+            yq.zero_point - yq.offset,
+            rq,
+            _act_range(activation, yq),
+            "transpose_conv2d",
+        )
+        args = [x.expr, relax.const(wt), relax.const(b), *[relax.const(t) for t in rq.constant_tensors()]]
+        out = self.call(func, "transpose_conv2d", args, out_shape, "int8")
         return QAct(out, (n, cout, oh, ow), True, yq.offset)
 
     def matmul(
@@ -1320,6 +1375,11 @@ def _nearest_sources(
             raise _Unsupported(f"Resize nearest_mode {nearest!r} is not supported")
         result.append(int(min(max(int(k), 0), in_size - 1)))
     return result
+
+
+def _attr_text(a: dict[str, Any], key: str, default: str) -> str:
+    value = a.get(key, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _softmax_table(x_scale: np.float32, depth: int) -> np.ndarray:
