@@ -23,6 +23,7 @@ class QNet:
         self.inits: list[Any] = []
         self.q: dict[str, tuple[str, str]] = {}  # activation -> (scale name, zero point name)
         self.shape: dict[str, tuple[int, ...]] = {}
+        self.indices: set[str] = set()  # int64 outputs (ArgMax)
         self.n = 0
 
     # --- plumbing ---
@@ -330,6 +331,18 @@ class QNet:
                 result.append(o)
         return result
 
+    def argmax(self, x: str, axis: int, keepdims: int = 1, last: int = 0) -> str:
+        """ArgMax (int64) of the integer tensor (QLinear) or of its DequantizeLinear (QDQ)."""
+        src = self.deq(x) if self.qdq else x
+        out = self.node("ArgMax", [src], axis=axis, keepdims=keepdims, select_last_index=last)
+        shape = list(self.shape[x])
+        shape[axis] = 1
+        self.shape[out] = (
+            tuple(shape) if keepdims else tuple(d for i, d in enumerate(self.shape[x]) if i != axis)
+        )
+        self.indices.add(out)
+        return out
+
     def inits_value(self, name: str) -> np.float32:
         from onnx import numpy_helper
 
@@ -343,6 +356,9 @@ class QNet:
 
         outs = []
         for o in outputs:
+            if o in self.indices:
+                outs.append(helper.make_tensor_value_info(o, TensorProto.INT64, list(self.shape[o])))
+                continue
             name = self.deq(o) if dequantize else o
             elem = TensorProto.FLOAT if dequantize else helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype))
             outs.append(helper.make_tensor_value_info(name, elem, list(self.shape[o])))
@@ -396,7 +412,7 @@ class FloatNet:
     def dense(self, x: str, depth: int, units: int) -> str:
         return self.op("Gemm", [x, self.weight(units, depth, std=0.4), self.weight(units, std=0.1)], transB=1)
 
-    def finish(self, output: str, output_shape: tuple[int, ...]) -> bytes:
+    def finish(self, output: str, output_shape: tuple[int, ...], dtype: str = "float32") -> bytes:
         from onnx import TensorProto, checker, helper
 
         assert self.nodes[-1].output[0] == output, "the output must be the last node's"
@@ -405,7 +421,11 @@ class FloatNet:
             self.nodes,
             "float_net",
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(self.input_shape))],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output_shape))],
+            [
+                helper.make_tensor_value_info(
+                    "y", TensorProto.FLOAT if dtype == "float32" else TensorProto.INT64, list(output_shape)
+                )
+            ],
             self.inits,
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
@@ -471,3 +491,13 @@ def float_conv_autoencoder(seed: int = 3) -> bytes:
     starts, ends, axes = (const(np.array([v], np.int64)) for v in (0, 12, 1))
     d = net.conv(net.op("Slice", [cat, starts, ends, axes]), 12, 2, 3)
     return net.finish(net.op("Sigmoid", [d]), (1, 2, 8, 8))
+
+
+def float_deconv_segmenter(seed: int = 4) -> bytes:
+    """Strided conv + Relu, ConvTranspose (stride 2, output padding) back to full size, per-pixel ArgMax
+    over the classes (an int64 segmentation map). quantize_static quantizes ConvTranspose in QDQ only."""
+    net = FloatNet(seed, (1, 2, 8, 8), opset=13)
+    e = net.op("Relu", [net.conv("x", 2, 8, 3, stride=2)])
+    w, b = net.weight(8, 4, 3, 3), net.weight(4, std=0.1)
+    d = net.op("ConvTranspose", [e, w, b], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+    return net.finish(net.op("ArgMax", [d], axis=1, keepdims=0), (1, 8, 8), "int64")

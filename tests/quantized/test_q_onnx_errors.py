@@ -199,6 +199,14 @@ def _deconv_1d() -> bytes:
     return net.finish([net.quant(net.node("ConvTranspose", [net.deq(x), w]), (1, 3, 7))])
 
 
+def _argmax_of_float_input() -> bytes:
+    net = QNet(31, "int8", True)
+    x = net.input((1, 4))
+    y = net.argmax(x, 1)
+    net.nodes[-1].input[0] = "x"  # the float model input, not its quantised form
+    return net.finish([x, y])
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -208,6 +216,7 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_argmax_of_float_input, ["ArgMax", "not an integer activation"]),
     (_deconv(group=2), ["ConvTranspose", "group > 1 or dilation"]),
     (_deconv(dilations=[2, 2]), ["ConvTranspose", "group > 1 or dilation"]),
     (_deconv(output_shape=[8, 8]), ["ConvTranspose", "output_shape or auto_pad"]),

@@ -114,6 +114,16 @@ def deconv(seed: int, dtype: str) -> bytes:
     return net.finish([up, net.conv_transpose(up, 2, 2, stride=1, pad=0)], dequantize=True)
 
 
+def argmax_net(seed: int, dtype: str, qdq: bool) -> bytes:
+    """ArgMax (int64 outputs) over channels of a conv output whose Relu makes ties common (first index,
+    and the last with select_last_index), and over the last axis without keepdims."""
+    net = QNet(seed, dtype, qdq)
+    x = net.input((1, 3, 6, 6))
+    c = net.conv(x, 5, 3, pad=1, relu=qdq)
+    outs = [net.argmax(c, 1), net.argmax(c, 1, last=1), net.argmax(c, -1 % 4, keepdims=0)]
+    return net.finish(outs, dequantize=True)
+
+
 def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
     """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
     at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
@@ -124,6 +134,8 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "argmax_qdq_int8": (lambda: argmax_net(44, "int8", True), True),
+    "argmax_qlinear_uint8": (lambda: argmax_net(45, "uint8", False), False),
     # ORT runs ConvTranspose in float (MLAS sgemm + col2im, no fused kernel): its float sums round some
     # values 1 LSB away from the exact integer sum (measured: 1 LSB in the int8 model).
     "deconv_qdq_int8": (lambda: deconv(42, "int8"), True),

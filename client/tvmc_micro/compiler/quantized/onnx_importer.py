@@ -25,6 +25,7 @@ from tvmc_micro.compiler.quantized.onnx_values import (
     QLINEAR_OPS,
     Deq,
     FloatIn,
+    IndexOut,
     Pending,
     QAct,
     QParams,
@@ -286,8 +287,28 @@ class OnnxLowerer:
                 pass
         return "; ".join(parts) or "no quantised inputs"
 
+    def argmax(self, node: Any, x: Any) -> IndexOut:
+        """ArgMax of an integer tensor or of its DequantizeLinear (as ORT, which drops that
+        DequantizeLinear): int64 indices, exact."""
+        if isinstance(x, Deq) and isinstance(x.src, QAct) and x.q.per_tensor and x.q.scale > 0:
+            x = x.src  # dequantising keeps the order (and the ties): the indices are the integer ones
+        if not isinstance(x, QAct):
+            raise _Unsupported("ArgMax reads a tensor that is not an integer activation")
+        a = _attrs(node)
+        x = self.nchw(x)
+        axis = int(a.get("axis", 0)) % len(x.shape)
+        kept = tuple(1 if i == axis else d for i, d in enumerate(x.shape))
+        func = onnx_kernels.argmax(x.shape, axis, bool(int(a.get("select_last_index", 0))), "argmax")
+        out = self.call(func, "argmax", [x.expr], kept, "int64")
+        if int(a.get("keepdims", 1)):
+            return IndexOut(out, kept)
+        shape = tuple(d for i, d in enumerate(x.shape) if i != axis)
+        return IndexOut(self.bb.emit(relax.op.reshape(out, list(shape))), shape)
+
     def output(self, name: str) -> Any:
         v = self.get(name)
+        if isinstance(v, IndexOut):
+            return v.expr
         if isinstance(v, QAct):
             v = self.nchw(v)
             if v.offset:
@@ -314,6 +335,9 @@ class OnnxLowerer:
         handler = _HANDLERS.get(op)
         if handler is not None:
             handler(self, node)
+            return
+        if op == "ArgMax":
+            self.values[node.output[0]] = self.argmax(node, self.get(node.input[0]))
             return
         if op in _MOVE_OPS and isinstance(self.get(node.input[0]), QAct):
             # Data movement on an integer tensor (QLinear models): ORT runs these on int8/uint8 directly.

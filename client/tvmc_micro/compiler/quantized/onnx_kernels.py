@@ -350,3 +350,30 @@ def binary_float(
 
     out = te.compute(out_shape, body, name="out")
     return _finish([a, b, fp, out], name)
+
+
+def argmax(data_shape: tuple[int, ...], axis: int, last: bool, name: str) -> tirx.PrimFunc:
+    """ArgMax over `axis` of the stored values (int8 storage preserves the order of the raw uint8/int8
+    values), int64 indices, the axis kept as 1: the first maximum, or the last with `last`
+    (select_last_index). Two reductions: the maximum, then the extreme index holding it."""
+    data = te.placeholder(data_shape, "int8", name="data")
+    out_shape = tuple(1 if i == axis else d for i, d in enumerate(data_shape))
+    extent = data_shape[axis]
+
+    def at(idx: Sequence[PrimExpr], k: PrimExpr) -> PrimExpr:
+        src = list(idx)
+        src[axis] = k
+        return data[tuple(src)]
+
+    k = te.reduce_axis((0, extent), name="k")
+    peak = te.compute(out_shape, lambda *i: te.max(at(i, k), axis=[k]), name="peak")
+    k2 = te.reduce_axis((0, extent), name="k2")
+    miss = tirx.const(-1 if last else extent, "int32")
+
+    def index(*i: tirx.Var) -> PrimExpr:
+        hit = tirx.Select(at(i, k2) == peak[i], k2, miss)
+        return te.max(hit, axis=[k2]) if last else te.min(hit, axis=[k2])
+
+    pos = te.compute(out_shape, index, name="pos")
+    out = te.compute(out_shape, lambda *i: pos[i].astype("int64"), name="out")
+    return _finish([data, out], name)

@@ -50,6 +50,14 @@ class QAct:
 
 
 @dataclass
+class IndexOut:
+    """An int64 result that is not quantised (ArgMax): it can only be a model output."""
+
+    expr: Any
+    shape: tuple[int, ...]
+
+
+@dataclass
 class FloatIn:
     expr: Any  # a float32 model input
     shape: tuple[int, ...]
