@@ -4,7 +4,13 @@ Entry points: `is_quantized_onnx(model)` and `import_onnx_quantized(model, model
 is onnxruntime's CPU kernels (MLAS): requantisation in float32 (`FloatRequant`), rounding half to even.
 A QDQ model is compared with ORT at its default optimisation level, where ORT fuses each
 DequantizeLinear -> op -> QuantizeLinear group into the QLinear kernel this importer also emits; a QLinear
-model is the same at every level. Every pattern the importer cannot map is listed in one
+model is the same at every level (tests run it at ORT_DISABLE_ALL). Groups ORT does not fuse run in
+float32 there, and are reproduced as ORT computes them: elementwise ones (HardSwish as its function body
+x * HardSigmoid(x), HardSigmoid, Tanh, LeakyRelu, requantisation) as 256-entry tables, ReduceMean, Sub
+and Div as float32 kernels; ops that only move values (Pad, Resize nearest, Slice, Split, Gather,
+Squeeze, ...) copy the stored integers. Known inexact cases, measured against ORT 1.32 on x86-64: its
+MLAS QLinearSoftmax rounds about 1 value in 10^5 the other way (1 LSB), and a ConvTranspose (float in
+ORT) can differ by 1 LSB. Every pattern the importer cannot map is listed in one
 `UnsupportedQuantizedModel` (node, op, quantisation), never computed in float behind the user's back.
 """
 

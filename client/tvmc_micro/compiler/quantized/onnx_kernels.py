@@ -6,6 +6,9 @@ has a different formula in ORT, not only a different requantisation:
 * QuantizeLinear: x / scale in float32 (a division, not a reciprocal), ties to even, saturated;
 * QLinearAveragePool: dequantise, sum the window in float32 in row order, divide, quantise;
 * QLinearAdd: MLAS's AVX2 kernel, c = fma(a, sA/sC, fma(b, sB/sC, zpC - (sA/sC*zpA + sB/sC*zpB)));
+* QLinearMul: float((a - zpA)(b - zpB)) * (sA*sB/sC); QLinearMatMul of two activations;
+* QLinearSoftmax: ORT's float exp table, float row sum, y = nearbyintf(e * floor(1/sY) / sum) + zp;
+* float32 groups ORT does not fuse: ReduceMean, Sub/Div; ArgMax and Gather (index kernels);
 * layout (NCHW <-> NHWC transposes) and uint8 <-> int8 storage conversions.
 
 Float parameters (scales, ratios) reach every kernel as a small float32 constant tensor `fparams`, never
