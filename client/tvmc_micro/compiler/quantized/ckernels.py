@@ -97,6 +97,13 @@ static inline int32_t tvmc_rqz(int32_t acc, int32_t mult, int32_t khi, int32_t s
   int64_t q = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * mult;
   return (int32_t)(q >> 32) >> sh;
 }
+/* (m, e) inside tvmc_rqz's domain: 2 <= e <= 22 and m == 0 or 2^30 <= m < 2^31. */
+#define TVMC_RQZ_OK(m, e) ((uint32_t)((e) - 2) <= 20u && ((m) == 0 || (m) >= 0x40000000))
+/* Requantise with any per-channel (m, right shift e) and add zp: tvmc_rqz inside its domain, else tvmc_rq. */
+static inline int32_t tvmc_rqe(int32_t acc, int32_t m, int32_t e, int32_t zp) {
+  if (TVMC_RQZ_OK(m, e)) return tvmc_rqz(acc, m, (int32_t)((uint32_t)(2 * zp + 1) << (e - 2)), e - 1);
+  return tvmc_rq(acc, m, 0, e) + zp;
+}
 static inline int8_t tvmc_sat8(int32_t v) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
   return (int8_t)__ssat(v, 8);
@@ -169,8 +176,8 @@ _RQZ_MIN_RIGHT, _RQZ_MAX_RIGHT = 2, 22
 
 def _rq_mode(spec: dict[str, Any]) -> str:
     """How a kernel requantises: "fixed" (per-tensor constants in tvmc_rqz's domain), "table" (per-channel,
-    tvmc_rqz with each channel's high word derived from its shift, falling back to the exact kernel when a
-    channel is out of its domain) or "exact" (tvmc_rq, any TFLite multiplier/shift)."""
+    tvmc_rqz with each channel's high word derived from its shift, tvmc_rq for a channel out of its domain)
+    or "exact" (tvmc_rq, any TFLite multiplier/shift)."""
     rq = spec["requant"]
     if rq["per_channel"]:
         return "exact" if rq["has_left"] else "table"
@@ -180,11 +187,9 @@ def _rq_mode(spec: dict[str, Any]) -> str:
     return "fixed" if ok else "exact"
 
 
-def _requant_expr(
-    spec: dict[str, Any], acc: str, ch: str, mode: str | None = None, regs: tuple[str, str, str] | None = None
-) -> str:
+def _requant_expr(spec: dict[str, Any], acc: str, ch: str, mode: str | None = None) -> str:
     """C expression: the requantised, zero-pointed, clamped int8 of accumulator `acc` for channel `ch`
-    (in "table" mode `regs` may name locals already holding the channel's multiplier, khi and sh)."""
+    (blocks of one channel in "table" mode use _table_channel instead: one branch per channel)."""
     rq = spec["requant"]
     mode = mode or _rq_mode(spec)
     zp = int(spec["out_zp"])
@@ -192,11 +197,8 @@ def _requant_expr(
         e = int(rq["right"])
         khi = (1 << (e - 2)) + zp * (1 << (e - 1))
         value = f"tvmc_rqz({acc}, {rq['mult']}, {khi}, {e - 1})"
-    elif mode == "table" and regs:
-        value = f"tvmc_rqz({acc}, {regs[0]}, {regs[1]}, {regs[2]})"
     elif mode == "table":
-        shift = f"rq_right[{ch}]"
-        value = f"tvmc_rqz({acc}, rq_mult[{ch}], {_khi(spec, shift)}, {shift} - 1)"
+        value = f"tvmc_rqe({acc}, rq_mult[{ch}], rq_right[{ch}], {zp})"
     elif rq["per_channel"]:
         left = f"(int32_t){'rq_left[' + ch + ']' if rq['has_left'] else '0'}"
         value = f"tvmc_rq({acc}, rq_mult[{ch}], {left}, (int32_t)rq_right[{ch}]) + ({zp})"
@@ -214,93 +216,30 @@ def _khi(spec: dict[str, Any], e: str) -> str:
     return f"(int32_t)((uint32_t)({2 * int(spec['out_zp']) + 1}) << ({e} - 2))"
 
 
-def _channel_locals(spec: dict[str, Any], ch: str) -> tuple[str, tuple[str, str, str]]:
-    """A C declaration of channel `ch`'s tvmc_rqz constants as locals (read once per block: the int8 stores
-    may alias the tables, char aliases anything), and their names for _requant_expr."""
-    decl = f"int32_t m = rq_mult[{ch}], e = rq_right[{ch}], kh = {_khi(spec, 'e')}, sh = e - 1;"
-    return decl, ("m", "kh", "sh")
+def _table_channel(spec: dict[str, Any], ch: str, stores: list[tuple[str, str]], indent: str) -> list[str]:
+    """C lines storing the requantised accumulators `stores` ((lvalue, accumulator) pairs) of channel `ch`
+    in "table" mode: the channel's constants are read once (the int8 stores may alias the tables, char
+    aliases anything), then one branch per channel picks tvmc_rqz when the channel is in its domain and
+    the exact tvmc_rq otherwise (real models have dead channels with right shifts up to 31 and layers with
+    a shift of 1: per channel, so one such channel no longer sends the whole layer to a slow kernel)."""
+    lo, hi = spec["act_range"]
+    zp = int(spec["out_zp"])
 
+    def clamp(value: str) -> str:
+        return f"tvmc_sat8({value})" if (lo, hi) == (-128, 127) else f"tvmc_clamp8({value}, {lo}, {hi})"
 
-def _domain_check(channels: int, fallback: str) -> list[str]:
-    """C lines that return through the exact kernel when any channel's multiplier/shift is outside
-    tvmc_rqz's domain (checked once per call)."""
+    fast = [f"{dst} = {clamp(f'tvmc_rqz({acc}, m, kh, e - 1)')};" for dst, acc in stores]
+    slow = [f"{dst} = {clamp(f'tvmc_rq({acc}, m, 0, e) + ({zp})')};" for dst, acc in stores]
     return [
-        "  {",
-        "    int32_t c;",
-        f"    for (c = 0; c < {channels}; ++c) {{",
-        "      int32_t m = rq_mult[c], e = rq_right[c];",
-        f"      if (e < {_RQZ_MIN_RIGHT} || e > {_RQZ_MAX_RIGHT} || m < 0 || (m > 0 && m < 0x40000000))",
-        f"        return {fallback};",
-        "    }",
-        "  }",
+        f"{indent}{{ int32_t m = rq_mult[{ch}], e = rq_right[{ch}];",
+        f"{indent}  if (TVMC_RQZ_OK(m, e)) {{",
+        f"{indent}    int32_t kh = {_khi(spec, 'e')};",
+        *(f"{indent}    {line}" for line in fast),
+        f"{indent}  }} else {{",
+        *(f"{indent}    {line}" for line in slow),
+        f"{indent}  }}",
+        f"{indent}}}",
     ]
-
-
-def _exact_conv(
-    spec: dict[str, Any], symbol: str, dtypes: list[str], names: list[str], stage: bool = False
-) -> str:
-    """A plain-loop kernel with the exact tvmc_rq epilogue: what a "table" kernel returns through when a
-    channel's requantisation is outside tvmc_rqz's domain (cold: never taken for typical TFLite layers).
-
-    `stage` (a 1x1 unpadded stride-1 conv that may run in place, `names` ending with the workspace): each
-    input pixel is copied to the workspace before its output channels overwrite it."""
-    depthwise = spec["kind"] == "depthwise"
-    _, ih, iw, ic = spec["data_shape"]
-    _, oh, ow, oc = spec["out_shape"]
-    kh, kw = spec["weight_shape"][1:3]
-    sh, sw = spec["stride"]
-    dh, dw = spec["dilation"]
-    pt, pl = spec["pad"]
-    zp = spec["in_zp"]
-    if depthwise:
-        inner = [
-            f"        int32_t wv = weight[(ky * {kw} + kx) * {oc} + c];",
-            f"        s += (inside ? data[(iy * {iw} + ix) * {ic} + c] : ({zp})) * wv;",
-        ]
-    elif stage:
-        inner = [
-            f"        const int8_t* w = weight + c * {ic};",
-            "        (void)inside;",
-            f"        for (i = 0; i < {ic}; ++i) s += px[i] * w[i];",
-        ]
-    else:
-        inner = [
-            f"        const int8_t* w = weight + ((c * {kh} + ky) * {kw} + kx) * {ic};",
-            f"        for (i = 0; i < {ic}; ++i)",
-            f"          s += (inside ? data[(iy * {iw} + ix) * {ic} + i] : ({zp})) * w[i];",
-        ]
-    pixel = ["  for (c = 0; c < " + str(oc) + "; ++c) {"]
-    if stage:
-        pixel = [
-            "  {",
-            "  const int8_t* px = (const int8_t*)ws;",
-            f"  memcpy(ws, data + (oy * {iw} + ox) * {ic}, {ic});",
-            f"  for (c = 0; c < {oc}; ++c) {{",
-        ]
-    return "\n".join(
-        [
-            "__attribute__((cold, noinline)) static " + _signature(f"{symbol}_exact", dtypes, names),
-            "{",
-            "  int32_t oy, ox, c, ky, kx, i;",
-            "  (void)i;",
-            f"  for (oy = 0; oy < {oh}; ++oy)",
-            f"  for (ox = 0; ox < {ow}; ++ox)",
-            *pixel,
-            "    int32_t s = bias[c];",
-            f"    for (ky = 0; ky < {kh}; ++ky)",
-            f"      for (kx = 0; kx < {kw}; ++kx) {{",
-            f"        int32_t iy = oy * {sh} - {pt} + ky * {dh}, ix = ox * {sw} - {pl} + kx * {dw};",
-            f"        int32_t inside = iy >= 0 && iy < {ih} && ix >= 0 && ix < {iw};",
-            *inner,
-            "      }",
-            f"    out[(oy * {ow} + ox) * {oc} + c] = {_requant_expr(spec, 's', 'c', 'exact')};",
-            "  }",
-            *(["  }"] if stage else []),
-            "  return 0;",
-            "}",
-            "",
-        ]
-    )
 
 
 # Output pixels computed together by the conv kernels: 3 pixels x 2 channels keeps 6 accumulators, 4 widened
@@ -418,16 +357,11 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
         # out of the stack.
         table = _rq_mode(spec) == "table"
         for a in range(nch):
-            regs = None
+            stores = [(f"o0[{ch[a]} + {q * oc}]", acc[a][q]) for q in pixels]
             if table:
-                decl, regs = _channel_locals(spec, ch[a])
-                body.append(f"      {{ {decl}")
-            for q in pixels:
-                body.append(
-                    f"      o0[{ch[a]} + {q * oc}] = {_requant_expr(spec, acc[a][q], ch[a], regs=regs)};"
-                )
-            if table:
-                body.append("      }")
+                body += _table_channel(spec, ch[a], stores, "      ")
+            else:
+                body += [f"      {dst} = {_requant_expr(spec, s, ch[a])};" for dst, s in stores]
         return body
 
     if oc >= 2:
@@ -462,12 +396,6 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
     ]
-    head = ""
-    if _rq_mode(spec) == "table":
-        exact_names = names if inplace else names[:-1]
-        exact_dtypes = [*dtypes, "int16"] if inplace else dtypes
-        head = _exact_conv(spec, symbol, exact_dtypes, exact_names, stage=inplace)
-        lines += _domain_check(oc, f"{symbol}_exact({', '.join(exact_names)})")
     npx = oh * ow
     full, rest = divmod(npx, _CONV_PIX)
     lines.append("  int32_t pix = 0;")
@@ -483,7 +411,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
     pairs = ((names.index("out"), names.index("data"), 0),) if inplace else ()
     return GeneratedKernel(
-        head + "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs
+        "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs
     )
 
 
@@ -537,16 +465,11 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
         lines.append("      }")
         for i in range(4):
             cexpr = f"(c + {i})"
-            regs = None
+            stores = [(f"dst[c + {i + q * ch}]", acc[q][i]) for q in pixels]
             if table:
-                decl, regs = _channel_locals(spec, cexpr)
-                lines.append(f"      {{ {decl}")
-            for q in pixels:
-                lines.append(
-                    f"      dst[c + {i + q * ch}] = {_requant_expr(spec, acc[q][i], cexpr, regs=regs)};"
-                )
-            if table:
-                lines.append("      }")
+                lines += _table_channel(spec, cexpr, stores, "      ")
+            else:
+                lines += [f"      {d} = {_requant_expr(spec, s, cexpr)};" for d, s in stores]
         lines.append("    }")
     if c4 < ch:
         lines += [
@@ -561,8 +484,8 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
 
 
 def _depthwise_lead(spec: dict[str, Any]) -> int:
-    """The smallest lead (a multiple of 16) with which the depthwise kernel below and its exact fallback
-    may write their output starting that many bytes before their input (planner.InPlace).
+    """The smallest lead (a multiple of 16) with which the depthwise kernel below (and a plain pixel-by-pixel,
+    channel-by-channel loop, kept in the bound so either order stays safe) may write their output starting that many bytes before their input (planner.InPlace).
 
     Both walk output pixels in NHWC order and read input rows at most `pad` rows/columns behind the pixel
     they write, so writes trail reads. Over each kernel's steps in execution order (a step reads, then
@@ -593,7 +516,7 @@ def _depthwise_lead(spec: dict[str, Any]) -> int:
         later = np.append(later[1:], none)  # ... of steps after t
         return int(max(0, (writes - later + 1).max()))
 
-    # The exact fallback: pixel by pixel, channel by channel, each reading its own channel of the taps.
+    # A plain loop: pixel by pixel, channel by channel, each reading its own channel of the taps.
     need = lead((low[:, None] * ch + chans[None, :]).ravel(), (pix[:, None] * ch + chans[None, :]).ravel())
     # The blocked kernel: _DW_PIX pixels; 4-channel groups over all of them, then the tail channels pixel
     # by pixel.
@@ -626,10 +549,6 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         f"  /* DEPTHWISE_CONV_2D {ih}x{iw}x{ch} -> {oh}x{ow}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl} */",
     ]
-    head = ""
-    if _rq_mode(spec) == "table":
-        head = _exact_conv(spec, symbol, dtypes, names)
-        lines += _domain_check(ch, f"{symbol}_exact({', '.join(names)})")
     npx = oh * ow
     full, rest = divmod(npx, _DW_PIX)
     lines += [
@@ -649,4 +568,4 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         lines.append("  }")
     lines += ["  return 0;", "}"]
     pairs = ((names.index("out"), names.index("data"), _depthwise_lead(spec)),)
-    return GeneratedKernel(head + "\n".join(lines) + "\n", dtypes, None, inplace=pairs)
+    return GeneratedKernel("\n".join(lines) + "\n", dtypes, None, inplace=pairs)

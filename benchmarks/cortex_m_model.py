@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Any int8 TFLite model on an emulated Cortex-M board (default mps2_an386, Cortex-M4F) through the cortex_m
+template: instructions per inference (total and per operator, with instructions per MAC where the operator
+has multiply-accumulates), firmware sections and the model's arena.
+
+The measurement is cortex_m_kws.py's (compile, create/build/flash through the template's Project API
+server, device timer under QEMU `-icount shift=0`, so one ns of virtual time is one instruction); this
+script adds the per-operator work counts read from the model itself. Prints a table; `--json FILE` writes
+the same figures. Example:
+    python benchmarks/cortex_m_model.py --model vww_96_int8.tflite --json /tmp/vww.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cortex_m_kws import _read_member, make_project, measure
+
+# MLF operator names are the kernel builders' names with a numeric suffix; the TFLite operators they
+# come from, in model order.
+_KIND_OF_BUILTIN = {
+    "CONV_2D": "conv2d",
+    "DEPTHWISE_CONV_2D": "depthwise_conv2d",
+    "FULLY_CONNECTED": "fully_connected",
+    "AVERAGE_POOL_2D": "average_pool2d",
+    "MAX_POOL_2D": "max_pool2d",
+    "ADD": "add",
+    "MUL": "mul",
+    "SOFTMAX": "softmax",
+}
+
+
+def _builtin_names() -> dict[int, str]:
+    import tflite
+
+    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def model_work(model_bytes: bytes) -> dict[str, list[dict[str, Any]]]:
+    """Per operator kind (the MLF's kernel-name stem), the model's operators of that kind in order with
+    their multiply-accumulates (pools: taps read; ADD/MUL/SOFTMAX: output elements)."""
+    import numpy as np
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(model_bytes, 0)
+    graph = model.Subgraphs(0)
+    names = _builtin_names()
+    work: dict[str, list[dict[str, Any]]] = {}
+
+    def shape(i: int) -> list[int]:
+        return [int(d) for d in graph.Tensors(i).ShapeAsNumpy()]
+
+    for k in range(graph.OperatorsLength()):
+        op = graph.Operators(k)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+        kind = _KIND_OF_BUILTIN.get(builtin)
+        if kind is None:
+            continue
+        out = shape(op.Outputs(0))
+        elems = int(np.prod(out))
+        if builtin == "CONV_2D":
+            _, kh, kw, ic = shape(op.Inputs(1))
+            macs = elems * kh * kw * ic
+        elif builtin == "DEPTHWISE_CONV_2D":
+            _, kh, kw, _ = shape(op.Inputs(1))
+            macs = elems * kh * kw
+        elif builtin == "FULLY_CONNECTED":
+            macs = elems * shape(op.Inputs(1))[-1]
+        elif builtin in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            opts = tflite.Pool2DOptions()
+            table = op.BuiltinOptions()
+            opts.Init(table.Bytes, table.Pos)
+            macs = elems * opts.FilterHeight() * opts.FilterWidth()
+        else:
+            macs = elems
+        work.setdefault(kind, []).append({"builtin": builtin, "macs": macs, "out_shape": out})
+    return work
+
+
+def attribute_work(
+    op_names: list[str], functions: list[str], work: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Pair each MLF operator with the model operator it computes (the n-th of its kind), when the kinds'
+    counts agree; otherwise the operator's work stays unknown (fused or split by the compiler)."""
+    stems = [re.sub(r"\d+$", "", n) for n in op_names]
+    counts = {s: stems.count(s) for s in set(stems)}
+    seen: dict[str, int] = {}
+    rows = []
+    for name, function, stem in zip(op_names, functions, stems, strict=True):
+        ops = work.get(stem, [])
+        i = seen.get(stem, 0)
+        seen[stem] = i + 1
+        matched = ops[i] if len(ops) == counts[stem] else None
+        rows.append(
+            {
+                "name": name,
+                "function": function,
+                "builtin": matched["builtin"] if matched else None,
+                "macs": matched["macs"] if matched else None,
+                "out_shape": matched["out_shape"] if matched else None,
+            }
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, required=True, help="an int8 .tflite model")
+    parser.add_argument(
+        "--target",
+        default="c -mcpu=cortex-m4",
+        help="tvmc --target for the compile (\"c\": the portable kernels, no DSP micro-kernels)",
+    )
+    parser.add_argument(
+        "--board", default="mps2_an386", help="a board of template_projects/cortex_m/boards.yaml"
+    )
+    parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
+    parser.add_argument("--batches", type=int, default=2, help="runs per timed batch (two batches)")
+    parser.add_argument("--transfers", type=int, default=2, help="set_input/get_output calls timed")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not args.model.is_file():
+        parser.error(f"--model {args.model}: no such file")
+
+    from tvmc_micro.compiler import compile_model
+
+    model_bytes = args.model.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="cortex_m_model_") as tmp:
+        work_dir = Path(tmp)
+        mlf = work_dir / "model.tar"
+        compile_model(args.model, mlf, target=args.target, model_name="model")
+        metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
+        sizes = make_project(mlf.resolve(), work_dir / "project", args.board, args.opt_level)
+        figures = measure(work_dir / "project", args.batches, args.transfers)
+
+    per_op = figures.pop("per_operator_instructions")
+    ops = attribute_work(
+        [o["name"] for o in metadata["operators"]],
+        [o["function"] for o in metadata["operators"]],
+        model_work(model_bytes),
+    )
+    for op, count in zip(ops, per_op.values(), strict=True):
+        op["instructions"] = count
+        op["instructions_per_mac"] = round(count / op["macs"], 3) if op["macs"] else None
+    by_kind: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        kind = op["builtin"] or re.sub(r"\d+$", "", op["name"])
+        entry = by_kind.setdefault(kind, {"operators": 0, "instructions": 0, "macs": 0})
+        entry["operators"] += 1
+        entry["instructions"] += op["instructions"]
+        entry["macs"] = entry["macs"] + op["macs"] if op["macs"] and entry["macs"] is not None else None
+    total = figures["instructions_per_inference"]
+    for entry in by_kind.values():
+        entry["share"] = round(entry["instructions"] / total, 4) if total else None
+        entry["instructions_per_mac"] = (
+            round(entry["instructions"] / entry["macs"], 3) if entry["macs"] else None
+        )
+
+    result: dict[str, Any] = {
+        "model": args.model.name,
+        "target": args.target,
+        "board": args.board,
+        "opt_level": args.opt_level,
+        **figures,
+        "total_macs": sum(op["macs"] or 0 for op in ops),
+        "sections_bytes": {k.lstrip("."): v for k, v in sizes.items()},
+        "arena_bytes": metadata["memory"]["arena_bytes"],
+        "constants_bytes": metadata["memory"]["constants_bytes"],
+        "by_kind": by_kind,
+        "operators": ops,
+    }
+
+    rows = [
+        ("model / target", f"{args.model.name} / {args.target}"),
+        ("board / opt level", f"{args.board} / -{args.opt_level}"),
+        (
+            "instructions per inference",
+            f"{total:,} (±{result['instruction_resolution']}, repeatable: {result['repeatable']})",
+        ),
+        ("MACs (conv/dw/fc)", f"{result['total_macs']:,}"),
+        *((f".{k}", f"{v:,} B") for k, v in result["sections_bytes"].items()),
+        ("arena (metadata)", f"{result['arena_bytes']:,} B"),
+        ("model constants", f"{result['constants_bytes']:,} B"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{args.model.name} on the cortex_m template under QEMU -icount shift=0")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    print("  by operator kind:            instructions   share   instr/MAC")
+    for kind, e in sorted(by_kind.items(), key=lambda kv: -kv[1]["instructions"]):
+        ipm = f"{e['instructions_per_mac']:.3f}" if e["instructions_per_mac"] else "-"
+        print(f"    {kind:<20} x{e['operators']:<3} {e['instructions']:>13,}  {e['share']:6.1%}  {ipm:>9}")
+    print("  per operator:")
+    for i, op in enumerate(ops):
+        ipm = f"{op['instructions_per_mac']:.3f}" if op["instructions_per_mac"] else "-"
+        shape = "x".join(str(d) for d in op["out_shape"]) if op["out_shape"] else ""
+        print(f"    {i:>2}:{op['name']:<22} {shape:<14} {op['instructions']:>12,}  {ipm:>7}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
