@@ -275,6 +275,21 @@ class QNet:
         shape = np.broadcast_shapes(self.shape[a], self.shape[b] if isinstance(b, str) else np.shape(b))
         return self.quant(self.node(op, [self.deq(a), other]), tuple(int(d) for d in shape))
 
+    def batch_norm(self, x: str, relu: bool = False, **attrs: Any) -> str:
+        """DequantizeLinear -> BatchNormalization (float parameters) [-> Relu] -> QuantizeLinear."""
+        c = self.shape[x][1]
+        params = [
+            self.rng.uniform(0.5, 2.0, c),
+            self.rng.normal(0.0, 0.2, c),
+            self.rng.normal(0.0, 0.3, c),
+            self.rng.uniform(0.2, 3.0, c),
+        ]
+        names = [self.const("bn", v.astype(np.float32)) for v in params]
+        f = self.node("BatchNormalization", [self.deq(x), *names], epsilon=1e-3, **attrs)
+        if relu:
+            f = self.node("Relu", [f])
+        return self.quant(f, self.shape[x])
+
     def matmul(self, a: str, b: str) -> str:
         """A [M, K] x B [K, N], both activations (attention's Q.K^T)."""
         shape = (self.shape[a][0], self.shape[b][1])
@@ -501,3 +516,18 @@ def float_deconv_segmenter(seed: int = 4) -> bytes:
     w, b = net.weight(8, 4, 3, 3), net.weight(4, std=0.1)
     d = net.op("ConvTranspose", [e, w, b], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
     return net.finish(net.op("ArgMax", [d], axis=1, keepdims=0), (1, 8, 8), "int64")
+
+
+def float_bn_net(seed: int = 5) -> bytes:
+    """Conv, BatchNormalization (not folded: quantize_static leaves it float), Relu, 1x1 conv."""
+    net = FloatNet(seed, (1, 3, 8, 8), opset=13)
+    h = net.op("Conv", ["x", net.weight(8, 3, 3, 3)], pads=[1, 1, 1, 1])
+    gamma, beta, mean = net.weight(8), net.weight(8, std=0.2), net.weight(8)
+    var = net.weight(8)
+    for t in net.inits:  # gamma and var positive, as trained ones are
+        if t.name in (gamma, var):
+            from onnx import numpy_helper
+
+            t.CopyFrom(numpy_helper.from_array(np.abs(numpy_helper.to_array(t)) + 0.5, t.name))
+    h = net.op("Relu", [net.op("BatchNormalization", [h, gamma, beta, mean, var], epsilon=1e-3)])
+    return net.finish(net.op("Conv", [h, net.weight(4, 8, 1, 1)]), (1, 4, 8, 8))

@@ -207,6 +207,21 @@ def _argmax_of_float_input() -> bytes:
     return net.finish([x, y])
 
 
+def _bn_training() -> bytes:
+    net = QNet(32, "int8", True)
+    x = net.input((1, 2, 3, 3))
+    return net.finish([net.batch_norm(x, training_mode=1)])
+
+
+def _bn_int_mean() -> bytes:
+    net = QNet(33, "int8", True)
+    x = net.input((1, 2, 3, 3))
+    y = net.batch_norm(x)
+    bn = next(n for n in net.nodes if n.op_type == "BatchNormalization")
+    bn.input[3] = net.const("m", np.zeros(2, np.int64))
+    return net.finish([y])
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -216,6 +231,8 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_bn_training, ["BatchNormalization", "training mode"]),
+    (_bn_int_mean, ["BatchNormalization", "mean is not a float32 constant with one value per channel"]),
     (_argmax_of_float_input, ["ArgMax", "not an integer activation"]),
     (_deconv(group=2), ["ConvTranspose", "group > 1 or dilation"]),
     (_deconv(dilations=[2, 2]), ["ConvTranspose", "group > 1 or dilation"]),

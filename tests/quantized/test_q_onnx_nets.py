@@ -18,6 +18,7 @@ import pytest
 from onnx_builder import (
     float_attention,
     float_autoencoder,
+    float_bn_net,
     float_conv_autoencoder,
     float_deconv_segmenter,
     float_mobilenet,
@@ -37,6 +38,7 @@ NETS: dict[str, tuple[Callable[[], bytes], int]] = {
     "attention": (float_attention, 1),
     "autoencoder": (float_autoencoder, 0),
     "convae": (float_conv_autoencoder, 0),
+    "bn": (float_bn_net, 0),
 }
 # QDQ only: quantize_static leaves ConvTranspose float in QOperator models (the importer refuses those,
 # naming it). The output is the ArgMax segmentation map (int64; "LSB" is then an index difference).

@@ -124,6 +124,18 @@ def argmax_net(seed: int, dtype: str, qdq: bool) -> bytes:
     return net.finish(outs, dequantize=True)
 
 
+def bn_net(seed: int, dtype: str, qdq: bool) -> bytes:
+    """BatchNormalization in float32 between DequantizeLinear and QuantizeLinear, with and without a
+    Relu before the QuantizeLinear; a Relu after a float Sub as well."""
+    net = QNet(seed, dtype, qdq)
+    x = net.input((1, 4, 5, 5))
+    c = net.conv(x, 6, 3, pad=1)
+    b1 = net.batch_norm(c)
+    b2 = net.batch_norm(c, relu=True)
+    sub = net.quant(net.node("Relu", [net.node("Sub", [net.deq(b1), net.deq(b2)])]), (1, 6, 5, 5))
+    return net.finish([b1, b2, sub], dequantize=True)
+
+
 def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
     """Softmax of inputs scaled x4 so that rows are often dominated by one value (probability 1 is 256
     at scale 1/256, one past int8's top with zero point -128: ORT saturates it). Opset 12 normalises a
@@ -134,6 +146,8 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "bn_qdq_int8": (lambda: bn_net(46, "int8", True), True),
+    "bn_qlinear_uint8": (lambda: bn_net(47, "uint8", False), False),
     "argmax_qdq_int8": (lambda: argmax_net(44, "int8", True), True),
     "argmax_qlinear_uint8": (lambda: argmax_net(45, "uint8", False), False),
     # ORT runs ConvTranspose in float (MLAS sgemm + col2im, no fused kernel): its float sums round some

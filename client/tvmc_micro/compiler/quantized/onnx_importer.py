@@ -61,6 +61,7 @@ _FLOAT_OPS = (
     "HardSigmoid",
     "HardSwish",
     "ReduceMean",
+    "BatchNormalization",
     "Sub",
     "Div",
     "Tanh",
@@ -73,6 +74,21 @@ _FLOAT_OPS = (
     "Gather",
 )
 _ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
+# Float ops a following Relu/Clip folds into (before the group's QuantizeLinear).
+_ACT_FUSIBLE = (
+    "Conv",
+    "ConvTranspose",
+    "MatMul",
+    "Gemm",
+    "BatchNormalization",
+    "Add",
+    "Mul",
+    "Sub",
+    "Div",
+    "ReduceMean",
+    "AveragePool",
+    "GlobalAveragePool",
+)
 # Ops that only move stored values: the output keeps the input's quantisation (QDQ groups must agree).
 _MOVE_OPS = (
     "Reshape",
@@ -375,12 +391,8 @@ class OnnxLowerer:
                     else float(np.asarray(args[2]))
                 )
             src = args[0]
-            if (
-                isinstance(src, Pending)
-                and src.node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm")
-                and src.activation is None
-            ):
-                return Pending(src.node, src.args, (lo, hi), [node.name])
+            if isinstance(src, Pending) and src.node.op_type in _ACT_FUSIBLE and src.activation is None:
+                return Pending(src.node, src.args, (lo, hi), [node.name], src.output_index)
             return Pending(node, [src], (lo, hi))
         if node.op_type in _MOVE_OPS and args and isinstance(args[0], FloatIn):
             # A float model input moved (e.g. padded) before its QuantizeLinear: quantising commutes with
@@ -436,6 +448,17 @@ class OnnxLowerer:
             raise _Unsupported("DequantizeLinear of a value that is not an integer tensor")
 
     def lower_pending(self, p: Pending, out_q: QParams) -> QAct:
+        result = self._lower_pending_op(p, out_q)
+        if p.activation is not None and p.node.op_type not in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
+            # A Relu/Clip between the op and QuantizeLinear: quantising is monotonic, so clamping the
+            # quantised value at the quantised bounds is the same (kernels with an output range do it
+            # in their epilogue; the others get a table).
+            if p.node.op_type not in ("Relu", "Clip"):
+                lo, hi = (np.float32(b) for b in p.activation)
+                result = self.lut(result, out_q, out_q, lambda v: np.clip(v, lo, hi), "clip")
+        return result
+
+    def _lower_pending_op(self, p: Pending, out_q: QParams) -> QAct:
         op = p.node.op_type
         x = p.args[0]
 
@@ -496,6 +519,9 @@ class OnnxLowerer:
             return self.reduce_mean(p, xa, xq, out_q)
         if op in ("Sub", "Div"):
             return self.binary_float(p, out_q)
+        if op == "BatchNormalization":
+            xa, xq = deq_act(0)
+            return self.batch_norm(p, xa, xq, out_q)
         if op in _LUT_FUNCS:
             xa, xq = deq_act(0)
             return self.lut(xa, xq, out_q, _LUT_FUNCS[op](_attrs(p.node)), op.lower())
@@ -1143,6 +1169,34 @@ class OnnxLowerer:
         fp = relax.const(onnx_kernels.fparams(operands[0][3], operands[1][3], yq.scale))
         out = self.call(func, op.lower(), [*exprs, fp], out_phys, "int8")
         return QAct(out, out_logical, nhwc, yq.offset)
+
+    def batch_norm(self, p: Pending, x: QAct, xq: QParams, yq: QParams) -> QAct:
+        """Inference BatchNormalization between DequantizeLinear and QuantizeLinear (ORT runs it in
+        float32; quantize_static leaves it there unless the model was pre-processed)."""
+        if (len(p.node.output) > 1 and any(p.node.output[1:])) or int(_attrs(p.node).get("training_mode", 0)):
+            raise _Unsupported("BatchNormalization in training mode is not supported")
+        params = []
+        for k, what in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")):
+            v = p.args[k] if len(p.args) > k else None
+            if isinstance(v, Deq) and isinstance(v.src, np.ndarray) and v.q.per_tensor:
+                v = (v.src.astype(np.int64) - v.q.zero_point).astype(np.float32) * _f32(v.q.scale)
+            if not isinstance(v, np.ndarray) or v.dtype != np.float32 or v.size != x.shape[1]:
+                raise _Unsupported(
+                    f"BatchNormalization {what} is not a float32 constant with one value per channel"
+                )
+            params.append(v.reshape(-1))
+        gamma, beta, mean, var = params
+        eps = _f32(_attrs(p.node).get("epsilon", 1e-5))
+        scale = (gamma / np.sqrt((var + eps).astype(np.float32))).astype(np.float32)
+        bias = (beta - (mean * scale).astype(np.float32)).astype(np.float32)
+        axis = 3 if x.nhwc and len(x.shape) == 4 else 1
+        func = onnx_kernels.batch_norm(
+            x.physical_shape, axis, xq.zero_point - xq.offset, yq.zero_point - yq.offset, "batch_norm"
+        )
+        fp = relax.const(onnx_kernels.fparams(xq.scale, yq.scale))
+        args = [x.expr, relax.const(scale), relax.const(bias), fp]
+        out = self.call(func, "batch_norm", args, x.physical_shape, "int8")
+        return QAct(out, x.shape, x.nhwc, yq.offset)
 
     def softmax(self, node: Any, x: QAct, xq: QParams, yq: QParams, opset: int) -> QAct:
         """QLinearSoftmax: opset < 13 normalises over the flattened axes from `axis` on, opset >= 13

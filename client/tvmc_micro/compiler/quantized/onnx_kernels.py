@@ -380,3 +380,25 @@ def argmax(data_shape: tuple[int, ...], axis: int, last: bool, name: str) -> tir
     pos = te.compute(out_shape, index, name="pos")
     out = te.compute(out_shape, lambda *i: pos[i].astype("int64"), name="out")
     return _finish([data, out], name)
+
+
+def batch_norm(
+    data_shape: tuple[int, ...], channel_axis: int, in_zero_point: int, out_zero_point: int, name: str
+) -> tirx.PrimFunc:
+    """DequantizeLinear -> BatchNormalization (inference) -> QuantizeLinear as ORT runs it in float32:
+    y = x_real * scale[c] + bias[c] (a product, then a sum: no fused multiply-add), with the per-channel
+    scale = gamma / sqrt(var + eps) and bias = beta - mean * scale computed at import time in float32;
+    then / y_scale, rounded half to even. Args data, scale [C], bias [C], fparams [x_scale, y_scale]."""
+    channels = data_shape[channel_axis]
+    data = te.placeholder(data_shape, "int8", name="data")
+    scale = te.placeholder((channels,), "float32", name="scale")
+    bias = te.placeholder((channels,), "float32", name="bias")
+    fp = te.placeholder((2,), "float32", name="fparams")
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        c = idx[channel_axis]
+        real = (data[idx].astype("int32") - in_zero_point).astype("float32") * fp[0]
+        return _round_clamp((real * scale[c] + bias[c]) / fp[1], out_zero_point)
+
+    out = te.compute(data_shape, body, name="out")
+    return _finish([data, scale, bias, fp, out], name)
