@@ -5,8 +5,10 @@ generated straight from specs and compared with numpy on the host under UBSan.""
 from __future__ import annotations
 
 import json
+import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,3 +37,127 @@ def test_dead_channels_stay_on_the_fast_kernel(kind: str, tmp_path: Path) -> Non
     gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8", "int32", "int32", "int8", "int8"])
     assert gen is not None and "_exact(" not in gen.source and "TVMC_RQZ_OK(m, e)" in gen.source
     _check_generated(spec, mults, shifts, rng, tmp_path)
+
+
+# ---- FULLY_CONNECTED ----
+
+
+def _fc_reference(
+    spec: dict[str, Any], x: np.ndarray, w: np.ndarray, b: np.ndarray, mults: list[int], shifts: list[int]
+) -> np.ndarray:
+    from tvmc_micro.compiler.quantized import fixedpoint as fp
+
+    acc = x.astype(np.int64) @ w.astype(np.int64).T + b.astype(np.int64)
+    out = np.empty(acc.shape, np.int64)
+    lo, hi = spec["act_range"]
+    for (r, u), a in np.ndenumerate(acc):
+        m, s = (mults[u], shifts[u]) if len(mults) > 1 else (mults[0], shifts[0])
+        out[r, u] = min(max(fp.multiply_by_quantized_multiplier(int(a), m, s) + spec["out_zp"], lo), hi)
+    return out.astype(np.int8)
+
+
+def _check_fc(
+    spec: dict[str, Any],
+    mults: list[int],
+    shifts: list[int],
+    rng: np.random.Generator,
+    tmp_path: Path,
+) -> None:
+    """Generate the FULLY_CONNECTED kernel for `spec`, run it on the host under UBSan with random data and
+    compare with numpy."""
+    from test_q_ckernels import _c_array
+    from tvmc_micro.compiler.quantized import ckernels
+
+    batches, depth, units = spec["batches"], spec["depth"], spec["units"]
+    x = rng.integers(-128, 128, size=(batches, depth)).astype(np.int8)
+    w = rng.integers(-127, 128, size=(units, depth)).astype(np.int8)
+    b = rng.integers(-3000, 3000, size=units).astype(np.int32)
+    want = _fc_reference(spec, x, w, b, mults, shifts)
+    tables: list[tuple[str, str, np.ndarray]] = []
+    if len(mults) > 1:
+        tables.append(("int32", "rq_mult", np.array(mults)))
+        if spec["requant"]["has_left"]:
+            tables.append(("int8", "rq_left", np.maximum(shifts, 0)))
+        tables.append(("int8", "rq_right", np.maximum(-np.array(shifts), 0)))
+    params = [
+        ("int8", "data", x),
+        ("int8", "weight", w),
+        ("int32", "bias", b),
+        *tables,
+        ("int8", "out", np.zeros(want.size)),
+    ]
+    gen = ckernels.generate(json.dumps(spec), "kern", [d for d, _, _ in params])
+    assert gen is not None and ("tvmc_smlad(" in gen.source) == (depth >= 4)
+    ctype = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+    decls = [_c_array(ctype[d], n, a) for d, n, a in params]
+    args = [n for _, n, _ in params]
+    assert gen.workspace is None and gen.inplace == ()
+    src = tmp_path / "fc.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + ckernels.PRELUDE
+        + gen.source
+        + "\n".join(decls)
+        + f"\nint main(void) {{\n  int i;\n  kern({', '.join(args)});\n"
+        + f'  for (i = 0; i < {want.size}; ++i) printf("%d\\n", out[i]);\n  return 0;\n}}\n'
+    )
+    exe = tmp_path / "fc"
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
+    flags += ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"]
+    subprocess.run(["gcc", *flags, str(src), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), int)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def _fc_spec(
+    batches: int, depth: int, units: int, mults: list[int], shifts: list[int], act: tuple[int, int]
+) -> dict[str, Any]:
+    """A spec as kernels.fully_connected attaches it (output zero point -9)."""
+    rq = _spec("fully_connected", {}, mults, shifts, (0, -9), act)["requant"]
+    return {
+        "kind": "fully_connected",
+        "batches": batches,
+        "depth": depth,
+        "units": units,
+        "out_zp": -9,
+        "requant": rq,
+        "act_range": list(act),
+    }
+
+
+# (batches, depth, units, requant case): depth % 4 in 0..3, units % 4 in 0..3, units < 4, batch > 1
+FC_CASES = {
+    "ad01_fixed": (1, 640, 128, "fixed"),
+    "k13_u7_table": (1, 13, 7, "table"),
+    "k2_u3_dead": (1, 2, 3, "dead"),
+    "b3_k18_u9_fixed_relu": (3, 18, 9, "fixed_relu"),
+    "b2_k31_u12_left": (2, 31, 12, "left"),
+    "b4_k8_u4_tensor_exact": (4, 8, 4, "tensor_exact"),
+    "b2_k64_u10_dead": (2, 64, 10, "dead"),
+}
+
+
+def _fc_case(name: str) -> tuple[dict[str, Any], list[int], list[int], np.random.Generator]:
+    batches, depth, units, case = FC_CASES[name]
+    rng = np.random.default_rng(zlib.crc32(f"fc/{name}".encode()))
+    n = 1 if case in ("fixed", "fixed_relu", "tensor_exact") else units
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-10, -4, size=n)]
+    if case == "dead":
+        shifts[0], mults[-1], shifts[-1] = -29, 0, 0
+    elif case == "left":
+        shifts[1] = 1
+    elif case == "tensor_exact":
+        shifts[0] = -1
+    act = (-40, 90) if case == "fixed_relu" else (-128, 127)
+    return _fc_spec(batches, depth, units, mults, shifts, act), mults, shifts, rng
+
+
+@pytest.mark.parametrize("name", sorted(FC_CASES))
+def test_fully_connected_kernel(name: str, tmp_path: Path) -> None:
+    from tvmc_micro.compiler.quantized import ckernels
+
+    spec, mults, shifts, rng = _fc_case(name)
+    mode = {"fixed": "fixed", "fixed_relu": "fixed", "left": "exact", "tensor_exact": "exact"}
+    assert ckernels._rq_mode(spec) == mode.get(FC_CASES[name][3], "table")
+    _check_fc(spec, mults, shifts, rng, tmp_path)

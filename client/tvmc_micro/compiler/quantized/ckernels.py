@@ -148,6 +148,8 @@ def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedK
         return _conv2d(spec, symbol, param_dtypes)
     if kind == "depthwise":
         return _depthwise(spec, symbol, param_dtypes)
+    if kind == "fully_connected":
+        return _fully_connected(spec, symbol, param_dtypes)
     return None
 
 
@@ -485,7 +487,8 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
 
 def _depthwise_lead(spec: dict[str, Any]) -> int:
     """The smallest lead (a multiple of 16) with which the depthwise kernel below (and a plain pixel-by-pixel,
-    channel-by-channel loop, kept in the bound so either order stays safe) may write their output starting that many bytes before their input (planner.InPlace).
+    channel-by-channel loop, kept in the bound so either order stays safe) may write their output starting
+    that many bytes before their input (planner.InPlace).
 
     Both walk output pixels in NHWC order and read input rows at most `pad` rows/columns behind the pixel
     they write, so writes trail reads. Over each kernel's steps in execution order (a step reads, then
@@ -569,3 +572,80 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     lines += ["  return 0;", "}"]
     pairs = ((names.index("out"), names.index("data"), _depthwise_lead(spec)),)
     return GeneratedKernel("\n".join(lines) + "\n", dtypes, None, inplace=pairs)
+
+
+# Units computed together by the FULLY_CONNECTED kernel: each 4-element input word is loaded and widened
+# once for all of them (per 4 k and 4 units: 1 input load, 2 SXTB16, 4 weight loads, 8 SXTB16, 8 SMLAD = 23
+# instructions for 16 MACs). Widening the input on the fly costs one instruction per 16 MACs more than a
+# pre-widened copy and needs no workspace (the arena stays at the activations).
+_FC_UNITS = 4
+
+
+def _fc_block(spec: dict[str, Any], nunits: int, first: str) -> list[str]:
+    """C lines computing units first .. first + nunits - 1 of batch row x."""
+    k = int(spec["depth"])
+    k4 = k - k % 4
+    units = range(nunits)
+    acc = [f"s{a}" for a in units]
+    lines = [
+        f"      const int8_t* w = weight + ({first}) * {k};",
+        f"      int32_t {', '.join(f'{acc[a]} = bias[{first} + {a}]' for a in units)};",
+        "      int32_t j;",
+    ]
+    if k4:
+        groups = k4 // 4
+        unroll = 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
+        if unroll > 1:
+            lines.append(f'      _Pragma("GCC unroll {unroll}")')
+        lines += [
+            f"      for (j = 0; j < {k4}; j += 4) {{",
+            "        uint32_t xv = tvmc_ld32(x + j);",
+            "        int32_t xe = tvmc_sxtb16(xv), xo = tvmc_sxtb16_ror8(xv);",
+        ]
+        for a in units:
+            lines += [
+                f"        {{ uint32_t v = tvmc_ld32(w + j + {a * k});",
+                "          int32_t we = tvmc_sxtb16(v), wo = tvmc_sxtb16_ror8(v);",
+                f"          {acc[a]} = tvmc_smlad(xo, wo, tvmc_smlad(xe, we, {acc[a]})); }}",
+            ]
+        lines.append("      }")
+    if k4 < k:
+        lines.append(f"      for (j = {k4}; j < {k}; ++j) {{")
+        lines += [f"        {acc[a]} += x[j] * w[j + {a * k}];" for a in units]
+        lines.append("      }")
+    for a in units:
+        ch = f"({first} + {a})"
+        store = (f"o[{first} + {a}]", acc[a])
+        if _rq_mode(spec) == "table":
+            lines += _table_channel(spec, ch, [store], "      ")
+        else:
+            lines.append(f"      {store[0]} = {_requant_expr(spec, acc[a], ch)};")
+    return lines
+
+
+def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    """FULLY_CONNECTED [batches, depth] x [units, depth]^T, _FC_UNITS units at a time with SMLAD over
+    SXTB16-widened input and weight words. The bias carries the input zero point (Σw·zp folded at import).
+    No workspace and no in-place pair (every unit block reads the whole input row)."""
+    batches, k, nunits = int(spec["batches"]), int(spec["depth"]), int(spec["units"])
+    names = _param_names(spec, [])
+    lines = [
+        _signature(symbol, dtypes, names) + " {",
+        f"  /* FULLY_CONNECTED {batches}x{k} -> {batches}x{nunits} */",
+        "  int32_t b, u;",
+        "  (void)u;",
+        f"  for (b = 0; b < {batches}; ++b) {{",
+        f"    const int8_t* x = data + b * {k};",
+        f"    int8_t* o = out + b * {nunits};",
+    ]
+    full = nunits - nunits % _FC_UNITS
+    if full:
+        lines.append(f"    for (u = 0; u < {full}; u += {_FC_UNITS}) {{")
+        lines += _fc_block(spec, _FC_UNITS, "u")
+        lines.append("    }")
+    if full < nunits:
+        lines.append("    {")
+        lines += _fc_block(spec, nunits - full, str(full))
+        lines.append("    }")
+    lines += ["  }", "  return 0;", "}"]
+    return GeneratedKernel("\n".join(lines) + "\n", dtypes, None)

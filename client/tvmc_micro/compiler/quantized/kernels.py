@@ -171,15 +171,7 @@ def _conv_spec(
 ) -> str:
     """What ckernels.generate needs to write this layer as a DSP C kernel (JSON, a PrimFunc attribute);
     only for TFLite fixed-point requantisation (callers check `requant.mode`)."""
-    # Per-channel values are kernel arguments: leave them out so identical layers still share a kernel.
-    shift = 0 if requant.per_channel else int(requant.shifts[0])
-    rq = {
-        "per_channel": requant.per_channel,
-        "has_left": requant.needs_left_shift,
-        "mult": 0 if requant.per_channel else int(requant.multipliers[0]),
-        "left": max(shift, 0),
-        "right": max(-shift, 0),
-    }
+    rq = _requant_spec(requant)
     return json.dumps(
         {
             "kind": kind,
@@ -195,6 +187,19 @@ def _conv_spec(
             "act_range": [int(a) for a in act_range],
         }
     )
+
+
+def _requant_spec(requant: Requant) -> dict[str, object]:
+    """The requantisation part of a ckernels spec. Per-channel values are kernel arguments: left out so
+    identical layers still share a kernel."""
+    shift = 0 if requant.per_channel else int(requant.shifts[0])
+    return {
+        "per_channel": requant.per_channel,
+        "has_left": requant.needs_left_shift,
+        "mult": 0 if requant.per_channel else int(requant.multipliers[0]),
+        "left": max(shift, 0),
+        "right": max(-shift, 0),
+    }
 
 
 def depthwise_conv2d(
@@ -284,7 +289,19 @@ def fully_connected(
         name="out",
     )
     del has_bias
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
+    func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
+    if not isinstance(requant, Requant):  # the DSP kernels do TFLite fixed point only
+        return func
+    spec = {
+        "kind": "fully_connected",
+        "batches": int(batches),
+        "depth": int(depth),
+        "units": int(units),
+        "out_zp": int(output_zero_point),
+        "requant": _requant_spec(requant),
+        "act_range": [int(a) for a in act_range],
+    }
+    return func.with_attr(SPEC_ATTR, json.dumps(spec))
 
 
 def average_pool2d(
