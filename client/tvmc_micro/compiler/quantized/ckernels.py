@@ -589,29 +589,38 @@ def _fc_block(spec: dict[str, Any], nunits: int, first: str) -> list[str]:
     acc = [f"s{a}" for a in units]
     lines = [
         f"      const int8_t* w = weight + ({first}) * {k};",
+        "      const int8_t* xp = x;",
         f"      int32_t {', '.join(f'{acc[a]} = bias[{first} + {a}]' for a in units)};",
         "      int32_t j;",
+        "      (void)j;",
     ]
-    if k4:
-        groups = k4 // 4
-        unroll = 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
-        if unroll > 1:
-            lines.append(f'      _Pragma("GCC unroll {unroll}")')
-        lines += [
-            f"      for (j = 0; j < {k4}; j += 4) {{",
-            "        uint32_t xv = tvmc_ld32(x + j);",
-            "        int32_t xe = tvmc_sxtb16(xv), xo = tvmc_sxtb16_ror8(xv);",
+
+    def group(off: int, indent: str) -> list[str]:
+        body = [
+            f"{indent}{{ uint32_t xv = tvmc_ld32(xp + {off});",
+            f"{indent}  int32_t xe = tvmc_sxtb16(xv), xo = tvmc_sxtb16_ror8(xv);",
         ]
         for a in units:
-            lines += [
-                f"        {{ uint32_t v = tvmc_ld32(w + j + {a * k});",
-                "          int32_t we = tvmc_sxtb16(v), wo = tvmc_sxtb16_ror8(v);",
-                f"          {acc[a]} = tvmc_smlad(xo, wo, tvmc_smlad(xe, we, {acc[a]})); }}",
+            body += [
+                f"{indent}  {{ uint32_t v = tvmc_ld32(w + {off + a * k});",
+                f"{indent}    int32_t we = tvmc_sxtb16(v), wo = tvmc_sxtb16_ror8(v);",
+                f"{indent}    {acc[a]} = tvmc_smlad(xo, wo, tvmc_smlad(xe, we, {acc[a]})); }}",
             ]
+        return [*body, f"{indent}}}"]
+
+    # Unrolled by hand, 4 groups per iteration at immediate offsets from two walking pointers: GCC's own
+    # unroll (with a computed remainder) ran out of registers and kept the input pointer on the stack.
+    k16 = k - k % 16
+    if k16:
+        lines.append(f"      for (j = 0; j < {k16}; j += 16, xp += 16, w += 16) {{")
+        for g in range(4):
+            lines += group(4 * g, "        ")
         lines.append("      }")
+    for g in range(0, k4 - k16, 4):
+        lines += group(g, "      ")
     if k4 < k:
-        lines.append(f"      for (j = {k4}; j < {k}; ++j) {{")
-        lines += [f"        {acc[a]} += x[j] * w[j + {a * k}];" for a in units]
+        lines.append(f"      for (j = {k4 - k16}; j < {k - k16}; ++j) {{")
+        lines += [f"        {acc[a]} += xp[j] * w[j + {a * k}];" for a in units]
         lines.append("      }")
     for a in units:
         ch = f"({first} + {a})"
@@ -630,7 +639,7 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
     batches, k, nunits = int(spec["batches"]), int(spec["depth"]), int(spec["units"])
     names = _param_names(spec, [])
     lines = [
-        _signature(symbol, dtypes, names) + " {",
+        _KEEP_ORDER + _signature(symbol, dtypes, names) + " {",
         f"  /* FULLY_CONNECTED {batches}x{k} -> {batches}x{nunits} */",
         "  int32_t b, u;",
         "  (void)u;",
