@@ -243,14 +243,18 @@ class QNet:
             return self._qlinear_unary("QLinearSoftmax", x, yq, axis=axis, opset=self.opset)
         return self.quant(self.node("Softmax", [self.deq(x)], axis=axis), self.shape[x], yq)
 
-    def mul(self, a: str, b: str | float) -> str:
-        """a * b (numpy broadcasting); b an activation or, given as a float, a quantised constant."""
+    def mul(self, a: str, b: str | float | np.ndarray) -> str:
+        """a * b (numpy broadcasting); b an activation or, given as numbers, a constant quantised with
+        its own scale (as the quantizer does)."""
         yq = self.qparams()
-        if isinstance(b, float):  # a scalar constant, quantised with its own scale (as the quantizer does)
-            bq = self.qparams(abs(b) / 100, 0 if self.dtype == np.int8 else 128)
-            raw = int(np.rint(b / (abs(b) / 100))) + (0 if self.dtype == np.int8 else 128)
-            b = self.const("c", self.dtype(raw))
-            self.q[b], self.shape[b] = bq, ()
+        if not isinstance(b, str):
+            values = np.asarray(b, np.float32)
+            scale = float(np.abs(values).max()) / 100
+            offset = 0 if self.dtype == np.int8 else 128
+            raw = (np.rint(values / scale) + offset).astype(self.dtype)
+            bq = self.qparams(scale, offset)
+            b = self.const("c", raw if values.ndim else self.dtype(raw))
+            self.q[b], self.shape[b] = bq, values.shape
         shape = tuple(int(d) for d in np.broadcast_shapes(self.shape[a], self.shape[b]))
         if not self.qdq:
             out = self.node("QLinearMul", [a, *self.q[a], b, *self.q[b], *yq], domain="com.microsoft")

@@ -34,7 +34,7 @@ def se_net(seed: int, dtype: str, qdq: bool) -> bytes:
     hs = net.float_op("HardSwish", c)
     se = net.float_op("ReduceMean", hs, (1, 8, 1, 1), axes=[2, 3], keepdims=1)
     se = net.float_op("HardSigmoid", net.conv(se, 8, 1), alpha=0.2, beta=0.5)
-    m = net.mul(hs, se)
+    m = net.mul(net.mul(hs, se), np.linspace(0.5, 2.0, 8, dtype=np.float32).reshape(8, 1, 1))
     lr = net.leaky_relu(m, 0.1)
     flat = net.float_op("ReduceMean", lr, (1, 8), axes=[2, 3], keepdims=0)
     logits = net.gemm(flat, 10)

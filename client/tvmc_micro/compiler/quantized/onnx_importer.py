@@ -1058,8 +1058,8 @@ class OnnxLowerer:
                 raise _Unsupported(f"Mul constant B is {b.dtype}; needs int8 or uint8")
             b_offset = 128 if b.dtype == np.uint8 else 0
             stored = (b.astype(np.int16) - b_offset).astype(np.int8)
-            if stored.ndim == len(a.shape) == 4 and stored.size > 1:
-                a = self.nchw(a)  # a per-channel constant is laid out NCHW
+            if stored.size > 1:
+                a = self.nchw(a)  # a constant with more than one value broadcasts against the ONNX layout
             b_expr, b_phys, b_logical, b_zp = (
                 relax.const(stored),
                 stored.shape,
