@@ -170,13 +170,17 @@ class QNet:
         f = self.node("Gemm", [self.deq(x), wdq, bdq], transB=1)
         return self.quant(f, (batches, units))
 
-    def add(self, a: str, b: str) -> str:
+    def add(self, a: str | float | np.ndarray, b: str | float | np.ndarray) -> str:
+        """a + b (numpy broadcasting); either may be numbers: a quantised constant."""
         yq = self.qparams()
+        a = a if isinstance(a, str) else self.quantized_const(a)
+        b = b if isinstance(b, str) else self.quantized_const(b)
+        shape = tuple(int(d) for d in np.broadcast_shapes(self.shape[a], self.shape[b]))
         if not self.qdq:
             out = self.node("QLinearAdd", [a, *self.q[a], b, *self.q[b], *yq], domain="com.microsoft")
-            self.q[out], self.shape[out] = yq, self.shape[a]
+            self.q[out], self.shape[out] = yq, shape
             return out
-        return self.quant(self.node("Add", [self.deq(a), self.deq(b)]), self.shape[a], yq)
+        return self.quant(self.node("Add", [self.deq(a), self.deq(b)]), shape, yq)
 
     def avg_pool(self, x: str, k: int, stride: int, pad: int = 0, same_quant: bool = False) -> str:
         """`same_quant`: the output keeps the input's parameters (then means of k*k values often sit
@@ -247,20 +251,23 @@ class QNet:
         """a * b (numpy broadcasting); b an activation or, given as numbers, a constant quantised with
         its own scale (as the quantizer does)."""
         yq = self.qparams()
-        if not isinstance(b, str):
-            values = np.asarray(b, np.float32)
-            scale = float(np.abs(values).max()) / 100
-            offset = 0 if self.dtype == np.int8 else 128
-            raw = (np.rint(values / scale) + offset).astype(self.dtype)
-            bq = self.qparams(scale, offset)
-            b = self.const("c", raw if values.ndim else self.dtype(raw))
-            self.q[b], self.shape[b] = bq, values.shape
+        b = b if isinstance(b, str) else self.quantized_const(b)
         shape = tuple(int(d) for d in np.broadcast_shapes(self.shape[a], self.shape[b]))
         if not self.qdq:
             out = self.node("QLinearMul", [a, *self.q[a], b, *self.q[b], *yq], domain="com.microsoft")
             self.q[out], self.shape[out] = yq, shape
             return out
         return self.quant(self.node("Mul", [self.deq(a), self.deq(b)]), shape, yq)
+
+    def quantized_const(self, value: float | np.ndarray) -> str:
+        """A constant quantised with its own scale (as the quantizer does), usable like an activation."""
+        values = np.asarray(value, np.float32)
+        scale = float(np.abs(values).max()) / 100
+        offset = 0 if self.dtype == np.int8 else 128
+        raw = (np.rint(values / scale) + offset).astype(self.dtype)
+        name = self.const("c", raw if values.ndim else self.dtype(raw))
+        self.q[name], self.shape[name] = self.qparams(scale, offset), values.shape
+        return name
 
     def leaky_relu(self, x: str, alpha: float) -> str:
         yq = self.qparams()

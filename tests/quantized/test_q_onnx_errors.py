@@ -222,6 +222,18 @@ def _bn_int_mean() -> bytes:
     return net.finish([y])
 
 
+def _add_consts(both: bool) -> Callable[[], bytes]:
+    def build() -> bytes:
+        net = QNet(34, "int8", True)
+        x = net.input((1, 4))
+        c = net.node("DequantizeLinear", [net.const("c", np.int32(7)), net.const("cs", np.float32(0.01))])
+        first = c if both else net.deq(x)
+        return net.finish([net.quant(net.node("Add", [first, c]), (1, 4))])
+
+    build.__name__ = "_add_two_constants" if both else "_add_int32_constant"
+    return build
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -231,6 +243,8 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_add_consts(True), ["Add", "Add of two constants"]),
+    (_add_consts(False), ["Add", "a int32 constant operand; needs int8 or uint8"]),
     (_bn_training, ["BatchNormalization", "training mode"]),
     (_bn_int_mean, ["BatchNormalization", "mean is not a float32 constant with one value per channel"]),
     (_argmax_of_float_input, ["ArgMax", "not an integer activation"]),

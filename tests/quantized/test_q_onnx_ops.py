@@ -124,6 +124,17 @@ def argmax_net(seed: int, dtype: str, qdq: bool) -> bytes:
     return net.finish(outs, dequantize=True)
 
 
+def add_const(seed: int, dtype: str, qdq: bool) -> bytes:
+    """Add of a quantised constant: per-channel [C, 1, 1] to an NHWC conv output, a scalar, and a
+    constant first operand."""
+    net = QNet(seed, dtype, qdq)
+    x = net.input((1, 3, 5, 5))
+    c = net.conv(x, 4, 3, pad=1)
+    a = net.add(c, np.array([0.5, -1.0, 2.0, 0.25], np.float32).reshape(4, 1, 1))
+    b = net.add(a, 1.5)
+    return net.finish([a, b, net.add(-0.75, b)], dequantize=True)
+
+
 def bn_net(seed: int, dtype: str, qdq: bool) -> bytes:
     """BatchNormalization in float32 between DequantizeLinear and QuantizeLinear, with and without a
     Relu before the QuantizeLinear; a Relu after a float Sub as well."""
@@ -146,6 +157,10 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "add_const_qdq_int8": (lambda: add_const(48, "int8", True), True),
+    "add_const_qdq_uint8": (lambda: add_const(49, "uint8", True), True),
+    "add_const_qlinear_int8": (lambda: add_const(50, "int8", False), False),
+    "add_const_qlinear_uint8": (lambda: add_const(51, "uint8", False), False),
     "bn_qdq_int8": (lambda: bn_net(46, "int8", True), True),
     "bn_qlinear_uint8": (lambda: bn_net(47, "uint8", False), False),
     "argmax_qdq_int8": (lambda: argmax_net(44, "int8", True), True),

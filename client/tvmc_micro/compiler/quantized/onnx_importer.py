@@ -487,8 +487,14 @@ class OnnxLowerer:
                 return self.conv_transpose(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
             return self.matmul(p.node, xa, xq, w.src, w.q, bias, out_q, p.activation)
         if op == "Add":
-            (a, aq), (b, bq) = deq_act(0), deq_act(1)
-            return self.add(a, aq, b, bq, out_q)
+            args: list[tuple[QAct | np.ndarray, QParams]] = []
+            for k in (0, 1):
+                v = p.args[k] if len(p.args) > k else None
+                if isinstance(v, Deq) and isinstance(v.src, np.ndarray):
+                    args.append((v.src, v.q))  # a quantised constant
+                else:
+                    args.append(deq_act(k))
+            return self.add(args[0][0], args[0][1], args[1][0], args[1][1], out_q)
         if op == "AveragePool":
             xa, xq = deq_act(0)
             return self.avg_pool(p.node, xa, xq, out_q)
@@ -713,16 +719,28 @@ class OnnxLowerer:
         )
         del axis
 
-    def add(self, a: QAct, aq: QParams, b: QAct, bq: QParams, yq: QParams) -> QAct:
+    def add(self, a: QAct | np.ndarray, aq: QParams, b: QAct | np.ndarray, bq: QParams, yq: QParams) -> QAct:
+        """QLinearAdd; one operand may be a quantised constant (uint8/int8, kept in int8 storage)."""
         for name, q in (("A", aq), ("B", bq), ("C", yq)):
             if not q.per_tensor:
                 raise _Unsupported(f"Add input {name} is {q.describe()}; needs per-tensor")
-        a, b = _same_layout(self, a, b)
-        shape_a, shape_b = a.physical_shape, b.physical_shape
+        if isinstance(a, QAct) and isinstance(b, QAct):
+            a, b = _same_layout(self, a, b)
+        elif isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+            raise _Unsupported("Add of two constants")
+        elif any(isinstance(v, np.ndarray) and v.size > 1 for v in (a, b)):
+            # A constant with several values broadcasts against the ONNX (NCHW) layout.
+            a, b = (self.nchw(v) if isinstance(v, QAct) else v for v in (a, b))
+        a_op, b_op = _int8_operand(a), _int8_operand(b)
+        (a_expr, shape_a, a_logical, a_offset), (b_expr, shape_b, b_logical, b_offset) = a_op, b_op
+        act = a if isinstance(a, QAct) else b
+        assert isinstance(act, QAct)
         try:
             out_shape = tuple(int(d) for d in np.broadcast_shapes(shape_a, shape_b))
         except ValueError as err:
-            raise _Unsupported(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from err
+            raise _Unsupported(
+                f"input shapes {list(a_logical)} and {list(b_logical)} do not broadcast"
+            ) from err
         ratio_a = _f32(aq.scale) / _f32(yq.scale)
         ratio_b = _f32(bq.scale) / _f32(yq.scale)
         # MLAS (built with FMA contraction): zpC - fma(ratio_a, zpA, ratio_b * zpB), all float32.
@@ -730,19 +748,11 @@ class OnnxLowerer:
             np.float64(ratio_a) * aq.zero_point + np.float64(np.float32(ratio_b * np.float32(bq.zero_point)))
         )
         fixed = np.float32(np.float32(yq.zero_point) - inner)
-        func = onnx_kernels.add(
-            shape_a,
-            shape_b,
-            out_shape,
-            a.offset,
-            b.offset,
-            yq.offset,
-            "add",
-        )
+        func = onnx_kernels.add(shape_a, shape_b, out_shape, a_offset, b_offset, yq.offset, "add")
         fp = relax.const(onnx_kernels.fparams(ratio_a, ratio_b, fixed))
-        out = self.call(func, "add", [a.expr, b.expr, fp], out_shape, "int8")
-        logical = tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
-        return QAct(out, logical, a.nhwc and len(logical) == 4, yq.offset)
+        out = self.call(func, "add", [a_expr, b_expr, fp], out_shape, "int8")
+        logical = tuple(int(d) for d in np.broadcast_shapes(a_logical, b_logical))
+        return QAct(out, logical, act.nhwc and len(logical) == 4 and len(out_shape) == 4, yq.offset)
 
     def avg_pool(self, node: Any, x: QAct, xq: QParams, yq: QParams) -> QAct:
         a = _attrs(node)
@@ -1344,8 +1354,11 @@ def _qlinear_add(lw: OnnxLowerer, node: Any) -> None:
         lw.qparams(i[4], i[5]),
         lw.qparams(i[6], i[7] if len(i) > 7 else None),
     )
-    a = lw.act_input(lw.get(i[0]), aq, "QLinearAdd input A")
-    b = lw.act_input(lw.get(i[3]), bq, "QLinearAdd input B")
+    a, b = lw.get(i[0]), lw.get(i[3])
+    if not isinstance(a, np.ndarray):
+        a = lw.act_input(a, aq, "QLinearAdd input A")
+    if not isinstance(b, np.ndarray):
+        b = lw.act_input(b, bq, "QLinearAdd input B")
     lw.values[node.output[0]] = lw.add(a, aq, b, bq, yq)
 
 
@@ -1518,6 +1531,18 @@ def _same(a: QParams, b: QParams) -> bool:
         and a.zero_point == b.zero_point
         and a.offset == b.offset
     )
+
+
+def _int8_operand(v: QAct | np.ndarray) -> tuple[Any, tuple[int, ...], tuple[int, ...], int]:
+    """(expression, physical shape, ONNX shape, offset) of an activation or of a uint8/int8 constant
+    (stored as int8: uint8 minus 128)."""
+    if isinstance(v, QAct):
+        return v.expr, v.physical_shape, v.shape, v.offset
+    if v.dtype not in (np.int8, np.uint8):
+        raise _Unsupported(f"a {v.dtype} constant operand; needs int8 or uint8")
+    offset = 128 if v.dtype == np.uint8 else 0
+    stored = (v.astype(np.int16) - offset).astype(np.int8)
+    return relax.const(stored), stored.shape, stored.shape, offset
 
 
 def _same_layout(lw: OnnxLowerer, a: QAct, b: QAct) -> tuple[QAct, QAct]:
