@@ -49,9 +49,11 @@ class ModelBuilder:
         zero_point: int | list[int] | None = None,
         qdim: int = 0,
         data: np.ndarray | None = None,
+        variable: bool = False,
     ) -> int:
         t = schema.TensorT()
         t.name = name
+        t.isVariable = variable  # model state (SVDF/LSTM memory) that persists across Invoke()
         t.shape = list(shape)
         t.type = _TYPES[dtype]
         if scale is not None:
@@ -207,6 +209,23 @@ def reshape_options(shape: list[int]) -> Any:
 def reducer_options(keep_dims: bool) -> Any:
     o = schema.ReducerOptionsT()
     o.keepDims = keep_dims
+    return o
+
+
+def svdf_options(rank: int, activation: str = "NONE") -> Any:
+    o = schema.SVDFOptionsT()
+    o.rank = rank
+    o.fusedActivationFunction = _ACTIVATIONS[activation]
+    return o
+
+
+def lstm_options(cell_clip: float = 0.0, time_major: bool = False) -> Any:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM options; the cell gate activation is TANH (4), as converters emit."""
+    o = schema.UnidirectionalSequenceLSTMOptionsT()
+    o.fusedActivationFunction = 4
+    o.cellClip = cell_clip
+    o.projClip = 0.0
+    o.timeMajor = time_major
     return o
 
 

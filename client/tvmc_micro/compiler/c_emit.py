@@ -54,7 +54,27 @@ def _upper(name: str) -> str:
     return name.upper()
 
 
-def header(model: str, arena_size: int, inputs: list[IoName], outputs: list[IoName]) -> str:
+@dataclass
+class StateSlot:
+    """One state tensor in the executor's persistent state buffer."""
+
+    offset: int
+    nbytes: int
+    reset_byte: int  # what TFLite Micro fills it with on reset (an int8 tensor's zero point, else 0)
+    name: str
+
+
+def state_size(slots: list[StateSlot]) -> int:
+    return max((s.offset + s.nbytes for s in slots), default=0)
+
+
+def header(
+    model: str,
+    arena_size: int,
+    inputs: list[IoName],
+    outputs: list[IoName],
+    state: list[StateSlot] | None = None,
+) -> str:
     up = _upper(model)
     guard = f"TVMGEN_{up}_H_"
     lines = [
@@ -72,6 +92,12 @@ def header(model: str, arena_size: int, inputs: list[IoName], outputs: list[IoNa
         f"#define TVMGEN_{up}_WORKSPACE_SIZE {arena_size}",
         "",
     ]
+    if state:
+        lines += [
+            "/* Bytes of model state (e.g. SVDF/LSTM memory) the executor keeps in its own static buffer. */",
+            f"#define TVMGEN_{up}_STATE_SIZE {state_size(state)}",
+            "",
+        ]
     for io in inputs + outputs:
         lines.append(f"#define TVMGEN_{up}_{_upper(io.c_name)}_SIZE {io.tensor.nbytes}")
     lines += ["", f"struct tvmgen_{model}_inputs {{"]
@@ -102,6 +128,15 @@ def header(model: str, arena_size: int, inputs: list[IoName], outputs: list[IoNa
         f"int32_t tvmgen_{model}_run(struct tvmgen_{model}_inputs* inputs, "
         f"struct tvmgen_{model}_outputs* outputs);",
         "",
+    ]
+    if state:
+        lines += [
+            "/* The model keeps state across runs: each run continues from the previous one. This puts the",
+            "   state back to where it starts (as TFLite Micro's Reset()), e.g. before a new stream. */",
+            f"void tvmgen_{model}_reset_state(void);",
+            "",
+        ]
+    lines += [
         "#ifdef __cplusplus",
         "}",
         "#endif",
@@ -124,6 +159,8 @@ def tensor_expr(model: str, t: Tensor, plan: ArenaPlan, inputs: list[IoName], ou
         return f"outputs->{outputs[t.io_index].c_name}"
     if t.kind == "constant":
         return f"tvmgen_{model}_{t.name}"
+    if t.kind == "state":
+        return f"(tvmgen_{model}_state + {t.state_offset})"
     return f"(arena + {plan.offsets[t.id]})"
 
 
@@ -134,6 +171,7 @@ def executor(
     steps: list[KernelStep],
     inputs: list[IoName],
     outputs: list[IoName],
+    state: list[StateSlot] | None = None,
 ) -> str:
     lines = [
         f"/* Executor of model '{model}': calls the fused operators in order over one static arena. */",
@@ -166,11 +204,34 @@ def executor(
         "",
         f"static uint8_t tvmgen_{model}_arena[{max(plan.size, 1)}] TVMGEN_ALIGNED;",
         "",
+    ]
+    # A zero reset value is the static buffer's own initial value; any other needs one reset before the
+    # first run (a flag, so the reset image costs no flash).
+    lazy = bool(state) and any(slot.reset_byte for slot in state or [])
+    if state:
+        lines += [
+            "/* Model state: persists across runs, outside the arena (which every run reuses). */",
+            f"static uint8_t tvmgen_{model}_state[{state_size(state)}] TVMGEN_ALIGNED;",
+        ]
+        if lazy:
+            lines.append(f"static bool tvmgen_{model}_state_ready = false;")
+        lines += ["", f"void tvmgen_{model}_reset_state(void) {{"]
+        for slot in state:
+            lines.append(
+                f"  memset(tvmgen_{model}_state + {slot.offset}, {slot.reset_byte}, {slot.nbytes});"
+                f"  /* '{_c_comment(slot.name)}' */"
+            )
+        if lazy:
+            lines.append(f"  tvmgen_{model}_state_ready = true;")
+        lines += ["}", ""]
+    lines += [
         f"int32_t tvmgen_{model}_run(struct tvmgen_{model}_inputs* inputs, "
         f"struct tvmgen_{model}_outputs* outputs) {{",
         f"  uint8_t* const arena = tvmgen_{model}_arena;",
         "  (void)arena; (void)inputs; (void)outputs;",
     ]
+    if lazy:
+        lines.append(f"  if (!tvmgen_{model}_state_ready) tvmgen_{model}_reset_state();")
     for k, s in enumerate(steps):
         args = ", ".join(f"({c_type(d)}*){a}" for d, a in zip(s.kernel.param_dtypes, s.args, strict=True))
         lines.append(f"  TVMGEN_OP_HOOK({k});")

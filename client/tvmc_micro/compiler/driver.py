@@ -90,7 +90,7 @@ def compile_model(
 
     from tvmc_micro import __version__ as tool_version
     from tvmc_micro.compiler import c_emit, mlf
-    from tvmc_micro.compiler.executor import build_executor_graph
+    from tvmc_micro.compiler.executor import bind_state, build_executor_graph, parse_state_attr
     from tvmc_micro.compiler.frontend import import_model
     from tvmc_micro.compiler.graph_info import onnx_census, tflite_census
     from tvmc_micro.compiler.planner import Interval, plan_arena
@@ -133,6 +133,13 @@ def compile_model(
     except Exception as err:
         raise _wrap("Relax lowering", err, pass_config) from err
     graph = build_executor_graph(flat)
+    # Model state (TFLite variable tensors) lives in the executor's persistent buffer, not the arena.
+    state_rows = parse_state_attr(relax_mod["main"])
+    placed = bind_state(graph, [r["name"] for r in state_rows])
+    state_slots = [
+        c_emit.StateSlot(off, graph.tensors[tid].nbytes, int(row["reset_byte"]), row["name"])
+        for (off, tid), row in zip(placed, state_rows, strict=True)
+    ]
     timing["relax"] = time.perf_counter() - t0
     say(f"lowered to {len(graph.calls)} fused operators")
 
@@ -269,9 +276,22 @@ def compile_model(
             "constants_bytes": constants_bytes,
             "activation_lower_bound_bytes": info.activation_lower_bound_bytes,
             "io_bytes": io_bytes,
+            "state_bytes": c_emit.state_size(state_slots),
         },
         "inputs": io_meta(inputs, info.inputs),
         "outputs": io_meta(outputs, info.outputs),
+        "state": [
+            {
+                "name": row["name"],
+                "shape": row["shape"],
+                "dtype": row["dtype"],
+                "size_bytes": slot.nbytes,
+                "offset": slot.offset,
+                "reset_byte": slot.reset_byte,
+                "quantization": row["quantization"],
+            }
+            for row, slot in zip(state_rows, state_slots, strict=True)
+        ],
         "operators": [
             {"index": k, "name": call.func, "function": kernels[call.func].symbol}
             for k, call in enumerate(graph.calls)
@@ -284,10 +304,12 @@ def compile_model(
     }
     files: dict[str, bytes] = {
         "metadata.json": (json.dumps(metadata, indent=2) + "\n").encode(),
-        f"codegen/host/include/tvmgen_{name}.h": c_emit.header(name, plan.size, inputs, outputs).encode(),
+        f"codegen/host/include/tvmgen_{name}.h": c_emit.header(
+            name, plan.size, inputs, outputs, state_slots
+        ).encode(),
         f"codegen/host/src/tvmgen_{name}_lib0.c": kernel_src.encode(),
         f"codegen/host/src/tvmgen_{name}_executor.c": c_emit.executor(
-            name, graph, plan, steps, inputs, outputs
+            name, graph, plan, steps, inputs, outputs, state_slots
         ).encode(),
         f"codegen/host/src/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
         f"src/{name}.relax": relax_mod.script().encode(),

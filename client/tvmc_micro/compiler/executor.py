@@ -7,6 +7,7 @@ reuses memory only within one dtype and ignores kernel workspaces); planner.py m
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,13 @@ class Tensor:
     shape: tuple[int, ...]
     dtype: str
     # "input" (user buffer), "output" (user buffer, written by a kernel), "intermediate" (arena),
-    # "constant" (const array in flash), "workspace" (arena, live during one call).
+    # "constant" (const array in flash), "workspace" (arena, live during one call), "state" (model
+    # state: a persistent buffer outside the arena, at `state_offset`; see driver.bind_state).
     kind: str
     name: str
     io_index: int = -1
     constant: np.ndarray | None = field(default=None, repr=False)
+    state_offset: int = -1
 
     @property
     def nbytes(self) -> int:
@@ -85,6 +88,7 @@ def build_executor_graph(mod: tvm.IRModule) -> ExecutorGraph:
     builtin_allocs: set[int] = set()
     written: set[int] = set()
     constants: dict[Any, int] = {}
+    tuples: dict[Any, list[Any]] = {}  # a var bound to a tuple of values (a multi-output kernel's results)
     op_alloc_storage = tvm.ir.Op.get("relax.memory.alloc_storage")
     op_alloc_tensor = tvm.ir.Op.get("relax.memory.alloc_tensor")
     op_builtin_alloc = tvm.ir.Op.get("relax.builtin.alloc_tensor")
@@ -122,9 +126,13 @@ def build_executor_graph(mod: tvm.IRModule) -> ExecutorGraph:
                 env[var] = tensor_of(value)
                 continue
             if isinstance(value, relax.Tuple):
-                continue  # only used for the returned tuple; resolved at the end
+                tuples[var] = list(value.fields)  # the returned tuple, or a multi-output kernel's results
+                continue
             if isinstance(value, relax.TupleGetItem):
-                raise LoweringError("tuple values inside the graph", _UNSUPPORTED_HINT)
+                if value.tuple_value not in tuples:
+                    raise LoweringError("tuple values inside the graph", _UNSUPPORTED_HINT)
+                env[var] = tensor_of(tuples[value.tuple_value][int(value.index)])
+                continue
             if not isinstance(value, relax.Call):
                 raise LoweringError(f"unsupported binding {type(value).__name__}", _UNSUPPORTED_HINT)
             op = value.op
@@ -182,3 +190,57 @@ def build_executor_graph(mod: tvm.IRModule) -> ExecutorGraph:
         view_shape = _shape_dtype(r)[0] if isinstance(r, relax.Var) else t.shape
         g.output_shapes.append(view_shape)
     return g
+
+
+# Function attribute on `main` of a model with state: a JSON list, one row per state tensor ({name, dtype,
+# shape, quantization, reset_byte}), in the order of the extra parameters (after the model's inputs) and
+# the extra results (after the model's outputs). Written by the importer (quantized/stateful.py).
+STATE_ATTR = "tvmc_micro.state"
+
+
+def parse_state_attr(func: Any) -> list[dict[str, Any]]:
+    """The state rows of `main` ([] when the model has no state)."""
+    attrs = getattr(func, "attrs", None)
+    if attrs is None or STATE_ATTR not in attrs:
+        return []
+    return list(json.loads(str(attrs[STATE_ATTR])))
+
+
+def bind_state(g: ExecutorGraph, names: list[str]) -> list[tuple[int, int]]:
+    """Move model state out of the I/O lists into one persistent buffer; (offset, tensor id) per state.
+
+    The importer appends one parameter (the state before the run) and one result (after it) per state
+    tensor, in the order of `names`. Both become kind "state" at the same offset of the executor's
+    static state buffer, so the kernel updates the state in place and the next run continues from it;
+    the arena planner never sees them.
+    """
+    n = len(names)
+    if n == 0:
+        return []
+    if len(g.inputs) < n or len(g.outputs) < n:
+        raise LoweringError(f"main has fewer parameters/results than {n} state tensors", _UNSUPPORTED_HINT)
+    placed: list[tuple[int, int]] = []
+    offset = 0
+    model_outputs = set(g.outputs[:-n])
+    for k, (before, after) in enumerate(zip(g.inputs[-n:], g.outputs[-n:], strict=True)):
+        t_in, t_out = g.tensors[before], g.tensors[after]
+        if after != before and (t_out.kind != "output" or after in model_outputs):
+            raise LoweringError(
+                f"state tensor {names[k]!r} is not updated by one kernel writing it directly",
+                "report this model: its state update did not survive lowering as an in-place write",
+            )
+        if (t_in.shape, t_in.dtype) != (t_out.shape, t_out.dtype):
+            raise LoweringError(
+                f"state tensor {names[k]!r} changes from {t_in.dtype}{list(t_in.shape)} to "
+                f"{t_out.dtype}{list(t_out.shape)}",
+                "report this model (internal error)",
+            )
+        offset = -(-offset // 16) * 16  # each state tensor 16-byte aligned, like arena tensors
+        for t in (t_in, t_out):
+            t.kind, t.state_offset, t.io_index = "state", offset, k
+        placed.append((offset, before))
+        offset += t_in.nbytes
+    del g.inputs[-n:]
+    del g.outputs[-n:]
+    del g.output_shapes[-n:]
+    return placed

@@ -32,6 +32,8 @@ class QTensor:
     zero_points: np.ndarray  # int64, empty when not quantized
     quantized_dimension: int
     data: np.ndarray | None  # constant contents, None for activations
+    # TFLite `is_variable`: model state (SVDF/LSTM memory) kept across invocations (stateful.py).
+    is_variable: bool = False
 
     @property
     def is_quantized(self) -> bool:
@@ -162,7 +164,7 @@ def read_graph(model_bytes: bytes) -> QGraph:
                 raw = buf.DataAsNumpy().tobytes()
                 data = np.frombuffer(raw, dtype=_NP_TYPES[dtype]).reshape(shape).copy()
             name = t.Name().decode("utf-8", "replace") if t.Name() else f"tensor_{i}"
-            tensors.append(QTensor(i, name, shape, dtype, scales, zps, qdim, data))
+            tensors.append(QTensor(i, name, shape, dtype, scales, zps, qdim, data, bool(t.IsVariable())))
         operators = []
         for k in range(sg.OperatorsLength()):
             op = sg.Operators(k)

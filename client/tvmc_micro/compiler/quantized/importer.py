@@ -6,11 +6,18 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from tvmc_micro.compiler.executor import STATE_ATTR
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
-from tvmc_micro.compiler.quantized.graph import QGraph, read_graph
-from tvmc_micro.compiler.quantized.lowering import Lowerer, describe_operator
-from tvmc_micro.compiler.quantized.lowering16 import converter_for
+from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, read_graph
+from tvmc_micro.compiler.quantized.lowering import Converter, Lowerer, describe_operator
+from tvmc_micro.compiler.quantized.lowering16 import converter_for as _table_converter
+from tvmc_micro.compiler.quantized.stateful import (
+    STATEFUL_CONVERTERS,
+    state_description,
+    state_problems,
+    state_tensors,
+)
 
 # Operators that only convert between float and integer at the model's edges.
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -52,8 +59,13 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
     return True
 
 
+def converter_for(g: QGraph, op: QOperator) -> Converter | None:
+    """The operator's converter: the int16/int8 tables, then the stateful operators (SVDF, LSTM)."""
+    return _table_converter(g, op) or STATEFUL_CONVERTERS.get(op.name)
+
+
 def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
-    problems = []
+    problems = state_problems(g)
     for op in g.operators:
         conv = converter_for(g, op)  # int16 operators have their own table
         try:
@@ -88,7 +100,9 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
     """A Relax module computing the model in integers, bit-exact with TFLite Micro's reference kernels.
 
     `main` takes the model inputs (int8, or float32 where the model quantizes at its edge) in model
-    order and returns its output (a tuple when there are several). Each operator is one `R.call_tir`
+    order and returns its output (a tuple when there are several). A model with state (variable tensors)
+    also takes each state tensor after the inputs and returns its updated value after the outputs; the
+    function attribute `STATE_ATTR` describes them (stateful.py). Each operator is one `R.call_tir`
     of an integer PrimFunc; weights are int8 constants, biases int32 with Σw·zp folded in.
     Raises UnsupportedQuantizedModel listing every operator it cannot compile.
     """
@@ -104,13 +118,25 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
         var = relax.Var(claim_unique(t.name, used), relax.TensorType(list(t.shape), _IO_DTYPES[t.dtype]))
         lw.define(i, var)
         params.append(var)
-    with lw.bb.function("main", params, attrs={"global_symbol": "main", "tvmc_micro.model_name": model_name}):
+    # Model state (TFLite variable tensors): one extra input (the state before this run) and one extra
+    # output (after it) per tensor, after the model's own; the executor binds both to one persistent buffer.
+    states = state_tensors(g)
+    for i in states:
+        t = g.tensors[i]
+        var = relax.Var(claim_unique(t.name, used), relax.TensorType(list(t.shape), _IO_DTYPES[t.dtype]))
+        lw.define(i, var)
+        params.append(var)
+    attrs = {"global_symbol": "main", "tvmc_micro.model_name": model_name}
+    if states:
+        attrs[STATE_ATTR] = state_description(g, states)
+    with lw.bb.function("main", params, attrs=attrs):
         with lw.bb.dataflow():
             for op in g.operators:
                 conv = converter_for(g, op)
                 assert conv is not None  # find_unsupported refused the model otherwise
                 conv.lower(lw, op)
             outs = [lw.value(i) for i in g.outputs]
+            outs += [lw.state_updates.get(i, lw.value(i)) for i in states]
             result = outs[0] if len(outs) == 1 else relax.Tuple(outs)
             out_var = lw.bb.emit_output(result)
         lw.bb.emit_func_output(out_var)

@@ -37,6 +37,8 @@ class Lowerer:
         self.graph = graph
         self.bb = relax.BlockBuilder()
         self.values: dict[int, relax.Expr] = {}
+        # Variable (state) tensor index -> its value after this invocation (stateful.py's converters).
+        self.state_updates: dict[int, relax.Expr] = {}
 
     def t(self, index: int) -> QTensor:
         return self.graph.tensors[index]
