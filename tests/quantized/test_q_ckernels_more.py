@@ -161,3 +161,34 @@ def test_fully_connected_kernel(name: str, tmp_path: Path) -> None:
     mode = {"fixed": "fixed", "fixed_relu": "fixed", "left": "exact", "tensor_exact": "exact"}
     assert ckernels._rq_mode(spec) == mode.get(FC_CASES[name][3], "table")
     _check_fc(spec, mults, shifts, rng, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc"])
+def test_in_domain_layers_need_no_branch(kind: str, tmp_path: Path) -> None:
+    """kernels.py marks a per-channel layer whose every channel is in tvmc_rqz's domain; its kernel then has
+    no per-channel branch and is still exact."""
+    from tvmc_micro.compiler.quantized import ckernels, kernels
+    from tvmc_micro.compiler.quantized.requant import Requant
+
+    rng = np.random.default_rng(zlib.crc32(f"in_domain/{kind}".encode()))
+    n = 7 if kind == "fc" else GEOMS[kind]["out_shape"][3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-22, -1, size=n)]
+    shifts[0], shifts[-1] = -2, -22  # the domain's edges
+    rq = kernels._requant_spec(Requant(np.array(mults, np.int32), np.array(shifts, np.int32)))
+    assert rq["in_domain"] is True
+    dead = kernels._requant_spec(Requant(np.array(mults, np.int32), np.array([-23, *shifts[1:]], np.int32)))
+    assert dead["in_domain"] is False
+    if kind == "fc":
+        spec = _fc_spec(2, 21, n, mults, shifts, (-128, 127))
+    else:
+        spec = _spec("conv2d" if kind == "conv" else kind, GEOMS[kind], mults, shifts, (-7, 5), (-128, 127))
+    assert spec["requant"] == {k: v for k, v in rq.items() if k != "in_domain"}  # the same fields otherwise
+    spec["requant"] = rq
+    dtypes = ["int8", "int8", "int32", "int32", "int8", "int8"]
+    gen = ckernels.generate(json.dumps(spec), "kern", dtypes)
+    assert gen is not None and "TVMC_RQZ_OK(m, e)" not in gen.source and "tvmc_rqz(" in gen.source
+    if kind == "fc":
+        _check_fc(spec, mults, shifts, rng, tmp_path)
+    else:
+        _check_generated(spec, mults, shifts, rng, tmp_path)

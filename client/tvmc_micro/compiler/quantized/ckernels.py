@@ -100,6 +100,11 @@ static inline int32_t tvmc_rqz(int32_t acc, int32_t mult, int32_t khi, int32_t s
 /* (m, e) inside tvmc_rqz's domain: 2 <= e <= 22 and m == 0 or 2^30 <= m < 2^31. */
 #define TVMC_RQZ_OK(m, e) ((uint32_t)((e) - 2) <= 20u && ((m) == 0 || (m) >= 0x40000000))
 /* Requantise with any per-channel (m, right shift e) and add zp: tvmc_rqz inside its domain, else tvmc_rq. */
+/* tvmc_rq(acc, m, 0, e) + zp out of line: the rare branch of a per-channel block, kept from crowding the
+   hot loop's registers. */
+__attribute__((noinline, cold, unused)) static int32_t tvmc_rq_cold(int32_t acc, int32_t m, int32_t e, int32_t zp) {
+  return tvmc_rq(acc, m, 0, e) + zp;
+}
 static inline int32_t tvmc_rqe(int32_t acc, int32_t m, int32_t e, int32_t zp) {
   if (TVMC_RQZ_OK(m, e)) return tvmc_rqz(acc, m, (int32_t)((uint32_t)(2 * zp + 1) << (e - 2)), e - 1);
   return tvmc_rq(acc, m, 0, e) + zp;
@@ -231,7 +236,15 @@ def _table_channel(spec: dict[str, Any], ch: str, stores: list[tuple[str, str]],
         return f"tvmc_sat8({value})" if (lo, hi) == (-128, 127) else f"tvmc_clamp8({value}, {lo}, {hi})"
 
     fast = [f"{dst} = {clamp(f'tvmc_rqz({acc}, m, kh, e - 1)')};" for dst, acc in stores]
-    slow = [f"{dst} = {clamp(f'tvmc_rq({acc}, m, 0, e) + ({zp})')};" for dst, acc in stores]
+    if spec["requant"].get("in_domain"):
+        # kernels.py checked every channel at compile time (a kernel is shared only by layers whose specs
+        # are equal, so by layers that are in the domain too): no branch.
+        return [
+            f"{indent}{{ int32_t m = rq_mult[{ch}], e = rq_right[{ch}], kh = {_khi(spec, 'e')};",
+            *(f"{indent}  {line}" for line in fast),
+            f"{indent}}}",
+        ]
+    slow = [f"{dst} = {clamp(f'tvmc_rq_cold({acc}, m, e, {zp})')};" for dst, acc in stores]
     return [
         f"{indent}{{ int32_t m = rq_mult[{ch}], e = rq_right[{ch}];",
         f"{indent}  if (TVMC_RQZ_OK(m, e)) {{",

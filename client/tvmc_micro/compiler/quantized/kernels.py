@@ -193,7 +193,11 @@ def _requant_spec(requant: Requant) -> dict[str, object]:
     """The requantisation part of a ckernels spec. Per-channel values are kernel arguments: left out so
     identical layers still share a kernel."""
     shift = 0 if requant.per_channel else int(requant.shifts[0])
+    mults, rights = requant.multipliers.astype(np.int64), -requant.shifts.astype(np.int64)
+    canonical = (mults == 0) | ((mults >= 1 << 30) & (mults < 1 << 31))
     return {
+        # every channel inside the fast epilogue's domain (ckernels._RQZ_*): no per-channel branch needed
+        "in_domain": bool(np.all(canonical & (rights >= 2) & (rights <= 22))),
         "per_channel": requant.per_channel,
         "has_left": requant.needs_left_shift,
         "mult": 0 if requant.per_channel else int(requant.multipliers[0]),
@@ -461,8 +465,9 @@ def lookup_table(
     return _finish([data, table, out], name)
 
 
-def softmax(shape: tuple[int, ...], table_start: int, name: str) -> tirx.PrimFunc:
-    """int8 SOFTMAX over the last axis, exactly TFLite's reference_ops::Softmax (gemmlowp fixed point).
+def softmax(shape: tuple[int, ...], table_start: int, name: str, out_dtype: str = "int8") -> tirx.PrimFunc:
+    """int8 SOFTMAX over the last axis, exactly TFLite's reference_ops::Softmax (gemmlowp fixed point);
+    the output is int8 (zero point -128) or int16 (zero point -32768, as keyword-spotting models end).
 
     exp(x - max) comes from an F0 table computed at import time (it depends only on the difference
     x - max + 255 = k); only entries k >= table_start are stored, smaller k read as 0. The per-row
@@ -507,13 +512,15 @@ def softmax(shape: tuple[int, ...], table_start: int, name: str) -> tirx.PrimFun
         x = _newton_stage(x, half_denominator, f"nr_x{k + 1}")
     final = x
     scale = te.compute((rows,), lambda r: tfp.saturating_rounding_multiply_by_pot(final[r], 1), name="scale")
-    # exponent = num_bits_over_unit + 31 - 8, with num_bits_over_unit = 12 - headroom
-    exponent = te.compute((rows,), lambda r: 35 - headroom[r], name="exponent")
+    # exponent = num_bits_over_unit + 31 - (output bits), with num_bits_over_unit = 12 - headroom
+    bits = 16 if out_dtype == "int16" else 8
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    exponent = te.compute((rows,), lambda r: 43 - bits - headroom[r], name="exponent")
 
     def body(*idx: tirx.Var) -> PrimExpr:
         r, c = _flatten(idx, shape)
         unsat = tfp.rounding_divide_by_pot(tfp.srdhm(scale[r], exp_of(r, c)), exponent[r])
-        return clamp_to_int8(unsat - 128, -128, 127)
+        return clamp_to_int8(unsat + lo, lo, hi, out_dtype)
 
     out = te.compute(shape, body, name="out")
 
