@@ -1,18 +1,24 @@
 """More DSP C kernels (compiler/quantized/ckernels.py): per-channel requantisation with channels outside
 tvmc_rqz's domain (dead channels of real models: right shifts up to 31, zero multipliers, a shift of 1),
-generated straight from specs and compared with numpy on the host under UBSan."""
+FULLY_CONNECTED, one-input-channel DEPTHWISE_CONV_2D as a conv; generated straight from specs and compared
+with numpy on the host under UBSan, and whole models against TFLite Micro (host, and QEMU mps2_an386)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_q_ckernels import GEOMS, _check_generated, _spec
+from qharness import Tflm, random_input
+from synthetic import Synthetic, _Net
+from test_q_ckernels import GEOMS, M4, _check_generated, _compile, _kernel_source, _spec
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.usefixtures("tvm_available")
 
@@ -192,3 +198,42 @@ def test_in_domain_layers_need_no_branch(kind: str, tmp_path: Path) -> None:
         _check_fc(spec, mults, shifts, rng, tmp_path)
     else:
         _check_generated(spec, mults, shifts, rng, tmp_path)
+
+
+# ---- whole models through tvmc compile for cortex-m4, every intermediate against TFLite Micro ----
+
+
+def dspnet2(seed: int) -> Synthetic:
+    """int8 in; the layer classes the kernels above add: one-input-channel depthwise with multipliers
+    (strided SAME, VALID with odd channel counts), FULLY_CONNECTED with batches > 1 (per-tensor) and over a
+    flattened map (per-channel, fused RELU, depth not a multiple of 4)."""
+    net = _Net(seed)
+    shape = (1, 13, 10, 1)
+    x = net.act("input", shape)
+    y = net.depthwise(x, (3, 3), 8, per_channel=True, padding="SAME", stride=(2, 2))
+    net.depthwise(x, (3, 2), 5, per_channel=False, padding="VALID")
+    f = net.fc(y, 6, per_channel=False)  # [35, 8] x [6, 8]^T
+    flat = net.reshape(f, (1, 210))
+    net.fc(flat, 13, per_channel=True, activation="RELU")
+    model = net.b.build([x], net.outputs)
+    return Synthetic(f"dspnet2_{seed}", model, ["int8"], [shape], net.output_names)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_whole_model_bit_exact_on_host(seed: int, tmp_path_factory: pytest.TempPathFactory) -> None:
+    sys.path.insert(0, str(REPO / "tests" / "compiler"))
+    from compiler_harness import build, extract
+
+    syn = dspnet2(seed)
+    mlf = _compile(syn.model, syn.name, M4, tmp_path_factory)
+    src = _kernel_source(mlf)
+    assert "FULLY_CONNECTED 35x8 -> 35x6" in src and "FULLY_CONNECTED 1x210 -> 1x13" in src
+    assert src.count("wk[c * 9 + t] = weight[t * 8 + c]") == 1  # the multiplier-8 depthwise as a conv
+    work = tmp_path_factory.mktemp(f"{syn.name}_host")
+    built = build(extract(mlf, work / "mlf"))
+    rng = np.random.default_rng(seed)
+    samples = [[random_input(rng, "int8", syn.input_shapes[0])] for _ in range(20)]
+    ref = Tflm(syn.model)
+    for sample, got in zip(samples, built.run(samples, work), strict=True):
+        for j, (r, o) in enumerate(zip(ref(*sample), got, strict=True)):
+            np.testing.assert_array_equal(o.reshape(r.shape), r, err_msg=f"output #{j} {syn.output_names[j]}")

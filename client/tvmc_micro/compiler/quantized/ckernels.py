@@ -102,7 +102,8 @@ static inline int32_t tvmc_rqz(int32_t acc, int32_t mult, int32_t khi, int32_t s
 /* Requantise with any per-channel (m, right shift e) and add zp: tvmc_rqz inside its domain, else tvmc_rq. */
 /* tvmc_rq(acc, m, 0, e) + zp out of line: the rare branch of a per-channel block, kept from crowding the
    hot loop's registers. */
-__attribute__((noinline, cold, unused)) static int32_t tvmc_rq_cold(int32_t acc, int32_t m, int32_t e, int32_t zp) {
+__attribute__((noinline, cold, unused)) static int32_t tvmc_rq_cold(int32_t acc, int32_t m, int32_t e,
+                                                                   int32_t zp) {
   return tvmc_rq(acc, m, 0, e) + zp;
 }
 static inline int32_t tvmc_rqe(int32_t acc, int32_t m, int32_t e, int32_t zp) {
@@ -381,11 +382,11 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
 
     if oc >= 2:
         lines.append(f"    for (c = 0; c < {oc - oc % 2}; c += 2) {{")
-        lines += channel_step(2, f"weight + c * {k}", ["c", "(c + 1)"])
+        lines += channel_step(2, f"wk + c * {k}", ["c", "(c + 1)"])
         lines.append("    }")
     if oc % 2:
         lines.append("    {")
-        lines += channel_step(1, f"weight + {(oc - 1) * k}", [str(oc - 1)])
+        lines += channel_step(1, f"wk + {(oc - 1) * k}", [str(oc - 1)])
         lines.append("    }")
     return lines
 
@@ -411,6 +412,22 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
     ]
+    ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
+    if spec.get("weight_hwo"):
+        # A DEPTHWISE_CONV_2D of one input channel (kernels.py hands it over as this conv): its weights are
+        # [kh, kw, oc]; each call first lays them out as the [oc, kh, kw] rows the blocks read (oc * K
+        # bytes of workspace, a few hundred instructions per call).
+        lines += [
+            f"  int8_t* wk = (int8_t*)ws + {ws_bytes};",
+            "  {",
+            "    int32_t c, t;",
+            f"    for (c = 0; c < {oc}; ++c)",
+            f"      for (t = 0; t < {k}; ++t) wk[c * {k} + t] = weight[t * {oc} + c];",
+            "  }",
+        ]
+        ws_bytes += (oc * k + 3) // 4 * 4
+    else:
+        lines.append("  const int8_t* wk = weight;")
     npx = oh * ow
     full, rest = divmod(npx, _CONV_PIX)
     lines.append("  int32_t pix = 0;")
@@ -423,7 +440,6 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         lines += _conv_block(spec, rest, k, row, direct)
         lines.append("  }")
     lines += ["  return 0;", "}"]
-    ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
     pairs = ((names.index("out"), names.index("data"), 0),) if inplace else ()
     return GeneratedKernel(
         "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs

@@ -206,6 +206,10 @@ def _requant_spec(requant: Requant) -> dict[str, object]:
     }
 
 
+# Largest weight tensor a one-input-channel depthwise layer transposes into its DSP kernel's workspace.
+_HWO_WEIGHT_BYTES = 4096
+
+
 def depthwise_conv2d(
     data_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
@@ -246,7 +250,27 @@ def depthwise_conv2d(
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if depth_multiplier != 1 or data_shape[3] > 1024 or not isinstance(requant, Requant):
+    if not isinstance(requant, Requant):
+        return func
+    if data_shape[3] == 1 and out_c > 1 and out_c * kh * kw <= _HWO_WEIGHT_BYTES:
+        # One input channel, multiplier out_c (person_detect's first layer): a CONV_2D with [out_c, kh, kw, 1]
+        # weights, which the DSP conv kernel computes with SMLAD after transposing the weights per call.
+        conv_spec = json.loads(
+            _conv_spec(
+                "conv2d",
+                data_shape,
+                (out_c, kh, kw, 1),
+                out_shape,
+                geometry,
+                input_zero_point,
+                output_zero_point,
+                requant,
+                act_range,
+            )
+        )
+        conv_spec["weight_hwo"] = True
+        return func.with_attr(SPEC_ATTR, json.dumps(conv_spec))
+    if depth_multiplier != 1 or data_shape[3] > 1024:
         return func
     spec = _conv_spec(
         "depthwise",
