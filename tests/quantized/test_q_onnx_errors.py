@@ -234,6 +234,21 @@ def _add_consts(both: bool) -> Callable[[], bytes]:
     return build
 
 
+def _dropout(mask: bool) -> Callable[[], bytes]:
+    def build() -> bytes:
+        net = QNet(35, "int8", True, opset=13)
+        x = net.input((1, 4))
+        ins = [net.deq(x)]
+        if not mask:
+            ins += [net.const("r", np.float32(0.5)), net.const("t", np.bool_(True))]
+        outs = [net._name("d"), net._name("m")] if mask else [net._name("d")]
+        net.nodes.append(onnx.helper.make_node("Dropout", ins, outs, name=outs[0]))
+        return net.finish([net.quant(outs[0], (1, 4))])
+
+    build.__name__ = "_dropout_mask" if mask else "_dropout_training"
+    return build
+
+
 def _i64(*values: int) -> np.ndarray:
     return np.array(values, np.int64)
 
@@ -243,6 +258,8 @@ def _f32s(*values: float) -> np.ndarray:
 
 
 MOVE_CASES = [
+    (_dropout(True), ["Dropout", "mask output is not supported"]),
+    (_dropout(False), ["Dropout", "training mode is not supported"]),
     (_add_consts(True), ["Add", "Add of two constants"]),
     (_add_consts(False), ["Add", "a int32 constant operand; needs int8 or uint8"]),
     (_bn_training, ["BatchNormalization", "training mode"]),

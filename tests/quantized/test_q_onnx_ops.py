@@ -126,13 +126,32 @@ def argmax_net(seed: int, dtype: str, qdq: bool) -> bytes:
 
 def add_const(seed: int, dtype: str, qdq: bool) -> bytes:
     """Add of a quantised constant: per-channel [C, 1, 1] to an NHWC conv output, a scalar, and a
-    constant first operand."""
+    constant first operand; Dropout / Identity (inference no-ops) on the way."""
     net = QNet(seed, dtype, qdq)
     x = net.input((1, 3, 5, 5))
     c = net.conv(x, 4, 3, pad=1)
+    if qdq:  # inference no-ops: Dropout between DequantizeLinear and QuantizeLinear (same parameters)
+        c = net.quant(net.node("Dropout", [net.deq(c)]), (1, 4, 5, 5), net.q[c])
+    else:  # Identity on the integer tensor
+        ident = net.node("Identity", [c])
+        net.q[ident], net.shape[ident] = net.q[c], net.shape[c]
+        c = ident
     a = net.add(c, np.array([0.5, -1.0, 2.0, 0.25], np.float32).reshape(4, 1, 1))
     b = net.add(a, 1.5)
     return net.finish([a, b, net.add(-0.75, b)], dequantize=True)
+
+
+def double_qdq(seed: int, dtype: str) -> bytes:
+    """Q1 -> DQ1 -> Q2 -> DQ2 chains with different parameters, one through a Dropout: ORT merges each
+    into one pair with recomputed parameters (its DoubleQDQPairsRemover), which the importer mirrors.
+    The last chain ends at a graph output, which ORT leaves alone (a plain requantisation)."""
+    net = QNet(seed, dtype, True)
+    x = net.input((1, 3, 5, 5))
+    c = net.conv(x, 4, 3, pad=1)
+    d = net.quant(net.node("Dropout", [net.deq(c)]), (1, 4, 5, 5))
+    e = net.quant(net.deq(net.add(d, 0.5)), (1, 4, 5, 5))
+    f = net.add(e, -0.25)
+    return net.finish([f, net.quant(net.deq(f), (1, 4, 5, 5))], dequantize=True)
 
 
 def bn_net(seed: int, dtype: str, qdq: bool) -> bytes:
@@ -157,6 +176,8 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "double_qdq_int8": (lambda: double_qdq(52, "int8"), True),
+    "double_qdq_uint8": (lambda: double_qdq(53, "uint8"), True),
     "add_const_qdq_int8": (lambda: add_const(48, "int8", True), True),
     "add_const_qdq_uint8": (lambda: add_const(49, "uint8", True), True),
     "add_const_qlinear_int8": (lambda: add_const(50, "int8", False), False),

@@ -26,6 +26,7 @@ from tvm import relax
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized import kernels, onnx_kernels
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
+from tvmc_micro.compiler.quantized.onnx_rewrite import remove_double_qdq
 from tvmc_micro.compiler.quantized.onnx_values import (
     QDQ_OPS,
     QLINEAR_OPS,
@@ -360,6 +361,16 @@ class OnnxLowerer:
             return
         if op == "ArgMax":
             self.values[node.output[0]] = self.argmax(node, self.get(node.input[0]))
+            return
+        if op in ("Identity", "Dropout"):
+            # Inference no-ops, whatever the value is (integer, DequantizeLinear view, pending float op).
+            if op == "Dropout" and (len(node.output) > 1 and node.output[1]):
+                raise _Unsupported("Dropout's mask output is not supported (inference has no mask)")
+            if op == "Dropout" and len(node.input) > 2 and node.input[2]:
+                mode = self.get(node.input[2])
+                if not isinstance(mode, np.ndarray) or bool(mode.reshape(-1)[0]):
+                    raise _Unsupported("Dropout in training mode is not supported")
+            self.values[node.output[0]] = self.get(node.input[0])
             return
         if op in _MOVE_OPS and isinstance(self.get(node.input[0]), QAct):
             # Data movement on an integer tensor (QLinear models): ORT runs these on int8/uint8 directly.
@@ -1628,6 +1639,9 @@ def import_onnx_quantized(model: Any, model_name: str) -> tvm.IRModule:
     `model` is an onnx ModelProto or its bytes. Raises UnsupportedQuantizedModel listing every node
     that cannot be mapped (op, location, quantisation)."""
     m = _load(model)
+    if not any(n.op_type in QLINEAR_OPS for n in m.graph.node):
+        # A QDQ model: ORT's reference run merges double Q/DQ pairs first (their values change).
+        m = remove_double_qdq(m)
     lw = OnnxLowerer(m)
     try:
         return lw.run(model_name)
