@@ -1208,7 +1208,9 @@ class OnnxLowerer:
             params.append(v.reshape(-1))
         gamma, beta, mean, var = params
         eps = _f32(_attrs(p.node).get("epsilon", 1e-5))
-        scale = (gamma / np.sqrt((var + eps).astype(np.float32))).astype(np.float32)
+        # ORT (Eigen): inv_std = 1 / sqrt(var + eps); scale = inv_std * gamma; bias = beta - mean * scale.
+        inv_std = (np.float32(1) / np.sqrt((var + eps).astype(np.float32))).astype(np.float32)
+        scale = (inv_std * gamma).astype(np.float32)
         bias = (beta - (mean * scale).astype(np.float32)).astype(np.float32)
         axis = 3 if x.nhwc and len(x.shape) == 4 else 1
         func = onnx_kernels.batch_norm(
