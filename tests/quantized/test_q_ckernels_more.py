@@ -200,13 +200,117 @@ def test_in_domain_layers_need_no_branch(kind: str, tmp_path: Path) -> None:
         _check_generated(spec, mults, shifts, rng, tmp_path)
 
 
+# ---- ADD / SUB ----
+
+
+def _add_reference(spec: dict[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from tvmc_micro.compiler.quantized import fixedpoint as fp
+
+    def rescale(x: np.ndarray, zp: int, rq: dict[str, int]) -> list[int]:
+        return [
+            fp.multiply_by_quantized_multiplier((int(v) - zp) << spec["left_shift"], rq["mult"], rq["shift"])
+            for v in x
+        ]
+
+    sa, sb = rescale(a, spec["zp_a"], spec["rq_a"]), rescale(b, spec["zp_b"], spec["rq_b"])
+    rq = spec["requant"]
+    shift = rq["left"] - rq["right"]
+    lo, hi = spec["act_range"]
+    out = []
+    for x, y in zip(sa, sb, strict=True):
+        raw = fp.multiply_by_quantized_multiplier(x - y if spec["subtract"] else x + y, rq["mult"], shift)
+        out.append(min(max(raw + spec["out_zp"], lo), hi))
+    return np.array(out, np.int8)
+
+
+ADD_CASES = {
+    # name: (elements, subtract, zp_a, zp_b, out_zp, out shift, act range, a's shift)
+    "resnet_like": (4096, False, -3, 7, -128, -19, (-128, 127), 0),
+    "sub_odd_len": (1031, True, 127, -128, 5, -18, (-128, 127), -1),
+    "relu_clamp": (1026, False, -128, 127, -20, -20, (-20, 127), -3),
+    "out_exact_shift": (1025, False, 0, 0, 0, -24, (-128, 127), 0),  # outside tvmc_rqz's domain
+    "left_rescale": (1027, True, 10, -10, 3, -17, (-100, 90), 1),  # a left-shifting input rescale
+}
+
+
+def _add_spec(name: str, rng: np.random.Generator) -> dict[str, Any]:
+    n, subtract, zpa, zpb, zpo, out_shift, act, a_shift = ADD_CASES[name]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=3)]
+    rq = _spec("add", {}, [mults[2]], [out_shift], (0, zpo), act)["requant"]
+    return {
+        "kind": "add",
+        "elements": n,
+        "subtract": subtract,
+        "zp_a": zpa,
+        "zp_b": zpb,
+        "left_shift": 20,
+        "rq_a": {"mult": mults[0], "shift": a_shift},
+        "rq_b": {"mult": mults[1], "shift": -2},
+        "requant": rq,
+        "out_zp": zpo,
+        "act_range": list(act),
+    }
+
+
+@pytest.mark.parametrize("where", ["apart", "over_a", "over_b"])
+@pytest.mark.parametrize("name", sorted(ADD_CASES))
+def test_add_kernel(name: str, where: str, tmp_path: Path) -> None:
+    """The table-driven ADD/SUB against TFLite's arithmetic in numpy, every byte value of both inputs, in
+    every requantisation mode; "over_a"/"over_b": run with the output over that input, as the planner
+    places the kernel's declared in-place pairs."""
+    from test_q_ckernels import _c_array
+    from tvmc_micro.compiler.quantized import ckernels
+
+    rng = np.random.default_rng(zlib.crc32(f"add/{name}".encode()))
+    spec = _add_spec(name, rng)
+    n = spec["elements"]
+    a = np.resize(np.arange(-128, 128), n).astype(np.int8)  # every value, against random partners
+    b = rng.integers(-128, 128, size=n).astype(np.int8)
+    want = _add_reference(spec, a, b)
+    gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8", "int8"])
+    assert gen is not None and gen.workspace == (2048, "int32")
+    assert gen.inplace == ((2, 0, 0), (2, 1, 0))
+    out = {"apart": "out", "over_a": "a", "over_b": "b"}[where]
+    src = tmp_path / "add.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + ckernels.PRELUDE
+        + gen.source
+        + "\n".join([_c_array("int8_t", "a", a), _c_array("int8_t", "b", b), f"static int8_t out[{n}];"])
+        + "\nstatic int32_t wsbuf[512];\n"
+        + f"int main(void) {{\n  int i;\n  (void)out;\n  kern(a, b, {out}, wsbuf);\n"
+        + f'  for (i = 0; i < {n}; ++i) printf("%d\\n", {out}[i]);\n  return 0;\n}}\n'
+    )
+    exe = tmp_path / "add"
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
+    flags += ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"]
+    subprocess.run(["gcc", *flags, str(src), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), int)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_small_or_broadcast_add_keeps_the_tir_kernel() -> None:
+    from tvmc_micro.compiler.quantized import kernels
+    from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
+    from tvmc_micro.compiler.quantized.requant import Requant
+
+    rq = Requant.from_real([0.25])
+    params = kernels.AddParams(1, 2, 3, 20, rq, rq, Requant.from_real([1e-5]), (-128, 127))
+    big = kernels.add((1, 32, 32), (1, 32, 32), (1, 32, 32), params, "add")
+    assert SPEC_ATTR in big.attrs
+    small, wide = (1, 31, 32), (1, 32, 32)  # 992 elements; a broadcast
+    for shape_a, shape_b, out in [(small, small, small), (wide, (1, 1, 32), wide)]:
+        f = kernels.add(shape_a, shape_b, out, params, "add")
+        assert f.attrs is None or SPEC_ATTR not in f.attrs
+
+
 # ---- whole models through tvmc compile for cortex-m4, every intermediate against TFLite Micro ----
 
 
 def dspnet2(seed: int) -> Synthetic:
     """int8 in; the layer classes the kernels above add: one-input-channel depthwise with multipliers
     (strided SAME, VALID with odd channel counts), FULLY_CONNECTED with batches > 1 (per-tensor) and over a
-    flattened map (per-channel, fused RELU, depth not a multiple of 4)."""
+    flattened map (per-channel, fused RELU, depth not a multiple of 4), a same-shape ADD with RELU."""
     net = _Net(seed)
     shape = (1, 13, 10, 1)
     x = net.act("input", shape)
@@ -215,6 +319,9 @@ def dspnet2(seed: int) -> Synthetic:
     f = net.fc(y, 6, per_channel=False)  # [35, 8] x [6, 8]^T
     flat = net.reshape(f, (1, 210))
     net.fc(flat, 13, per_channel=True, activation="RELU")
+    c1 = net.conv(x, 8, (3, 3), per_channel=True, padding="SAME")
+    c2 = net.conv(x, 8, (1, 1), per_channel=False, padding="VALID")
+    net.binary("ADD", c1, c2, activation="RELU")  # 1,040 elements: the table kernel
     model = net.b.build([x], net.outputs)
     return Synthetic(f"dspnet2_{seed}", model, ["int8"], [shape], net.output_names)
 
@@ -229,6 +336,7 @@ def test_whole_model_bit_exact_on_host(seed: int, tmp_path_factory: pytest.TempP
     src = _kernel_source(mlf)
     assert "FULLY_CONNECTED 35x8 -> 35x6" in src and "FULLY_CONNECTED 1x210 -> 1x13" in src
     assert src.count("wk[c * 9 + t] = weight[t * 8 + c]") == 1  # the multiplier-8 depthwise as a conv
+    assert "ADD of 1040 elements" in src
     work = tmp_path_factory.mktemp(f"{syn.name}_host")
     built = build(extract(mlf, work / "mlf"))
     rng = np.random.default_rng(seed)
@@ -237,3 +345,29 @@ def test_whole_model_bit_exact_on_host(seed: int, tmp_path_factory: pytest.TempP
     for sample, got in zip(samples, built.run(samples, work), strict=True):
         for j, (r, o) in enumerate(zip(ref(*sample), got, strict=True)):
             np.testing.assert_array_equal(o.reshape(r.shape), r, err_msg=f"output #{j} {syn.output_names[j]}")
+
+
+@pytest.mark.slow
+def test_whole_model_bit_exact_under_qemu(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same kernels with real SMLAD/SXTB16/SSAT on QEMU mps2_an386 (Cortex-M4): every output of
+    dspnet2 equal to TFLite Micro."""
+    sys.path.insert(0, str(REPO / "tests" / "templates" / "cortex_m"))
+    from cortex_m_device import make_project, open_session
+    from cortex_m_support import require_qemu, require_toolchain
+
+    require_toolchain()
+    require_qemu()
+    syn = dspnet2(3)
+    mlf = _compile(syn.model, syn.name, M4, tmp_path_factory)
+    handler = make_project(mlf, tmp_path_factory.mktemp("dspnet2_qemu") / "proj", "mps2_an386")
+    rng = np.random.default_rng(5)
+    ref = Tflm(syn.model)
+    with open_session(handler) as session:
+        for _ in range(4):
+            x = rng.integers(-128, 128, size=syn.input_shapes[0]).astype(np.int8)
+            session.set_input(0, x.tobytes())
+            session.run()
+            for j, want in enumerate(ref(x)):
+                got = np.frombuffer(session.get_output(j), np.int8)
+                err = f"output #{j} {syn.output_names[j]}"
+                np.testing.assert_array_equal(got, want.reshape(-1), err_msg=err)

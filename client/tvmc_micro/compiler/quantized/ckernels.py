@@ -156,6 +156,8 @@ def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedK
         return _depthwise(spec, symbol, param_dtypes)
     if kind == "fully_connected":
         return _fully_connected(spec, symbol, param_dtypes)
+    if kind == "add":
+        return _add(spec, symbol, param_dtypes)
     return None
 
 
@@ -687,3 +689,53 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
         lines.append("    }")
     lines += ["  }", "  return 0;", "}"]
     return GeneratedKernel("\n".join(lines) + "\n", dtypes, None)
+
+
+def _add(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    """ADD/SUB of two same-shape int8 tensors with TFLite's arithmetic: each input rescaled as
+    MultiplyByQuantizedMultiplier((x - zp) << left_shift, m, shift), the two summed (or subtracted), then
+    requantised to the output. The rescaled value depends only on the input byte, so each call first fills
+    a 256-entry int32 table per input in the workspace (2 KB); an element then costs two byte loads, two
+    table loads, an add, the output epilogue and a store (the TIR kernel computed both rescales per
+    element). Reads of element i precede its write, so the output may sit over either input."""
+    n = int(spec["elements"])
+    shift = int(spec["left_shift"])
+    op = "-" if spec["subtract"] else "+"
+
+    def table(name: str, zp: int, rq: dict[str, int]) -> str:
+        m, s = int(rq["mult"]), int(rq["shift"])
+        return (
+            f"  for (v = 0; v < 256; ++v)\n    {name}[v] = tvmc_rq("
+            f"(int32_t)((uint32_t)((int32_t)(int8_t)(uint8_t)v - ({zp})) << {shift}),"
+            f" {m}, {max(s, 0)}, {max(-s, 0)});"
+        )
+
+    def element(i: str) -> list[str]:
+        return [
+            f"    {{ int32_t s = ta[(uint8_t)a[{i}]] {op} tb[(uint8_t)b[{i}]];",
+            f"      out[{i}] = {_requant_expr(spec, 's', '0')}; }}",
+        ]
+
+    lines = [
+        _signature(symbol, [*dtypes, "int32"], ["a", "b", "out", "ws"]) + " {",
+        f"  /* {'SUB' if spec['subtract'] else 'ADD'} of {n} elements */",
+        "  int32_t* ta = ws;",
+        "  int32_t* tb = ws + 256;",
+        "  int32_t v, i;",
+        table("ta", int(spec["zp_a"]), spec["rq_a"]),
+        table("tb", int(spec["zp_b"]), spec["rq_b"]),
+        f"  for (i = 0; i < {n - n % 4}; i += 4) {{",
+        *element("i"),
+        *element("i + 1"),
+        *element("i + 2"),
+        *element("i + 3"),
+        "  }",
+        f"  for (; i < {n}; ++i) {{",
+        *element("i"),
+        "  }",
+        "  return 0;",
+        "}",
+    ]
+    return GeneratedKernel(
+        "\n".join(lines) + "\n", [*dtypes, "int32"], (2048, "int32"), inplace=((2, 0, 0), (2, 1, 0))
+    )

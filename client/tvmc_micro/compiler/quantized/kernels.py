@@ -438,7 +438,33 @@ def add(
         return clamp_to_int8(raw, *params.act_range)
 
     out = te.compute(out_shape, body, name="out")
-    return _finish([a, b, out], name)
+    func = _finish([a, b, out], name)
+    elems = int(np.prod(out_shape))
+    if tuple(shape_a) != tuple(out_shape) or tuple(shape_b) != tuple(out_shape) or elems < _ADD_TABLE_MIN:
+        return func
+
+    def rescale(rq: Requant) -> dict[str, int]:
+        return {"mult": int(rq.multipliers[0]), "shift": int(rq.shifts[0])}
+
+    spec = {
+        "kind": "add",
+        "elements": elems,
+        "subtract": params.subtract,
+        "zp_a": int(params.zero_point_a),
+        "zp_b": int(params.zero_point_b),
+        "left_shift": int(params.left_shift),
+        "rq_a": rescale(params.requant_a),
+        "rq_b": rescale(params.requant_b),
+        "requant": _requant_spec(params.requant_out),
+        "out_zp": int(params.output_zero_point),
+        "act_range": [int(v) for v in params.act_range],
+    }
+    return func.with_attr(SPEC_ATTR, json.dumps(spec))
+
+
+# Same-shape ADD/SUB of at least this many elements gets the DSP C kernel (whose per-call tables cost about
+# 512 rescales, so smaller ones keep the TIR kernel).
+_ADD_TABLE_MIN = 1024
 
 
 @dataclass
