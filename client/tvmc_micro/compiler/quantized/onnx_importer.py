@@ -8,10 +8,13 @@ model is the same at every level (tests run it at ORT_DISABLE_ALL). Groups ORT d
 float32 there, and are reproduced as ORT computes them: elementwise ones (HardSwish as its function body
 x * HardSigmoid(x), HardSigmoid, Tanh, LeakyRelu, requantisation) as 256-entry tables, ReduceMean, Sub
 and Div as float32 kernels; ops that only move values (Pad, Resize nearest, Slice, Split, Gather,
-Squeeze, ...) copy the stored integers. Known inexact cases, measured against ORT 1.32 on x86-64: its
-MLAS QLinearSoftmax rounds about 1 value in 10^5 the other way (1 LSB), and a ConvTranspose (float in
-ORT) can differ by 1 LSB. Every pattern the importer cannot map is listed in one
-`UnsupportedQuantizedModel` (node, op, quantisation), never computed in float behind the user's back.
+Squeeze, ...) copy the stored integers; a Q -> DQ -> Q -> DQ chain is first merged the way ORT's
+DoubleQDQPairsRemover does (`onnx_rewrite`). Known inexact cases, measured against ORT 1.32 on x86-64:
+its MLAS QLinearSoftmax rounds about 1 value in 10^5 the other way (1 LSB); groups ORT leaves in float
+and computes with float sums (ConvTranspose; in int8 QDQ models a Conv/MatMul whose output feeds
+several DequantizeLinear nodes) round rare values 1 LSB away from the exact integer sum. Every pattern
+the importer cannot map is listed in one `UnsupportedQuantizedModel` (node, op, quantisation), never
+computed in float behind the user's back.
 """
 
 from __future__ import annotations
