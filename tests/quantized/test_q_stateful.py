@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tflite_builder import ModelBuilder, fc_options, lstm_options, random_weights, svdf_options
+from tflite_builder import (
+    ModelBuilder,
+    fc_options,
+    lstm_options,
+    random_weights,
+    softmax_options,
+    svdf_options,
+)
 
 from tests.compiler import compiler_harness as harness
 
@@ -104,11 +111,37 @@ def lstm_model(seed: int, batches: int, cell_pow: int, cell_clip: float) -> byte
     return b.build([x], [y])
 
 
+def svdf_keyword_chain(seed: int) -> bytes:
+    """The shape of TFLM's keyword_scrambled model: int16 input -> QUANTIZE int8 -> SVDF (int16 state) ->
+    FULLY_CONNECTED -> SOFTMAX with int16 output (zero point -32768) -> QUANTIZE int32."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x16 = b.tensor("x16", [1, 10], "int16", scale=0.000625, zero_point=0)
+    x = b.tensor("x", [1, 10], scale=0.06, zero_point=-128)
+    b.op("QUANTIZE", [x16], [x])
+    wf = b.tensor("wf", [8, 10], scale=0.009, data=random_weights(rng, [8, 10]))
+    wt_data = rng.integers(-3000, 3001, (8, 4)).astype(np.int16)
+    wt = b.tensor("wt", [8, 4], "int16", scale=0.0037, data=wt_data)
+    bias = b.tensor("bias", [8], "int32", scale=0.0044 * 0.0037, data=np.zeros(8, np.int32))
+    state = b.tensor("state", [1, 32], "int16", scale=0.0044, zero_point=0, variable=True)
+    h = b.tensor("h", [1, 8], scale=0.05, zero_point=-128)
+    b.op("SVDF", [x, wf, wt, bias, state], [h], svdf_options(1, "RELU"), "SVDFOptions")
+    w = b.tensor("w", [3, 8], scale=0.02, data=random_weights(rng, [3, 8]))
+    logits = b.tensor("logits", [1, 3], scale=0.07, zero_point=2)
+    b.op("FULLY_CONNECTED", [h, w, -1], [logits], fc_options(), "FullyConnectedOptions")
+    probs = b.tensor("probs", [1, 3], "int16", scale=1 / 65536, zero_point=-32768)
+    b.op("SOFTMAX", [logits], [probs], softmax_options(), "SoftmaxOptions")
+    y = b.tensor("y", [1, 3], "int32", scale=1 / 32768, zero_point=0)
+    b.op("QUANTIZE", [probs], [y])
+    return b.build([x16], [y, logits])
+
+
 MODELS = {
     "svdf_int16_state": lambda: svdf_model(1, "int16"),
     "svdf_int8_state": lambda: svdf_model(2, "int8"),
     "lstm_b2_q11_clip": lambda: lstm_model(3, 2, -11, 3.0),
     "lstm_b1_q13": lambda: lstm_model(4, 1, -13, 0.0),
+    "svdf_keyword_chain": lambda: svdf_keyword_chain(6),
 }
 
 
@@ -142,9 +175,12 @@ def _build_with_reset(mlf: Path, reset_at: int) -> harness.BuiltModel:
     return harness.BuiltModel(mlf, metadata, exe)
 
 
-def _tflm_sequence(model: bytes, samples: list[np.ndarray], reset_at: int) -> list[np.ndarray]:
+def _tflm_sequence(model: bytes, samples: list[np.ndarray], reset_at: int) -> list[list[np.ndarray]]:
+    """TFLM's outputs per run, calling reset() before run #reset_at."""
+    import tflite
     from tflite_micro.python.tflite_micro import runtime
 
+    n_outputs = tflite.Model.GetRootAsModel(model, 0).Subgraphs(0).OutputsLength()
     interp = runtime.Interpreter.from_bytes(model)
     outs = []
     for k, x in enumerate(samples):
@@ -152,7 +188,7 @@ def _tflm_sequence(model: bytes, samples: list[np.ndarray], reset_at: int) -> li
             interp.reset()
         interp.set_input(x, 0)
         interp.invoke()
-        outs.append(np.array(interp.get_output(0)))
+        outs.append([np.array(interp.get_output(j)) for j in range(n_outputs)])
     return outs
 
 
@@ -182,16 +218,21 @@ def test_state_carried_across_runs_and_reset_bit_exact_with_tflm(
     model, metadata, built, _ = compiled[key]
     spec = metadata["models"][0]["inputs"][0]
     rng = np.random.default_rng(7)
-    fresh = [rng.integers(-128, 128, size=spec["shape"]).astype(np.int8) for _ in range(3)]
+    info = np.iinfo(spec["dtype"])
+    fresh = [rng.integers(info.min, info.max + 1, size=spec["shape"]).astype(spec["dtype"]) for _ in range(3)]
     # Run #2 repeats run #0's input, run #4 (after the reset) too: the state must change the first
     # repeat and the reset must undo it.
     samples = [fresh[0], fresh[1], fresh[0], fresh[2], fresh[0], fresh[1]]
-    ours = [row[0] for row in built.run([[s] for s in samples], tmp_path)]
+    ours = built.run([[s] for s in samples], tmp_path)
     ref = _tflm_sequence(model, samples, RESET_AT)
     for k, (r, o) in enumerate(zip(ref, ours, strict=True)):
-        assert np.array_equal(r.reshape(o.shape), o), f"{key}: run {k} differs from TFLM"
-    assert not np.array_equal(ref[2], ref[0]), "the state does not influence the output: weak test model"
-    assert np.array_equal(ours[4], ours[0]) and np.array_equal(ours[5], ours[1])
+        for j, (rj, oj) in enumerate(zip(r, o, strict=True)):
+            assert np.array_equal(rj.reshape(oj.shape), oj), f"{key}: run {k} output {j} differs from TFLM"
+    assert any(not np.array_equal(a, b) for a, b in zip(ref[2], ref[0], strict=True)), (
+        "the state does not influence the outputs: weak test model"
+    )
+    for j in range(len(ours[0])):
+        assert np.array_equal(ours[4][j], ours[0][j]) and np.array_equal(ours[5][j], ours[1][j])
 
 
 def test_metadata_and_header_describe_the_state(compiled: dict[str, Any]) -> None:
@@ -261,12 +302,21 @@ def _time_major_lstm() -> bytes:
     return bytes(fb.Output())
 
 
+def _softmax_int16_wrong_zero_point() -> bytes:
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 4], scale=0.1, zero_point=0)
+    y = b.tensor("y", [1, 4], "int16", scale=1 / 65536, zero_point=0)
+    b.op("SOFTMAX", [x], [y], softmax_options(), "SoftmaxOptions")
+    return b.build([x], [y])
+
+
 @pytest.mark.parametrize(
     ("make", "op", "words"),
     [
         (_variable_into_fully_connected, "FULLY_CONNECTED", "'memory' is a variable (state) tensor"),
         (_svdf_mixed_state_types, "SVDF", "weights_time is int16 but the state is int8"),
         (_time_major_lstm, "UNIDIRECTIONAL_SEQUENCE_LSTM", "time-major input is not supported"),
+        (_softmax_int16_wrong_zero_point, "SOFTMAX", "needs output scale 1/65536 and zero point -32768"),
     ],
 )
 def test_unsupported_state_patterns_fail_naming_op_and_quantisation(make: Any, op: str, words: str) -> None:
@@ -299,7 +349,7 @@ def test_tvmc_run_on_crt_host_starts_from_the_reset_state(compiled: dict[str, An
     _tvmc("micro", "flash", str(project))
     x = np.random.default_rng(11).integers(-128, 128, size=(2, 3, 6)).astype(np.int8)
     np.savez(tmp_path / "in.npz", x=x)
-    (first,) = _tflm_sequence(model, [x], reset_at=-1)
+    ((first,),) = _tflm_sequence(model, [x], reset_at=-1)
     for k in range(2):
         _tvmc("run", str(project), "-i", str(tmp_path / "in.npz"), "-o", str(tmp_path / f"o{k}.npz"))
         with np.load(tmp_path / f"o{k}.npz") as out:

@@ -405,17 +405,22 @@ def _lower_softmax(lw: Lowerer, op: QOperator) -> None:
     inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
     beta = float(np.float32(op.options.get("Beta", 1.0)))
     table, start = fp.trim_exp_table(fp.softmax_exp_table(inp.scale, beta))
-    func = kernels.softmax(inp.shape, start, "softmax")
+    func = kernels.softmax(inp.shape, start, "softmax", _NUMPY_DTYPE[out.dtype])
     lw.define(op.outputs[0], lw.call(func, "softmax", [lw.value(op.inputs[0]), relax.const(table)], out))
 
 
 def _check_softmax(g: QGraph, op: QOperator) -> str | None:
-    problem = _check_io_int8(g, op, 1)
-    if problem:
-        return problem
     out = g.tensors[op.outputs[0]]
-    if out.zero_point != -128 or np.float32(out.scales[0]) != np.float32(1.0 / 256):
-        return "int8 SOFTMAX needs output scale 1/256 and zero point -128 (TFLite Micro rejects others)"
+    if out.dtype == "INT16" and _is_int8_per_tensor(g.tensors[op.inputs[0]]) and not out.per_channel:
+        # int8 -> int16 (keyword-spotting models): TFLM checks zero point -32768 and scale ~ 1/65536.
+        if out.zero_point != -32768 or abs(float(np.float32(out.scales[0])) - 1 / 65536) > 0.001 / 65536:
+            return "int8->int16 SOFTMAX needs output scale 1/65536 and zero point -32768 (as TFLite Micro)"
+    else:
+        problem = _check_io_int8(g, op, 1)
+        if problem:
+            return problem
+        if out.zero_point != -128 or np.float32(out.scales[0]) != np.float32(1.0 / 256):
+            return "int8 SOFTMAX needs output scale 1/256 and zero point -128 (TFLite Micro rejects others)"
     if float(np.float32(op.options.get("Beta", 1.0))) * g.tensors[op.inputs[0]].scale * (1 << 26) <= 1.0:
         return "beta * input scale is too small for TFLite's fixed-point softmax"
     return None
