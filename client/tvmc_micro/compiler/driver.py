@@ -321,7 +321,9 @@ def compile_model(
     say(
         f"wrote {output_path}: arena {plan.size} B "
         f"(activation lower bound {info.activation_lower_bound_bytes} B), "
-        f"constants {constants_bytes} B, {len(graph.calls)} operators, {timing['total']:.1f} s"
+        f"constants {constants_bytes} B, "
+        + (f"state {c_emit.state_size(state_slots)} B, " if state_slots else "")
+        + f"{len(graph.calls)} operators, {timing['total']:.1f} s"
     )
     return CompileResult(metadata=metadata, output_path=output_path, timing=timing, notes=notes)
 
