@@ -154,6 +154,31 @@ def double_qdq(seed: int, dtype: str) -> bytes:
     return net.finish([f, net.quant(net.deq(f), (1, 4, 5, 5))], dequantize=True)
 
 
+UNARY = [
+    ("Abs", {}),
+    ("Neg", {}),
+    ("Floor", {}),
+    ("Ceil", {}),
+    ("Round", {}),
+    ("Sign", {}),
+    ("Exp", {}),
+    ("Erf", {}),
+    ("Softplus", {}),
+    ("Softsign", {}),
+    ("Elu", {"alpha": 0.7}),
+    ("ThresholdedRelu", {"alpha": 0.3}),
+    ("Tanh", {}),
+]
+
+
+def unary(seed: int, dtype: str, qdq: bool) -> bytes:
+    """Elementwise float ops between DequantizeLinear and QuantizeLinear (tables); the input's 256
+    values (scale 0.03, range +-3.84) are all reached by the random inputs (uniform in +-4)."""
+    net = QNet(seed, dtype, qdq)
+    x = net.input((1, 256), scale=0.03)
+    return net.finish([net.float_op(op, x, **attrs) for op, attrs in UNARY], dequantize=True)
+
+
 def bn_net(seed: int, dtype: str, qdq: bool) -> bytes:
     """BatchNormalization in float32 between DequantizeLinear and QuantizeLinear, with and without a
     Relu before the QuantizeLinear; a Relu after a float Sub as well."""
@@ -176,6 +201,10 @@ def peaked_softmax(seed: int, dtype: str, qdq: bool, opset: int) -> bytes:
 
 
 MODELS: dict[str, tuple[Callable[[], bytes], bool]] = {
+    "unary_qdq_int8": (lambda: unary(54, "int8", True), True),
+    "unary_qdq_uint8": (lambda: unary(55, "uint8", True), True),
+    "unary_qlinear_int8": (lambda: unary(56, "int8", False), False),
+    "unary_qlinear_uint8": (lambda: unary(57, "uint8", False), False),
     "double_qdq_int8": (lambda: double_qdq(52, "int8"), True),
     "double_qdq_uint8": (lambda: double_qdq(53, "uint8"), True),
     "add_const_qdq_int8": (lambda: add_const(48, "int8", True), True),

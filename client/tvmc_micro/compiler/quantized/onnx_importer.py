@@ -6,7 +6,7 @@ A QDQ model is compared with ORT at its default optimisation level, where ORT fu
 DequantizeLinear -> op -> QuantizeLinear group into the QLinear kernel this importer also emits; a QLinear
 model is the same at every level (tests run it at ORT_DISABLE_ALL). Groups ORT does not fuse run in
 float32 there, and are reproduced as ORT computes them: elementwise ones (HardSwish as its function body
-x * HardSigmoid(x), HardSigmoid, Tanh, LeakyRelu, requantisation) as 256-entry tables, ReduceMean, Sub
+x * HardSigmoid(x), HardSigmoid, Tanh, LeakyRelu, Exp, Erf, Elu, Abs, ..., requantisation) as tables; ReduceMean, Sub
 and Div as float32 kernels; ops that only move values (Pad, Resize nearest, Slice, Split, Gather,
 Squeeze, ...) copy the stored integers; a Q -> DQ -> Q -> DQ chain is first merged the way ORT's
 DoubleQDQPairsRemover does (`onnx_rewrite`). Known inexact cases, measured against ORT 1.32 on x86-64:
@@ -69,6 +69,18 @@ _FLOAT_OPS = (
     "Sub",
     "Div",
     "Tanh",
+    "Abs",
+    "Neg",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Exp",
+    "Erf",
+    "Softplus",
+    "Softsign",
+    "Elu",
+    "ThresholdedRelu",
     "Squeeze",
     "Unsqueeze",
     "Slice",
@@ -1506,6 +1518,17 @@ def _softmax_table(x_scale: np.float32, depth: int) -> np.ndarray:
     return np.array([math.exp((k - 255 + shift) * float(x_scale)) for k in range(256)], dtype=np.float32)
 
 
+def _erf(v: np.ndarray) -> np.ndarray:
+    import math
+
+    return np.array([math.erf(float(x)) for x in v.reshape(-1)], np.float32).reshape(v.shape)
+
+
+def _elu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    alpha = _f32(a.get("alpha", 1.0))
+    return lambda v: np.where(v >= 0, v, alpha * (np.exp(v.astype(np.float64)) - 1).astype(np.float32))
+
+
 def _leaky_relu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
     alpha = _f32(a.get("alpha", 0.01))
     return lambda v: np.where(v >= 0, v, v * alpha).astype(np.float32)
@@ -1532,6 +1555,18 @@ _LUT_FUNCS: dict[str, Callable[[dict[str, Any]], Callable[[np.ndarray], np.ndarr
     "HardSigmoid": _hard_sigmoid,
     "HardSwish": _hard_swish,
     "Tanh": lambda _a: lambda v: np.tanh(v.astype(np.float64)).astype(np.float32),
+    "Abs": lambda _a: np.abs,
+    "Neg": lambda _a: np.negative,
+    "Floor": lambda _a: np.floor,
+    "Ceil": lambda _a: np.ceil,
+    "Round": lambda _a: np.rint,  # ONNX Round: half to even
+    "Sign": lambda _a: np.sign,
+    "Exp": lambda _a: lambda v: np.exp(v.astype(np.float64)).astype(np.float32),
+    "Erf": lambda _a: _erf,
+    "Softplus": lambda _a: lambda v: np.log1p(np.exp(v.astype(np.float64))).astype(np.float32),
+    "Softsign": lambda _a: lambda v: (v / (np.float32(1) + np.abs(v))).astype(np.float32),
+    "Elu": _elu,
+    "ThresholdedRelu": lambda a: lambda v: np.where(v > _f32(a.get("alpha", 1.0)), v, np.float32(0)),
 }
 
 
