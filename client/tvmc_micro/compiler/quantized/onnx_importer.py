@@ -1,20 +1,20 @@
 """Quantized ONNX (QDQ and QLinear* operators) to a Relax module of integer kernels, ORT's arithmetic.
 
-Entry points: `is_quantized_onnx(model)` and `import_onnx_quantized(model, model_name)`. The reference
-is onnxruntime's CPU kernels (MLAS): requantisation in float32 (`FloatRequant`), rounding half to even.
-A QDQ model is compared with ORT at its default optimisation level, where ORT fuses each
-DequantizeLinear -> op -> QuantizeLinear group into the QLinear kernel this importer also emits; a QLinear
-model is the same at every level (tests run it at ORT_DISABLE_ALL). Groups ORT does not fuse run in
-float32 there, and are reproduced as ORT computes them: elementwise ones (HardSwish as its function body
-x * HardSigmoid(x), HardSigmoid, Tanh, LeakyRelu, Exp, Erf, Elu, Abs, ..., requantisation) as tables; ReduceMean, Sub
-and Div as float32 kernels; ops that only move values (Pad, Resize nearest, Slice, Split, Gather,
+Entry points: `is_quantized_onnx(model)` and `import_onnx_quantized(model, model_name)`. The reference is
+onnxruntime's CPU kernels (MLAS): requantisation in float32 (`FloatRequant`), rounding half to even. A QDQ
+model is compared with ORT at its default optimisation level, where ORT fuses each DequantizeLinear -> op ->
+QuantizeLinear group into the QLinear kernel this importer also emits; a QLinear model is the same at every
+level (tests run it at ORT_DISABLE_ALL). Groups ORT does not fuse run in float32 there, and are reproduced
+as ORT computes them: elementwise ones (HardSwish as its function body x * HardSigmoid(x), HardSigmoid,
+Tanh, LeakyRelu, Exp, Erf, Elu, Abs, ..., requantisation) as tables; ReduceMean, Sub, Div and
+BatchNormalization as float32 kernels; ops that only move values (Pad, Resize nearest, Slice, Split, Gather,
 Squeeze, ...) copy the stored integers; a Q -> DQ -> Q -> DQ chain is first merged the way ORT's
-DoubleQDQPairsRemover does (`onnx_rewrite`). Known inexact cases, measured against ORT 1.32 on x86-64:
-its MLAS QLinearSoftmax rounds about 1 value in 10^5 the other way (1 LSB); groups ORT leaves in float
-and computes with float sums (ConvTranspose; in int8 QDQ models a Conv/MatMul whose output feeds
-several DequantizeLinear nodes) round rare values 1 LSB away from the exact integer sum. Every pattern
-the importer cannot map is listed in one `UnsupportedQuantizedModel` (node, op, quantisation), never
-computed in float behind the user's back.
+DoubleQDQPairsRemover does (`onnx_rewrite`). Known inexact cases, measured against ORT 1.32 on x86-64: its
+MLAS QLinearSoftmax rounds about 1 value in 10^5 the other way (1 LSB); groups ORT leaves in float and
+computes with float sums (ConvTranspose; in int8 QDQ models a Conv/MatMul whose output feeds several
+DequantizeLinear nodes) round rare values 1 LSB away from the exact integer sum. Every pattern the importer
+cannot map is listed in one `UnsupportedQuantizedModel` (node, op, quantisation), never computed in float
+behind the user's back.
 """
 
 from __future__ import annotations
