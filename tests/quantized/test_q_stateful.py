@@ -302,6 +302,31 @@ def _time_major_lstm() -> bytes:
     return bytes(fb.Output())
 
 
+def _shared_svdf_state() -> bytes:
+    """Two SVDFs reading the same state tensor (TFLM would let them interleave; we refuse)."""
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 4], scale=0.1, zero_point=0)
+    wf = b.tensor("wf", [2, 4], scale=0.02, data=np.ones((2, 4), np.int8))
+    wt = b.tensor("wt", [2, 3], "int16", scale=0.001, data=np.ones((2, 3), np.int16))
+    s = b.tensor("s", [1, 6], "int16", scale=0.01, zero_point=0, variable=True)
+    y = b.tensor("y", [1, 2], scale=0.1, zero_point=0)
+    z = b.tensor("z", [1, 2], scale=0.1, zero_point=0)
+    b.op("SVDF", [x, wf, wt, -1, s], [y], svdf_options(1), "SVDFOptions")
+    b.op("SVDF", [x, wf, wt, -1, s], [z], svdf_options(1), "SVDFOptions")
+    return b.build([x], [y, z])
+
+
+def _state_as_model_output() -> bytes:
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 4], scale=0.1, zero_point=0)
+    wf = b.tensor("wf", [2, 4], scale=0.02, data=np.ones((2, 4), np.int8))
+    wt = b.tensor("wt", [2, 3], "int16", scale=0.001, data=np.ones((2, 3), np.int16))
+    s = b.tensor("s", [1, 6], "int16", scale=0.01, zero_point=0, variable=True)
+    y = b.tensor("y", [1, 2], scale=0.1, zero_point=0)
+    b.op("SVDF", [x, wf, wt, -1, s], [y], svdf_options(1), "SVDFOptions")
+    return b.build([x], [y, s])
+
+
 def _softmax_int16_wrong_zero_point() -> bytes:
     b = ModelBuilder()
     x = b.tensor("x", [1, 4], scale=0.1, zero_point=0)
@@ -317,6 +342,8 @@ def _softmax_int16_wrong_zero_point() -> bytes:
         (_svdf_mixed_state_types, "SVDF", "weights_time is int16 but the state is int8"),
         (_time_major_lstm, "UNIDIRECTIONAL_SEQUENCE_LSTM", "time-major input is not supported"),
         (_softmax_int16_wrong_zero_point, "SOFTMAX", "needs output scale 1/65536 and zero point -32768"),
+        (_shared_svdf_state, "SVDF", "state tensor 's' is shared by operators #0 SVDF, #1 SVDF"),
+        (_state_as_model_output, "model output 's'", "cannot be a model input or output"),
     ],
 )
 def test_unsupported_state_patterns_fail_naming_op_and_quantisation(make: Any, op: str, words: str) -> None:
@@ -327,7 +354,8 @@ def test_unsupported_state_patterns_fail_naming_op_and_quantisation(make: Any, o
     problems = [p for p in info.value.problems if p.op_name == op]
     assert problems, str(info.value)
     text = str(info.value)
-    assert words in text and "int8 per-tensor" in text and op in text
+    assert words in text and op in text
+    assert "per-tensor" in problems[0].quantization and problems[0].quantization in text
 
 
 # --- the device session ----------------------------------------------------------------------------------
