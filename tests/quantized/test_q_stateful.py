@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ def svdf_keyword_chain(seed: int) -> bytes:
     return b.build([x16], [y, logits])
 
 
-MODELS = {
+MODELS: dict[str, Callable[[], bytes]] = {
     "svdf_int16_state": lambda: svdf_model(1, "int16"),
     "svdf_int8_state": lambda: svdf_model(2, "int8"),
     "lstm_b2_q11_clip": lambda: lstm_model(3, 2, -11, 3.0),
