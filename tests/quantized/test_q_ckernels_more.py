@@ -45,6 +45,38 @@ def test_dead_channels_stay_on_the_fast_kernel(kind: str, tmp_path: Path) -> Non
     _check_generated(spec, mults, shifts, rng, tmp_path)
 
 
+# Depthwise blocks: every pixel in-image (VALID: no tap table at all), none in-image (a 2x2 map under a
+# 3x3 kernel), mixed with a pixel pair straddling two rows, and channels past the last group of 4.
+DW_INTERIOR_GEOMS = {
+    "dw_all_inside": ([1, 7, 6, 12], [1, 3, 3, 12], [1, 3, 2, 12], [2, 2], [1, 1], [0, 0]),
+    "dw_none_inside": ([1, 2, 2, 4], [1, 3, 3, 4], [1, 2, 2, 4], [1, 1], [1, 1], [1, 1]),
+    "dw_mixed_rows": ([1, 9, 9, 9], [1, 3, 3, 9], [1, 9, 9, 9], [1, 1], [1, 1], [1, 1]),
+    "dw_few_inside": ([1, 5, 5, 9], [1, 3, 3, 9], [1, 5, 5, 9], [1, 1], [1, 1], [1, 1]),
+    "dw_mixed_dilated": ([1, 8, 7, 6], [1, 2, 3, 6], [1, 6, 5, 6], [1, 1], [2, 1], [0, 1]),
+}
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("name", sorted(DW_INTERIOR_GEOMS))
+def test_depthwise_interior_blocks(name: str, in_place: bool, tmp_path: Path) -> None:
+    from tvmc_micro.compiler.quantized import ckernels
+
+    data, weight, out, stride, dilation, pad = DW_INTERIOR_GEOMS[name]
+    geom = {"data_shape": data, "weight_shape": weight, "out_shape": out}
+    geom.update({"stride": stride, "dilation": dilation, "pad": pad})
+    rng = np.random.default_rng(zlib.crc32(f"dwi/{name}".encode()))
+    n = out[3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
+    spec = _spec("depthwise", geom, mults, shifts, (-3, 9), (-128, 127))
+    some, every = ckernels._dw_interior(spec)
+    want = {"dw_all_inside": (True, True), "dw_none_inside": (False, False), "dw_few_inside": (False, False)}
+    assert (some, every) == want.get(name, (True, False))
+    gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8", "int32", "int32", "int8", "int8"])
+    assert gen is not None and ("zrow" in gen.source) == (not every)
+    _check_generated(spec, mults, shifts, rng, tmp_path, in_place=in_place)
+
+
 # ---- FULLY_CONNECTED ----
 
 

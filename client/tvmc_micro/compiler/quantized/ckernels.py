@@ -26,6 +26,7 @@ The TIR builders in kernels.py attach a JSON spec (`SPEC_ATTR`) to the kernels t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -453,49 +454,50 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
 _DW_PIX = 2
 
 
-def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
-    """C lines computing output pixels p .. p + npix - 1 of a depthwise layer (npix a constant)."""
-    _, ih, iw, ch = spec["data_shape"]
+def _dw_interior(spec: dict[str, Any]) -> tuple[bool, bool]:
+    """(some, all): whether the interior variant of the depthwise blocks pays (at least half the blocks of
+    _DW_PIX pixels read only in-image taps; below that the extra test and code cost more than they save:
+    KWS's 5-pixel-wide rows) / whether every block does (no tap table needed)."""
+    _, ih, iw, _ = spec["data_shape"]
     _, kh, kw, _ = spec["weight_shape"]
-    ow = spec["out_shape"][2]
-    sh, sw = spec["stride"]
-    dh, dw = spec["dilation"]
-    pt, pl = spec["pad"]
+    _, oh, ow, _ = spec["out_shape"]
+    (sh, sw), (dh, dw), (pt, pl) = spec["stride"], spec["dilation"], spec["pad"]
+    ys = [0 <= y * sh - pt and y * sh - pt + (kh - 1) * dh < ih for y in range(oh)]
+    xs = [0 <= x * sw - pl and x * sw - pl + (kw - 1) * dw < iw for x in range(ow)]
+    inside = [ys[p // ow] and xs[p % ow] for p in range(oh * ow)]
+    blocks = [all(inside[p : p + _DW_PIX]) for p in range(0, oh * ow, _DW_PIX)]
+    return 2 * sum(blocks) >= len(blocks), all(blocks)
+
+
+def _dw_channels(spec: dict[str, Any], npix: int, tap: Callable[[int, int], str]) -> list[str]:
+    """C lines computing every channel of pixels p .. p + npix - 1; `tap(q, t)` is the C pointer to pixel q's
+    tap t (channel 0). Taps are unrolled: each weight word is widened once for all pixels."""
+    _, _, _, ch = spec["data_shape"]
+    _, kh, kw, _ = spec["weight_shape"]
     taps = kh * kw
     c4 = ch - ch % 4
     pixels = range(npix)
-    lines = [
-        f"    for (q = 0; q < {npix}; ++q) {{",
-        f"      int32_t iy0 = ((p + q) / {ow}) * {sh} - {pt}, ix0 = ((p + q) % {ow}) * {sw} - {pl};",
-        f"      for (t = 0; t < {taps}; ++t) {{",
-        f"        int32_t iy = iy0 + (t / {kw}) * {dh}, ix = ix0 + (t % {kw}) * {dw};",
-        f"        tap[q][t] = (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) ? zrow"
-        f" : data + (iy * {iw} + ix) * {ch};",
-        "      }",
-        "    }",
-        f"    int8_t* dst = out + p * {ch};",
-    ]
+    lines: list[str] = []
     table = _rq_mode(spec) == "table"
     if c4:
         acc = [[f"s{q}{i}" for i in range(4)] for q in pixels]
         lines.append(f"    for (c = 0; c < {c4}; c += 4) {{")
         for q in pixels:
             lines.append(f"      int32_t {', '.join(f'{acc[q][i]} = bias[c + {i}]' for i in range(4))};")
-        lines += [
-            f'      _Pragma("GCC unroll {taps}")',
-            f"      for (t = 0; t < {taps}; ++t) {{",
-            f"        uint32_t w = tvmc_ld32(weight + t * {ch} + c);",
-            "        int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
-        ]
-        for q in pixels:
-            s0, s1, s2, s3 = acc[q]
+        for t in range(taps):
             lines += [
-                f"        {{ uint32_t x = tvmc_ld32(tap[{q}][t] + c);",
-                "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
-                f"          {s0} = tvmc_smlabb(xe, we, {s0}); {s2} = tvmc_smlatt(xe, we, {s2});",
-                f"          {s1} = tvmc_smlabb(xo, wo, {s1}); {s3} = tvmc_smlatt(xo, wo, {s3}); }}",
+                f"      {{ uint32_t w = tvmc_ld32(weight + {t * ch} + c);",
+                "        int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
             ]
-        lines.append("      }")
+            for q in pixels:
+                s0, s1, s2, s3 = acc[q]
+                lines += [
+                    f"        {{ uint32_t x = tvmc_ld32({tap(q, t)} + c);",
+                    "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
+                    f"          {s0} = tvmc_smlabb(xe, we, {s0}); {s2} = tvmc_smlatt(xe, we, {s2});",
+                    f"          {s1} = tvmc_smlabb(xo, wo, {s1}); {s3} = tvmc_smlatt(xo, wo, {s3}); }}",
+                ]
+            lines.append("      }")
         for i in range(4):
             cexpr = f"(c + {i})"
             stores = [(f"dst[c + {i + q * ch}]", acc[q][i]) for q in pixels]
@@ -505,15 +507,62 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
                 lines += [f"      {d} = {_requant_expr(spec, s, cexpr)};" for d, s in stores]
         lines.append("    }")
     if c4 < ch:
-        lines += [
-            f"    for (q = 0; q < {npix}; ++q)",
-            f"    for (c = {c4}; c < {ch}; ++c) {{",
-            "      int32_t s = bias[c];",
-            f"      for (t = 0; t < {taps}; ++t) s += tap[q][t][c] * weight[t * {ch} + c];",
-            f"      dst[q * {ch} + c] = {_requant_expr(spec, 's', 'c')};",
+        for q in pixels:
+            lines += [
+                f"    for (c = {c4}; c < {ch}; ++c) {{",
+                "      int32_t s = bias[c];",
+                *(f"      s += ({tap(q, t)})[c] * weight[{t * ch} + c];" for t in range(taps)),
+                f"      dst[{q * ch} + c] = {_requant_expr(spec, 's', 'c')};",
+                "    }",
+            ]
+    return lines
+
+
+def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
+    """C lines computing output pixels p .. p + npix - 1 of a depthwise layer (npix a constant).
+
+    A block whose pixels read only in-image taps addresses them from one base pointer per pixel with
+    constant offsets (the layer's shape is fixed), so the tap loop has no pointer loads; other blocks
+    resolve each tap once into `tap` (a zero-point row standing in for out-of-image taps)."""
+    _, ih, iw, ch = spec["data_shape"]
+    _, kh, kw, _ = spec["weight_shape"]
+    ow = spec["out_shape"][2]
+    sh, sw = spec["stride"]
+    dh, dw = spec["dilation"]
+    pt, pl = spec["pad"]
+    taps = kh * kw
+    pixels = range(npix)
+    some, every = _dw_interior(spec)
+    lines = [f"    int8_t* dst = out + p * {ch};"]
+    for q in pixels:
+        lines.append(
+            f"    int32_t iy{q} = ((p + {q}) / {ow}) * {sh} - {pt}, ix{q} = ((p + {q}) % {ow}) * {sw} - {pl};"
+        )
+    inside = " && ".join(
+        f"iy{q} >= 0 && iy{q} + {(kh - 1) * dh} < {ih} && ix{q} >= 0 && ix{q} + {(kw - 1) * dw} < {iw}"
+        for q in pixels
+    )
+
+    def offset(t: int) -> int:
+        return ((t // kw) * dh * iw + (t % kw) * dw) * ch
+
+    interior = [f"    const int8_t* b{q} = data + (iy{q} * {iw} + ix{q}) * {ch};" for q in pixels]
+    interior += _dw_channels(spec, npix, lambda q, t: f"b{q} + {offset(t)}")
+    border: list[str] = []
+    for q in pixels:
+        border += [
+            f"    for (t = 0; t < {taps}; ++t) {{",
+            f"      int32_t iy = iy{q} + (t / {kw}) * {dh}, ix = ix{q} + (t % {kw}) * {dw};",
+            f"      tap[{q}][t] = (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw}) ? zrow"
+            f" : data + (iy * {iw} + ix) * {ch};",
             "    }",
         ]
-    return lines
+    border += _dw_channels(spec, npix, lambda q, t: f"tap[{q}][{t}]")
+    if every:
+        return lines + interior
+    if not some:
+        return lines + border
+    return [*lines, f"    if ({inside}) {{", *interior, "    } else {", *border, "    }"]
 
 
 def _depthwise_lead(spec: dict[str, Any]) -> int:
@@ -585,13 +634,14 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     ]
     npx = oh * ow
     full, rest = divmod(npx, _DW_PIX)
-    lines += [
-        f"  int8_t zrow[{(ch + 3) // 4 * 4}] __attribute__((aligned(4)));",
-        f"  const int8_t* tap[{_DW_PIX}][{taps}];",
-        "  int32_t p = 0, q, t, c;",
-        "  (void)q;",
-        f"  memset(zrow, ({zp}) & 0xff, sizeof(zrow));",
-    ]
+    lines.append("  int32_t p = 0, c;")
+    if not _dw_interior(spec)[1]:  # some block reads outside the image
+        lines += [
+            f"  int8_t zrow[{(ch + 3) // 4 * 4}] __attribute__((aligned(4)));",
+            f"  const int8_t* tap[{_DW_PIX}][{taps}];",
+            "  int32_t t;",
+            f"  memset(zrow, ({zp}) & 0xff, sizeof(zrow));",
+        ]
     if full:
         lines.append(f"  for (; p < {full * _DW_PIX}; p += {_DW_PIX}) {{")
         lines += _depthwise_block(spec, _DW_PIX)
