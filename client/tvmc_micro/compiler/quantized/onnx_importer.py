@@ -27,9 +27,10 @@ import tvm
 from tvm import relax
 
 from tvmc_micro.compiler.naming import claim_unique
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized import kernels, onnx_kernels, onnx_moves
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.onnx_rewrite import remove_double_qdq
+from tvmc_micro.compiler.quantized.onnx_tables import LUT_FUNCS, sigmoid, softmax_table
 from tvmc_micro.compiler.quantized.onnx_values import (
     QDQ_OPS,
     QLINEAR_OPS,
@@ -39,6 +40,10 @@ from tvmc_micro.compiler.quantized.onnx_values import (
     Pending,
     QAct,
     QParams,
+    Unmappable,
+    attr_text,
+    f32,
+    node_attrs,
 )
 from tvmc_micro.compiler.quantized.requant import FloatRequant
 
@@ -121,8 +126,7 @@ _MOVE_OPS = (
 )
 
 
-class _Unsupported(Exception):
-    """One node the importer cannot map (collected; the walk goes on to find the others)."""
+_Unsupported = Unmappable
 
 
 def _load(model: Any) -> Any:
@@ -147,14 +151,8 @@ def is_quantized_onnx(model: Any) -> bool:
     return any(n.op_type in QDQ_OPS or n.op_type in QLINEAR_OPS for n in m.graph.node)
 
 
-def _attrs(node: Any) -> dict[str, Any]:
-    import onnx
-
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _f32(x: float | np.floating[Any]) -> np.float32:
-    return np.float32(x)
+_attrs = node_attrs
+_f32 = f32
 
 
 class OnnxLowerer:
@@ -325,24 +323,6 @@ class OnnxLowerer:
                 pass
         return "; ".join(parts) or "no quantised inputs"
 
-    def argmax(self, node: Any, x: Any) -> IndexOut:
-        """ArgMax of an integer tensor or of its DequantizeLinear (as ORT, which drops that
-        DequantizeLinear): int64 indices, exact."""
-        if isinstance(x, Deq) and isinstance(x.src, QAct) and x.q.per_tensor and x.q.scale > 0:
-            x = x.src  # dequantising keeps the order (and the ties): the indices are the integer ones
-        if not isinstance(x, QAct):
-            raise _Unsupported("ArgMax reads a tensor that is not an integer activation")
-        a = _attrs(node)
-        x = self.nchw(x)
-        axis = int(a.get("axis", 0)) % len(x.shape)
-        kept = tuple(1 if i == axis else d for i, d in enumerate(x.shape))
-        func = onnx_kernels.argmax(x.shape, axis, bool(int(a.get("select_last_index", 0))), "argmax")
-        out = self.call(func, "argmax", [x.expr], kept, "int64")
-        if int(a.get("keepdims", 1)):
-            return IndexOut(out, kept)
-        shape = tuple(d for i, d in enumerate(x.shape) if i != axis)
-        return IndexOut(self.bb.emit(relax.op.reshape(out, list(shape))), shape)
-
     def output(self, name: str) -> Any:
         v = self.get(name)
         if isinstance(v, IndexOut):
@@ -375,7 +355,7 @@ class OnnxLowerer:
             handler(self, node)
             return
         if op == "ArgMax":
-            self.values[node.output[0]] = self.argmax(node, self.get(node.input[0]))
+            self.values[node.output[0]] = onnx_moves.argmax(self, node, self.get(node.input[0]))
             return
         if op in ("Identity", "Dropout"):
             # Inference no-ops, whatever the value is (integer, DequantizeLinear view, pending float op).
@@ -554,13 +534,13 @@ class OnnxLowerer:
         if op == "BatchNormalization":
             xa, xq = deq_act(0)
             return self.batch_norm(p, xa, xq, out_q)
-        if op in _LUT_FUNCS:
+        if op in LUT_FUNCS:
             xa, xq = deq_act(0)
-            return self.lut(xa, xq, out_q, _LUT_FUNCS[op](_attrs(p.node)), op.lower())
+            return self.lut(xa, xq, out_q, LUT_FUNCS[op](_attrs(p.node)), op.lower())
         if op in ("Relu", "Clip", "Sigmoid"):
             xa, xq = deq_act(0)
             if op == "Sigmoid":
-                return self.lut(xa, xq, out_q, _sigmoid, "sigmoid")
+                return self.lut(xa, xq, out_q, sigmoid, "sigmoid")
             lo, hi = p.activation or (-np.inf, np.inf)
             return self.lut(xa, xq, out_q, lambda v: np.clip(v, np.float32(lo), np.float32(hi)), op.lower())
         raise _Unsupported(f"{op} between DequantizeLinear and QuantizeLinear has no integer kernel")
@@ -652,7 +632,7 @@ class OnnxLowerer:
             raise _Unsupported("only 2-D ConvTranspose (4-D NCHW data, IOHW weights) is supported")
         if int(a.get("group", 1)) != 1 or any(int(d) != 1 for d in a.get("dilations", [1, 1])):
             raise _Unsupported("ConvTranspose with group > 1 or dilation is not supported")
-        if "output_shape" in a or _attr_text(a, "auto_pad", "NOTSET") not in ("NOTSET", ""):
+        if "output_shape" in a or attr_text(a, "auto_pad", "NOTSET") not in ("NOTSET", ""):
             raise _Unsupported("ConvTranspose with output_shape or auto_pad is not supported (give pads)")
         n, cin, h, wd = x.shape
         w_in, cout, kh, kw = w.shape
@@ -856,162 +836,12 @@ class OnnxLowerer:
         if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
             return self.reshape(p, x)
         if op in ("Slice", "Split"):
-            return self.slice(p, x)
+            return onnx_moves.slice_(self, p, x)
         if op == "Pad":
-            return self.pad(p, x, xq)
+            return onnx_moves.pad(self, p, x, xq)
         if op == "Resize":
-            return self.resize(p, x)
-        return self.gather(p, x)  # the last of _MOVE_OPS
-
-    def _const_input(self, p: Pending, index: int, what: str) -> np.ndarray | None:
-        if len(p.args) <= index or p.args[index] is None:
-            return None
-        value = p.args[index]
-        if not isinstance(value, np.ndarray):
-            raise _Unsupported(f"the {p.node.op_type} {what} are not a constant tensor")
-        return value
-
-    def _axes(self, p: Pending, rank: int, attr_name: str = "axes", index: int = 1) -> list[int] | None:
-        """An axes list from the attribute (older opsets) or the constant input, made non-negative."""
-        a = _attrs(p.node)
-        if attr_name in a:
-            values = [int(v) for v in a[attr_name]]
-        else:
-            const = self._const_input(p, index, attr_name)
-            if const is None:
-                return None
-            values = [int(v) for v in const.reshape(-1)]
-        if rank < 0:  # Unsqueeze: relative to the output rank, input rank - rank_in
-            rank = -rank + len(values)
-        return [v % rank for v in values]
-
-    def slice(self, p: Pending, x: QAct) -> QAct:
-        """Slice (constant starts/ends/axes/steps) and Split (one output per `output_index`)."""
-        x = self.nchw(x)
-        rank = len(x.shape)
-        begin, steps, out = [0] * rank, [1] * rank, list(x.shape)
-        if p.node.op_type == "Slice":
-            starts = self._const_input(p, 1, "starts")
-            ends = self._const_input(p, 2, "ends")
-            if starts is None or ends is None:
-                raise _Unsupported("Slice needs constant starts and ends (opset >= 10)")
-            axes = self._axes(p, rank, "axes", 3) or list(range(starts.size))
-            step_arr = self._const_input(p, 4, "steps")
-            step_list = [1] * len(axes) if step_arr is None else [int(v) for v in step_arr.reshape(-1)]
-            for ax, st, en, sp in zip(axes, starts.reshape(-1), ends.reshape(-1), step_list, strict=True):
-                lo, hi, stride = slice(int(st), int(en), sp).indices(x.shape[ax])
-                begin[ax], steps[ax], out[ax] = lo, stride, len(range(lo, hi, stride))
-        else:
-            a = _attrs(p.node)
-            axis = int(a.get("axis", 0)) % rank
-            sizes_arr = self._const_input(p, 1, "split sizes")
-            n_out = len(p.node.output)
-            if "split" in a:
-                sizes = [int(v) for v in a["split"]]
-            elif sizes_arr is not None:
-                sizes = [int(v) for v in sizes_arr.reshape(-1)]
-            else:  # equal parts, the last one smaller (opset 18 num_outputs)
-                part = -(-x.shape[axis] // n_out)
-                sizes = [min(part, x.shape[axis] - k * part) for k in range(n_out)]
-            begin[axis], out[axis] = sum(sizes[: p.output_index]), sizes[p.output_index]
-        shape = tuple(out)
-        if any(d <= 0 for d in shape):
-            raise _Unsupported(f"{p.node.op_type} gives an empty tensor {list(shape)}")
-        func = kernels.strided_slice(x.shape, begin, steps, shape, "int8", "slice")
-        return QAct(self.call(func, "slice", [x.expr], shape, "int8"), shape, False, x.offset)
-
-    def pad(self, p: Pending, x: QAct, xq: QParams | None) -> QAct:
-        a = _attrs(p.node)
-        mode = a.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-        if mode != "constant":
-            raise _Unsupported(f"Pad mode {mode!r} is not supported (only 'constant')")
-        x = self.nchw(x)
-        rank = len(x.shape)
-        pads_arr = self._const_input(p, 1, "pads")
-        pads = [
-            int(v)
-            for v in (a["pads"] if "pads" in a else pads_arr.reshape(-1) if pads_arr is not None else [])
-        ]
-        axes = self._axes(p, rank, "axes", 3) or list(range(rank))
-        if len(pads) != 2 * len(axes) or any(v < 0 for v in pads):
-            raise _Unsupported(f"Pad pads {pads} are not {2 * len(axes)} non-negative values")
-        before, after = [0] * rank, [0] * rank
-        for k, ax in enumerate(axes):
-            before[ax], after[ax] = pads[k], pads[k + len(axes)]
-        arg = p.args[2] if len(p.args) > 2 else None
-        if xq is not None:  # QDQ: a real pad value (default 0.0), quantised with the input's parameters
-            real = np.float32(0.0)
-            if isinstance(arg, Deq) and isinstance(arg.src, np.ndarray):
-                real = np.float32(int(arg.src.reshape(-1)[0]) - arg.q.zero_point) * arg.q.scale
-            elif isinstance(arg, np.ndarray):
-                real = np.float32(arg.reshape(-1)[0])
-            elif arg is not None:
-                raise _Unsupported("the Pad constant value is not a constant")
-            raw = int(np.clip(xq.zero_point + int(np.rint(real / xq.scale)), x.offset - 128, x.offset + 127))
-        else:  # an integer tensor padded with a raw integer (default 0), as ORT's Pad does
-            value = self._const_input(p, 2, "constant value")
-            raw = 0 if value is None else int(value.reshape(-1)[0])
-        stored = raw - x.offset
-        shape = tuple(d + b + e for d, b, e in zip(x.shape, before, after, strict=True))
-        func = kernels.pad(x.shape, shape, before, stored, "int8", "pad")
-        return QAct(self.call(func, "pad", [x.expr], shape, "int8"), shape, False, x.offset)
-
-    def resize(self, p: Pending, x: QAct) -> QAct:
-        """Resize, mode 'nearest', on H and W of a 4-D tensor: the source pixel of every output row and
-        column computed here in float32 as ORT does (coordinate transformation, then nearest mode)."""
-        a = _attrs(p.node)
-
-        def text(key: str, default: str) -> str:
-            v = a.get(key, default)
-            return v.decode() if isinstance(v, bytes) else str(v)
-
-        mode = text("mode", "nearest")
-        if mode != "nearest" or len(x.shape) != 4:
-            raise _Unsupported(f"only 4-D Resize with mode 'nearest' is supported (got {mode!r})")
-        scales = self._const_input(p, 2, "scales")
-        sizes = self._const_input(p, 3, "sizes")
-        n, c, h, w = x.shape
-        if sizes is not None and sizes.size == 4:
-            out_hw = (int(sizes[2]), int(sizes[3]))
-            scale_hw = (np.float32(out_hw[0]) / np.float32(h), np.float32(out_hw[1]) / np.float32(w))
-            if (int(sizes[0]), int(sizes[1])) != (n, c):
-                raise _Unsupported("Resize may only change H and W")
-        elif scales is not None and scales.size == 4:
-            if float(scales[0]) != 1.0 or float(scales[1]) != 1.0:
-                raise _Unsupported("Resize may only change H and W")
-            scale_hw = (np.float32(scales[2]), np.float32(scales[3]))
-            out_hw = (int(np.floor(h * scale_hw[0])), int(np.floor(w * scale_hw[1])))
-        else:
-            raise _Unsupported("Resize needs constant 4-D scales or sizes")
-        transform = text("coordinate_transformation_mode", "half_pixel")
-        nearest = text("nearest_mode", "round_prefer_floor")
-        rows = _nearest_sources(out_hw[0], h, scale_hw[0], transform, nearest)
-        cols = _nearest_sources(out_hw[1], w, scale_hw[1], transform, nearest)
-        x = self.nhwc(x)
-        out_phys = (n, out_hw[0], out_hw[1], c)
-        func = kernels.resize_nearest(x.physical_shape, out_phys, rows, cols, "resize_nearest")
-        args = [x.expr]
-        for values, size in ((rows, h), (cols, w)):
-            if not kernels.is_integer_ratio(values, size):
-                args.append(relax.const(np.array(values, np.int32)))
-        out = self.call(func, "resize_nearest", args, out_phys, "int8")
-        return QAct(out, (n, c, *out_hw), True, x.offset)
-
-    def gather(self, p: Pending, x: QAct) -> QAct:
-        indices = self._const_input(p, 1, "indices")
-        if indices is None:
-            raise _Unsupported("Gather needs its indices")
-        x = self.nchw(x)
-        axis = int(_attrs(p.node).get("axis", 0)) % len(x.shape)
-        flat = indices.astype(np.int64).reshape(-1) % x.shape[axis]
-        func = onnx_kernels.gather(x.shape, axis, flat.size, "gather")
-        flat_shape = (*x.shape[:axis], flat.size, *x.shape[axis + 1 :])
-        out = self.call(func, "gather", [x.expr, relax.const(flat.astype(np.int32))], flat_shape, "int8")
-        shape = (*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
-        if shape != flat_shape:
-            out = self.bb.emit(relax.op.reshape(out, list(shape)))
-        return QAct(out, tuple(int(d) for d in shape), False, x.offset)
+            return onnx_moves.resize(self, p, x)
+        return onnx_moves.gather(self, p, x)  # the last of _MOVE_OPS
 
     def reshape(self, p: Pending, x: QAct) -> QAct:
         rank = len(x.shape)
@@ -1019,13 +849,13 @@ class OnnxLowerer:
             axis = int(_attrs(p.node).get("axis", 1)) % max(rank, 1)
             shape: tuple[int, ...] = (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
         elif p.node.op_type == "Squeeze":
-            axes = self._axes(p, rank)
+            axes = onnx_moves.axes_of(p, rank)
             drop = set(axes) if axes is not None else {k for k, d in enumerate(x.shape) if d == 1}
             if any(x.shape[k] != 1 for k in drop):
                 raise _Unsupported(f"Squeeze of axes {sorted(drop)} that are not 1 in {list(x.shape)}")
             shape = tuple(d for k, d in enumerate(x.shape) if k not in drop)
         elif p.node.op_type == "Unsqueeze":
-            axes = self._axes(p, -rank)
+            axes = onnx_moves.axes_of(p, -rank)
             if axes is None:
                 raise _Unsupported("Unsqueeze needs its axes")
             dims = iter(x.shape)
@@ -1258,7 +1088,7 @@ class OnnxLowerer:
             depth = int(np.prod(x.shape[axis:])) if opset < 13 else x.shape[-1]
         rows = int(np.prod(shape)) // depth
         flat = self.bb.emit(relax.op.reshape(src, [rows, depth]))
-        table = _softmax_table(_f32(xq.scale), depth)
+        table = softmax_table(_f32(xq.scale), depth)
         y_mult = np.floor(np.float32(1.0) / _f32(yq.scale)).astype(np.float32)
         func = onnx_kernels.softmax(rows, depth, yq.zero_point, yq.offset, "softmax")
         out = self.call(
@@ -1406,7 +1236,7 @@ def _qlinear_sigmoid(lw: OnnxLowerer, node: Any) -> None:
     i = list(node.input)
     xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
     x = lw.act_input(lw.get(i[0]), xq, "QLinearSigmoid input")
-    lw.values[node.output[0]] = lw.lut(x, xq, yq, _sigmoid, "sigmoid")
+    lw.values[node.output[0]] = lw.lut(x, xq, yq, sigmoid, "sigmoid")
 
 
 def _qlinear_concat(lw: OnnxLowerer, node: Any) -> None:
@@ -1446,7 +1276,7 @@ def _qlinear_leaky_relu(lw: OnnxLowerer, node: Any) -> None:
     i = list(node.input)
     xq, yq = lw.qparams(i[1], i[2]), lw.qparams(i[3], i[4] if len(i) > 4 else None)
     x = lw.act_input(lw.get(i[0]), xq, "QLinearLeakyRelu input")
-    lw.values[node.output[0]] = lw.lut(x, xq, yq, _LUT_FUNCS["LeakyRelu"](_attrs(node)), "leaky_relu")
+    lw.values[node.output[0]] = lw.lut(x, xq, yq, LUT_FUNCS["LeakyRelu"](_attrs(node)), "leaky_relu")
 
 
 _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
@@ -1467,111 +1297,6 @@ _HANDLERS: dict[str, Callable[[OnnxLowerer, Any], None]] = {
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _nearest_sources(
-    out_size: int, in_size: int, scale: np.float32, transform: str, nearest: str
-) -> list[int]:
-    """ORT's nearest-neighbour source index per output coordinate (float32 arithmetic, then clamped)."""
-    f = np.float32
-    result = []
-    for o in range(out_size):
-        if transform == "half_pixel":
-            x = (f(o) + f(0.5)) / scale - f(0.5)
-        elif transform == "pytorch_half_pixel":
-            x = (f(o) + f(0.5)) / scale - f(0.5) if out_size > 1 else f(0)
-        elif transform == "asymmetric":
-            x = f(o) / scale
-        elif transform == "tf_half_pixel_for_nn":
-            x = (f(o) + f(0.5)) / scale
-        elif transform == "align_corners":
-            x = f(0) if out_size == 1 else f(o) * f(in_size - 1) / f(out_size - 1)
-        else:
-            raise _Unsupported(f"Resize coordinate_transformation_mode {transform!r} is not supported")
-        if nearest == "round_prefer_floor":
-            k = np.floor(x) if x == np.floor(x) + f(0.5) else np.round(x)
-        elif nearest == "round_prefer_ceil":
-            k = np.ceil(x) if x == np.floor(x) + f(0.5) else np.round(x)
-        elif nearest == "floor":
-            k = np.floor(x)
-        elif nearest == "ceil":
-            k = np.ceil(x)
-        else:
-            raise _Unsupported(f"Resize nearest_mode {nearest!r} is not supported")
-        result.append(int(min(max(int(k), 0), in_size - 1)))
-    return result
-
-
-def _attr_text(a: dict[str, Any], key: str, default: str) -> str:
-    value = a.get(key, default)
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _softmax_table(x_scale: np.float32, depth: int) -> np.ndarray:
-    """QLinearSoftmax's float table: entry k is exp((k - 255 + shift) * x_scale) in double, stored as
-    float32, with shift = max(0, log(FLT_MAX / depth) - 5) / x_scale keeping the row sum finite (ORT
-    divides in float32, then takes the double log)."""
-    import math
-
-    ratio = np.float32(np.finfo(np.float32).max) / np.float32(depth)
-    shift = max(0.0, math.log(float(ratio)) - 5.0) / float(x_scale)
-    return np.array([math.exp((k - 255 + shift) * float(x_scale)) for k in range(256)], dtype=np.float32)
-
-
-def _erf(v: np.ndarray) -> np.ndarray:
-    import math
-
-    return np.array([math.erf(float(x)) for x in v.reshape(-1)], np.float32).reshape(v.shape)
-
-
-def _elu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    alpha = _f32(a.get("alpha", 1.0))
-    return lambda v: np.where(v >= 0, v, alpha * (np.exp(v.astype(np.float64)) - 1).astype(np.float32))
-
-
-def _leaky_relu(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    alpha = _f32(a.get("alpha", 0.01))
-    return lambda v: np.where(v >= 0, v, v * alpha).astype(np.float32)
-
-
-def _hard_sigmoid_of(v: np.ndarray, alpha: np.float32, beta: np.float32) -> np.ndarray:
-    clipped: np.ndarray = np.minimum(np.maximum(alpha * v + beta, np.float32(0)), np.float32(1))
-    return clipped.astype(np.float32)
-
-
-def _hard_sigmoid(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    alpha, beta = _f32(a.get("alpha", 0.2)), _f32(a.get("beta", 0.5))
-    return lambda v: _hard_sigmoid_of(v, alpha, beta)
-
-
-def _hard_swish(a: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    # ORT has no HardSwish kernel: it runs the ONNX function body, x * HardSigmoid(x, 1/6, 0.5).
-    return lambda v: (v * _hard_sigmoid_of(v, _f32(1.0 / 6.0), _f32(0.5))).astype(np.float32)
-
-
-# Elementwise float ops a DequantizeLinear -> op -> QuantizeLinear group computes as a 256-entry table.
-_LUT_FUNCS: dict[str, Callable[[dict[str, Any]], Callable[[np.ndarray], np.ndarray]]] = {
-    "LeakyRelu": _leaky_relu,
-    "HardSigmoid": _hard_sigmoid,
-    "HardSwish": _hard_swish,
-    "Tanh": lambda _a: lambda v: np.tanh(v.astype(np.float64)).astype(np.float32),
-    "Abs": lambda _a: np.abs,
-    "Neg": lambda _a: np.negative,
-    "Floor": lambda _a: np.floor,
-    "Ceil": lambda _a: np.ceil,
-    "Round": lambda _a: np.rint,  # ONNX Round: half to even
-    "Sign": lambda _a: np.sign,
-    "Exp": lambda _a: lambda v: np.exp(v.astype(np.float64)).astype(np.float32),
-    "Erf": lambda _a: _erf,
-    "Softplus": lambda _a: lambda v: np.log1p(np.exp(v.astype(np.float64))).astype(np.float32),
-    "Softsign": lambda _a: lambda v: (v / (np.float32(1) + np.abs(v))).astype(np.float32),
-    "Elu": _elu,
-    "ThresholdedRelu": lambda a: lambda v: np.where(v > _f32(a.get("alpha", 1.0)), v, np.float32(0)),
-}
-
-
-def _sigmoid(v: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(np.float32)
 
 
 def _same(a: QParams, b: QParams) -> bool:

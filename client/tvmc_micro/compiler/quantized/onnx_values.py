@@ -30,6 +30,26 @@ QLINEAR_OPS = (
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
+class Unmappable(Exception):
+    """One node the integer importer cannot map (collected; the walk goes on to find the others)."""
+
+
+def node_attrs(node: Any) -> dict[str, Any]:
+    """An ONNX node's attributes as Python values."""
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def attr_text(a: dict[str, Any], key: str, default: str) -> str:
+    value = a.get(key, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def f32(x: float | np.floating[Any]) -> np.float32:
+    return np.float32(x)
+
+
 @dataclass
 class QAct:
     expr: Any  # relax expression, int8 storage
