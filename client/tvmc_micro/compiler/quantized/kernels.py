@@ -981,3 +981,139 @@ def space_to_depth(shape: tuple[int, ...], block: int, dtype: str, name: str) ->
 
     out = te.compute((n, h // block, w // block, c * block * block), body, name="out")
     return _finish([data, out], name)
+
+
+# --- GATHER, BATCH_TO_SPACE_ND / SPACE_TO_BATCH_ND, MIRROR_PAD, RESIZE_BILINEAR ----------------------------
+
+
+def gather(data_shape: tuple[int, ...], axis: int, count: int, dtype: str, name: str) -> tirx.PrimFunc:
+    """GATHER with constant indices, flattened to `count` entries of an int32 table argument (checked
+    in range at import): out[pre, k, post] = data[pre, table[k], post]; the caller reshapes to the
+    indices' shape."""
+    data = te.placeholder(data_shape, dtype, name="data")
+    table = te.placeholder((count,), "int32", name="indices")
+    out_shape = (*data_shape[:axis], count, *data_shape[axis + 1 :])
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = list(idx)
+        src[axis] = table[idx[axis]]
+        return data[tuple(src)]
+
+    return _finish([data, table, te.compute(out_shape, body, name="out")], name)
+
+
+def batch_to_space(
+    in_shape: tuple[int, int, int, int],
+    out_shape: tuple[int, int, int, int],
+    block: tuple[int, int],
+    crop: tuple[int, int],
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """BATCH_TO_SPACE_ND (NHWC, 3-D inputs extended to N, H, 1, C by the caller): output pixel (b, y, x)
+    is input batch ((Y % bh) bw + X % bw) B + b at (Y / bh, X / bw), where (Y, X) = (y + crop top,
+    x + crop left)."""
+    bh, bw = block
+    batches = out_shape[0]
+    data = te.placeholder(in_shape, dtype, name="data")
+
+    def body(b: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        yy, xx = y + crop[0], x + crop[1]
+        src_batch = ((yy % bh) * bw + xx % bw) * batches + b
+        return data[src_batch, yy // bh, xx // bw, c]
+
+    return _finish([data, te.compute(out_shape, body, name="out")], name)
+
+
+def space_to_batch(
+    in_shape: tuple[int, int, int, int],
+    out_shape: tuple[int, int, int, int],
+    block: tuple[int, int],
+    pad: tuple[int, int],
+    pad_value: int,
+    dtype: str,
+    name: str,
+) -> tirx.PrimFunc:
+    """SPACE_TO_BATCH_ND (NHWC, 3-D extended to N, H, 1, C): output batch ob reads input batch ob % B at
+    row y bh + (ob / B) / bw - pad top and column x bw + (ob / B) % bw - pad left; outside the input it
+    holds `pad_value`: the output zero point, as LiteRT fills it (TFLite Micro's reference kernel fills an
+    `output_offset` its Prepare never sets)."""
+    bh, bw = block
+    _, h, w, _ = in_shape
+    batches = in_shape[0]
+    data = te.placeholder(in_shape, dtype, name="data")
+
+    def body(ob: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        shift = ob // batches
+        iy = y * bh + shift // bw - pad[0]
+        ix = x * bw + shift % bw - pad[1]
+        inside = tirx.all(iy >= 0, iy < h, ix >= 0, ix < w)
+        return tirx.if_then_else(inside, data[ob % batches, iy, ix, c], tirx.const(pad_value, dtype))
+
+    return _finish([data, te.compute(out_shape, body, name="out")], name)
+
+
+def mirror_pad(
+    shape: tuple[int, ...], pads: Sequence[tuple[int, int]], offset: int, dtype: str, name: str
+) -> tirx.PrimFunc:
+    """MIRROR_PAD (offset 1: REFLECT, the edge not repeated; 0: SYMMETRIC): per axis, output index o reads
+    L + offset - 1 - o before the data (L the leading pad), o - L inside, and n - 1 - offset - (o - L - n)
+    after it (n the axis size); the import checks the pads are within TFLite's limits."""
+    out_shape = tuple(n + a + b for n, (a, b) in zip(shape, pads, strict=True))
+    data = te.placeholder(shape, dtype, name="data")
+
+    def source(o: PrimExpr, n: int, lead: int) -> PrimExpr:
+        inner = o - lead
+        before = tirx.const(lead + offset - 1, "int32") - o
+        after = tirx.const(2 * n - 1 - offset, "int32") - inner
+        return tirx.Select(inner < 0, before, tirx.Select(inner >= n, after, inner))
+
+    def body(*idx: tirx.Var) -> PrimExpr:
+        src = [
+            o if a == 0 and b == 0 else source(o, n, a)
+            for o, n, (a, b) in zip(idx, shape, pads, strict=True)
+        ]
+        return data[tuple(src)]
+
+    return _finish([data, te.compute(out_shape, body, name="out")], name)
+
+
+def resize_bilinear(
+    data_shape: tuple[int, int, int, int],
+    out_shape: tuple[int, int, int, int],
+    scale_10: tuple[int, int],
+    half_pixel: bool,
+    name: str,
+) -> tirx.PrimFunc:
+    """RESIZE_BILINEAR int8 as TFLM's ResizeBilinearInteger: source coordinates in 1/1024 units
+    (value * scale_10, or value * scale_10 + scale_10 / 2 - 512 with half-pixel centres), the four
+    neighbours weighted by their 10-bit distances, the 2^20-scaled sum rounded half away from zero
+    (TFLM's default double-rounding build) and truncated. Every term fits int32: |weight| <= 2048 per
+    axis, |value| <= 128."""
+    _, in_h, in_w, _ = data_shape
+    data = te.placeholder(data_shape, "int8", name="data")
+    one = tirx.const(1 << 10, "int32")
+
+    def coords(o: PrimExpr, scale: int, size: int) -> tuple[PrimExpr, PrimExpr, PrimExpr]:
+        v = o * scale + (scale // 2 - (1 << 9) if half_pixel else 0)
+        lo = tirx.max(tirx.truncdiv(v, one), 0)
+        hi = tirx.min(tirx.truncdiv(v + (1 << 10) - 1, one), size - 1)
+        return lo, hi, v - lo * one
+
+    def body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
+        y0, y1, dy = coords(y, scale_10[0], in_h)
+        x0, x1, dx = coords(x, scale_10[1], in_w)
+
+        def px(yy: PrimExpr, xx: PrimExpr) -> PrimExpr:
+            return data[n, yy, xx, c].astype("int32")
+
+        total = (
+            px(y0, x0) * (one - dy) * (one - dx)
+            + px(y1, x0) * dy * (one - dx)
+            + px(y0, x1) * (one - dy) * dx
+            + px(y1, x1) * dy * dx
+        )
+        rounded = tirx.Select(total > 0, total + (1 << 19), total - (1 << 19))
+        return tirx.truncdiv(rounded, tirx.const(1 << 20, "int32")).astype("int8")
+
+    return _finish([data, te.compute(out_shape, body, name="out")], name)

@@ -1258,6 +1258,176 @@ def _check_space_depth(g: QGraph, op: QOperator) -> str | None:
     return None
 
 
+# --- GATHER, BATCH_TO_SPACE_ND / SPACE_TO_BATCH_ND, MIRROR_PAD, RESIZE_BILINEAR ---------------------------
+
+
+def _lower_gather(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    axis = int(op.options.get("Axis", 0)) % len(inp.shape)
+    indices = _const_ints(lw.graph, op.inputs[1])
+    assert indices is not None
+    func = kernels.gather(inp.shape, axis, len(indices), _NUMPY_DTYPE[inp.dtype], "gather")
+    args = [lw.value(op.inputs[0]), relax.const(np.asarray(indices, np.int32))]
+    flat = (*inp.shape[:axis], len(indices), *inp.shape[axis + 1 :])
+    result = lw.call(func, "gather", args, out, flat)
+    lw.define(op.outputs[0], result if flat == tuple(out.shape) else lw.reshape(result, out.shape))
+
+
+def _check_gather(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "GATHER") or _check_int8_only(g, op)
+    if problem:
+        return problem
+    inp, idx, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    indices = _const_ints(g, op.inputs[1])
+    if indices is None:
+        return "the indices are computed at run time; only constant indices are supported"
+    if int(op.options.get("BatchDims", 0)) != 0:
+        return f"batch_dims {int(op.options.get('BatchDims', 0))} is not supported (only 0)"
+    axis = int(op.options.get("Axis", 0))
+    if not -len(inp.shape) <= axis < len(inp.shape):
+        return f"axis {axis} is out of range for a rank-{len(inp.shape)} input"
+    axis %= len(inp.shape)
+    bad = [i for i in indices if not 0 <= i < inp.shape[axis]]
+    if bad:  # TFLite Micro fails such a model at run time
+        return f"index {bad[0]} is outside [0, {inp.shape[axis]}) on axis {axis}"
+    want = (*inp.shape[:axis], *idx.shape, *inp.shape[axis + 1 :])
+    if tuple(out.shape) != want:
+        return f"output shape {list(out.shape)} does not match {list(want)}"
+    return None
+
+
+def _space_batch_4d(shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """TFLM runs 3-D inputs (N, H, C) of the space/batch ops as N, H, 1, C."""
+    if len(shape) == 3:
+        return (shape[0], shape[1], 1, shape[2])
+    n, h, w, c = shape
+    return (n, h, w, c)
+
+
+def _space_batch_params(g: QGraph, op: QOperator) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """(block height, width), (pad or crop top, bottom, left, right); width terms 1 / 0 for 3-D inputs."""
+    block = _const_ints(g, op.inputs[1]) or []
+    amounts = _const_ints(g, op.inputs[2]) or []
+    if len(g.tensors[op.inputs[0]].shape) == 3:
+        return (block[0], 1), (amounts[0], amounts[1], 0, 0)
+    return (block[0], block[1]), (amounts[0], amounts[1], amounts[2], amounts[3])
+
+
+def _lower_space_batch(to_batch: bool) -> Callable[[Lowerer, QOperator], None]:
+    kind = "space_to_batch" if to_batch else "batch_to_space"
+
+    def lower(lw: Lowerer, op: QOperator) -> None:
+        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        block, (top, _, left, _) = _space_batch_params(lw.graph, op)
+        in4, out4 = _space_batch_4d(inp.shape), _space_batch_4d(out.shape)
+        dtype = _NUMPY_DTYPE[inp.dtype]
+        if to_batch:
+            func = kernels.space_to_batch(in4, out4, block, (top, left), out.zero_point, dtype, kind)
+        else:
+            func = kernels.batch_to_space(in4, out4, block, (top, left), dtype, kind)
+        data = lw.value(op.inputs[0])
+        if in4 != tuple(inp.shape):
+            data = lw.reshape(data, in4)
+        result = lw.call(func, kind, [data], out, out4)
+        lw.define(op.outputs[0], result if out4 == tuple(out.shape) else lw.reshape(result, out.shape))
+
+    return lower
+
+
+def _check_space_batch(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], op.name) or _check_int8_only(g, op)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if len(inp.shape) not in (3, 4) or len(out.shape) != len(inp.shape):
+        return f"needs 3-D or 4-D input and output of one rank (got {list(inp.shape)} -> {list(out.shape)})"
+    spatial = len(inp.shape) - 2
+    block, amounts = _const_ints(g, op.inputs[1]), _const_ints(g, op.inputs[2])
+    what = "paddings" if op.name == "SPACE_TO_BATCH_ND" else "crops"
+    if block is None or amounts is None:
+        return f"the block shape or {what} are computed at run time; only constants are supported"
+    if len(block) != spatial or len(amounts) != 2 * spatial or min(block) < 1 or min(amounts) < 0:
+        return f"block shape {block} and {what} {amounts} do not fit a rank-{len(inp.shape)} input"
+    (bh, bw), (a_top, a_bottom, a_left, a_right) = _space_batch_params(g, op)
+    n, h, w, c = _space_batch_4d(inp.shape)
+    if op.name == "SPACE_TO_BATCH_ND":
+        ph, pw = h + a_top + a_bottom, w + a_left + a_right
+        ok = ph % bh == 0 and pw % bw == 0
+        want = (n * bh * bw, ph // bh if ok else -1, pw // bw if ok else -1, c)
+    else:
+        ok = n % (bh * bw) == 0
+        want = (n // (bh * bw), h * bh - a_top - a_bottom, w * bw - a_left - a_right, c)
+    if not ok or min(want) <= 0 or _space_batch_4d(out.shape) != want:
+        got = list(out.shape)
+        return f"input {list(inp.shape)} with block {block} and {what} {amounts} does not give {got}"
+    return None
+
+
+def _lower_mirror_pad(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    pads = [(int(a), int(b)) for a, b in _pad_amounts(lw.graph, op)]
+    offset = 1 if int(op.options.get("Mode", 0)) == 0 else 0  # REFLECT skips the edge, SYMMETRIC repeats it
+    func = kernels.mirror_pad(inp.shape, pads, offset, _NUMPY_DTYPE[inp.dtype], "mirror_pad")
+    lw.define(op.outputs[0], lw.call(func, "mirror_pad", [lw.value(op.inputs[0])], out))
+
+
+def _check_mirror_pad(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "MIRROR_PAD") or _check_int8_only(g, op)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if g.tensors[op.inputs[1]].data is None:
+        return "paddings are computed at run time; only constant paddings are supported"
+    pads = _pad_amounts(g, op)
+    if pads.shape[0] != len(inp.shape) or np.any(pads < 0):
+        return "paddings must be non-negative, one pair per input dimension"
+    reflect = int(op.options.get("Mode", 0)) == 0
+    limit = [n - 1 if reflect else n for n in inp.shape]
+    for axis, ((a, b), most) in enumerate(zip(pads.tolist(), limit, strict=True)):
+        if a > most or b > most:
+            mode = "REFLECT" if reflect else "SYMMETRIC"
+            size = inp.shape[axis]
+            return f"padding ({a}, {b}) on axis {axis} exceeds {most}, the most {mode} allows for size {size}"
+    if tuple(out.shape) != tuple(int(n + a + b) for n, (a, b) in zip(inp.shape, pads.tolist(), strict=True)):
+        return f"output shape {list(out.shape)} does not match the paddings"
+    return None
+
+
+def _resize_scale_10(in_size: int, out_size: int, align: bool) -> int:
+    """TFLM's ResizeBilinearInteger scale in 1/1024 units (rounded integer division)."""
+    if align and out_size > 1:
+        return ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    return ((1 << 10) * in_size + out_size // 2) // out_size
+
+
+def _lower_resize_bilinear(lw: Lowerer, op: QOperator) -> None:
+    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+    align, half = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    scale = (
+        _resize_scale_10(inp.shape[1], out.shape[1], align),
+        _resize_scale_10(inp.shape[2], out.shape[2], align),
+    )
+    func = kernels.resize_bilinear(inp.shape, out.shape, scale, half, "resize_bilinear")
+    lw.define(op.outputs[0], lw.call(func, "resize_bilinear", [lw.value(op.inputs[0])], out))
+
+
+def _check_resize_bilinear(g: QGraph, op: QOperator) -> str | None:
+    problem = _check_moves(g, op, op.inputs[:1], "RESIZE_BILINEAR") or _check_int8_only(g, op)
+    if problem:
+        return problem
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    size = _const_ints(g, op.inputs[1])
+    if size is None:
+        return "the output size is computed at run time; TFLite Micro needs a constant"
+    if len(inp.shape) != 4 or len(out.shape) != 4:
+        return "needs 4-D NHWC input and output"
+    if list(size) != list(out.shape[1:3]) or inp.shape[0] != out.shape[0] or inp.shape[3] != out.shape[3]:
+        return f"size {size} does not match the output shape {list(out.shape)}"
+    if bool(op.options.get("AlignCorners", False)) and bool(op.options.get("HalfPixelCenters", False)):
+        return "align_corners and half_pixel_centers together (TFLite Micro refuses them)"
+    return None
+
+
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": Converter(_check_conv2d, _lower_conv2d),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
@@ -1303,6 +1473,11 @@ CONVERTERS: dict[str, Converter] = {
     "REDUCE_MIN": Converter(_check_reduce, _lower_reduce(False)),
     "DEPTH_TO_SPACE": Converter(_check_space_depth, _lower_space_depth(True)),
     "SPACE_TO_DEPTH": Converter(_check_space_depth, _lower_space_depth(False)),
+    "GATHER": Converter(_check_gather, _lower_gather),
+    "BATCH_TO_SPACE_ND": Converter(_check_space_batch, _lower_space_batch(False)),
+    "SPACE_TO_BATCH_ND": Converter(_check_space_batch, _lower_space_batch(True)),
+    "MIRROR_PAD": Converter(_check_mirror_pad, _lower_mirror_pad),
+    "RESIZE_BILINEAR": Converter(_check_resize_bilinear, _lower_resize_bilinear),
 }
 
 
