@@ -336,13 +336,89 @@ def test_small_or_broadcast_add_keeps_the_tir_kernel() -> None:
         assert f.attrs is None or SPEC_ATTR not in f.attrs
 
 
+# ---- AVERAGE_POOL_2D ----
+
+
+def _pool_reference(spec: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    n, ih, iw, ch = spec["data_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    (fh, fw), (sh, sw), (pt, pl) = spec["filter"], spec["stride"], spec["pad"]
+    lo, hi = spec["act_range"]
+    out = np.empty((n, oh, ow, ch), np.int64)
+    for b, oy, ox in np.ndindex(n, oh, ow):
+        y0, x0 = oy * sh - pt, ox * sw - pl
+        win = x[b, max(y0, 0) : min(y0 + fh, ih), max(x0, 0) : min(x0 + fw, iw)].astype(np.int64)
+        cnt = win.shape[0] * win.shape[1]
+        for c in range(ch):
+            s = int(win[:, :, c].sum())
+            avg = (s + cnt // 2) // cnt if s > 0 else -((-s + cnt // 2) // cnt)  # half away from zero
+            out[b, oy, ox, c] = min(max(avg, lo), hi)
+    return out.astype(np.int8)
+
+
+POOL_CASES = {
+    # name: (data shape, out shape, filter, stride, pad, act range, fill)
+    "kws_global": ([1, 25, 5, 64], [1, 1, 1, 64], [25, 5], [25, 5], [0, 0], (-128, 127), None),
+    "same_3x3_s2_c7": ([2, 7, 6, 7], [2, 4, 3, 7], [3, 3], [2, 2], [1, 1], (-128, 127), None),
+    "2x2_relu6_c5": ([1, 6, 4, 5], [1, 3, 2, 5], [2, 2], [2, 2], [0, 0], (-20, 100), None),
+    "255_taps_min": ([1, 15, 17, 4], [1, 1, 1, 4], [15, 17], [1, 1], [0, 0], (-128, 127), -128),
+    "255_taps_max": ([1, 15, 17, 8], [1, 1, 1, 8], [15, 17], [1, 1], [0, 0], (-128, 127), 127),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_average_pool_kernel(name: str, tmp_path: Path) -> None:
+    """The SXTAB16 pool against TFLite's average in numpy: padded windows (fewer taps at the edges), batches,
+    channel tails, clamps, and the largest window whose 16-bit lane sums cannot overflow, filled with
+    either extreme."""
+    from test_q_ckernels import _c_array
+    from tvmc_micro.compiler.quantized import ckernels
+
+    data, out, filt, stride, pad, act, fill = POOL_CASES[name]
+    spec = {"kind": "avg_pool", "data_shape": data, "out_shape": out, "filter": filt, "stride": stride}
+    spec.update({"pad": pad, "act_range": list(act)})
+    rng = np.random.default_rng(zlib.crc32(f"pool/{name}".encode()))
+    x = rng.integers(-128, 128, size=data).astype(np.int8) if fill is None else np.full(data, fill, np.int8)
+    want = _pool_reference(spec, x)
+    gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8"])
+    assert gen is not None and "tvmc_sxtab16(" in gen.source
+    src = tmp_path / "pool.c"
+    src.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        + ckernels.PRELUDE
+        + gen.source
+        + _c_array("int8_t", "x", x)
+        + f"\nstatic int8_t y[{want.size}];\n"
+        + "int main(void) {\n  int i;\n  kern(x, y);\n"
+        + f'  for (i = 0; i < {want.size}; ++i) printf("%d\\n", y[i]);\n  return 0;\n}}\n'
+    )
+    exe = tmp_path / "pool"
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
+    flags += ["-fsanitize=undefined", "-fno-sanitize-recover=undefined"]
+    subprocess.run(["gcc", *flags, str(src), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), int)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_pool_over_255_taps_keeps_the_tir_kernel() -> None:
+    from tvmc_micro.compiler.quantized import kernels
+    from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
+
+    geo = kernels.ConvGeometry((1, 1), (1, 1), (0, 0))
+    small = kernels.average_pool2d((1, 15, 17, 4), (1, 1, 1, 4), (15, 17), geo, (-128, 127), "p")
+    assert SPEC_ATTR in small.attrs
+    big = kernels.average_pool2d((1, 16, 16, 4), (1, 1, 1, 4), (16, 16), geo, (-128, 127), "p")
+    assert SPEC_ATTR not in big.attrs
+
+
 # ---- whole models through tvmc compile for cortex-m4, every intermediate against TFLite Micro ----
 
 
 def dspnet2(seed: int) -> Synthetic:
     """int8 in; the layer classes the kernels above add: one-input-channel depthwise with multipliers
     (strided SAME, VALID with odd channel counts), FULLY_CONNECTED with batches > 1 (per-tensor) and over a
-    flattened map (per-channel, fused RELU, depth not a multiple of 4), a same-shape ADD with RELU."""
+    flattened map (per-channel, fused RELU, depth not a multiple of 4), a same-shape ADD with RELU, a
+    padded strided AVERAGE_POOL_2D."""
     net = _Net(seed)
     shape = (1, 13, 10, 1)
     x = net.act("input", shape)
@@ -353,7 +429,8 @@ def dspnet2(seed: int) -> Synthetic:
     net.fc(flat, 13, per_channel=True, activation="RELU")
     c1 = net.conv(x, 8, (3, 3), per_channel=True, padding="SAME")
     c2 = net.conv(x, 8, (1, 1), per_channel=False, padding="VALID")
-    net.binary("ADD", c1, c2, activation="RELU")  # 1,040 elements: the table kernel
+    added = net.binary("ADD", c1, c2, activation="RELU")  # 1,040 elements: the table kernel
+    net.pool("AVERAGE_POOL_2D", added, (3, 3), (2, 2), "SAME")  # edge windows have fewer taps
     model = net.b.build([x], net.outputs)
     return Synthetic(f"dspnet2_{seed}", model, ["int8"], [shape], net.output_names)
 
@@ -368,7 +445,7 @@ def test_whole_model_bit_exact_on_host(seed: int, tmp_path_factory: pytest.TempP
     src = _kernel_source(mlf)
     assert "FULLY_CONNECTED 35x8 -> 35x6" in src and "FULLY_CONNECTED 1x210 -> 1x13" in src
     assert src.count("wk[c * 9 + t] = weight[t * 8 + c]") == 1  # the multiplier-8 depthwise as a conv
-    assert "ADD of 1040 elements" in src
+    assert "ADD of 1040 elements" in src and "tvmc_sxtab16(" in src
     work = tmp_path_factory.mktemp(f"{syn.name}_host")
     built = build(extract(mlf, work / "mlf"))
     rng = np.random.default_rng(seed)

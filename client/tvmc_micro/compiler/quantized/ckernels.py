@@ -111,12 +111,36 @@ static inline int32_t tvmc_rqe(int32_t acc, int32_t m, int32_t e, int32_t zp) {
   if (TVMC_RQZ_OK(m, e)) return tvmc_rqz(acc, m, (int32_t)((uint32_t)(2 * zp + 1) << (e - 2)), e - 1);
   return tvmc_rq(acc, m, 0, e) + zp;
 }
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* SXTAB16: acc's two 16-bit lanes plus bytes 0 and 2 of x, sign-extended (no carry between lanes). */
+static inline int32_t tvmc_sxtab16(int32_t acc, uint32_t x) {
+  return (int32_t)__sxtab16((int16x2_t)acc, (int8x4_t)x);
+}
+static inline int32_t tvmc_sxtab16_ror8(int32_t acc, uint32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+  return r;
+}
+#else
+static inline int32_t tvmc_sxtab16(int32_t acc, uint32_t x) {
+  uint32_t lo = ((uint32_t)acc + (uint32_t)(int32_t)(int8_t)(uint8_t)(x & 0xffu)) & 0xffffu;
+  uint32_t hi = (((uint32_t)acc >> 16) + (uint32_t)(int32_t)(int8_t)(uint8_t)((x >> 16) & 0xffu)) & 0xffffu;
+  return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t tvmc_sxtab16_ror8(int32_t acc, uint32_t x) {
+  return tvmc_sxtab16(acc, (x >> 8) | (x << 24));
+}
+#endif
 static inline int8_t tvmc_sat8(int32_t v) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
   return (int8_t)__ssat(v, 8);
 #else
   return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
 #endif
+}
+/* TFLite's average: the sum divided by the tap count, rounding half away from zero. */
+static inline int32_t tvmc_avg(int32_t s, int32_t cnt) {
+  return s > 0 ? (s + cnt / 2) / cnt : (s - cnt / 2) / cnt;
 }
 static inline int8_t tvmc_clamp8(int32_t v, int32_t lo, int32_t hi) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -159,6 +183,8 @@ def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedK
         return _fully_connected(spec, symbol, param_dtypes)
     if kind == "add":
         return _add(spec, symbol, param_dtypes)
+    if kind == "avg_pool":
+        return _avg_pool(spec, symbol, param_dtypes)
     return None
 
 
@@ -789,3 +815,64 @@ def _add(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKerne
     return GeneratedKernel(
         "\n".join(lines) + "\n", [*dtypes, "int32"], (2048, "int32"), inplace=((2, 0, 0), (2, 1, 0))
     )
+
+
+def _avg_pool(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:
+    """AVERAGE_POOL_2D: per output pixel the in-image window is resolved once, then 4 channels per word
+    are summed in two pairs of 16-bit lanes with SXTAB16 (3 instructions per 4 taps, no widening pass; the
+    spec only exists for windows of at most 255 taps, so no lane overflows), and each sum is divided by the
+    tap count rounding half away from zero, as TFLite does."""
+    n, ih, iw, ch = spec["data_shape"]
+    _, oh, ow, _ = spec["out_shape"]
+    fh, fw = spec["filter"]
+    sh, sw = spec["stride"]
+    pt, pl = spec["pad"]
+    lo, hi = spec["act_range"]
+    c4 = ch - ch % 4
+
+    def average(total: str) -> str:
+        return f"tvmc_clamp8(tvmc_avg({total}, cnt), {lo}, {hi})"
+
+    lines = [
+        _signature(symbol, dtypes, ["data", "out"]) + " {",
+        f"  /* AVERAGE_POOL_2D {ih}x{iw}x{ch} -> {oh}x{ow}, filter {fh}x{fw}, stride {sh}x{sw}, "
+        f"pad {pt},{pl} */",
+        "  int32_t b, oy, ox, y, x, c;",
+        "  (void)c;",
+        f"  for (b = 0; b < {n}; ++b)",
+        f"  for (oy = 0; oy < {oh}; ++oy)",
+        f"  for (ox = 0; ox < {ow}; ++ox) {{",
+        f"    int32_t y0 = oy * {sh} - {pt}, x0 = ox * {sw} - {pl};",
+        f"    int32_t ya = y0 < 0 ? 0 : y0, yb = y0 + {fh} > {ih} ? {ih} : y0 + {fh};",
+        f"    int32_t xa = x0 < 0 ? 0 : x0, xb = x0 + {fw} > {iw} ? {iw} : x0 + {fw};",
+        "    int32_t cnt = (yb - ya) * (xb - xa);",
+        f"    const int8_t* src = data + b * {ih * iw * ch};",
+        f"    int8_t* dst = out + ((b * {oh} + oy) * {ow} + ox) * {ch};",
+    ]
+    if c4:
+        lines += [
+            f"    for (c = 0; c < {c4}; c += 4) {{",
+            "      int32_t ev = 0, od = 0;",
+            "      for (y = ya; y < yb; ++y)",
+            "        for (x = xa; x < xb; ++x) {",
+            f"          uint32_t v = tvmc_ld32(src + (y * {iw} + x) * {ch} + c);",
+            "          ev = tvmc_sxtab16(ev, v);",
+            "          od = tvmc_sxtab16_ror8(od, v);",
+            "        }",
+            f"      dst[c] = {average('(int32_t)(int16_t)(uint16_t)((uint32_t)ev & 0xffffu)')};",
+            f"      dst[c + 1] = {average('(int32_t)(int16_t)(uint16_t)((uint32_t)od & 0xffffu)')};",
+            f"      dst[c + 2] = {average('(int32_t)(int16_t)(uint16_t)((uint32_t)ev >> 16)')};",
+            f"      dst[c + 3] = {average('(int32_t)(int16_t)(uint16_t)((uint32_t)od >> 16)')};",
+            "    }",
+        ]
+    if c4 < ch:
+        lines += [
+            f"    for (c = {c4}; c < {ch}; ++c) {{",
+            "      int32_t s = 0;",
+            "      for (y = ya; y < yb; ++y)",
+            f"        for (x = xa; x < xb; ++x) s += src[(y * {iw} + x) * {ch} + c];",
+            f"      dst[c] = {average('s')};",
+            "    }",
+        ]
+    lines += ["  }", "  return 0;", "}"]
+    return GeneratedKernel("\n".join(lines) + "\n", dtypes, None)

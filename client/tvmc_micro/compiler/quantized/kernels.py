@@ -372,7 +372,23 @@ def average_pool2d(
         return clamp_to_int8(avg, *act_range)
 
     out = te.compute(out_shape, epilogue, name="out")
-    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+    func = _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
+    if fh * fw > _POOL_LANE_TAPS:
+        return func
+    spec = {
+        "kind": "avg_pool",
+        "data_shape": [int(d) for d in data_shape],
+        "out_shape": [int(d) for d in out_shape],
+        "filter": [int(fh), int(fw)],
+        "stride": [int(sh), int(sw)],
+        "pad": [int(pt), int(pl)],
+        "act_range": [int(a) for a in act_range],
+    }
+    return func.with_attr(SPEC_ATTR, json.dumps(spec))
+
+
+# The DSP average pool sums in 16-bit lanes: at most 255 int8 taps per window (255 * 128 < 2^15).
+_POOL_LANE_TAPS = 255
 
 
 def max_pool2d(
