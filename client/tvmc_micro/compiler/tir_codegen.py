@@ -186,9 +186,37 @@ _DROP_LINES = (
 )
 
 
-def _clean_source(src: str) -> str:
+# Float kernels must round every multiply and every add, as the reference interpreters do: a fused
+# multiply-add (GCC contracts by default in its GNU modes, e.g. -std=gnu11 with an FPU) changes results in
+# the last bit. Stated in the source so any build of the MLF gets it, whatever its flags. Only around
+# TVM's kernels: GCC does not inline across functions whose optimize options differ, so the hand-written
+# DSP kernels and their inline helpers (integer only) stay outside.
+_NO_FP_CONTRACT_BEGIN = """#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+"""
+_NO_FP_CONTRACT_END = """#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+"""
+
+
+def _clean_source(src: str, direct_src: str = "") -> str:
+    """The MLF's kernel source: TVM's kernels (`src`, float contraction off) then the hand-written ones."""
     lines = [ln for ln in src.splitlines() if not ln.startswith(_DROP_LINES)]
-    text = "#include <stdint.h>\n" + _F32_HELPER_C + "\n".join(lines).replace("TVM_DLL ", "") + "\n"
+    body = "\n".join(lines).replace("TVM_DLL ", "")
+    text = (
+        "#include <stdint.h>\n"
+        + _NO_FP_CONTRACT_BEGIN
+        + _F32_HELPER_C
+        + body
+        + "\n"
+        + _NO_FP_CONTRACT_END
+        + direct_src
+    )
     leftover = re.findall(r"TVMBackend\w+|__tvm_ffi\w*|TVMFFI\w+|TVMAPI\w+", text)
     if leftover:
         raise LoweringError(
@@ -208,7 +236,7 @@ def lower_kernels(
     direct_src, direct = _direct_c_kernels(funcs, symbols, target)
     funcs = {n: f for n, f in funcs.items() if n not in direct}
     if not funcs:
-        return _clean_source(direct_src), direct
+        return _clean_source("", direct_src), direct
     mod = tvm.IRModule({symbols[n]: f.with_attr("global_symbol", symbols[n]) for n, f in funcs.items()})
     mod = tirx.transform.BindTarget(target)(mod)
     config = {"tirx.disable_assert": True, **pass_config}
@@ -225,7 +253,7 @@ def lower_kernels(
         mod = tvm.IRModule(lifted, attrs=mod.attrs)
         rt = tvm.tirx.build(mod, target=target, pipeline=PIPELINE_NAME)
     kernels.update(direct)
-    return _clean_source(rt.inspect_source() + direct_src), kernels
+    return _clean_source(rt.inspect_source(), direct_src), kernels
 
 
 def _direct_c_kernels(
