@@ -829,6 +829,7 @@ def _avg_pool(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generated
     pt, pl = spec["pad"]
     lo, hi = spec["act_range"]
     c4 = ch - ch % 4
+    full_windows = pt == 0 and pl == 0 and (oh - 1) * sh + fh <= ih and (ow - 1) * sw + fw <= iw
 
     def average(total: str) -> str:
         return f"tvmc_clamp8(tvmc_avg({total}, cnt), {lo}, {hi})"
@@ -843,9 +844,20 @@ def _avg_pool(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generated
         f"  for (oy = 0; oy < {oh}; ++oy)",
         f"  for (ox = 0; ox < {ow}; ++ox) {{",
         f"    int32_t y0 = oy * {sh} - {pt}, x0 = ox * {sw} - {pl};",
-        f"    int32_t ya = y0 < 0 ? 0 : y0, yb = y0 + {fh} > {ih} ? {ih} : y0 + {fh};",
-        f"    int32_t xa = x0 < 0 ? 0 : x0, xb = x0 + {fw} > {iw} ? {iw} : x0 + {fw};",
-        "    int32_t cnt = (yb - ya) * (xb - xa);",
+    ]
+    if full_windows:
+        # Windows that never leave the image: constant trip counts and a constant divisor (a multiply).
+        lines += [
+            f"    int32_t ya = y0, yb = y0 + {fh}, xa = x0, xb = x0 + {fw};",
+            f"    const int32_t cnt = {fh * fw};",
+        ]
+    else:
+        lines += [
+            f"    int32_t ya = y0 < 0 ? 0 : y0, yb = y0 + {fh} > {ih} ? {ih} : y0 + {fh};",
+            f"    int32_t xa = x0 < 0 ? 0 : x0, xb = x0 + {fw} > {iw} ? {iw} : x0 + {fw};",
+            "    int32_t cnt = (yb - ya) * (xb - xa);",
+        ]
+    lines += [
         f"    const int8_t* src = data + b * {ih * iw * ch};",
         f"    int8_t* dst = out + ((b * {oh} + oy) * {ow} + ox) * {ch};",
     ]
