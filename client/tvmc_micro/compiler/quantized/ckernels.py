@@ -570,7 +570,7 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
     )
 
     def offset(t: int) -> int:
-        return ((t // kw) * dh * iw + (t % kw) * dw) * ch
+        return int(((t // kw) * dh * iw + (t % kw) * dw) * ch)
 
     interior = [f"    const int8_t* b{q} = data + (iy{q} * {iw} + ix{q}) * {ch};" for q in pixels]
     interior += _dw_channels(spec, npix, lambda q, t: f"b{q} + {offset(t)}")

@@ -1095,8 +1095,8 @@ def mirror_pad(
 
 
 def resize_bilinear(
-    data_shape: tuple[int, int, int, int],
-    out_shape: tuple[int, int, int, int],
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
     scale_10: tuple[int, int],
     half_pixel: bool,
     name: str,
