@@ -77,6 +77,36 @@ def test_depthwise_interior_blocks(name: str, in_place: bool, tmp_path: Path) ->
     _check_generated(spec, mults, shifts, rng, tmp_path, in_place=in_place)
 
 
+# Convs whose kernel rows are whole 4-tap groups (kw * ic % 4 == 0) widen rows straight from the input:
+# rows above/below the image, rows cut by the left or right edge, strides, a 2-wide kernel whose window
+# hangs over the bottom/right edge only (SAME with an even kernel).
+CONV_ROW_GEOMS = {
+    "conv_rows_3x3_c4": ([1, 5, 6, 4], [6, 3, 3, 4], [1, 5, 6, 6], [1, 1], [1, 1]),
+    "conv_rows_s2_c8": ([1, 7, 7, 8], [5, 3, 3, 8], [1, 4, 4, 5], [2, 2], [1, 1]),
+    "conv_rows_2x2_c2": ([1, 6, 5, 2], [3, 2, 2, 2], [1, 6, 5, 3], [1, 1], [0, 0]),
+    "conv_rows_1ch_kw4": ([1, 9, 6, 1], [8, 5, 4, 1], [1, 5, 3, 8], [2, 2], [2, 1]),
+}
+
+
+@pytest.mark.parametrize("mode", ["table", "fixed"])
+@pytest.mark.parametrize("name", sorted(CONV_ROW_GEOMS))
+def test_conv_rows_widened_from_the_input(name: str, mode: str, tmp_path: Path) -> None:
+    from tvmc_micro.compiler.quantized import ckernels
+
+    data, weight, out, stride, pad = CONV_ROW_GEOMS[name]
+    geom = {"data_shape": data, "weight_shape": weight, "out_shape": out}
+    geom.update({"stride": stride, "dilation": [1, 1], "pad": pad})
+    rng = np.random.default_rng(zlib.crc32(f"rows/{name}/{mode}".encode()))
+    n = 1 if mode == "fixed" else out[3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
+    spec = _spec("conv2d", geom, mults, shifts, (-3, 9), (-128, 127))
+    dtypes = ["int8", "int8", "int32", *(["int32", "int8"] if n > 1 else []), "int8"]
+    gen = ckernels.generate(json.dumps(spec), "kern", dtypes)
+    assert gen is not None and "int16_t* d = dst + ky *" in gen.source
+    _check_generated(spec, mults, shifts, rng, tmp_path)
+
+
 # ---- FULLY_CONNECTED ----
 
 

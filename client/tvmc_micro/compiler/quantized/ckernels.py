@@ -314,7 +314,49 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
         f"      int16_t* dst = ws + q * {row};",
         "      const int8_t* src;",
     ]
-    if direct:
+    span = kw * ic
+    if not direct and dw == 1 and span % 4 == 0:
+        # Kernel rows are span contiguous bytes and whole 4-tap groups: each row is widened straight from
+        # the input when it lies inside the image, stored as the widened zero-point pattern when it lies
+        # outside, and only a row cut by the left/right edge is assembled in `bytes` first (ResNet's 3x3
+        # convs copied every row once before widening it).
+        zpair = (zp & 0xFFFF) * 0x10001
+        lines += [
+            f"      int8_t* bytes = (int8_t*)(ws + {_CONV_PIX * row});",
+            f"      int32_t iy0 = (p / {ow}) * {sh} - {pt}, ix0 = (p % {ow}) * {sw} - {pl};",
+            "      int32_t ky, kx, g;",
+            f"      for (ky = 0; ky < {kh}; ++ky) {{",
+            f"        int32_t iy = iy0 + ky * {dh};",
+            f"        int16_t* d = dst + ky * {span};",
+            f"        if (iy < 0 || iy >= {ih}) {{",
+            f"          const int32_t z = (int32_t){zpair}u;",
+            f"          for (g = 0; g < {span}; g += 2) memcpy(d + g, &z, 4);",
+            "          continue;",
+            "        }",
+            f"        if (ix0 >= 0 && ix0 + {kw - 1} < {iw}) {{",
+            f"          src = data + (iy * {iw} + ix0) * {ic};",
+            "        } else {",
+            f"          for (kx = 0; kx < {kw}; ++kx) {{",
+            "            int32_t ix = ix0 + kx;",
+            f"            int8_t* seg = bytes + kx * {ic};",
+            f"            if (ix < 0 || ix >= {iw}) memset(seg, ({zp}) & 0xff, {ic});",
+            f"            else memcpy(seg, data + (iy * {iw} + ix) * {ic}, {ic});",
+            "          }",
+            "          src = bytes;",
+            "        }",
+            '        _Pragma("GCC unroll 4")',
+            f"        for (g = 0; g < {span}; g += 4) {{",
+            "          uint32_t v = tvmc_ld32(src + g);",
+            "          int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16_ror8(v);",
+            "          memcpy(d + g, &e, 4);",
+            "          memcpy(d + g + 2, &o, 4);",
+            "        }",
+            "      }",
+            "    }",
+            f"    int8_t* o0 = out + pix * {oc};",
+            "    int32_t c;",
+        ]
+    elif direct:
         lines += [f"      src = data + ((p / {ow}) * {sh} * {iw} + (p % {ow}) * {sw}) * {ic};"]
     else:
         lines += [
@@ -326,8 +368,7 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
         ]
         if dw == 1:
             # A kernel row is kw * ic contiguous input bytes: one fixed-size copy (or fill) when the row is
-            # wholly inside or outside the image (the 1-channel first conv of KWS copied byte by byte).
-            span = kw * ic
+            # wholly inside or outside the image.
             lines += [
                 f"        if (iy < 0 || iy >= {ih}) {{",
                 f"          memset(bytes + ky * {span}, ({zp}) & 0xff, {span});",
@@ -348,19 +389,20 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
             "      }",
             "      src = bytes;",
         ]
-    lines += [
-        "      int32_t g;",
-        f"      for (g = 0; g < {k4}; g += 4) {{",
-        "        uint32_t v = tvmc_ld32(src + g);",
-        "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16_ror8(v);",
-        "        memcpy(dst + g, &e, 4);",
-        "        memcpy(dst + g + 2, &o, 4);",
-        "      }",
-        f"      for (g = {k4}; g < {k}; ++g) dst[g] = src[g];",
-        "    }",
-        f"    int8_t* o0 = out + pix * {oc};",
-        "    int32_t c;",
-    ]
+    if direct or dw != 1 or span % 4:
+        lines += [
+            "      int32_t g;",
+            f"      for (g = 0; g < {k4}; g += 4) {{",
+            "        uint32_t v = tvmc_ld32(src + g);",
+            "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16_ror8(v);",
+            "        memcpy(dst + g, &e, 4);",
+            "        memcpy(dst + g + 2, &o, 4);",
+            "      }",
+            f"      for (g = {k4}; g < {k}; ++g) dst[g] = src[g];",
+            "    }",
+            f"    int8_t* o0 = out + pix * {oc};",
+            "    int32_t c;",
+        ]
     pixels = range(npix)
 
     def channel_step(nch: int, wexpr: str, ch: list[str]) -> list[str]:
