@@ -392,6 +392,7 @@ def _conv_block(spec: dict[str, Any], npix: int, k: int, row: int, direct: bool)
     if direct or dw != 1 or span % 4:
         lines += [
             "      int32_t g;",
+            '      _Pragma("GCC unroll 4")',
             f"      for (g = 0; g < {k4}; g += 4) {{",
             "        uint32_t v = tvmc_ld32(src + g);",
             "        int32_t e = tvmc_sxtb16(v), o = tvmc_sxtb16_ror8(v);",
