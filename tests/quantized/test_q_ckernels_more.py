@@ -107,6 +107,33 @@ def test_conv_rows_widened_from_the_input(name: str, mode: str, tmp_path: Path) 
     _check_generated(spec, mults, shifts, rng, tmp_path)
 
 
+# K % 4 != 0 with an assembled patch: padded to a multiple of 4 with zero taps and zero weights when that
+# adds at most 1/8 more MACs (K 27 -> 28, 18 -> 20), otherwise a scalar tail (K 6, 9).
+K_TAIL_GEOMS = {
+    "k27_padded": ([1, 9, 8, 3], [8, 3, 3, 3], [1, 4, 4, 8], [2, 2], [0, 0], True),
+    "k18_padded": ([1, 5, 5, 2], [5, 3, 3, 2], [1, 5, 5, 5], [1, 1], [1, 1], True),
+    "k6_tail": ([1, 6, 5, 1], [7, 3, 2, 1], [1, 6, 5, 7], [1, 1], [1, 0], False),
+    "k9_tail": ([1, 6, 5, 1], [4, 3, 3, 1], [1, 3, 3, 4], [2, 2], [1, 1], False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(K_TAIL_GEOMS))
+def test_conv_k_not_a_multiple_of_4(name: str, tmp_path: Path) -> None:
+    from tvmc_micro.compiler.quantized import ckernels
+
+    data, weight, out, stride, pad, padded = K_TAIL_GEOMS[name]
+    geom = {"data_shape": data, "weight_shape": weight, "out_shape": out}
+    geom.update({"stride": stride, "dilation": [1, 1], "pad": pad})
+    rng = np.random.default_rng(zlib.crc32(f"ktail/{name}".encode()))
+    n = out[3]
+    mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
+    shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
+    spec = _spec("conv2d", geom, mults, shifts, (5, -9), (-128, 127))
+    gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8", "int32", "int32", "int8", "int8"])
+    assert gen is not None and ("memset((int8_t*)(ws" in gen.source) == padded
+    _check_generated(spec, mults, shifts, rng, tmp_path)
+
+
 # ---- FULLY_CONNECTED ----
 
 
@@ -474,7 +501,7 @@ def test_whole_model_bit_exact_on_host(seed: int, tmp_path_factory: pytest.TempP
     mlf = _compile(syn.model, syn.name, M4, tmp_path_factory)
     src = _kernel_source(mlf)
     assert "FULLY_CONNECTED 35x8 -> 35x6" in src and "FULLY_CONNECTED 1x210 -> 1x13" in src
-    assert src.count("wk[c * 9 + t] = weight[t * 8 + c]") == 1  # the multiplier-8 depthwise as a conv
+    assert src.count("wk[c * 9 + t] = t < 9 ? weight[t * 8 + c] : 0;") == 1  # the multiplier-8 depthwise
     assert "ADD of 1040 elements" in src and "tvmc_sxtab16(" in src
     work = tmp_path_factory.mktemp(f"{syn.name}_host")
     built = build(extract(mlf, work / "mlf"))

@@ -471,9 +471,16 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     dh, dw = spec["dilation"]
     pt, pl = spec["pad"]
     k = kh * kw * ic
-    # Patch rows for _CONV_PIX pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
-    row = k + (k % 2)
     direct = kh == 1 and kw == 1 and pt == 0 and pl == 0  # 1x1 taps never leave the image
+    # K not a multiple of 4 (VWW's 3x3x3 first layer: 27) would leave a scalar tail in every channel block;
+    # an assembled patch is padded instead with zero taps against zero weights (a padded copy of the
+    # weights made per call in the workspace, oc * kp bytes, when that is small).
+    kp = (k + 3) // 4 * 4
+    # (Only when the zero taps add at most 1/8 more MACs: for K = 9 the scalar tail is cheaper.)
+    pad_k = not direct and kp != k and 8 * (kp - k) <= k and oc * kp <= _PAD_K_WEIGHT_BYTES
+    kb = kp if pad_k else k  # the K the blocks run
+    # Patch rows for _CONV_PIX pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
+    row = kb + (kb % 2)
     # Output pixel p of a stride-1 1x1 conv reads input pixel p only, and each block widens its pixels into
     # ws before writing them; with oc <= ic, out[p] never reaches an input pixel a later block reads. So the
     # output may sit over the input (the arena then holds one of the two: KWS's pointwise layers).
@@ -484,20 +491,24 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         f"  /* CONV_2D {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, "
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k} */",
     ]
-    ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else (k + 3) // 4 * 4)
-    if spec.get("weight_hwo"):
-        # A DEPTHWISE_CONV_2D of one input channel (kernels.py hands it over as this conv): its weights are
-        # [kh, kw, oc]; each call first lays them out as the [oc, kh, kw] rows the blocks read (oc * K
-        # bytes of workspace, a few hundred instructions per call).
+    ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else kp)
+    if pad_k:
+        # the patch's pad taps (the blocks assemble only the first k bytes)
+        lines.append(f"  memset((int8_t*)(ws + {_CONV_PIX * row}) + {k}, 0, {kp - k});")
+    if spec.get("weight_hwo") or pad_k:
+        # A DEPTHWISE_CONV_2D of one input channel (kernels.py hands it over as this conv) has [kh, kw, oc]
+        # weights: each call first lays them out as the [oc, kh, kw] rows the blocks read (oc * K bytes of
+        # workspace, a few hundred instructions per call); a padded K gets its rows zero-padded there too.
+        source = f"weight[t * {oc} + c]" if spec.get("weight_hwo") else f"weight[c * {k} + t]"
         lines += [
             f"  int8_t* wk = (int8_t*)ws + {ws_bytes};",
             "  {",
             "    int32_t c, t;",
             f"    for (c = 0; c < {oc}; ++c)",
-            f"      for (t = 0; t < {k}; ++t) wk[c * {k} + t] = weight[t * {oc} + c];",
+            f"      for (t = 0; t < {kb}; ++t) wk[c * {kb} + t] = t < {k} ? {source} : 0;",
             "  }",
         ]
-        ws_bytes += (oc * k + 3) // 4 * 4
+        ws_bytes += (oc * kb + 3) // 4 * 4
     else:
         lines.append("  const int8_t* wk = weight;")
     npx = oh * ow
@@ -505,11 +516,11 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     lines.append("  int32_t pix = 0;")
     if full:
         lines += [f"  for (; pix < {full * _CONV_PIX}; pix += {_CONV_PIX}) {{"]
-        lines += _conv_block(spec, _CONV_PIX, k, row, direct)
+        lines += _conv_block(spec, _CONV_PIX, kb, row, direct)
         lines.append("  }")
     if rest:
         lines.append("  {")
-        lines += _conv_block(spec, rest, k, row, direct)
+        lines += _conv_block(spec, rest, kb, row, direct)
         lines.append("  }")
     lines += ["  return 0;", "}"]
     pairs = ((names.index("out"), names.index("data"), 0),) if inplace else ()
@@ -517,6 +528,9 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         "\n".join(lines) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs
     )
 
+
+# Largest padded weight copy (oc * K rounded up to 4, bytes of workspace) a conv with K % 4 != 0 makes.
+_PAD_K_WEIGHT_BYTES = 4096
 
 # Output pixels computed together by the depthwise kernel: each tap's weight word is loaded and widened once
 # for both pixels (per tap and 4 channels: 17 instructions for 8 MACs instead of 2 x 10).
