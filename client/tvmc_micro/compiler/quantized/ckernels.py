@@ -887,6 +887,7 @@ def _avg_pool(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generated
     lo, hi = spec["act_range"]
     c4 = ch - ch % 4
     full_windows = pt == 0 and pl == 0 and (oh - 1) * sh + fh <= ih and (ow - 1) * sw + fw <= iw
+    unroll = full_windows and fh * fw <= 16  # small constant windows: every tap at a constant offset
 
     def average(total: str) -> str:
         return f"tvmc_clamp8(tvmc_avg({total}, cnt), {lo}, {hi})"
@@ -922,7 +923,9 @@ def _avg_pool(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generated
         lines += [
             f"    for (c = 0; c < {c4}; c += 4) {{",
             "      int32_t ev = 0, od = 0;",
+            *([f'      _Pragma("GCC unroll {fh}")'] if unroll else []),
             "      for (y = ya; y < yb; ++y)",
+            *([f'        _Pragma("GCC unroll {fw}")'] if unroll else []),
             "        for (x = xa; x < xb; ++x) {",
             f"          uint32_t v = tvmc_ld32(src + (y * {iw} + x) * {ch} + c);",
             "          ev = tvmc_sxtab16(ev, v);",
