@@ -23,6 +23,7 @@ class RunResult:
     timing: Any | None = None  # tvmc_micro.device.TimingResult
     profile: Any | None = None  # tvmc_micro.device.OpProfile
     device: Any | None = None  # tvmc_micro.device.DeviceInfo
+    inputs: list[np.ndarray] | None = None  # what was sent, in the model's input order
 
 
 def _describe(t: Mapping[str, Any]) -> str:
@@ -173,7 +174,7 @@ def run_on_device(
             op_profile = session.profile_ops() if profile else None
         finally:
             session.close()
-    return RunResult(model, outputs, timing, op_profile, device)
+    return RunResult(model, outputs, timing, op_profile, device, list(inputs))
 
 
 def save_outputs(path: str, outputs: Mapping[str, np.ndarray]) -> None:

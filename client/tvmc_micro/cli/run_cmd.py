@@ -32,6 +32,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--repeat", type=int, default=1, metavar="N", help="timed runs for --print-time (default 1)"
     )
     p.add_argument("--profile", action="store_true", help="per-operator time on the device")
+    p.add_argument(
+        "--validate",
+        metavar="MODEL",
+        help="also run the inputs through MODEL (the .tflite/.onnx the project was compiled from) in its "
+        "reference interpreter (tflite-micro for the integer path, LiteRT for other TFLite, onnxruntime "
+        "for ONNX) and compare; exit status 1 when an output is outside the tolerance",
+    )
+    p.add_argument(
+        "--validate-tolerance",
+        type=float,
+        metavar="X",
+        help="largest accepted |device - reference| (LSB for integer outputs, relative to the largest "
+        "|value| for float ones); default: 0 for TFLite on the integer path, 1 for ONNX integer, 3 for "
+        "int8 through float, 1e-5 for float outputs",
+    )
     p.add_argument("--list-options", action="store_true", help="list the project's options and exit")
     p.add_argument("--platform", default=None, help=argparse.SUPPRESS)
     add_project_option_arg(p)
@@ -59,6 +74,18 @@ def run(args: argparse.Namespace) -> int:
         raise TvmcError(f"--repeat must be at least 1, got {args.repeat}")
     if args.print_top is not None and args.print_top < 1:
         raise TvmcError(f"--print-top must be at least 1, got {args.print_top}")
+    if args.validate_tolerance is not None and not args.validate_tolerance >= 0:
+        raise TvmcError(f"--validate-tolerance must be >= 0, got {args.validate_tolerance}")
+    if args.validate_tolerance is not None and args.validate is None:
+        raise TvmcError("--validate-tolerance needs --validate MODEL")
+    if args.validate is not None:
+        from pathlib import Path
+
+        from tvmc_micro.validate import model_format_of
+
+        if not Path(args.validate).is_file():
+            raise TvmcError(f"--validate {args.validate}: no such file", "pass the model file you compiled")
+        model_format_of(Path(args.validate))  # a wrong file fails before the device is touched
     options = option_values(args.project_option)
     if args.list_options:
         with launched(project_dir, verbose=args.verbose) as (_client, info):
@@ -87,8 +114,16 @@ def run(args: argparse.Namespace) -> int:
         print(format_timing(result.timing))
     if result.profile is not None:
         print(format_profile(result.profile))
-    if not (args.outputs or args.print_top or args.print_time or args.profile):
+    if not (args.outputs or args.print_top or args.print_time or args.profile or args.validate):
         with np.printoptions(threshold=64, edgeitems=8):
             for name, value in result.outputs.items():
                 print(f"{name}: {value}")
+    if args.validate is not None:
+        from tvmc_micro.validate import format_validation, validate
+
+        assert result.inputs is not None
+        tolerance = args.validate_tolerance
+        checked = validate(args.validate, result.inputs, result.outputs, result.model, tolerance)
+        print(format_validation(checked))
+        return 0 if checked.ok else 1
     return 0

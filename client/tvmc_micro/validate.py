@@ -1,0 +1,245 @@
+"""`tvmc run --validate MODEL`: the inputs the device ran, through the model's reference interpreter, and
+the device's outputs compared with its outputs.
+
+The reference is the interpreter the compiled arithmetic promises to match (compute_path in the MLF):
+- TFLite compiled on the integer path: TFLite Micro (`tflite-micro`), bit for bit;
+- other TFLite models (float, or int8 through float with --allow-float-fallback): LiteRT (`ai-edge-litert`);
+- ONNX: onnxruntime (default session options: the graph optimisations its users get).
+The tolerance says what "matches" means for each (see `default_tolerance`); `--validate-tolerance`
+overrides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tvmc_micro.errors import TvmcError
+
+_INSTALL = {
+    "tflite-micro": "pip install tflite-micro",
+    "LiteRT": "pip install ai-edge-litert",
+    "onnxruntime": "pip install onnxruntime",
+}
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    dtype: str
+    size: int
+    mismatched: int  # elements whose difference exceeds the tolerance
+    max_abs_diff: float
+    max_abs_ref: float
+
+
+@dataclass
+class Validation:
+    reference: str
+    tolerance: float
+    checks: list[OutputCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.mismatched == 0 for c in self.checks)
+
+
+def default_tolerance(model_format: str, compute_path: str, dtype: str) -> float:
+    """Largest accepted |device - reference| per element (in LSB for integer outputs)."""
+    if dtype.startswith("float"):
+        # Relative to the output's magnitude (applied in `compare`): kernels may sum in another order.
+        return 1e-5
+    if compute_path == "integer" and model_format == "tflite":
+        return 0.0  # same integer arithmetic as TFLite Micro
+    # onnxruntime requantises in float and rounds a few near-ties otherwise; the float (QDQ) path can move
+    # a value across one rounding boundary per requantisation.
+    return 1.0 if compute_path == "integer" else 3.0
+
+
+def reference_name(model_format: str, compute_path: str) -> str:
+    if model_format == "onnx":
+        return "onnxruntime"
+    return "tflite-micro" if compute_path == "integer" else "LiteRT"
+
+
+def model_format_of(path: Path) -> str:
+    head = path.read_bytes()[:8]
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    raise TvmcError(
+        f"--validate {path}: not a TFLite flatbuffer and not an .onnx file",
+        "pass the model file the project's MLF was compiled from",
+    )
+
+
+def _import_reference(name: str) -> Any:
+    try:
+        if name == "tflite-micro":
+            from tflite_micro.python.tflite_micro import runtime
+
+            return runtime
+        if name == "LiteRT":
+            from ai_edge_litert import interpreter
+
+            return interpreter
+        import onnxruntime
+
+        return onnxruntime
+    except ImportError:
+        raise TvmcError(
+            f"--validate needs {name}, the reference interpreter for this model, and it is not installed",
+            _INSTALL[name],
+        ) from None
+
+
+def reference_outputs(
+    model_path: Path,
+    model_format: str,
+    compute_path: str,
+    inputs: Sequence[np.ndarray],
+    model: Mapping[str, Any],
+) -> tuple[str, list[np.ndarray]]:
+    """(reference name, its outputs in the model's output order) for one run on `inputs`."""
+    name = reference_name(model_format, compute_path)
+    ref = _import_reference(name)
+    try:
+        if name == "tflite-micro":
+            import tflite
+
+            data = model_path.read_bytes()
+            sub = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
+            shapes = [list(sub.Tensors(sub.Inputs(i)).ShapeAsNumpy()) for i in range(sub.InputsLength())]
+            _check_inputs(shapes, inputs, model_path)
+            # Generous arena: the reference runs on the host; TFLM fails cleanly if even this is short.
+            interp = ref.Interpreter.from_bytes(data, arena_size=max(16 << 20, 8 * len(data)))
+            for i, array in enumerate(inputs):
+                interp.set_input(array, i)
+            interp.invoke()
+            return name, [np.array(interp.get_output(j)) for j in range(len(model["outputs"]))]
+        if name == "LiteRT":
+            lite = ref.Interpreter(model_path=str(model_path))
+            lite.allocate_tensors()
+            details = lite.get_input_details()
+            _check_inputs([list(d["shape"]) for d in details], inputs, model_path)
+            for detail, array in zip(details, inputs, strict=True):
+                lite.set_tensor(detail["index"], array.reshape(detail["shape"]))
+            lite.invoke()
+            return name, [lite.get_tensor(d["index"]).copy() for d in lite.get_output_details()]
+        sess = ref.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        graph_inputs = sess.get_inputs()
+        _check_inputs([list(gi.shape) for gi in graph_inputs], inputs, model_path)
+        feed = {gi.name: array for gi, array in zip(graph_inputs, inputs, strict=True)}
+        return name, [np.asarray(o) for o in sess.run(None, feed)]
+    except TvmcError:
+        raise
+    except Exception as err:  # each interpreter raises its own types (shape or dtype mismatches)
+        raise TvmcError(f"{name} could not run {model_path.name}: {err}", _mismatch_hint()) from None
+
+
+def _check_inputs(shapes: list[list[Any]], inputs: Sequence[np.ndarray], path: Path) -> None:
+    """The reference model must take what the device took: as many inputs, each as many elements
+    (symbolic ONNX dimensions are not compared)."""
+    if len(shapes) != len(inputs):
+        raise TvmcError(
+            f"--validate {path}: it has {len(shapes)} input(s), the project's model {len(inputs)}",
+            _mismatch_hint(),
+        )
+    for k, (shape, array) in enumerate(zip(shapes, inputs, strict=True)):
+        dims = [int(d) for d in shape if isinstance(d, (int, np.integer))]
+        if len(dims) == len(shape) and int(np.prod(dims)) != array.size:
+            raise TvmcError(
+                f"--validate {path}: its input #{k} has shape {dims}, the project's model "
+                f"{list(array.shape)}",
+                _mismatch_hint(),
+            )
+
+
+def _mismatch_hint() -> str:
+    return "pass the model file the project's MLF was compiled from (same inputs, shapes and dtypes)"
+
+
+def compare(
+    got: Mapping[str, np.ndarray],
+    want: Sequence[np.ndarray],
+    model: Mapping[str, Any],
+    tolerance: float | None,
+) -> list[OutputCheck]:
+    fmt = model.get("source_format") or "tflite"
+    checks = []
+    if len(want) != len(model["outputs"]):
+        raise TvmcError(
+            f"the reference model has {len(want)} output(s), the project's model {len(model['outputs'])}",
+            _mismatch_hint(),
+        )
+    for meta, ref in zip(model["outputs"], want, strict=True):
+        out = got[meta["name"]]
+        if ref.size != out.size:
+            raise TvmcError(
+                f"output {meta['name']!r}: the reference gives {ref.size} values, the device {out.size}",
+                _mismatch_hint(),
+            )
+        ref = ref.reshape(out.shape)
+        dtype = str(out.dtype)
+        tol = (
+            tolerance
+            if tolerance is not None
+            else default_tolerance(fmt, model.get("compute_path", ""), dtype)
+        )
+        if dtype.startswith("float"):
+            diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+            scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
+            bad = int(np.count_nonzero(~(diff <= tol * scale)))  # NaN counts as a mismatch
+        else:
+            diff = np.abs(out.astype(np.int64) - ref.astype(np.int64))
+            bad = int(np.count_nonzero(diff > tol))
+        checks.append(
+            OutputCheck(
+                name=meta["name"],
+                dtype=dtype,
+                size=int(out.size),
+                mismatched=bad,
+                max_abs_diff=float(np.max(diff)) if diff.size else 0.0,
+                max_abs_ref=float(np.max(np.abs(ref))) if ref.size else 0.0,
+            )
+        )
+    return checks
+
+
+def validate(
+    model_path: str,
+    inputs: Sequence[np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    model: Mapping[str, Any],
+    tolerance: float | None = None,
+) -> Validation:
+    path = Path(model_path)
+    if not path.is_file():
+        raise TvmcError(f"--validate {model_path}: no such file", "pass the model file you compiled")
+    fmt = model_format_of(path)
+    model = {**model, "source_format": fmt}
+    name, want = reference_outputs(path, fmt, str(model.get("compute_path", "")), inputs, model)
+    checks = compare(outputs, want, model, tolerance)
+    shown = tolerance
+    if shown is None:
+        shown = max(default_tolerance(fmt, str(model.get("compute_path", "")), c.dtype) for c in checks)
+    return Validation(name, shown, checks)
+
+
+def format_validation(v: Validation) -> str:
+    lines = [f"validation against {v.reference}:"]
+    for c in v.checks:
+        if c.max_abs_diff == 0:
+            verdict = "bit-exact"
+        elif c.mismatched == 0:
+            verdict = f"within tolerance (max |diff| {c.max_abs_diff:g})"
+        else:
+            verdict = f"MISMATCH: {c.mismatched} of {c.size} values off (max |diff| {c.max_abs_diff:g})"
+        lines.append(f"  output {c.name!r} {c.dtype}[{c.size}]: {verdict}")
+    lines.append("PASSED" if v.ok else "FAILED")
+    return "\n".join(lines)
