@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the default platform (crt_host: the firmware is a host process, no hardware):
-# compile a model to Model Library Format, create a project from the crt_host template, build, flash, run.
+# compile a model to Model Library Format, create a project from the crt_host template, build, flash, run,
+# and check the device's outputs against the model's reference interpreter.
 # MODEL=path overrides the model; OUT=dir the working directory (default /tmp/tvmc-quickstart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,4 @@ run tvmc micro create-project -f "$OUT/project" "$OUT/model.tar" crt_host
 run tvmc micro build "$OUT/project"
 run tvmc micro flash "$OUT/project"
 run tvmc run --device micro "$OUT/project" --fill-mode random --seed 0 -o "$OUT/outputs.npz" \
-    --print-top 3 --print-time --repeat 10
+    --print-top 3 --print-time --repeat 10 --validate "$MODEL"
