@@ -1,0 +1,41 @@
+"""docs/quantized-models.md lists exactly the operators the integer path converts (so the page users read
+to know whether their model compiles stays true)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "quantized-models.md"
+
+
+def _listed(section: str) -> set[str]:
+    text = DOC.read_text()
+    match = re.search(rf"<!-- ops:{re.escape(section)} -->(.*?)<!-- /ops -->", text, re.S)
+    assert match, f"section ops:{section} missing from {DOC.name}"
+    return set(re.findall(r"`([A-Za-z0-9_]+)`", match.group(1)))
+
+
+def _implemented(section: str) -> set[str]:
+    from tvmc_micro.compiler.quantized import lowering, lowering16, onnx_importer, stateful
+
+    return {
+        "tflite-int8": set(lowering.CONVERTERS),
+        "tflite-int16": set(lowering16.CONVERTERS16),
+        "tflite-stateful": set(stateful.STATEFUL_CONVERTERS),
+        "onnx-qoperator": set(onnx_importer._HANDLERS),
+        "onnx-qdq": set(onnx_importer._FLOAT_OPS),
+    }[section]
+
+
+@pytest.mark.parametrize(
+    "section", ["tflite-int8", "tflite-int16", "tflite-stateful", "onnx-qoperator", "onnx-qdq"]
+)
+def test_doc_lists_the_converters(section: str) -> None:
+    listed, implemented = _listed(section), _implemented(section)
+    assert listed == implemented, (
+        f"{DOC.name} [{section}]: listed but not implemented {sorted(listed - implemented)}; "
+        f"implemented but not listed {sorted(implemented - listed)}"
+    )
