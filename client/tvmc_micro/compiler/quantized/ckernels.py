@@ -552,7 +552,9 @@ def _dw_interior(spec: dict[str, Any]) -> tuple[bool, bool]:
     return 2 * sum(blocks) >= len(blocks), all(blocks)
 
 
-def _dw_channels(spec: dict[str, Any], npix: int, tap: Callable[[int, int], str]) -> list[str]:
+def _dw_channels(
+    spec: dict[str, Any], npix: int, tap: Callable[[int, int], str], bases: list[str] | None = None
+) -> list[str]:
     """C lines computing every channel of pixels p .. p + npix - 1; `tap(q, t)` is the C pointer to pixel q's
     tap t (channel 0). Taps are unrolled: each weight word is widened once for all pixels."""
     _, _, _, ch = spec["data_shape"]
@@ -567,15 +569,23 @@ def _dw_channels(spec: dict[str, Any], npix: int, tap: Callable[[int, int], str]
         lines.append(f"    for (c = 0; c < {c4}; c += 4) {{")
         for q in pixels:
             lines.append(f"      int32_t {', '.join(f'{acc[q][i]} = bias[c + {i}]' for i in range(4))};")
+        if bases:
+            # Interior blocks: one pointer per pixel and one for the weights per channel group, taps at
+            # constant offsets (written as `base + offset + c`, GCC kept an induction variable per tap on
+            # the stack; the tap-table blocks are faster as they are).
+            lines += [f"      const int8_t* r{q} = {bases[q]} + c;" for q in pixels]
+            lines.append("      const int8_t* wc = weight + c;")
         for t in range(taps):
+            wsrc = f"wc + {t * ch}" if bases else f"weight + {t * ch} + c"
             lines += [
-                f"      {{ uint32_t w = tvmc_ld32(weight + {t * ch} + c);",
+                f"      {{ uint32_t w = tvmc_ld32({wsrc});",
                 "        int32_t we = tvmc_sxtb16(w), wo = tvmc_sxtb16_ror8(w);",
             ]
             for q in pixels:
                 s0, s1, s2, s3 = acc[q]
+                xsrc = f"r{q} + {tap(q, t).split(' + ', 1)[1]}" if bases else f"{tap(q, t)} + c"
                 lines += [
-                    f"        {{ uint32_t x = tvmc_ld32({tap(q, t)} + c);",
+                    f"        {{ uint32_t x = tvmc_ld32({xsrc});",
                     "          int32_t xe = tvmc_sxtb16(x), xo = tvmc_sxtb16_ror8(x);",
                     f"          {s0} = tvmc_smlabb(xe, we, {s0}); {s2} = tvmc_smlatt(xe, we, {s2});",
                     f"          {s1} = tvmc_smlabb(xo, wo, {s1}); {s3} = tvmc_smlatt(xo, wo, {s3}); }}",
@@ -630,7 +640,7 @@ def _depthwise_block(spec: dict[str, Any], npix: int) -> list[str]:
         return int(((t // kw) * dh * iw + (t % kw) * dw) * ch)
 
     interior = [f"    const int8_t* b{q} = data + (iy{q} * {iw} + ix{q}) * {ch};" for q in pixels]
-    interior += _dw_channels(spec, npix, lambda q, t: f"b{q} + {offset(t)}")
+    interior += _dw_channels(spec, npix, lambda q, t: f"b{q} + {offset(t)}", [f"b{q}" for q in pixels])
     border: list[str] = []
     for q in pixels:
         border += [
