@@ -10,8 +10,8 @@ from tvmc_micro.compiler.executor import STATE_ATTR
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, read_graph
-from tvmc_micro.compiler.quantized.lowering import Converter, Lowerer, describe_operator
 from tvmc_micro.compiler.quantized.lowering16 import converter_for as _table_converter
+from tvmc_micro.compiler.quantized.lowering_base import Converter, Lowerer, describe_operator
 from tvmc_micro.compiler.quantized.stateful import (
     STATEFUL_CONVERTERS,
     state_description,

@@ -18,15 +18,8 @@ from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized import kernels, kernels16
 from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64, activation_range16
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
-from tvmc_micro.compiler.quantized.lowering import (
-    _NUMPY_DTYPE,
-    CONVERTERS,
-    Converter,
-    Lowerer,
-    _activation,
-    _geometry,
-    _same_padding,
-)
+from tvmc_micro.compiler.quantized.lowering import CONVERTERS, _geometry, _same_padding
+from tvmc_micro.compiler.quantized.lowering_base import _NUMPY_DTYPE, Converter, Lowerer, _activation
 from tvmc_micro.compiler.quantized.requant import Requant
 
 _FUSABLE = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")

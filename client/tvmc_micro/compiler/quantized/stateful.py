@@ -23,7 +23,7 @@ from tvm import relax
 from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized.errors import UnsupportedOp
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
-from tvmc_micro.compiler.quantized.lowering import _NUMPY_DTYPE, Converter, Lowerer, _describe
+from tvmc_micro.compiler.quantized.lowering_base import _NUMPY_DTYPE, Converter, Lowerer, _describe
 from tvmc_micro.compiler.quantized.stateful_kernels import SIGMOID_TABLE_U16, lstm_kernel, svdf_kernel
 
 # Operator -> the input positions that are variable tensors TFLite Micro updates in place.
