@@ -11,6 +11,8 @@ overrides it.
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +224,15 @@ def validate(
     if not path.is_file():
         raise TvmcError(f"--validate {model_path}: no such file", "pass the model file you compiled")
     fmt = model_format_of(path)
+    compiled_from = (model.get("source") or {}).get("sha256")
+    if compiled_from and hashlib.sha256(path.read_bytes()).hexdigest() != compiled_from:
+        # Not fatal (a re-export of the same model differs in bytes), but a mismatch below then most likely
+        # means the wrong file rather than a wrong device.
+        print(
+            f"note: {path.name} is not the file the project was compiled from "
+            f"({(model.get('source') or {}).get('file', '?')}, sha256 {compiled_from[:12]}...)",
+            file=sys.stderr,
+        )
     model = {**model, "source_format": fmt}
     name, want = reference_outputs(path, fmt, str(model.get("compute_path", "")), inputs, model)
     checks = compare(outputs, want, model, tolerance)

@@ -53,6 +53,7 @@ def test_float_onnx_matches_onnxruntime(mlp: tuple[Path, Path]) -> None:
     r = tvmc("run", str(project), "--fill-mode", "random", "--seed", "3", "--validate", str(model))
     assert r.returncode == 0, r.stderr
     assert "validation against onnxruntime:" in r.stdout and "PASSED" in r.stdout
+    assert "is not the file the project was compiled from" not in r.stderr
     assert "output 'probs' float32[10]:" in r.stdout
 
 
@@ -65,6 +66,7 @@ def test_other_weights_fail_with_exit_1(mlp: tuple[Path, Path], tmp_path: Path) 
     r = tvmc("run", str(project), "--seed", "3", "--validate", str(tmp_path / "other.onnx"))
     assert r.returncode == 1, r.stderr
     assert "MISMATCH:" in r.stdout and "FAILED" in r.stdout
+    assert "note: other.onnx is not the file the project was compiled from (mlp.onnx" in r.stderr
     # A tolerance wide enough for any softmax output accepts it.
     r = tvmc(
         "run",
