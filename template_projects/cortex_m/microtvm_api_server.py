@@ -92,6 +92,14 @@ class CortexMHandler(TemplateHandler):
     ) -> None:
         metadata_path = model_dir / "metadata.json"
         models = json.loads(metadata_path.read_text(encoding="utf-8")).get("models") or [{}]
+        target = models[0].get("target") or {}
+        if isinstance(target, dict) and target.get("mcpu") != board.cpu:
+            # Runs either way; but kernels specialised to this core (SMLAD on DSP cores) need its -mcpu.
+            print(
+                f"note: the model was compiled for {models[0].get('target_str', 'c')!r}; {board.name} is a "
+                f"{board.cpu}: compile with --target \"c -mcpu={board.cpu}\" for kernels made for it",
+                file=sys.stderr,
+            )
         fw.check_model_fits(
             board,
             models[0].get("memory", {}),

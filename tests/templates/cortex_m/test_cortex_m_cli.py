@@ -120,3 +120,20 @@ def test_run_refuses_a_board_flashed_with_another_model(compiled_mlf: Any, tmp_p
     r = tvmc("run", str(sine), "--fill-mode", "zeros", check=False)
     assert r.returncode == 2
     assert "this board runs model 'hello_world_float'" in r.stderr and f"flash {sine}" in r.stderr
+
+
+def test_create_project_notes_a_target_that_is_not_the_boards_cpu(compiled_mlf: Any, tmp_path: Path) -> None:
+    """A generic-`c` MLF runs on the board but misses its specialised kernels: create-project says which
+    --target to compile with; an MLF for the board's own -mcpu gets no note."""
+    generic = tvmc(
+        "micro", "create-project", str(tmp_path / "a"), str(compiled_mlf("hello_world_int8.tflite")),
+        "cortex_m", "--project-option", "board=mps2_an386",
+    )
+    assert "note: the model was compiled for 'c'; mps2_an386 is a cortex-m4" in generic.stderr
+    assert '--target "c -mcpu=cortex-m4"' in generic.stderr
+    matched = tvmc(
+        "micro", "create-project", str(tmp_path / "b"),
+        str(compiled_mlf("hello_world_int8.tflite", target="c -mcpu=cortex-m4")),
+        "cortex_m", "--project-option", "board=mps2_an386",
+    )
+    assert "note: the model was compiled for" not in matched.stderr
