@@ -10,7 +10,6 @@ integer dtype.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -254,28 +253,6 @@ def quantize_float(
         return sat.astype(out_dtype)
 
     out = te.compute(shape, body, name="out")
-    return _finish([data, out], name)
-
-
-def strided_slice(
-    data_shape: tuple[int, ...],
-    starts: Sequence[int],
-    strides: Sequence[int],
-    out_shape: tuple[int, ...],
-    dtype: str,
-    name: str,
-) -> tirx.PrimFunc:
-    """out[i] = in[start + i * stride] per axis (out_shape has the input's rank; shrunk axes are 1)."""
-    data = te.placeholder(data_shape, dtype, name="data")
-
-    def body(*idx: tirx.Var) -> PrimExpr:
-        src = [
-            int(s) + i * int(k) if k != 1 else i + int(s)
-            for i, s, k in zip(idx, starts, strides, strict=True)
-        ]
-        return data[tuple(src)]
-
-    out = te.compute(out_shape, body, name="out")
     return _finish([data, out], name)
 
 

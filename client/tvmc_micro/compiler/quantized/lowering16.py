@@ -9,8 +9,6 @@ Each `lower` computes what TFLite Micro's Prepare() computes for int16 and emits
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from tvm import relax
 
@@ -363,74 +361,6 @@ def _lower_pad(lw: Lowerer, op: QOperator) -> None:
     lw.define(op.outputs[0], lw.call(func, "pad_int16", [lw.value(op.inputs[0])], out))
 
 
-# --- STRIDED_SLICE --------------------------------------------------------------------------------
-
-
-def _slice_plan(g: QGraph, op: QOperator) -> tuple[list[int], list[int], list[int]]:
-    """(starts, strides, sizes) per input axis, as TFLM's StartForAxis / StopForAxis compute them."""
-    inp = g.tensors[op.inputs[0]]
-    begin, end, strides = (np.asarray(g.tensors[i].data).reshape(-1).tolist() for i in op.inputs[1:4])
-    o = op.options
-    bmask, emask, smask = (int(o.get(k, 0)) for k in ("BeginMask", "EndMask", "ShrinkAxisMask"))
-    starts, sizes = [], []
-    for axis, dim in enumerate(inp.shape):
-        stride = int(strides[axis])
-        start = int(begin[axis])
-        if bmask & (1 << axis):
-            start = -(1 << 31) if stride > 0 else (1 << 31) - 1
-        start = start + dim if start < 0 else start
-        start = min(max(start, 0), dim) if stride > 0 else min(max(start, -1), dim - 1)
-        if smask & (1 << axis):
-            stop = start + 1
-        else:
-            stop = int(end[axis])
-            if emask & (1 << axis):
-                stop = (1 << 31) - 1 if stride > 0 else -(1 << 31)
-            stop = stop + dim if stop < 0 else stop
-            stop = min(max(stop, 0), dim) if stride > 0 else min(max(stop, -1), dim - 1)
-        starts.append(start)
-        sizes.append(max(math.ceil((stop - start) / stride), 0))
-    return starts, [int(s) for s in strides], sizes
-
-
-def _check_strided_slice(g: QGraph, op: QOperator) -> str | None:
-    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    if inp.dtype != out.dtype:
-        return f"changes the type from {inp.dtype.lower()} to {out.dtype.lower()}"
-    if len(op.inputs) < 4 or any(g.tensors[i].data is None for i in op.inputs[1:4]):
-        return "begin, end and strides must be constant"
-    if not 1 <= len(inp.shape) <= 4:
-        return f"input rank {len(inp.shape)}; TFLite Micro slices 1-D to 4-D tensors"
-    o = op.options
-    if int(o.get("EllipsisMask", 0)) or int(o.get("NewAxisMask", 0)):
-        return "ellipsis and new-axis masks are not supported (TFLite Micro ignores them)"
-    if bool(o.get("Offset", False)):
-        return "offset=True (end relative to begin) is not supported"
-    if any(int(s) == 0 for s in np.asarray(g.tensors[op.inputs[3]].data).reshape(-1)):
-        return "a stride is 0"
-    if any(g.tensors[i].data.size != len(inp.shape) for i in op.inputs[1:4]):  # type: ignore[union-attr]
-        return "begin, end and strides need one value per input dimension"
-    _, _, sizes = _slice_plan(g, op)
-    smask = int(o.get("ShrinkAxisMask", 0))
-    kept = [s for a, s in enumerate(sizes) if not smask & (1 << a)]
-    if tuple(kept) != tuple(out.shape):
-        return f"slice shape {kept} differs from the output shape {list(out.shape)}"
-    if 0 in sizes:
-        return "the slice is empty"
-    return None
-
-
-def _lower_strided_slice(lw: Lowerer, op: QOperator) -> None:
-    inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
-    starts, strides, sizes = _slice_plan(lw.graph, op)
-    full = tuple(sizes)
-    func = kernels16.strided_slice(inp.shape, starts, strides, full, _NUMPY_DTYPE[inp.dtype], "strided_slice")
-    result = lw.call(func, "strided_slice", [lw.value(op.inputs[0])], out, full)
-    if full != tuple(out.shape):
-        result = lw.reshape(result, out.shape)
-    lw.define(op.outputs[0], result)
-
-
 # --- DEPTHWISE_CONV_2D / FULLY_CONNECTED ---------------------------------------------------------
 
 
@@ -575,7 +505,6 @@ CONVERTERS16: dict[str, Converter] = {
     "DEQUANTIZE": Converter(_check_dequantize, _lower_dequantize),
     "PAD": Converter(_check_pad, _lower_pad),
     "PADV2": Converter(_check_pad, _lower_pad),
-    "STRIDED_SLICE": Converter(_check_strided_slice, _lower_strided_slice),
     "DEPTHWISE_CONV_2D": Converter(_check_depthwise, _lower_depthwise),
     "FULLY_CONNECTED": Converter(_check_fully_connected, _lower_fully_connected),
     "MAX_POOL_2D": _pool_converter("max"),
