@@ -339,11 +339,13 @@ def average_pool2d(
     geometry: ConvGeometry,
     act_range: tuple[int, int],
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """AVERAGE_POOL_2D: sum of the in-image taps, divided by their count rounding half away from zero."""
+    """AVERAGE_POOL_2D (int8, or int16 for 16x8): int32 sum of the in-image taps, divided by their count
+    rounding half away from zero."""
     _, in_h, in_w, _ = data_shape
     fh, fw = filter_hw
-    data = te.placeholder(data_shape, "int8", name="data")
+    data = te.placeholder(data_shape, dtype, name="data")
     ry = te.reduce_axis((0, fh), name="ry")
     rx = te.reduce_axis((0, fw), name="rx")
     sh, sw = geometry.stride
@@ -369,11 +371,11 @@ def average_pool2d(
         s = acc[n, y, x, c]
         half = tirx.truncdiv(cnt, 2)
         avg = tirx.Select(s > 0, tirx.truncdiv(s + half, cnt), tirx.truncdiv(s - half, cnt))
-        return clamp_to_int8(avg, *act_range)
+        return clamp_to_int8(avg, *act_range, dtype)
 
     out = te.compute(out_shape, epilogue, name="out")
     func = _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
-    if fh * fw > _POOL_LANE_TAPS:
+    if fh * fw > _POOL_LANE_TAPS or dtype != "int8":
         return func
     spec = {
         "kind": "avg_pool",
@@ -398,24 +400,29 @@ def max_pool2d(
     geometry: ConvGeometry,
     act_range: tuple[int, int],
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
+    """MAX_POOL_2D (int8, or int16 for 16x8) over the in-image taps."""
     _, in_h, in_w, _ = data_shape
     fh, fw = filter_hw
-    data = te.placeholder(data_shape, "int8", name="data")
+    data = te.placeholder(data_shape, dtype, name="data")
     ry = te.reduce_axis((0, fh), name="ry")
     rx = te.reduce_axis((0, fw), name="rx")
     sh, sw = geometry.stride
     pt, pl = geometry.pad
     bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
+    lowest = int(np.iinfo(dtype).min)  # out-of-image taps never win
     acc = te.compute(
         out_shape,
         lambda n, y, x, c: te.max(
-            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, -128, bounds), axis=[ry, rx]
+            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, lowest, bounds), axis=[ry, rx]
         ),
         name="acc",
     )
     out = te.compute(
-        out_shape, lambda n, y, x, c: clamp_to_int8(acc[n, y, x, c].astype("int32"), *act_range), name="out"
+        out_shape,
+        lambda n, y, x, c: clamp_to_int8(acc[n, y, x, c].astype("int32"), *act_range, dtype),
+        name="out",
     )
     return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
 

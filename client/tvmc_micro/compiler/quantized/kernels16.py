@@ -323,64 +323,6 @@ def fully_connected(
     return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
 
 
-def pool2d(
-    kind: str,
-    data_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    filter_hw: tuple[int, int],
-    geometry: ConvGeometry,
-    act_range: tuple[int, int],
-    name: str,
-) -> tirx.PrimFunc:
-    """int16 MAX_POOL_2D / AVERAGE_POOL_2D over the in-image taps (average: int32 sum divided by the tap
-    count, rounding half away from zero, as reference_integer_ops::AveragePool for int16)."""
-    _, in_h, in_w, _ = data_shape
-    fh, fw = filter_hw
-    data = te.placeholder(data_shape, "int16", name="data")
-    ry = te.reduce_axis((0, fh), name="ry")
-    rx = te.reduce_axis((0, fw), name="rx")
-    sh, sw = geometry.stride
-    pt, pl = geometry.pad
-    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], filter_hw, geometry)
-    if kind == "max":
-        acc = te.compute(
-            out_shape,
-            lambda n, y, x, c: te.max(
-                _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, -(1 << 15), bounds), axis=[ry, rx]
-            ),
-            name="acc",
-        )
-        out = te.compute(
-            out_shape,
-            lambda n, y, x, c: _clamp(acc[n, y, x, c].astype("int32"), *act_range, "int16"),
-            name="out",
-        )
-        return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
-    acc = te.compute(
-        out_shape,
-        lambda n, y, x, c: te.sum(
-            _tap(data, n, y * sh - pt + ry, x * sw - pl + rx, c, 0, bounds).astype("int32"), axis=[ry, rx]
-        ),
-        name="acc",
-    )
-
-    def count(o: PrimExpr, stride: int, pad: int, size: int, extent: int) -> PrimExpr:
-        origin = o * stride - pad
-        return tirx.min(tirx.const(size, "int32"), extent - origin) - tirx.max(
-            tirx.const(0, "int32"), -origin
-        )
-
-    def epilogue(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        cnt = count(y, sh, pt, fh, in_h) * count(x, sw, pl, fw, in_w)
-        s = acc[n, y, x, c]
-        half = tirx.truncdiv(cnt, 2)
-        avg = tirx.Select(s > 0, tirx.truncdiv(s + half, cnt), tirx.truncdiv(s - half, cnt))
-        return _clamp(avg, *act_range, "int16")
-
-    out = te.compute(out_shape, epilogue, name="out")
-    return _finish([data, out], name, _fuse_epilogue("acc", "out", 4))
-
-
 def mul(
     shape_a: tuple[int, ...],
     shape_b: tuple[int, ...],

@@ -463,7 +463,8 @@ def _pool_converter(kind: str) -> Converter:
         fhw = (int(op.options["FilterHeight"]), int(op.options["FilterWidth"]))
         geo = _geometry(op, inp.shape[1:3], fhw)
         name = f"{kind}_pool2d_int16"
-        func = kernels16.pool2d(kind, inp.shape, out.shape, fhw, geo, _act_range16(op, out), name)
+        build = kernels.max_pool2d if kind == "max" else kernels.average_pool2d
+        func = build(inp.shape, out.shape, fhw, geo, _act_range16(op, out), name, dtype="int16")
         lw.define(op.outputs[0], lw.call(func, name, [lw.value(op.inputs[0])], out))
 
     return Converter(_check_pool, lower)
