@@ -443,11 +443,12 @@ def add(
     out_shape: tuple[int, ...],
     params: AddParams,
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """ADD/SUB (numpy broadcasting): both inputs rescaled to a common 2^20-scaled base, summed (or
-    subtracted), requantised."""
-    a = te.placeholder(shape_a, "int8", name="a")
-    b = te.placeholder(shape_b, "int8", name="b")
+    """ADD/SUB (numpy broadcasting): both inputs shifted left (20 bits for int8, 15 for int16), rescaled to
+    a common base, summed (or subtracted), requantised."""
+    a = te.placeholder(shape_a, dtype, name="a")
+    b = te.placeholder(shape_b, dtype, name="b")
 
     def body(*idx: tirx.Var) -> PrimExpr:
         va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - params.zero_point_a
@@ -458,12 +459,13 @@ def add(
             params.requant_out.apply(sa - sb if params.subtract else sa + sb, None, [])
             + params.output_zero_point
         )
-        return clamp_to_int8(raw, *params.act_range)
+        return clamp_to_int8(raw, *params.act_range, dtype)
 
     out = te.compute(out_shape, body, name="out")
     func = _finish([a, b, out], name)
     elems = int(np.prod(out_shape))
-    if tuple(shape_a) != tuple(out_shape) or tuple(shape_b) != tuple(out_shape) or elems < _ADD_TABLE_MIN:
+    same_shapes = tuple(shape_a) == tuple(out_shape) == tuple(shape_b)
+    if not same_shapes or elems < _ADD_TABLE_MIN or dtype != "int8":
         return func
 
     def rescale(rq: Requant) -> dict[str, int]:

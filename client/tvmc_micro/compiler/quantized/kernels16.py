@@ -10,8 +10,6 @@ integer dtype.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from tvm import te, tirx
 
@@ -142,46 +140,6 @@ def transpose_conv2d(
         name="out",
     )
     return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-
-
-@dataclass(frozen=True)
-class AddSubParams:
-    """TFLM's ArithmeticParams for quantized ADD/SUB (multipliers from QuantizeMultiplier)."""
-
-    zero_point_a: int
-    zero_point_b: int
-    output_zero_point: int
-    left_shift: int
-    input_a: tuple[int, int]  # (multiplier, shift)
-    input_b: tuple[int, int]
-    output: tuple[int, int]
-    act_range: tuple[int, int]
-
-
-def add_sub(
-    shape_a: tuple[int, ...],
-    shape_b: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    params: AddSubParams,
-    subtract: bool,
-    dtype: str,
-    name: str,
-) -> tirx.PrimFunc:
-    """ADD / SUB (numpy broadcasting) as AddElementwise / SubElementwise: both sides shifted left,
-    rescaled to the common scale, summed (or subtracted) in int32, requantised, clamped."""
-    a = te.placeholder(shape_a, dtype, name="a")
-    b = te.placeholder(shape_b, dtype, name="b")
-
-    def body(*idx: tirx.Var) -> PrimExpr:
-        va = a[tuple(_broadcast_index(shape_a, out_shape, idx))].astype("int32") - params.zero_point_a
-        vb = b[tuple(_broadcast_index(shape_b, out_shape, idx))].astype("int32") - params.zero_point_b
-        sa = _mbqm(va << params.left_shift, *params.input_a)
-        sb = _mbqm(vb << params.left_shift, *params.input_b)
-        raw = _mbqm(sa - sb if subtract else sa + sb, *params.output) + params.output_zero_point
-        return _clamp(raw, *params.act_range, dtype)
-
-    out = te.compute(out_shape, body, name="out")
-    return _finish([a, b, out], name)
 
 
 def leaky_relu(

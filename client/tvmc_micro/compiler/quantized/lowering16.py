@@ -217,12 +217,12 @@ def _add_sub_multipliers(a: QTensor, b: QTensor, out: QTensor) -> list[float]:
 def _add_sub_converter(sub: bool) -> Converter:
     def lower(lw: Lowerer, op: QOperator) -> None:
         a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
-        ma, mb, mo = (fp.quantize_multiplier(r) for r in _add_sub_multipliers(a, b, out))
-        params = kernels16.AddSubParams(
-            a.zero_point, b.zero_point, out.zero_point, 15, ma, mb, mo, _act_range16(op, out)
+        ra, rb, ro = (Requant.from_real([r]) for r in _add_sub_multipliers(a, b, out))
+        params = kernels.AddParams(
+            a.zero_point, b.zero_point, out.zero_point, 15, ra, rb, ro, _act_range16(op, out), subtract=sub
         )
         kind = "sub_int16" if sub else "add_int16"
-        func = kernels16.add_sub(a.shape, b.shape, out.shape, params, sub, "int16", kind)
+        func = kernels.add(a.shape, b.shape, out.shape, params, kind, dtype="int16")
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
 
     return Converter(_check_add_sub, lower)
