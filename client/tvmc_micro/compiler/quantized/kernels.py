@@ -23,6 +23,7 @@ from tvm import te, tirx
 
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
 from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
+from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64
 from tvmc_micro.compiler.quantized.requant import Requant, Requantizer, clamp_to_int8
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 
@@ -99,6 +100,11 @@ def _needs_bounds(in_hw: Sequence[int], out_hw: Sequence[int], k_hw: Sequence[in
     return False
 
 
+def _acc_dtype(requant: Requantizer | Requant64) -> str:
+    """int64 accumulation (and bias) for TFLM's 16x8 kernels with int64 bias, else int32."""
+    return "int64" if isinstance(requant, Requant64) else "int32"
+
+
 def conv2d(
     data_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
@@ -106,19 +112,22 @@ def conv2d(
     geometry: ConvGeometry,
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requantizer,
+    requant: Requantizer | Requant64,
     act_range: tuple[int, int],
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
     """CONV_2D (grouped when the filter has fewer input channels than the data): args data, weight,
-    bias (Σw·zp folded), [requant tables], out."""
+    bias (Σw·zp folded), [requant tables], out. `dtype` int16 is 16x8 (zero points 0); a Requant64 means
+    int64 accumulation and bias (TFLM's default for int16)."""
     _, in_h, in_w, in_c = data_shape
     out_c, kh, kw, filt_c = weight_shape
     groups = in_c // filt_c
     oc_per_group = out_c // groups
-    data = te.placeholder(data_shape, "int8", name="data")
+    acc_dtype = _acc_dtype(requant)
+    data = te.placeholder(data_shape, dtype, name="data")
     weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), "int32", name="bias")
+    bias = te.placeholder((out_c,), acc_dtype, name="bias")
     tables = requant.placeholders("rq")
     ry = te.reduce_axis((0, kh), name="ry")
     rx = te.reduce_axis((0, kw), name="rx")
@@ -131,18 +140,19 @@ def conv2d(
     def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
         ic = rc if groups == 1 else (c // oc_per_group) * filt_c + rc
         v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, input_zero_point, bounds)
-        return te.sum(v.astype("int32") * weight[c, ry, rx, rc].astype("int32"), axis=[ry, rx, rc])
+        return te.sum(v.astype(acc_dtype) * weight[c, ry, rx, rc].astype(acc_dtype), axis=[ry, rx, rc])
 
     acc = te.compute(out_shape, acc_body, name="acc")
     out = te.compute(
         out_shape,
         lambda n, y, x, c: clamp_to_int8(
-            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range, dtype
         ),
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if groups != 1 or not isinstance(requant, Requant):  # the DSP kernels do TFLite fixed point only
+    # The DSP kernels do int8 with TFLite fixed point only.
+    if groups != 1 or not isinstance(requant, Requant) or dtype != "int8":
         return func
     spec = _conv_spec(
         "conv2d",
@@ -218,16 +228,19 @@ def depthwise_conv2d(
     depth_multiplier: int,
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requantizer,
+    requant: Requantizer | Requant64,
     act_range: tuple[int, int],
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """DEPTHWISE_CONV_2D: weight [1, kh, kw, in_c * depth_multiplier]."""
+    """DEPTHWISE_CONV_2D: weight [1, kh, kw, in_c * depth_multiplier]; `dtype` and the accumulator as
+    for conv2d."""
     _, in_h, in_w, _ = data_shape
     _, kh, kw, out_c = weight_shape
-    data = te.placeholder(data_shape, "int8", name="data")
+    acc_dtype = _acc_dtype(requant)
+    data = te.placeholder(data_shape, dtype, name="data")
     weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), "int32", name="bias")
+    bias = te.placeholder((out_c,), acc_dtype, name="bias")
     tables = requant.placeholders("rq")
     ry = te.reduce_axis((0, kh), name="ry")
     rx = te.reduce_axis((0, kw), name="rx")
@@ -239,18 +252,18 @@ def depthwise_conv2d(
     def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
         ic = c if depth_multiplier == 1 else c // depth_multiplier
         v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, input_zero_point, bounds)
-        return te.sum(v.astype("int32") * weight[0, ry, rx, c].astype("int32"), axis=[ry, rx])
+        return te.sum(v.astype(acc_dtype) * weight[0, ry, rx, c].astype(acc_dtype), axis=[ry, rx])
 
     acc = te.compute(out_shape, acc_body, name="acc")
     out = te.compute(
         out_shape,
         lambda n, y, x, c: clamp_to_int8(
-            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range, dtype
         ),
         name="out",
     )
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-    if not isinstance(requant, Requant):
+    if not isinstance(requant, Requant) or dtype != "int8":
         return func
     if data_shape[3] == 1 and out_c > 1 and out_c * kh * kw <= _HWO_WEIGHT_BYTES:
         # One input channel, multiplier out_c (person_detect's first layer): a CONV_2D with [out_c, kh, kw, 1]
@@ -291,34 +304,37 @@ def fully_connected(
     depth: int,
     units: int,
     output_zero_point: int,
-    requant: Requantizer,
+    requant: Requantizer | Requant64,
     act_range: tuple[int, int],
     name: str,
     has_bias: bool = True,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """FULLY_CONNECTED on [batches, depth] x [units, depth]^T.
+    """FULLY_CONNECTED on [batches, depth] x [units, depth]^T; `dtype` and the accumulator as for conv2d.
 
     The bias carries Σw·zp, so it exists even when the model has none."""
-    data = te.placeholder((batches, depth), "int8", name="data")
+    acc_dtype = _acc_dtype(requant)
+    data = te.placeholder((batches, depth), dtype, name="data")
     weight = te.placeholder((units, depth), "int8", name="weight")
-    bias = te.placeholder((units,), "int32", name="bias")
+    bias = te.placeholder((units,), acc_dtype, name="bias")
     tables = requant.placeholders("rq")
     k = te.reduce_axis((0, depth), name="k")
     acc = te.compute(
         (batches, units),
-        lambda b, u: te.sum(data[b, k].astype("int32") * weight[u, k].astype("int32"), axis=[k]),
+        lambda b, u: te.sum(data[b, k].astype(acc_dtype) * weight[u, k].astype(acc_dtype), axis=[k]),
         name="acc",
     )
     out = te.compute(
         (batches, units),
         lambda b, u: clamp_to_int8(
-            requant.apply(acc[b, u] + bias[u], u, tables) + output_zero_point, *act_range
+            requant.apply(acc[b, u] + bias[u], u, tables) + output_zero_point, *act_range, dtype
         ),
         name="out",
     )
     del has_bias
     func = _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
-    if not isinstance(requant, Requant):  # the DSP kernels do TFLite fixed point only
+    # The DSP kernels do int8 with TFLite fixed point only.
+    if not isinstance(requant, Requant) or dtype != "int8":
         return func
     spec = {
         "kind": "fully_connected",

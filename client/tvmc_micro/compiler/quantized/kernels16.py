@@ -16,14 +16,11 @@ from tvm import te, tirx
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
 from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64
 from tvmc_micro.compiler.quantized.kernels import (
-    ConvGeometry,
     _broadcast_index,
     _finish,
     _fuse_epilogue,
-    _needs_bounds,
-    _tap,
 )
-from tvmc_micro.compiler.quantized.requant import Requant, clamp_to_int8
+from tvmc_micro.compiler.quantized.requant import clamp_to_int8
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 
 
@@ -39,50 +36,6 @@ def _dtype_range(dtype: str) -> tuple[int, int]:
 def _mbqm(x: PrimExpr, multiplier: int, shift: int) -> PrimExpr:
     """MultiplyByQuantizedMultiplier (int32 overload, TFLite's double rounding) with constants."""
     return tfp.multiply_by_quantized_multiplier(x, multiplier, max(shift, 0), max(-shift, 0))
-
-
-def conv2d(
-    data_shape: tuple[int, ...],
-    weight_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    geometry: ConvGeometry,
-    requant: Requant64 | Requant,
-    act_range: tuple[int, int],
-    name: str,
-) -> tirx.PrimFunc:
-    """16x8 CONV_2D (grouped when the filter has fewer input channels): args data, weight, bias,
-    [requant tables], out. A Requant64 means int64 accumulation and bias (TFLM's default for int16);
-    a Requant means the int32 accumulator TFLM uses when the bias is int32."""
-    _, in_h, in_w, in_c = data_shape
-    out_c, kh, kw, filt_c = weight_shape
-    groups = in_c // filt_c
-    oc_per_group = out_c // groups
-    acc_dtype = "int64" if isinstance(requant, Requant64) else "int32"
-    data = te.placeholder(data_shape, "int16", name="data")
-    weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), acc_dtype, name="bias")
-    tables = requant.placeholders("rq")
-    ry = te.reduce_axis((0, kh), name="ry")
-    rx = te.reduce_axis((0, kw), name="rx")
-    rc = te.reduce_axis((0, filt_c), name="rc")
-    sh, sw = geometry.stride
-    dh, dw = geometry.dilation
-    pt, pl = geometry.pad
-    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
-
-    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        ic = rc if groups == 1 else (c // oc_per_group) * filt_c + rc
-        # Outside the image TFLM skips the tap; reading 0 (the int16 zero point) adds the same nothing.
-        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, 0, bounds)
-        return te.sum(v.astype(acc_dtype) * weight[c, ry, rx, rc].astype(acc_dtype), axis=[ry, rx, rc])
-
-    acc = te.compute(out_shape, acc_body, name="acc")
-    out = te.compute(
-        out_shape,
-        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
-        name="out",
-    )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
 
 
 def transpose_conv2d(
@@ -212,73 +165,6 @@ def quantize_float(
 
     out = te.compute(shape, body, name="out")
     return _finish([data, out], name)
-
-
-def depthwise_conv2d(
-    data_shape: tuple[int, ...],
-    weight_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    geometry: ConvGeometry,
-    depth_multiplier: int,
-    requant: Requant64,
-    act_range: tuple[int, int],
-    name: str,
-) -> tirx.PrimFunc:
-    """16x8 DEPTHWISE_CONV_2D (int64 accumulator and bias): weight [1, kh, kw, in_c * multiplier]."""
-    _, in_h, in_w, _ = data_shape
-    _, kh, kw, out_c = weight_shape
-    data = te.placeholder(data_shape, "int16", name="data")
-    weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), "int64", name="bias")
-    tables = requant.placeholders("rq")
-    ry = te.reduce_axis((0, kh), name="ry")
-    rx = te.reduce_axis((0, kw), name="rx")
-    sh, sw = geometry.stride
-    dh, dw = geometry.dilation
-    pt, pl = geometry.pad
-    bounds = _needs_bounds((in_h, in_w), out_shape[1:3], (kh, kw), geometry)
-
-    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        ic = c if depth_multiplier == 1 else c // depth_multiplier
-        v = _tap(data, n, y * sh - pt + ry * dh, x * sw - pl + rx * dw, ic, 0, bounds)
-        return te.sum(v.astype("int64") * weight[0, ry, rx, c].astype("int64"), axis=[ry, rx])
-
-    acc = te.compute(out_shape, acc_body, name="acc")
-    out = te.compute(
-        out_shape,
-        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
-        name="out",
-    )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
-
-
-def fully_connected(
-    batches: int,
-    depth: int,
-    units: int,
-    requant: Requant64 | Requant,
-    act_range: tuple[int, int],
-    name: str,
-) -> tirx.PrimFunc:
-    """16x8 FULLY_CONNECTED on [batches, depth] x [units, depth]^T; int64 accumulation and bias, or
-    int32 (Requant) when the model's bias is int32, as TFLM chooses."""
-    acc_dtype = "int64" if isinstance(requant, Requant64) else "int32"
-    data = te.placeholder((batches, depth), "int16", name="data")
-    weight = te.placeholder((units, depth), "int8", name="weight")
-    bias = te.placeholder((units,), acc_dtype, name="bias")
-    tables = requant.placeholders("rq")
-    k = te.reduce_axis((0, depth), name="k")
-    acc = te.compute(
-        (batches, units),
-        lambda b, u: te.sum(data[b, k].astype(acc_dtype) * weight[u, k].astype(acc_dtype), axis=[k]),
-        name="acc",
-    )
-    out = te.compute(
-        (batches, units),
-        lambda b, u: _clamp(requant.apply(acc[b, u] + bias[u], u, tables), *act_range, "int16"),
-        name="out",
-    )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 2))
 
 
 def mul(

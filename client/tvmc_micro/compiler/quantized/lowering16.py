@@ -136,7 +136,9 @@ def _lower_conv2d(lw: Lowerer, op: QOperator) -> None:
         rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int32")
     else:
         rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int64")
-    func = kernels16.conv2d(inp.shape, w.shape, out.shape, geo, rq, _act_range16(op, out), "conv2d_16x8")
+    func = kernels.conv2d(
+        inp.shape, w.shape, out.shape, geo, 0, 0, rq, _act_range16(op, out), "conv2d_16x8", dtype="int16"
+    )
     tables = [relax.const(t) for t in rq.constant_tensors()]
     args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias, str(bias.dtype)), *tables]
     lw.define(op.outputs[0], lw.call(func, "conv2d_16x8", args, out))
@@ -390,8 +392,18 @@ def _lower_depthwise(lw: Lowerer, op: QOperator) -> None:
     rq = Requant64.from_real(_channel_reals(inp, w, out, w.shape[3]))
     bias = _bias_values(lw.graph, op, 2, w.shape[3], "int64")
     mult = w.shape[3] // inp.shape[3]
-    func = kernels16.depthwise_conv2d(
-        inp.shape, w.shape, out.shape, geo, mult, rq, _act_range16(op, out), "depthwise_conv2d_16x8"
+    func = kernels.depthwise_conv2d(
+        inp.shape,
+        w.shape,
+        out.shape,
+        geo,
+        mult,
+        0,
+        0,
+        rq,
+        _act_range16(op, out),
+        "depthwise_conv2d_16x8",
+        dtype="int16",
     )
     tables = [relax.const(t) for t in rq.constant_tensors()]
     args = [lw.value(op.inputs[0]), lw.value(op.inputs[1]), relax.const(bias, "int64"), *tables]
@@ -432,7 +444,9 @@ def _lower_fully_connected(lw: Lowerer, op: QOperator) -> None:
         rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, units, "int32")
     else:
         rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, units, "int64")
-    func = kernels16.fully_connected(batches, depth, units, rq, _act_range16(op, out), "fully_connected_16x8")
+    func = kernels.fully_connected(
+        batches, depth, units, 0, rq, _act_range16(op, out), "fully_connected_16x8", dtype="int16"
+    )
     data = lw.value(op.inputs[0])
     if tuple(inp.shape) != (batches, depth):
         data = lw.reshape(data, (batches, depth))
