@@ -855,45 +855,59 @@ def transpose_conv2d(
     pad: tuple[int, int],
     input_zero_point: int,
     output_zero_point: int,
-    requant: Requantizer,
+    requant: Requantizer | Requant64,
     act_range: tuple[int, int],
     name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """TRANSPOSE_CONV int8: args data, weight [out_c, kh, kw, in_c], bias [out_c], [requant tables], out.
+    """TRANSPOSE_CONV: args data, weight [out_c, kh, kw, in_c], bias [out_c], [requant tables], out; int8,
+    or int16 (16x8, int64 accumulator and bias with a Requant64).
 
-    TFLM scatters every input pixel into an int32 scratch image; here each output pixel gathers the input
-    pixels that scatter onto it (oy = iy * stride - pad + ky), which sums the same int32 products without
-    the scratch buffer. The input zero point is subtracted per tap: at the borders the set of taps
-    differs per pixel, so it cannot be folded into the bias."""
+    TFLM scatters every input pixel into an integer scratch image; here each output element gathers the
+    taps that scatter into it: out = in * stride - pad + k, so for out + pad = q * stride + m only the
+    taps k = m + r * stride (r = 0, 1, ...) reach it, from in = q - r. Integer sums do not depend on their
+    order, and the reduction visits ceil(k / stride) taps per axis instead of k. The input zero point is
+    subtracted per tap: at the borders the set of taps differs per pixel, so it cannot be folded into the
+    bias."""
     _, in_h, in_w, in_c = data_shape
     out_c, kh, kw, _ = weight_shape
     sh, sw = stride
     pt, pl = pad
-    data = te.placeholder(data_shape, "int8", name="data")
+    acc_dtype = _acc_dtype(requant)
+    data = te.placeholder(data_shape, dtype, name="data")
     weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), "int32", name="bias")
+    bias = te.placeholder((out_c,), acc_dtype, name="bias")
     tables = requant.placeholders("rq")
-    ry = te.reduce_axis((0, kh), name="ry")
-    rx = te.reduce_axis((0, kw), name="rx")
+    ry = te.reduce_axis((0, -(-kh // sh)), name="ry")
+    rx = te.reduce_axis((0, -(-kw // sw)), name="rx")
     rc = te.reduce_axis((0, in_c), name="rc")
 
-    def source(o: PrimExpr, k: PrimExpr, s: int, p: int, size: int) -> tuple[PrimExpr, PrimExpr]:
-        num = o + p - k
-        if s == 1:
-            return num, tirx.all(num >= 0, num < size)
-        return tirx.floordiv(num, s), tirx.all(num >= 0, tirx.floormod(num, s) == 0, num < size * s)
+    def taps(
+        o: PrimExpr, r: PrimExpr, p: int, s: int, k: int, size: int
+    ) -> tuple[PrimExpr, PrimExpr, PrimExpr]:
+        """(input index, filter index, whether the tap exists) along one axis."""
+        t = o + p
+        tap = tirx.floormod(t, s) + r * s if s > 1 else r
+        src = tirx.floordiv(t, s) - r if s > 1 else t - r
+        conditions = [src >= 0, src < size]
+        if k % s:
+            conditions.append(tap < k)
+        return src, tap, tirx.all(*conditions)
 
     def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        iy, y_ok = source(y, ry, sh, pt, in_h)
-        ix, x_ok = source(x, rx, sw, pl, in_w)
-        tap = (data[n, iy, ix, rc].astype("int32") - input_zero_point) * weight[c, ry, rx, rc].astype("int32")
-        return te.sum(tirx.if_then_else(tirx.all(y_ok, x_ok), tap, tirx.const(0, "int32")), axis=[ry, rx, rc])
+        iy, ky, oky = taps(y, ry, pt, sh, kh, in_h)
+        ix, kx, okx = taps(x, rx, pl, sw, kw, in_w)
+        v = data[n, iy, ix, rc].astype(acc_dtype) - input_zero_point
+        product = v * weight[c, ky, kx, rc].astype(acc_dtype)
+        return te.sum(
+            tirx.if_then_else(tirx.all(oky, okx), product, tirx.const(0, acc_dtype)), axis=[ry, rx, rc]
+        )
 
     acc = te.compute(out_shape, acc_body, name="acc")
     out = te.compute(
         out_shape,
         lambda n, y, x, c: clamp_to_int8(
-            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range
+            requant.apply(acc[n, y, x, c] + bias[c], c, tables) + output_zero_point, *act_range, dtype
         ),
         name="out",
     )

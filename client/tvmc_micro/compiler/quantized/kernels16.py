@@ -14,11 +14,9 @@ import numpy as np
 from tvm import te, tirx
 
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
-from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64
 from tvmc_micro.compiler.quantized.kernels import (
     _broadcast_index,
     _finish,
-    _fuse_epilogue,
 )
 from tvmc_micro.compiler.quantized.requant import clamp_to_int8
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
@@ -36,63 +34,6 @@ def _dtype_range(dtype: str) -> tuple[int, int]:
 def _mbqm(x: PrimExpr, multiplier: int, shift: int) -> PrimExpr:
     """MultiplyByQuantizedMultiplier (int32 overload, TFLite's double rounding) with constants."""
     return tfp.multiply_by_quantized_multiplier(x, multiplier, max(shift, 0), max(-shift, 0))
-
-
-def transpose_conv2d(
-    data_shape: tuple[int, ...],
-    weight_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    stride: tuple[int, int],
-    pad: tuple[int, int],
-    requant: Requant64,
-    act_range: tuple[int, int],
-    name: str,
-) -> tirx.PrimFunc:
-    """16x8 TRANSPOSE_CONV: args data, weight [oc, kh, kw, ic], bias (int64), [requant tables], out.
-
-    TFLM scatters every input pixel into an int64 scratch image; here each output element gathers the
-    taps that scatter into it: out = in * stride - pad + k, so for out + pad = q * stride + m only the
-    taps k = m + r * stride (r = 0, 1, ...) reach it, from in = q - r. int64 sums do not overflow, so
-    the order is free, and the reduction visits ceil(k / stride) taps per axis instead of k."""
-    _, in_h, in_w, in_c = data_shape
-    out_c, kh, kw, _ = weight_shape
-    sh, sw = stride
-    pt, pl = pad
-    data = te.placeholder(data_shape, "int16", name="data")
-    weight = te.placeholder(weight_shape, "int8", name="weight")
-    bias = te.placeholder((out_c,), "int64", name="bias")
-    tables = requant.placeholders("rq")
-    ry = te.reduce_axis((0, -(-kh // sh)), name="ry")
-    rx = te.reduce_axis((0, -(-kw // sw)), name="rx")
-    rc = te.reduce_axis((0, in_c), name="rc")
-
-    def taps(
-        o: PrimExpr, r: PrimExpr, p: int, s: int, k: int, size: int
-    ) -> tuple[PrimExpr, PrimExpr, PrimExpr]:
-        """(input index, filter index, whether the tap exists) along one axis."""
-        t = o + p
-        tap = tirx.floormod(t, s) + r * s if s > 1 else r
-        src = tirx.floordiv(t, s) - r if s > 1 else t - r
-        conditions = [src >= 0, src < size]
-        if k % s:
-            conditions.append(tap < k)
-        return src, tap, tirx.all(*conditions)
-
-    def acc_body(n: tirx.Var, y: tirx.Var, x: tirx.Var, c: tirx.Var) -> PrimExpr:
-        iy, ky, oky = taps(y, ry, pt, sh, kh, in_h)
-        ix, kx, okx = taps(x, rx, pl, sw, kw, in_w)
-        product = data[n, iy, ix, rc].astype("int64") * weight[c, ky, kx, rc].astype("int64")
-        return te.sum(
-            tirx.if_then_else(tirx.all(oky, okx), product, tirx.const(0, "int64")), axis=[ry, rx, rc]
-        )
-
-    acc = te.compute(out_shape, acc_body, name="acc")
-    out = te.compute(
-        out_shape,
-        lambda n, y, x, c: _clamp(requant.apply(acc[n, y, x, c] + bias[c], c, tables), *act_range, "int16"),
-        name="out",
-    )
-    return _finish([data, weight, bias, *tables, out], name, _fuse_epilogue("acc", "out", 4))
 
 
 def leaky_relu(

@@ -179,8 +179,10 @@ def _lower_transpose_conv(lw: Lowerer, op: QOperator) -> None:
     _, pl = _same_padding(out.shape[2], w.shape[2], stride[1], 1, padding)
     rq = Requant64.from_real(_channel_reals(inp, w, out, w.shape[0]))
     bias = _bias_values(lw.graph, op, 3, w.shape[0], "int64")
-    func = kernels16.transpose_conv2d(
-        inp.shape, w.shape, out.shape, stride, (pt, pl), rq, _act_range16(op, out), "transpose_conv_16x8"
+    act = _act_range16(op, out)
+    geo = (stride, (pt, pl))
+    func = kernels.transpose_conv2d(
+        inp.shape, w.shape, out.shape, *geo, 0, 0, rq, act, "transpose_conv_16x8", dtype="int16"
     )
     tables = [relax.const(t) for t in rq.constant_tensors()]
     args = [lw.value(op.inputs[2]), lw.value(op.inputs[1]), relax.const(bias, str(bias.dtype)), *tables]
