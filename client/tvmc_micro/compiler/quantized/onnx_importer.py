@@ -235,7 +235,7 @@ class OnnxLowerer:
         kept = [p for p in perm if phys[p] != 1]
         if kept == sorted(kept):
             return self.bb.emit(relax.op.reshape(q.expr, list(target)))
-        func = onnx_kernels.transpose(phys, perm, "int8", "transpose")
+        func = kernels.transpose(phys, perm, "int8", "transpose")
         return self.call(func, "transpose", [q.expr], target, "int8")
 
     def act_input(self, value: Any, q: QParams, what: str) -> QAct:
@@ -877,7 +877,7 @@ class OnnxLowerer:
             p for p in perm if x.shape[p] != 1
         ) == [p for p in perm if x.shape[p] != 1]:
             return QAct(self.bb.emit(relax.op.reshape(x.expr, list(shape))), shape, False, x.offset)
-        func = onnx_kernels.transpose(x.shape, perm, "int8", "transpose")
+        func = kernels.transpose(x.shape, perm, "int8", "transpose")
         return QAct(self.call(func, "transpose", [x.expr], shape, "int8"), shape, False, x.offset)
 
     def concat(self, parts: list[tuple[QAct, QParams]], yq: QParams, axis: int) -> QAct:
@@ -1079,7 +1079,7 @@ class OnnxLowerer:
             perm = list(range(rank))
             perm[axis], perm[-1] = rank - 1, axis
             moved = tuple(x.shape[p] for p in perm)
-            func = onnx_kernels.transpose(x.shape, perm, "int8", "transpose")
+            func = kernels.transpose(x.shape, perm, "int8", "transpose")
             src = self.call(func, "transpose", [src], moved, "int8")
             shape: tuple[int, ...] = moved
             depth = moved[-1]
@@ -1100,7 +1100,7 @@ class OnnxLowerer:
         )
         out = self.bb.emit(relax.op.reshape(out, list(shape)))
         if perm is not None:
-            func = onnx_kernels.transpose(shape, perm, "int8", "transpose")
+            func = kernels.transpose(shape, perm, "int8", "transpose")
             out = self.call(func, "transpose", [out], x.shape, "int8")
         return QAct(out, x.shape, False, yq.offset)
 

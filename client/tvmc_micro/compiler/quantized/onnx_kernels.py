@@ -90,20 +90,6 @@ def global_average_pool(
     return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", 4))
 
 
-def transpose(shape: tuple[int, ...], perm: Sequence[int], dtype: str, name: str) -> tirx.PrimFunc:
-    data = te.placeholder(shape, dtype, name="data")
-    out_shape = tuple(shape[p] for p in perm)
-
-    def body(*idx: tirx.Var) -> PrimExpr:
-        src: list[PrimExpr] = [tirx.const(0, "int32")] * len(shape)
-        for k, p in enumerate(perm):
-            src[p] = idx[k]
-        return data[tuple(src)]
-
-    out = te.compute(out_shape, body, name="out")
-    return _finish([data, out], name)
-
-
 def shift_storage(shape: tuple[int, ...], in_dtype: str, out_dtype: str, name: str) -> tirx.PrimFunc:
     """uint8 <-> int8 storage: subtract or add 128 (a model input or output typed uint8)."""
     data = te.placeholder(shape, in_dtype, name="data")
@@ -301,23 +287,6 @@ def reduce_mean(
     acc = te.compute(out_shape, acc_body, name="acc")
     out = te.compute(out_shape, lambda *i: _round_clamp(acc[i] / fp[1] / fp[2], out_zero_point), name="out")
     return _finish([data, fp, out], name, _fuse_epilogue("acc", "out", len(out_shape)))
-
-
-def gather(data_shape: tuple[int, ...], axis: int, count: int, name: str) -> tirx.PrimFunc:
-    """Gather along `axis` with constant indices (an int32 table argument of `count` entries, already
-    non-negative): out[pre, k, post] = data[pre, table[k], post]. The caller reshapes to the indices'
-    shape."""
-    data = te.placeholder(data_shape, "int8", name="data")
-    table = te.placeholder((count,), "int32", name="indices")
-    out_shape = (*data_shape[:axis], count, *data_shape[axis + 1 :])
-
-    def body(*idx: tirx.Var) -> PrimExpr:
-        src = list(idx)
-        src[axis] = table[idx[axis]]
-        return data[tuple(src)]
-
-    out = te.compute(out_shape, body, name="out")
-    return _finish([data, table, out], name)
 
 
 def binary_float(

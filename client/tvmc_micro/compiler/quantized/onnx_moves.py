@@ -175,7 +175,7 @@ def gather(lw: OnnxLowerer, p: Pending, x: QAct) -> QAct:
     x = lw.nchw(x)
     axis = int(node_attrs(p.node).get("axis", 0)) % len(x.shape)
     flat = indices.astype(np.int64).reshape(-1) % x.shape[axis]
-    func = onnx_kernels.gather(x.shape, axis, flat.size, "gather")
+    func = kernels.gather(x.shape, axis, flat.size, "int8", "gather")
     flat_shape = (*x.shape[:axis], flat.size, *x.shape[axis + 1 :])
     out = lw.call(func, "gather", [x.expr, relax.const(flat.astype(np.int32))], flat_shape, "int8")
     shape = (*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
