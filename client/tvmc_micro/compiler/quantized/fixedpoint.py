@@ -13,6 +13,7 @@ Names follow the C++ functions they mirror (`tensorflow/lite/kernels/internal/qu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -309,8 +310,12 @@ def _sigmoid_like_params(input_scale: float) -> tuple[int, int, int]:
     return multiplier, left_shift, radius
 
 
-def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
-    """int8 LOGISTIC output for every int8 input (index x + 128), as reference_integer_ops::Logistic."""
+def _sigmoid_like_table(
+    input_scale: float, input_zero_point: int, curve: Callable[[int, int], int], out_bits: int, offset: int
+) -> np.ndarray:
+    """int8 output for every int8 input (index x + 128) of reference_integer_ops::Logistic / Tanh:
+    saturated beyond the input radius, else `curve` on the Q4 rescaled input, its Q0.31 result rounded
+    to `out_bits` fractional bits and offset."""
     multiplier, left_shift, radius = _sigmoid_like_params(input_scale)
     table = np.zeros(256, dtype=np.int8)
     for k in range(256):
@@ -321,28 +326,20 @@ def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
             out = 127
         else:
             in_q4 = multiply_by_quantized_multiplier(inp, multiplier, left_shift)
-            out_q0 = gemmlowp_logistic(in_q4, 4)
-            out = min(max(rounding_divide_by_pot(out_q0, 31 - 8) - 128, -128), 127)
+            out_q0 = curve(in_q4, 4)
+            out = min(max(rounding_divide_by_pot(out_q0, 31 - out_bits) + offset, -128), 127)
         table[k] = out
     return table
+
+
+def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """int8 LOGISTIC output for every int8 input (index x + 128), as reference_integer_ops::Logistic."""
+    return _sigmoid_like_table(input_scale, input_zero_point, gemmlowp_logistic, 8, -128)
 
 
 def tanh_table(input_scale: float, input_zero_point: int) -> np.ndarray:
     """int8 TANH output for every int8 input (index x + 128), as reference_integer_ops::Tanh."""
-    multiplier, left_shift, radius = _sigmoid_like_params(input_scale)
-    table = np.zeros(256, dtype=np.int8)
-    for k in range(256):
-        inp = (k - 128) - input_zero_point
-        if inp <= -radius:
-            out = -128
-        elif inp >= radius:
-            out = 127
-        else:
-            in_q4 = multiply_by_quantized_multiplier(inp, multiplier, left_shift)
-            out_q0 = gemmlowp_tanh(in_q4, 4)
-            out = min(max(rounding_divide_by_pot(out_q0, 31 - 7), -128), 127)
-        table[k] = out
-    return table
+    return _sigmoid_like_table(input_scale, input_zero_point, gemmlowp_tanh, 7, 0)
 
 
 def mean_multiplier(input_scale: float, output_scale: float, num_elements: int) -> tuple[int, int]:
