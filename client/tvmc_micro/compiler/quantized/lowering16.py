@@ -118,24 +118,36 @@ def _check_conv2d(g: QGraph, op: QOperator) -> str | None:
         return problem
     if inp.shape[3] % w.shape[3] or w.shape[0] % (inp.shape[3] // w.shape[3]):
         return f"filter input channels {w.shape[3]} do not divide data channels {inp.shape[3]} into groups"
+    return _check_bias_and_shifts(g, op, "CONV_2D")
+
+
+def _check_bias_and_shifts(g: QGraph, op: QOperator, kind: str) -> str | None:
+    """CONV_2D / FULLY_CONNECTED 16x8 (weights [out channels, ...] at input 1, bias at input 2): a constant
+    int64 or int32 bias, and with int64 accumulation shifts Requant64 can apply."""
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     b = _bias_tensor(g, op, 2)
     if b is not None and (b.dtype not in ("INT64", "INT32") or b.data is None):
-        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
-        return f"bias {b.name!r} is {kind}; 16x8 CONV_2D needs a constant int64 or int32 bias"
+        what = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
+        return f"bias {b.name!r} is {what}; 16x8 {kind} needs a constant int64 or int32 bias"
     if not _conv_accumulates_int32(g, op):
         return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[0]))
     return None
 
 
+def _requant_and_bias(lw: Lowerer, op: QOperator) -> tuple[Requant64 | Requant, np.ndarray]:
+    """The requantisation and bias TFLM uses for a 16x8 CONV_2D / FULLY_CONNECTED: int32 accumulation
+    when the model's bias is int32, else int64."""
+    inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    reals = _channel_reals(inp, w, out, w.shape[0])
+    if _conv_accumulates_int32(lw.graph, op):
+        return Requant.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int32")
+    return Requant64.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int64")
+
+
 def _lower_conv2d(lw: Lowerer, op: QOperator) -> None:
     inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     geo = _geometry(op, inp.shape[1:3], w.shape[1:3])
-    reals = _channel_reals(inp, w, out, w.shape[0])
-    rq: Requant64 | Requant
-    if _conv_accumulates_int32(lw.graph, op):
-        rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int32")
-    else:
-        rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, w.shape[0], "int64")
+    rq, bias = _requant_and_bias(lw, op)
     func = kernels.conv2d(
         inp.shape, w.shape, out.shape, geo, 0, 0, rq, _act_range16(op, out), "conv2d_16x8", dtype="int16"
     )
@@ -427,25 +439,14 @@ def _check_fully_connected(g: QGraph, op: QOperator) -> str | None:
     problem = _check_weights(g, op, op.inputs[1], 0, w.shape[0])
     if problem:
         return problem
-    b = _bias_tensor(g, op, 2)
-    if b is not None and (b.dtype not in ("INT64", "INT32") or b.data is None):
-        kind = b.dtype.lower() + ("" if b.data is not None else ", computed at run time")
-        return f"bias {b.name!r} is {kind}; 16x8 FULLY_CONNECTED needs a constant int64 or int32 bias"
-    if not _conv_accumulates_int32(g, op):
-        return Requant64.check_shifts(_channel_reals(inp, w, out, w.shape[0]))
-    return None
+    return _check_bias_and_shifts(g, op, "FULLY_CONNECTED")
 
 
 def _lower_fully_connected(lw: Lowerer, op: QOperator) -> None:
     inp, w, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     units, depth = w.shape
     batches = int(np.prod(inp.shape)) // depth
-    reals = _channel_reals(inp, w, out, units)
-    rq: Requant64 | Requant
-    if _conv_accumulates_int32(lw.graph, op):
-        rq, bias = Requant.from_real(reals), _bias_values(lw.graph, op, 2, units, "int32")
-    else:
-        rq, bias = Requant64.from_real(reals), _bias_values(lw.graph, op, 2, units, "int64")
+    rq, bias = _requant_and_bias(lw, op)
     func = kernels.fully_connected(
         batches, depth, units, 0, rq, _act_range16(op, out), "fully_connected_16x8", dtype="int16"
     )
