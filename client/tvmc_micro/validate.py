@@ -34,7 +34,8 @@ class OutputCheck:
     name: str
     dtype: str
     size: int
-    mismatched: int  # elements whose difference exceeds the tolerance
+    tolerance: float  # what was applied (LSB, or relative for float outputs)
+    mismatched: int  # elements whose difference exceeds it
     max_abs_diff: float
     max_abs_ref: float
 
@@ -42,7 +43,6 @@ class OutputCheck:
 @dataclass
 class Validation:
     reference: str
-    tolerance: float
     checks: list[OutputCheck]
 
     @property
@@ -69,7 +69,8 @@ def reference_name(model_format: str, compute_path: str) -> str:
 
 
 def model_format_of(path: Path) -> str:
-    head = path.read_bytes()[:8]
+    with path.open("rb") as f:
+        head = f.read(8)
     if head[4:8] == b"TFL3":
         return "tflite"
     if path.suffix.lower() == ".onnx":
@@ -170,15 +171,15 @@ def compare(
     got: Mapping[str, np.ndarray],
     want: Sequence[np.ndarray],
     model: Mapping[str, Any],
+    model_format: str,
     tolerance: float | None,
 ) -> list[OutputCheck]:
-    fmt = model.get("source_format") or "tflite"
-    checks = []
     if len(want) != len(model["outputs"]):
         raise TvmcError(
             f"the reference model has {len(want)} output(s), the project's model {len(model['outputs'])}",
             _mismatch_hint(),
         )
+    checks = []
     for meta, ref in zip(model["outputs"], want, strict=True):
         out = got[meta["name"]]
         if ref.size != out.size:
@@ -188,11 +189,9 @@ def compare(
             )
         ref = ref.reshape(out.shape)
         dtype = str(out.dtype)
-        tol = (
-            tolerance
-            if tolerance is not None
-            else default_tolerance(fmt, model.get("compute_path", ""), dtype)
-        )
+        tol = tolerance
+        if tol is None:
+            tol = default_tolerance(model_format, str(model.get("compute_path", "")), dtype)
         if dtype.startswith("float"):
             diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
             scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
@@ -205,6 +204,7 @@ def compare(
                 name=meta["name"],
                 dtype=dtype,
                 size=int(out.size),
+                tolerance=tol,
                 mismatched=bad,
                 max_abs_diff=float(np.max(diff)) if diff.size else 0.0,
                 max_abs_ref=float(np.max(np.abs(ref))) if ref.size else 0.0,
@@ -224,22 +224,18 @@ def validate(
     if not path.is_file():
         raise TvmcError(f"--validate {model_path}: no such file", "pass the model file you compiled")
     fmt = model_format_of(path)
-    compiled_from = (model.get("source") or {}).get("sha256")
+    source = model.get("source") or {}
+    compiled_from = source.get("sha256")
     if compiled_from and hashlib.sha256(path.read_bytes()).hexdigest() != compiled_from:
         # Not fatal (a re-export of the same model differs in bytes), but a mismatch below then most likely
         # means the wrong file rather than a wrong device.
         print(
             f"note: {path.name} is not the file the project was compiled from "
-            f"({(model.get('source') or {}).get('file', '?')}, sha256 {compiled_from[:12]}...)",
+            f"({source.get('file', '?')}, sha256 {compiled_from[:12]}...)",
             file=sys.stderr,
         )
-    model = {**model, "source_format": fmt}
     name, want = reference_outputs(path, fmt, str(model.get("compute_path", "")), inputs, model)
-    checks = compare(outputs, want, model, tolerance)
-    shown = tolerance
-    if shown is None:
-        shown = max(default_tolerance(fmt, str(model.get("compute_path", "")), c.dtype) for c in checks)
-    return Validation(name, shown, checks)
+    return Validation(name, compare(outputs, want, model, fmt, tolerance))
 
 
 def format_validation(v: Validation) -> str:
