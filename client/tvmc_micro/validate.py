@@ -69,6 +69,9 @@ def reference_name(model_format: str, compute_path: str) -> str:
 
 
 def model_format_of(path: Path) -> str:
+    """"tflite" or "onnx" for an existing model file; a TvmcError for anything else."""
+    if not path.is_file():
+        raise TvmcError(f"--validate {path}: no such file", "pass the model file you compiled")
     with path.open("rb") as f:
         head = f.read(8)
     if head[4:8] == b"TFL3":
@@ -221,8 +224,6 @@ def validate(
     tolerance: float | None = None,
 ) -> Validation:
     path = Path(model_path)
-    if not path.is_file():
-        raise TvmcError(f"--validate {model_path}: no such file", "pass the model file you compiled")
     fmt = model_format_of(path)
     source = model.get("source") or {}
     compiled_from = source.get("sha256")

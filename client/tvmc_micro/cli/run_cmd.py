@@ -83,9 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
         from tvmc_micro.validate import model_format_of
 
-        if not Path(args.validate).is_file():
-            raise TvmcError(f"--validate {args.validate}: no such file", "pass the model file you compiled")
-        model_format_of(Path(args.validate))  # a wrong file fails before the device is touched
+        model_format_of(Path(args.validate))  # a missing or wrong file fails before the device is touched
     options = option_values(args.project_option)
     if args.list_options:
         with launched(project_dir, verbose=args.verbose) as (_client, info):
