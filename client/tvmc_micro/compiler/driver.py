@@ -1,4 +1,10 @@
-"""compile_model: model file -> MLF tar (contract C2). Each step lives in its own module."""
+"""compile_model: model file -> MLF tar (contract C2), as a pipeline of named stages.
+
+Each stage is a function of one `Compilation`, the record every stage reads and extends, in the order of
+`PIPELINE` (as TVM's pass lists read): what a stage needs was set by the ones before it. The heavy work
+lives in its own module per stage (graph_info, frontend, relax_passes, schedule, tir_codegen, planner,
+c_emit, mlf); this file only wires them and owns the timing and progress lines.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tvmc_micro.compiler.errors import CompileOptionError, InputShapeError, LoweringError
 from tvmc_micro.compiler.naming import is_c_identifier, sanitize_c_identifier, unique_names
 
+if TYPE_CHECKING:
+    from tvmc_micro.compiler import c_emit
+    from tvmc_micro.compiler.executor import ExecutorGraph
+    from tvmc_micro.compiler.graph_info import GraphInfo
+    from tvmc_micro.compiler.model_file import ModelFile
+    from tvmc_micro.compiler.planner import ArenaPlan
+    from tvmc_micro.compiler.targets import ParsedTarget
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Progress = Callable[[str], None]
 
 
@@ -23,8 +38,359 @@ Progress = Callable[[str], None]
 class CompileResult:
     metadata: dict[str, Any]
     output_path: Path
-    timing: dict[str, float] = field(default_factory=dict)  # seconds per phase, plus "total"
+    timing: dict[str, float] = field(default_factory=dict)  # seconds per stage, plus "total"
     notes: list[str] = field(default_factory=list)  # things the user should know (renamed model, ...)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What the user asked for; recorded in the signature, never changed by a stage."""
+
+    target: str = "c"
+    model_name: str | None = None
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    pass_config: dict[str, Any] = field(default_factory=dict)
+    desired_layout: str | None = None
+    model_format: str | None = None
+    allow_float_fallback: bool = False
+    integer_path: bool = True
+
+
+@dataclass
+class Compilation:
+    """The state one compile carries from stage to stage. Fields are filled in pipeline order; a stage
+    reads only what earlier stages set (`_need` says which stage forgot when one does not)."""
+
+    model_path: Path
+    output_path: Path
+    options: CompileOptions
+    say: Progress
+    notes: list[str] = field(default_factory=list)
+    # read_model
+    target: ParsedTarget | None = None
+    model: ModelFile | None = None
+    name: str = ""
+    info: GraphInfo | None = None
+    # import_frontend
+    relax_mod: Any = None
+    path_kind: str = ""
+    # lower_relax
+    flat: Any = None
+    graph: ExecutorGraph | None = None
+    state_rows: list[dict[str, Any]] = field(default_factory=list)
+    state_slots: list[c_emit.StateSlot] = field(default_factory=list)
+    # generate_kernels
+    scheduled: dict[str, Any] = field(default_factory=dict)
+    kernel_src: str = ""
+    kernels: dict[str, Any] = field(default_factory=dict)
+    # plan_memory
+    workspace_ids: list[list[int]] = field(default_factory=list)
+    plan: ArenaPlan | None = None
+    # bind_interface
+    inputs: list[c_emit.IoName] = field(default_factory=list)
+    outputs: list[c_emit.IoName] = field(default_factory=list)
+    steps: list[c_emit.KernelStep] = field(default_factory=list)
+    # emit_mlf
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def need(self, value: T | None, what: str) -> T:
+        if value is None:  # pragma: no cover - a pipeline ordering bug, not a user error
+            raise LoweringError(f"internal error: {what} used before the stage that makes it", "report this")
+        return value
+
+
+# --------------------------------------------------------------------------------------------- stages
+
+
+def read_model(c: Compilation) -> None:
+    """Load and check the model file, pick the model's C name, and take its census: inputs, outputs,
+    operators (every unsupported operator is reported here, all at once)."""
+    from tvmc_micro.compiler.graph_info import onnx_census, tflite_census
+    from tvmc_micro.compiler.model_file import load_model_file
+    from tvmc_micro.compiler.targets import parse_target
+
+    _check_output_path(c.output_path)
+    c.target = parse_target(c.options.target)
+    c.model = mf = load_model_file(c.model_path, c.options.model_format)
+    c.name = _model_name(c.options.model_name, c.model_path, c.notes)
+    for note in c.notes:
+        c.say(f"note: {note}")
+    if mf.format == "tflite":
+        c.info = info = tflite_census(mf)
+        names = [t.name for t in info.inputs]
+        for key in c.options.input_shapes:
+            if key not in names:
+                raise InputShapeError(
+                    f"--input-shapes names {key!r}, which is not an input of the model",
+                    "the model's inputs are: " + ", ".join(repr(n) for n in names),
+                )
+    else:
+        c.info = info = onnx_census(mf, c.options.input_shapes)
+    c.say(
+        f"read {mf.path.name}: {mf.format}, {info.operator_count} operators, "
+        f"{len(info.inputs)} input(s), {len(info.outputs)} output(s)"
+    )
+
+
+def import_frontend(c: Compilation) -> None:
+    """The model as a Relax module: our integer importer for quantized models, TVM's frontend otherwise."""
+    from tvmc_micro.compiler.frontend import import_model
+
+    o = c.options
+    c.relax_mod, c.path_kind = import_model(
+        c.need(c.model, "model"),
+        c.need(c.info, "census"),
+        c.name,
+        o.input_shapes,
+        o.allow_float_fallback,
+        o.integer_path,
+    )
+    if c.path_kind == "qdq":
+        c.notes.append("int8 model compiled through the float (QDQ) path: activations are float32 inside")
+        c.say(f"note: {c.notes[-1]}")
+
+
+def lower_relax(c: Compilation) -> None:
+    """The Relax pass list down to a flat `main` of kernel calls, then the executor's graph of it, with
+    the model's state (TFLite variable tensors) bound to the executor's persistent buffer."""
+    import tvm
+
+    from tvmc_micro.compiler import c_emit
+    from tvmc_micro.compiler.executor import bind_state, build_executor_graph, parse_state_attr
+    from tvmc_micro.compiler.relax_passes import lower_to_flat_main
+
+    target = c.need(c.target, "target")
+    try:
+        with tvm.transform.PassContext(opt_level=3, config=c.options.pass_config):
+            c.flat = lower_to_flat_main(
+                c.relax_mod, tvm.target.Target(target.target), c.options.desired_layout
+            )
+    except (CompileOptionError, LoweringError):
+        raise
+    except Exception as err:
+        raise _wrap("Relax lowering", err, c.options.pass_config) from err
+    c.graph = graph = build_executor_graph(c.flat)
+    c.state_rows = parse_state_attr(c.relax_mod["main"])
+    placed = bind_state(graph, [r["name"] for r in c.state_rows])
+    c.state_slots = [
+        c_emit.StateSlot(off, graph.tensors[tid].nbytes, int(row["reset_byte"]), row["name"])
+        for (off, tid), row in zip(placed, c.state_rows, strict=True)
+    ]
+    c.say(f"lowered to {len(graph.calls)} fused operators")
+
+
+def generate_kernels(c: Compilation) -> None:
+    """Schedule each distinct PrimFunc and generate its C (one `lib0.c`), named `tvmgen_<model>_<op>`."""
+    import tvm
+
+    from tvmc_micro.compiler.schedule import schedule_primfunc
+    from tvmc_micro.compiler.tir_codegen import lower_kernels
+
+    graph = c.need(c.graph, "executor graph")
+    used = list(dict.fromkeys(call.func for call in graph.calls))
+    c.scheduled = {fn: schedule_primfunc(c.flat[fn]) for fn in used}
+    symbols = dict(zip(used, (f"tvmgen_{c.name}_{s}" for s in unique_names(used)), strict=True))
+    target = tvm.target.Target(c.need(c.target, "target").target)
+    try:
+        c.kernel_src, c.kernels = lower_kernels(c.scheduled, symbols, target, c.options.pass_config)
+    except (LoweringError, CompileOptionError):
+        raise
+    except Exception as err:
+        raise _wrap("kernel code generation", err, c.options.pass_config) from err
+
+
+def plan_memory(c: Compilation) -> None:
+    """Kernel workspaces become arena tensors live during their call; then one arena for everything
+    (liveness over call order, across dtypes, in-place pairs the kernels declare merged)."""
+    import tvm
+
+    from tvmc_micro.compiler.planner import Interval, plan_arena
+    from tvmc_micro.compiler.schedule import inplace_pairs
+
+    graph = c.need(c.graph, "executor graph")
+    n_calls = len(graph.calls)
+    c.workspace_ids = []
+    for k, call in enumerate(graph.calls):
+        ids = []
+        for j, ws in enumerate(c.kernels[call.func].workspaces):
+            elems = ws.nbytes // max(1, tvm.DataType(ws.dtype).bits // 8)
+            ids.append(graph.add(shape=(elems,), dtype=ws.dtype, kind="workspace", name=f"ws{k}_{j}"))
+        c.workspace_ids.append(ids)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for k, call in enumerate(graph.calls):
+        for tid in call.args + c.workspace_ids[k]:
+            if graph.tensors[tid].kind in ("intermediate", "workspace"):
+                first.setdefault(tid, k)
+                last[tid] = k
+    for tid in graph.outputs:
+        if graph.tensors[tid].kind == "intermediate":
+            last[tid] = n_calls
+            first.setdefault(tid, n_calls)
+    intervals = [Interval(t, graph.tensors[t].nbytes, first[t], last[t]) for t in first]
+    pairs = []
+    model_outputs = set(graph.outputs)
+    for call in graph.calls:
+        declared = [(o, i, 0) for o, i in inplace_pairs(c.scheduled[call.func])]
+        declared += c.kernels[call.func].inplace
+        for out_i, in_i, lead in declared:
+            out_t, in_t = call.args[out_i], call.args[in_i]
+            if (
+                graph.tensors[out_t].kind == "intermediate"
+                and graph.tensors[in_t].kind == "intermediate"
+                and in_t not in model_outputs
+                and call.args.count(in_t) == 1
+            ):
+                pairs.append((out_t, in_t, lead))
+    # Merging a pair is greedy: a shifted (lead > 0) pair can make a group that packs worse than the
+    # two tensors apart, so the plan without those pairs is tried too and the smaller arena kept.
+    c.plan = min(
+        (plan_arena(intervals, p) for p in (pairs, [p for p in pairs if p[2] == 0])), key=lambda p: p.size
+    )
+
+
+def bind_interface(c: Compilation) -> None:
+    """The C interface: the model's inputs and outputs under unique C names, checked against what the
+    model declares, and each kernel call with the C expression of every argument."""
+    from tvmc_micro.compiler import c_emit
+
+    graph, info, plan = c.need(c.graph, "graph"), c.need(c.info, "census"), c.need(c.plan, "arena plan")
+    if len(info.inputs) != len(graph.inputs) or len(info.outputs) != len(graph.outputs):
+        raise LoweringError(
+            f"the compiled graph has {len(graph.inputs)} inputs/{len(graph.outputs)} outputs but the model "
+            f"declares {len(info.inputs)}/{len(info.outputs)}",
+            "report this model; it may have unused inputs or constant outputs",
+        )
+    in_names = unique_names([t.name for t in info.inputs])
+    out_names = unique_names([t.name for t in info.outputs])
+    c.inputs = [
+        c_emit.IoName(graph.tensors[t], info.inputs[i].name, in_names[i]) for i, t in enumerate(graph.inputs)
+    ]
+    # An output that is a reshape view of its producer keeps the shape `main` declares for it (the
+    # bytes are the producer's, in the same order).
+    c.outputs = [
+        c_emit.IoName(
+            dataclasses.replace(graph.tensors[t], shape=graph.output_shapes[i]),
+            info.outputs[i].name,
+            out_names[i],
+        )
+        for i, t in enumerate(graph.outputs)
+    ]
+    _check_io_types(c.inputs, info.inputs, "input")
+    _check_io_types(c.outputs, info.outputs, "output")
+    c.steps = []
+    for k, call in enumerate(graph.calls):
+        ker = c.kernels[call.func]
+        args = [
+            c_emit.tensor_expr(c.name, graph.tensors[t], plan, c.inputs, c.outputs)
+            for t in call.args + c.workspace_ids[k]
+        ]
+        if len(args) != len(ker.param_dtypes):
+            raise LoweringError(
+                f"kernel {ker.symbol} takes {len(ker.param_dtypes)} pointers, the graph passes {len(args)}",
+                "report this model (internal error)",
+            )
+        c.steps.append(c_emit.KernelStep(ker.symbol, ker, args))
+
+
+def emit_mlf(c: Compilation) -> None:
+    """metadata.json (with the signature), the C sources and header, parameters, IR text and the
+    runtime, written as one MLF tar."""
+    import tvm
+
+    from tvmc_micro import __version__ as tool_version
+    from tvmc_micro.compiler import c_emit, mlf
+
+    graph, plan = c.need(c.graph, "graph"), c.need(c.plan, "arena plan")
+    runtime = mlf.runtime_files()
+    c.metadata = {
+        "mlf_version": mlf.MLF_VERSION,
+        "tool": {"name": mlf.TOOL_NAME, "version": tool_version, "tvm_version": tvm.__version__},
+        "models": [_model_metadata(c, runtime)],
+    }
+    name = c.name
+    files: dict[str, bytes] = {
+        "metadata.json": (json.dumps(c.metadata, indent=2) + "\n").encode(),
+        f"codegen/host/include/tvmgen_{name}.h": c_emit.header(
+            name, plan.size, c.inputs, c.outputs, c.state_slots
+        ).encode(),
+        f"codegen/host/src/tvmgen_{name}_lib0.c": c.kernel_src.encode(),
+        f"codegen/host/src/tvmgen_{name}_executor.c": c_emit.executor(
+            name, graph, plan, c.steps, c.inputs, c.outputs, c.state_slots
+        ).encode(),
+        f"codegen/host/src/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
+        f"src/{name}.relax": c.relax_mod.script().encode(),
+        f"parameters/{name}.params.npz": _npz(graph),
+    }
+    files.update({f"runtime/{k}": v for k, v in runtime.items()})
+    mlf.write_tar(c.output_path, files)
+
+
+Stage = Callable[[Compilation], None]
+
+# The order every compile runs; the name is the key of `CompileResult.timing` for that stage.
+PIPELINE: tuple[tuple[str, Stage], ...] = (
+    ("read", read_model),
+    ("import", import_frontend),
+    ("relax", lower_relax),
+    ("codegen", generate_kernels),
+    ("plan", plan_memory),
+    ("interface", bind_interface),
+    ("emit", emit_mlf),
+)
+
+
+def compile_model(
+    model_path: str | Path,
+    output_path: str | Path,
+    *,
+    target: str = "c",
+    model_name: str | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
+    pass_config: dict[str, Any] | None = None,
+    desired_layout: str | None = None,
+    model_format: str | None = None,
+    allow_float_fallback: bool = False,
+    integer_path: bool = True,
+    progress: Progress | None = None,
+) -> CompileResult:
+    """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
+
+    `integer_path=False` compiles int8 TFLite models through the float (QDQ) path on purpose (tests and
+    comparisons); by default the integer importer is used when it is installed.
+    """
+    options = CompileOptions(
+        target=target,
+        model_name=model_name,
+        input_shapes=dict(input_shapes or {}),
+        pass_config=dict(pass_config or {}),
+        desired_layout=desired_layout,
+        model_format=model_format,
+        allow_float_fallback=allow_float_fallback,
+        integer_path=integer_path,
+    )
+    say = progress or (lambda msg: log.info("%s", msg))
+    c = Compilation(Path(model_path), Path(output_path), options, say)
+    timing: dict[str, float] = {}
+    t_start = time.perf_counter()
+    for stage_name, stage in PIPELINE:
+        t0 = time.perf_counter()
+        stage(c)
+        timing[stage_name] = time.perf_counter() - t0
+    timing["total"] = time.perf_counter() - t_start
+    memory = c.metadata["models"][0]["memory"]
+    n_ops = len(c.need(c.graph, "graph").calls)
+    say(
+        f"wrote {c.output_path}: arena {memory['arena_bytes']} B "
+        f"(activation lower bound {memory['activation_lower_bound_bytes']} B), "
+        f"constants {memory['constants_bytes']} B, "
+        + (f"state {memory['state_bytes']} B, " if c.state_slots else "")
+        + f"{n_ops} operators, {timing['total']:.1f} s"
+    )
+    return CompileResult(metadata=c.metadata, output_path=c.output_path, timing=timing, notes=c.notes)
+
+
+# ------------------------------------------------------------------------------------------- helpers
 
 
 def _check_output_path(output_path: Path) -> None:
@@ -49,205 +415,24 @@ def _model_name(requested: str | None, path: Path, notes: list[str]) -> str:
     return name
 
 
-def compile_model(
-    model_path: str | Path,
-    output_path: str | Path,
-    *,
-    target: str = "c",
-    model_name: str | None = None,
-    input_shapes: dict[str, list[int]] | None = None,
-    pass_config: dict[str, Any] | None = None,
-    desired_layout: str | None = None,
-    model_format: str | None = None,
-    allow_float_fallback: bool = False,
-    integer_path: bool = True,
-    progress: Progress | None = None,
-) -> CompileResult:
-    """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
-
-    `integer_path=False` compiles int8 TFLite models through the float (QDQ) path on purpose (tests and
-    comparisons); by default the integer importer is used when it is installed.
-    """
-    from tvmc_micro.compiler.model_file import load_model_file
-    from tvmc_micro.compiler.targets import parse_target
-
-    say = progress or (lambda msg: log.info("%s", msg))
-    t_start = time.perf_counter()
-    timing: dict[str, float] = {}
-    notes: list[str] = []
-    model_path, output_path = Path(model_path), Path(output_path)
-    input_shapes = dict(input_shapes or {})
-    pass_config = dict(pass_config or {})
-
-    _check_output_path(output_path)
-    parsed_target = parse_target(target)
-    mf = load_model_file(model_path, model_format)
-    name = _model_name(model_name, model_path, notes)
-    for note in notes:
-        say(f"note: {note}")
-
+def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]:
+    """The model's entry of metadata.json (format in docs/model-library-format.md)."""
     import tvm
 
     from tvmc_micro import __version__ as tool_version
     from tvmc_micro.compiler import c_emit, mlf
-    from tvmc_micro.compiler.executor import bind_state, build_executor_graph, parse_state_attr
-    from tvmc_micro.compiler.frontend import import_model
-    from tvmc_micro.compiler.graph_info import onnx_census, tflite_census
-    from tvmc_micro.compiler.planner import Interval, plan_arena
-    from tvmc_micro.compiler.relax_passes import lower_to_flat_main
-    from tvmc_micro.compiler.schedule import inplace_pairs, schedule_primfunc
-    from tvmc_micro.compiler.tir_codegen import lower_kernels
 
-    tvm_target = tvm.target.Target(parsed_target.target)
-
-    # 1. What the model says about itself; unsupported operators are all reported here.
-    t0 = time.perf_counter()
-    if mf.format == "tflite":
-        info = tflite_census(mf)
-        names = [t.name for t in info.inputs]
-        for key in input_shapes:
-            if key not in names:
-                raise InputShapeError(
-                    f"--input-shapes names {key!r}, which is not an input of the model",
-                    "the model's inputs are: " + ", ".join(repr(n) for n in names),
-                )
-    else:
-        info = onnx_census(mf, input_shapes)
-    say(
-        f"read {mf.path.name}: {mf.format}, {info.operator_count} operators, "
-        f"{len(info.inputs)} input(s), {len(info.outputs)} output(s)"
-    )
-
-    # 2. Frontend and the Relax pass list.
-    relax_mod, path_kind = import_model(mf, info, name, input_shapes, allow_float_fallback, integer_path)
-    timing["import"] = time.perf_counter() - t0
-    if path_kind == "qdq":
-        notes.append("int8 model compiled through the float (QDQ) path: activations are float32 inside")
-        say(f"note: {notes[-1]}")
-    t0 = time.perf_counter()
-    try:
-        with tvm.transform.PassContext(opt_level=3, config=pass_config):
-            flat = lower_to_flat_main(relax_mod, tvm_target, desired_layout)
-    except (CompileOptionError, LoweringError):
-        raise
-    except Exception as err:
-        raise _wrap("Relax lowering", err, pass_config) from err
-    graph = build_executor_graph(flat)
-    # Model state (TFLite variable tensors) lives in the executor's persistent buffer, not the arena.
-    state_rows = parse_state_attr(relax_mod["main"])
-    placed = bind_state(graph, [r["name"] for r in state_rows])
-    state_slots = [
-        c_emit.StateSlot(off, graph.tensors[tid].nbytes, int(row["reset_byte"]), row["name"])
-        for (off, tid), row in zip(placed, state_rows, strict=True)
-    ]
-    timing["relax"] = time.perf_counter() - t0
-    say(f"lowered to {len(graph.calls)} fused operators")
-
-    # 3. Schedule and generate the kernels.
-    t0 = time.perf_counter()
-    used = list(dict.fromkeys(c.func for c in graph.calls))
-    scheduled = {fn: schedule_primfunc(flat[fn]) for fn in used}
-    symbols = dict(zip(used, (f"tvmgen_{name}_{s}" for s in unique_names(used)), strict=True))
-    try:
-        kernel_src, kernels = lower_kernels(scheduled, symbols, tvm_target, pass_config)
-    except (LoweringError, CompileOptionError):
-        raise
-    except Exception as err:
-        raise _wrap("kernel code generation", err, pass_config) from err
-    timing["codegen"] = time.perf_counter() - t0
-
-    # 4. Workspaces become arena tensors live during their call; then plan the arena.
-    t0 = time.perf_counter()
-    n_calls = len(graph.calls)
-    workspace_ids: list[list[int]] = []
-    for k, call in enumerate(graph.calls):
-        ids = []
-        for j, ws in enumerate(kernels[call.func].workspaces):
-            elems = ws.nbytes // max(1, tvm.DataType(ws.dtype).bits // 8)
-            ids.append(graph.add(shape=(elems,), dtype=ws.dtype, kind="workspace", name=f"ws{k}_{j}"))
-        workspace_ids.append(ids)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for k, call in enumerate(graph.calls):
-        for tid in call.args + workspace_ids[k]:
-            if graph.tensors[tid].kind in ("intermediate", "workspace"):
-                first.setdefault(tid, k)
-                last[tid] = k
-    for tid in graph.outputs:
-        if graph.tensors[tid].kind == "intermediate":
-            last[tid] = n_calls
-            first.setdefault(tid, n_calls)
-    intervals = [Interval(t, graph.tensors[t].nbytes, first[t], last[t]) for t in first]
-    pairs = []
-    model_outputs = set(graph.outputs)
-    for call in graph.calls:
-        declared = [(o, i, 0) for o, i in inplace_pairs(scheduled[call.func])] + kernels[call.func].inplace
-        for out_i, in_i, lead in declared:
-            out_t, in_t = call.args[out_i], call.args[in_i]
-            if (
-                graph.tensors[out_t].kind == "intermediate"
-                and graph.tensors[in_t].kind == "intermediate"
-                and in_t not in model_outputs
-                and call.args.count(in_t) == 1
-            ):
-                pairs.append((out_t, in_t, lead))
-    # Merging a pair is greedy: a shifted (lead > 0) pair can make a group that packs worse than the
-    # two tensors apart, so the plan without those pairs is tried too and the smaller arena kept.
-    plan = min(
-        (plan_arena(intervals, c) for c in (pairs, [p for p in pairs if p[2] == 0])), key=lambda p: p.size
-    )
-    timing["plan"] = time.perf_counter() - t0
-
-    # 5. C sources, header, metadata, tar.
-    in_names = unique_names([t.name for t in info.inputs]) if len(info.inputs) == len(graph.inputs) else None
-    if in_names is None or len(info.outputs) != len(graph.outputs):
-        raise LoweringError(
-            f"the compiled graph has {len(graph.inputs)} inputs/{len(graph.outputs)} outputs but the model "
-            f"declares {len(info.inputs)}/{len(info.outputs)}",
-            "report this model; it may have unused inputs or constant outputs",
-        )
-    out_names = unique_names([t.name for t in info.outputs])
-    inputs = [
-        c_emit.IoName(graph.tensors[t], info.inputs[i].name, in_names[i]) for i, t in enumerate(graph.inputs)
-    ]
-    # An output that is a reshape view of its producer keeps the shape `main` declares for it (the
-    # bytes are the producer's, in the same order).
-    outputs = [
-        c_emit.IoName(
-            dataclasses.replace(graph.tensors[t], shape=graph.output_shapes[i]),
-            info.outputs[i].name,
-            out_names[i],
-        )
-        for i, t in enumerate(graph.outputs)
-    ]
-    _check_io_types(inputs, info.inputs, "input")
-    _check_io_types(outputs, info.outputs, "output")
-    steps = []
-    for k, call in enumerate(graph.calls):
-        ker = kernels[call.func]
-        args = [
-            c_emit.tensor_expr(name, graph.tensors[t], plan, inputs, outputs)
-            for t in call.args + workspace_ids[k]
-        ]
-        if len(args) != len(ker.param_dtypes):
-            raise LoweringError(
-                f"kernel {ker.symbol} takes {len(ker.param_dtypes)} pointers, the graph passes {len(args)}",
-                "report this model (internal error)",
-            )
-        steps.append(c_emit.KernelStep(ker.symbol, ker, args))
-
-    runtime = mlf.runtime_files()
-    options = {
-        "target": parsed_target.target,
-        "model_name": name,
-        "input_shapes": input_shapes,
-        "pass_config": {k: str(v) for k, v in pass_config.items()},
-        "desired_layout": desired_layout,
-        "path": path_kind,
+    graph, plan, info = c.need(c.graph, "graph"), c.need(c.plan, "plan"), c.need(c.info, "census")
+    mf, target = c.need(c.model, "model"), c.need(c.target, "target")
+    o = c.options
+    signed_options = {
+        "target": target.target,
+        "model_name": c.name,
+        "input_shapes": o.input_shapes,
+        "pass_config": {k: str(v) for k, v in o.pass_config.items()},
+        "desired_layout": o.desired_layout,
+        "path": c.path_kind,
     }
-    sig = mlf.signature(mf.sha256, options, tvm.__version__, tool_version, runtime)
-    constants_bytes = sum(t.nbytes for t in graph.tensors if t.kind == "constant")
-    io_bytes = sum(io.tensor.nbytes for io in inputs + outputs)
 
     def io_meta(ios: list[c_emit.IoName], infos: list[Any]) -> list[dict[str, Any]]:
         return [
@@ -262,24 +447,24 @@ def compile_model(
             for io, src in zip(ios, infos, strict=True)
         ]
 
-    model_meta = {
-        "name": name,
+    return {
+        "name": c.name,
         "export_datetime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": {"file": mf.path.name, "format": mf.format, "sha256": mf.sha256},
-        "target": parsed_target.target,
-        "target_str": parsed_target.target_str,
+        "target": target.target,
+        "target_str": target.target_str,
         "executor": "aot",
-        "signature": sig,
-        "compute_path": path_kind,
+        "signature": mlf.signature(mf.sha256, signed_options, tvm.__version__, tool_version, runtime),
+        "compute_path": c.path_kind,
         "memory": {
             "arena_bytes": plan.size,
-            "constants_bytes": constants_bytes,
+            "constants_bytes": sum(t.nbytes for t in graph.tensors if t.kind == "constant"),
             "activation_lower_bound_bytes": info.activation_lower_bound_bytes,
-            "io_bytes": io_bytes,
-            "state_bytes": c_emit.state_size(state_slots),
+            "io_bytes": sum(io.tensor.nbytes for io in c.inputs + c.outputs),
+            "state_bytes": c_emit.state_size(c.state_slots),
         },
-        "inputs": io_meta(inputs, info.inputs),
-        "outputs": io_meta(outputs, info.outputs),
+        "inputs": io_meta(c.inputs, info.inputs),
+        "outputs": io_meta(c.outputs, info.outputs),
         "state": [
             {
                 "name": row["name"],
@@ -290,42 +475,13 @@ def compile_model(
                 "reset_byte": slot.reset_byte,
                 "quantization": row["quantization"],
             }
-            for row, slot in zip(state_rows, state_slots, strict=True)
+            for row, slot in zip(c.state_rows, c.state_slots, strict=True)
         ],
         "operators": [
-            {"index": k, "name": call.func, "function": kernels[call.func].symbol}
+            {"index": k, "name": call.func, "function": c.kernels[call.func].symbol}
             for k, call in enumerate(graph.calls)
         ],
     }
-    metadata = {
-        "mlf_version": mlf.MLF_VERSION,
-        "tool": {"name": mlf.TOOL_NAME, "version": tool_version, "tvm_version": tvm.__version__},
-        "models": [model_meta],
-    }
-    files: dict[str, bytes] = {
-        "metadata.json": (json.dumps(metadata, indent=2) + "\n").encode(),
-        f"codegen/host/include/tvmgen_{name}.h": c_emit.header(
-            name, plan.size, inputs, outputs, state_slots
-        ).encode(),
-        f"codegen/host/src/tvmgen_{name}_lib0.c": kernel_src.encode(),
-        f"codegen/host/src/tvmgen_{name}_executor.c": c_emit.executor(
-            name, graph, plan, steps, inputs, outputs, state_slots
-        ).encode(),
-        f"codegen/host/src/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
-        f"src/{name}.relax": relax_mod.script().encode(),
-        f"parameters/{name}.params.npz": _npz(graph),
-    }
-    files.update({f"runtime/{k}": v for k, v in runtime.items()})
-    mlf.write_tar(output_path, files)
-    timing["total"] = time.perf_counter() - t_start
-    say(
-        f"wrote {output_path}: arena {plan.size} B "
-        f"(activation lower bound {info.activation_lower_bound_bytes} B), "
-        f"constants {constants_bytes} B, "
-        + (f"state {c_emit.state_size(state_slots)} B, " if state_slots else "")
-        + f"{len(graph.calls)} operators, {timing['total']:.1f} s"
-    )
-    return CompileResult(metadata=metadata, output_path=output_path, timing=timing, notes=notes)
 
 
 def _check_io_types(ios: list[Any], infos: list[Any], what: str) -> None:
