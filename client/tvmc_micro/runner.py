@@ -38,7 +38,10 @@ def make_inputs(
 ) -> list[np.ndarray]:
     """One array per model input, in struct order: read from `npz_path` or filled per `fill_mode`."""
     if npz_path is None:
-        return [_fill(t, fill_mode, np.random.default_rng(seed)) for t in inputs_meta]
+        # One generator for all inputs, drawn in struct order: two inputs of one shape get different
+        # values (a generator per input, each from the same seed, made them equal).
+        rng = np.random.default_rng(seed)
+        return [_fill(t, fill_mode, rng) for t in inputs_meta]
     try:
         with np.load(npz_path, allow_pickle=False) as data:
             given = {name: data[name] for name in data.files}
