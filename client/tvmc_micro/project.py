@@ -20,9 +20,6 @@ from microtvm_api.options import parse_key_values
 
 from tvmc_micro.errors import TvmcError
 
-# The repository's template_projects/ (the package lives in <repo>/client/tvmc_micro/).
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "template_projects"
-
 
 def template_dir_for(platform: str, template_dir: str | None) -> Path:
     """The template directory for PLATFORM (`template` means the user's --template-dir)."""
@@ -39,7 +36,9 @@ def template_dir_for(platform: str, template_dir: str | None) -> Path:
                 f"--template-dir is only for platform 'template', not {platform!r}",
                 f"drop --template-dir, or write: ... template --template-dir {template_dir}",
             )
-        path = TEMPLATES_DIR / platform
+        from tvmc_micro.resources import templates_dir
+
+        path = templates_dir() / platform
     if not (path / SERVER_FILE).is_file():
         raise TvmcError(
             f"{path} is not a template: it has no {SERVER_FILE}",

@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from tvmc_micro.project import TEMPLATES_DIR
+from tvmc_micro.resources import templates_dir
 
 
 def tvmc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,12 +123,12 @@ def test_stage_commands_need_a_project(tmp_path: Path, command: list[str]) -> No
 
 @pytest.mark.parametrize("command", [["micro", "build"], ["micro", "flash"], ["run"]])
 def test_stage_commands_refuse_a_template(command: list[str]) -> None:
-    r = tvmc(*command, str(TEMPLATES_DIR / "crt_host"))
+    r = tvmc(*command, str(templates_dir() / "crt_host"))
     assert r.returncode == 2 and "is a template, not a generated project" in r.stderr
 
 
 def test_run_rejects_bad_counts(tmp_path: Path) -> None:
-    r = tvmc("run", str(TEMPLATES_DIR / "crt_host"), "--repeat", "0")
+    r = tvmc("run", str(templates_dir() / "crt_host"), "--repeat", "0")
     assert r.returncode == 2 and "--repeat must be at least 1" in r.stderr
 
 

@@ -12,22 +12,38 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tvmc_micro.errors import TvmcError
+from tvmc_micro.resources import runtime_dir as installed_runtime
+
 MLF_VERSION = 1
 TOOL_NAME = "tvmc-micro"
-REPO_RUNTIME_DIR = Path(__file__).resolve().parents[3] / "runtime"
 
 
-def runtime_files(runtime_dir: Path = REPO_RUNTIME_DIR) -> dict[str, bytes]:
-    """The device runtime sources (relative path -> bytes) shipped inside every MLF, if present."""
-    if not runtime_dir.is_dir():
-        return {}
+def _is_runtime_test(rel: Path) -> bool:
+    """The runtime's own unit tests and their fakes: each defines main() or the platform functions, so
+    an IDE that compiles every .c of the MLF would fail to link; they stay in the repository."""
+    return rel.parts[0] == "test" or rel.name.endswith("_test.c")
+
+
+def runtime_files(runtime_dir: Path | None = None) -> dict[str, bytes]:
+    """The device runtime sources (relative path -> bytes) shipped inside every MLF.
+
+    An installation without the runtime is an error (an MLF without it cannot become firmware).
+    """
+    if runtime_dir is None:
+        runtime_dir = installed_runtime()
     files = {}
     for path in sorted(runtime_dir.rglob("*")):
         rel = path.relative_to(runtime_dir)
         if path.is_file() and not path.is_symlink() and not any(p.startswith(".") for p in rel.parts):
-            if path.suffix in (".o", ".a", ".so", ".pyc") or "build" in rel.parts:
+            if path.suffix in (".o", ".a", ".so", ".pyc") or "build" in rel.parts or _is_runtime_test(rel):
                 continue
             files[rel.as_posix()] = path.read_bytes()
+    if not any(name.startswith("src/") and name.endswith(".c") for name in files):
+        raise TvmcError(
+            f"the device runtime at {runtime_dir} has no C sources under src/",
+            "the installation is incomplete: reinstall tvmc-micro",
+        )
     return files
 
 
