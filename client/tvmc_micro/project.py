@@ -19,10 +19,12 @@ from microtvm_api.errors import ProjectAPIError
 from microtvm_api.options import parse_key_values
 
 from tvmc_micro.errors import TvmcError
+from tvmc_micro.platforms import canonical_platform
 
 
 def template_dir_for(platform: str, template_dir: str | None) -> Path:
     """The template directory for PLATFORM (`template` means the user's --template-dir)."""
+    platform = canonical_platform(platform)
     if platform == "template":
         if not template_dir:
             raise TvmcError(
@@ -87,6 +89,8 @@ def check_is_project(info: dict[str, Any], project_dir: Path, platform: str | No
             f"{project_dir} is a template, not a generated project",
             f"create a project from it: tvmc micro create-project NEW_DIR model.tar {info['platform_name']}",
         )
+    if platform:
+        platform = canonical_platform(platform)
     if platform and platform != "template" and platform != info.get("platform_name"):
         raise TvmcError(
             f"{project_dir} is a {info.get('platform_name')!r} project, not {platform!r}",

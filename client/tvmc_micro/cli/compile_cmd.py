@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="compile int8 models the integer path cannot handle through float32 (dequantize/quantize)",
     )
+    from tvmc_micro.cli.v018_flags import add_compile_flags
+
+    add_compile_flags(p)
     p.set_defaults(func=run)
 
 
@@ -73,19 +76,31 @@ def parse_pass_config(items: list[str] | None) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from tvmc_micro.cli.v018_flags import apply_compile_flags, translate_pass_config
     from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import CompileOptionError
     from tvmc_micro.compiler.graph_info import parse_input_shapes
 
     def progress(msg: str) -> None:
         print(f"tvmc compile: {msg}", file=sys.stderr, flush=True)
 
+    v018 = apply_compile_flags(args)
+    pass_config = translate_pass_config(parse_pass_config(args.pass_config), v018.notes)
+    if v018.model_name is not None and args.model_name is not None and v018.model_name != args.model_name:
+        raise CompileOptionError(
+            f"--module-name {v018.model_name!r} and --model-name {args.model_name!r} disagree",
+            "give one of them (--module-name is tvmc v0.18's spelling of --model-name)",
+        )
+    for note in dict.fromkeys(v018.notes):
+        progress(f"note: {note}")
     compile_model(
         Path(args.model),
         Path(args.output),
-        target=args.target,
-        model_name=args.model_name,
+        target=" ".join([args.target, *v018.target_words]),
+        model_name=args.model_name if args.model_name is not None else v018.model_name,
         input_shapes=parse_input_shapes(args.input_shapes),
-        pass_config=parse_pass_config(args.pass_config),
+        pass_config=pass_config,
+        disabled_passes=v018.disabled_passes,
         desired_layout=args.desired_layout,
         model_format=args.model_format,
         allow_float_fallback=args.allow_float_fallback,

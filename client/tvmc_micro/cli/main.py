@@ -16,6 +16,7 @@ from microtvm_api.errors import ProjectAPIError
 
 from tvmc_micro import __version__
 from tvmc_micro.cli import compile_cmd, micro_cmd, run_cmd
+from tvmc_micro.cli.v018_flags import normalize_argv
 from tvmc_micro.errors import TvmcError
 
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

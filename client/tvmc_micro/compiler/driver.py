@@ -13,7 +13,7 @@ import datetime
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +50,7 @@ class CompileOptions:
     model_name: str | None = None
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     pass_config: dict[str, Any] = field(default_factory=dict)
+    disabled_passes: tuple[str, ...] = ()
     desired_layout: str | None = None
     model_format: str | None = None
     allow_float_fallback: bool = False
@@ -161,7 +162,9 @@ def lower_relax(c: Compilation) -> None:
 
     target = c.need(c.target, "target")
     try:
-        with tvm.transform.PassContext(opt_level=3, config=c.options.pass_config):
+        with tvm.transform.PassContext(
+            opt_level=3, config=c.options.pass_config, disabled_pass=list(c.options.disabled_passes)
+        ):
             c.flat = lower_to_flat_main(
                 c.relax_mod, tvm.target.Target(target.target), c.options.desired_layout
             )
@@ -348,6 +351,7 @@ def compile_model(
     model_name: str | None = None,
     input_shapes: dict[str, list[int]] | None = None,
     pass_config: dict[str, Any] | None = None,
+    disabled_passes: Sequence[str] = (),
     desired_layout: str | None = None,
     model_format: str | None = None,
     allow_float_fallback: bool = False,
@@ -364,6 +368,7 @@ def compile_model(
         model_name=model_name,
         input_shapes=dict(input_shapes or {}),
         pass_config=dict(pass_config or {}),
+        disabled_passes=tuple(disabled_passes),
         desired_layout=desired_layout,
         model_format=model_format,
         allow_float_fallback=allow_float_fallback,
@@ -430,6 +435,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "model_name": c.name,
         "input_shapes": o.input_shapes,
         "pass_config": {k: str(v) for k, v in o.pass_config.items()},
+        # Only when given, so signatures of compiles without it stay what they were.
+        **({"disabled_passes": list(o.disabled_passes)} if o.disabled_passes else {}),
         "desired_layout": o.desired_layout,
         "path": c.path_kind,
     }

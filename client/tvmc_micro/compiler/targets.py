@@ -25,6 +25,9 @@ KNOWN_MCPUS = {
 }
 _SUPPORTED_KINDS = ("c",)
 _FLAG_OPTIONS = {"mcpu", "march", "model"}
+# Written by tvmc v0.18 command lines (`c -keys=cpu -model=host`, `-device=arm_cpu`): accepted and left
+# out of the target, because the keys follow from -mcpu (KNOWN_MCPUS) and nothing here reads -device.
+_V018_ACCEPTED = {"keys", "device"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ def parse_target(text: str) -> ParsedTarget:
                 "options look like -mcpu=cortex-m4 (known: " + ", ".join(sorted(_FLAG_OPTIONS)) + ")",
             )
         key, value = word.lstrip("-").split("=", 1)
+        if key in _V018_ACCEPTED:
+            continue
         if key not in _FLAG_OPTIONS:
             raise TargetError(
                 f"unknown target option -{key} in --target {text!r}",
