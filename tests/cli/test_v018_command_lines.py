@@ -107,7 +107,7 @@ def test_target_c_mcpu_is_mcpu(onnx_model: Path, tmp_path: Path) -> None:
     [
         (["--runtime=cpp"], "only the C runtime"),
         (["--executor-aot-interface-api=packed"], "only the C interface"),
-        (["--output-format", "so"], "writes Model Library Format only"),
+        (["--output-format", "tar"], "invalid choice"),
         (["--module-name", "a", "--model-name", "b"], "disagree"),
         (["--target", "c -keys=cpu -bogus=1"], "unknown target option -bogus"),
     ],

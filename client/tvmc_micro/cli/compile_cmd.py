@@ -14,7 +14,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "executor over one static arena, the C interface header, metadata and the device runtime.",
     )
     p.add_argument("model", help="the model file (.tflite or .onnx; the format is read from the content)")
-    p.add_argument("-o", "--output", default="module.tar", help="the MLF tar to write (default: module.tar)")
+    p.add_argument(
+        "-o", "--output", default="module.tar", help="the MLF tar (or .so) to write (default: module.tar)"
+    )
+    p.add_argument(
+        "-f",
+        "--output-format",
+        choices=("mlf", "so"),
+        default="mlf",
+        help="mlf: Model Library Format tar (default); so: a host shared library of the model for "
+        "ctypes/dlopen (exports tvmgen_<name>_run and tvmgen_<name>_metadata_json)",
+    )
+    p.add_argument(
+        "--emit-library",
+        action="store_true",
+        help="also build lib/lib<name>.a into the MLF with the target's compiler "
+        "(arm-none-eabi-gcc for -mcpu=cortex-*, the host cc for c)",
+    )
     p.add_argument(
         "--target",
         default="c",
@@ -104,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         desired_layout=args.desired_layout,
         model_format=args.model_format,
         allow_float_fallback=args.allow_float_fallback,
+        output_format=args.output_format,
+        emit_library=args.emit_library,
         progress=progress,
     )
     return 0

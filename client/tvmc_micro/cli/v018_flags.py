@@ -76,14 +76,6 @@ def _interface_api(value: str, out: V018Compile) -> None:
     out.notes.append("--executor-aot-interface-api=c: the C interface is the only one; nothing to choose")
 
 
-def _output_format(value: str, out: V018Compile) -> None:
-    if value != "mlf":
-        raise TvmcError(
-            f"--output-format {value}: tvmc-micro writes Model Library Format only",
-            "use --output-format mlf (the default here) and build the sources with your toolchain",
-        )
-
-
 def _disabled_pass(value: str, out: V018Compile) -> None:
     names = [n.strip() for n in value.split(",") if n.strip()]
     out.disabled_passes += names
@@ -158,12 +150,6 @@ COMPILE_FLAGS: tuple[Flag, ...] = (
         "--executor-aot-constant-byte-alignment",
         f"accepted, note: {_ALIGN}",
         _note(f"constant alignment: {_ALIGN}"),
-    ),
-    Flag(
-        "--output-format",
-        "mlf: honoured (the default); so, tar: refused",
-        _output_format,
-        ("mlf", "so", "tar"),
     ),
     Flag("--disabled-pass", "honoured: the passes are disabled in the Relax pass context", _disabled_pass),
     Flag("--module-name", "honoured as --model-name (the tvmgen_<name> prefix)", _module_name),

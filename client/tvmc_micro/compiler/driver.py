@@ -55,6 +55,11 @@ class CompileOptions:
     model_format: str | None = None
     allow_float_fallback: bool = False
     integer_path: bool = True
+    output_format: str = "mlf"  # or "so": a host shared library instead of the tar
+    emit_library: bool = False  # add lib/lib<name>.a, built with the target's compiler, to the MLF
+
+
+OUTPUT_FORMATS = ("mlf", "so")
 
 
 @dataclass
@@ -91,8 +96,9 @@ class Compilation:
     inputs: list[c_emit.IoName] = field(default_factory=list)
     outputs: list[c_emit.IoName] = field(default_factory=list)
     steps: list[c_emit.KernelStep] = field(default_factory=list)
-    # emit_mlf
+    # render_files, build_library
     metadata: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def need(self, value: T | None, what: str) -> T:
         if value is None:  # pragma: no cover - a pipeline ordering bug, not a user error
@@ -296,37 +302,66 @@ def bind_interface(c: Compilation) -> None:
         c.steps.append(c_emit.KernelStep(ker.symbol, ker, args))
 
 
-def emit_mlf(c: Compilation) -> None:
-    """metadata.json (with the signature), the C sources and header, parameters, IR text and the
-    runtime, written as one MLF tar."""
+def render_files(c: Compilation) -> None:
+    """Every file of the MLF: metadata.json (with the signature), the C sources and header, the README and
+    build fragments for hand integration, parameters, IR text and the runtime."""
     import tvm
 
     from tvmc_micro import __version__ as tool_version
-    from tvmc_micro.compiler import c_emit, mlf
+    from tvmc_micro.compiler import c_emit, integration, mlf
 
     graph, plan = c.need(c.graph, "graph"), c.need(c.plan, "arena plan")
     runtime = mlf.runtime_files()
+    model_meta = _model_metadata(c, runtime)
     c.metadata = {
         "mlf_version": mlf.MLF_VERSION,
         "tool": {"name": mlf.TOOL_NAME, "version": tool_version, "tvm_version": tvm.__version__},
-        "models": [_model_metadata(c, runtime)],
+        "models": [model_meta],
     }
     name = c.name
-    files: dict[str, bytes] = {
-        "metadata.json": (json.dumps(c.metadata, indent=2) + "\n").encode(),
-        f"codegen/host/include/tvmgen_{name}.h": c_emit.header(
-            name, plan.size, c.inputs, c.outputs, c.state_slots
-        ).encode(),
-        f"codegen/host/src/tvmgen_{name}_lib0.c": c.kernel_src.encode(),
-        f"codegen/host/src/tvmgen_{name}_executor.c": c_emit.executor(
+    sources = {
+        f"{integration.SOURCE_DIR}/tvmgen_{name}_lib0.c": c.kernel_src.encode(),
+        f"{integration.SOURCE_DIR}/tvmgen_{name}_executor.c": c_emit.executor(
             name, graph, plan, c.steps, c.inputs, c.outputs, c.state_slots
         ).encode(),
-        f"codegen/host/src/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
+        f"{integration.SOURCE_DIR}/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
+    }
+    toolchain = integration.toolchain_for(c.need(c.target, "target").target)
+    c.files = {
+        "metadata.json": (json.dumps(c.metadata, indent=2) + "\n").encode(),
+        f"{integration.INCLUDE_DIR}/tvmgen_{name}.h": c_emit.header(
+            name, plan.size, c.inputs, c.outputs, c.state_slots
+        ).encode(),
+        **sources,
+        "README.md": integration.readme(model_meta, toolchain, c.options.emit_library).encode(),
+        f"tvmgen_{name}.cmake": integration.cmake_fragment(name, sorted(sources)).encode(),
+        f"tvmgen_{name}.mk": integration.make_fragment(name, sorted(sources)).encode(),
         f"src/{name}.relax": c.relax_mod.script().encode(),
         f"parameters/{name}.params.npz": _npz(graph),
     }
-    files.update({f"runtime/{k}": v for k, v in runtime.items()})
-    mlf.write_tar(c.output_path, files)
+    c.files.update({f"runtime/{k}": v for k, v in runtime.items()})
+
+
+def build_library(c: Compilation) -> None:
+    """With --emit-library: lib/lib<name>.a, built with the target's compiler, added to the MLF."""
+    from tvmc_micro.compiler import integration
+
+    if not c.options.emit_library:
+        return
+    toolchain = integration.toolchain_for(c.need(c.target, "target").target)
+    c.say(f"building lib/lib{c.name}.a with {toolchain.cc} {' '.join(toolchain.flags)}")
+    c.files[f"lib/lib{c.name}.a"] = integration.build_static_library(c.files, c.name, toolchain)
+
+
+def write_output(c: Compilation) -> None:
+    """The MLF tar, or with --output-format so a host shared library of the model (both atomic)."""
+    from tvmc_micro.compiler import integration, mlf
+
+    if c.options.output_format == "so":
+        c.say(f"building the host shared library {c.output_path}")
+        integration.build_shared_library(c.files, c.name, c.output_path)
+    else:
+        mlf.write_tar(c.output_path, c.files)
 
 
 Stage = Callable[[Compilation], None]
@@ -339,7 +374,9 @@ PIPELINE: tuple[tuple[str, Stage], ...] = (
     ("codegen", generate_kernels),
     ("plan", plan_memory),
     ("interface", bind_interface),
-    ("emit", emit_mlf),
+    ("render", render_files),
+    ("library", build_library),
+    ("write", write_output),
 )
 
 
@@ -356,12 +393,16 @@ def compile_model(
     model_format: str | None = None,
     allow_float_fallback: bool = False,
     integer_path: bool = True,
+    output_format: str = "mlf",
+    emit_library: bool = False,
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
 
     `integer_path=False` compiles int8 TFLite models through the float (QDQ) path on purpose (tests and
-    comparisons); by default the integer importer is used when it is installed.
+    comparisons); by default the integer importer is used when it is installed. `output_format="so"`
+    writes a host shared library of the model instead of the tar; `emit_library=True` adds
+    `lib/lib<name>.a`, built with the target's compiler, to the tar.
     """
     options = CompileOptions(
         target=target,
@@ -373,7 +414,14 @@ def compile_model(
         model_format=model_format,
         allow_float_fallback=allow_float_fallback,
         integer_path=integer_path,
+        output_format=output_format,
+        emit_library=emit_library,
     )
+    if output_format not in OUTPUT_FORMATS:
+        raise CompileOptionError(
+            f"output format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}",
+            "mlf: the Model Library Format tar; so: a host shared library",
+        )
     say = progress or (lambda msg: log.info("%s", msg))
     c = Compilation(Path(model_path), Path(output_path), options, say)
     timing: dict[str, float] = {}

@@ -60,6 +60,12 @@ def signature(
     return h.hexdigest()[:16]
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_tar(output: Path, files: dict[str, bytes]) -> None:
     """Write an uncompressed tar of regular files with relative names, atomically (temp file + rename)."""
     output.parent.mkdir(parents=False, exist_ok=True)
@@ -80,6 +86,7 @@ def write_tar(output: Path, files: dict[str, bytes]) -> None:
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(files[name]), 0o644, now
                 tar.addfile(info, io.BytesIO(files[name]))
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp made it 0600: give it an ordinary file's mode
         os.replace(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,291 @@
+"""What an embedded developer needs to take an MLF into their own firmware without any RPC: a README with
+the exact compiler command lines and a C example, CMake and Make fragments, and, on request, the model
+built as a static library with the target's compiler, or as a host shared library for ctypes/dlopen.
+
+Everything here is derived from the model's metadata and the target; nothing model-specific is written
+by hand. The command lines in the README are the ones `build_library` itself runs, so they are tested.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tvmc_micro.compiler.errors import CompileOptionError
+from tvmc_micro.compiler.mlf import current_umask
+
+# Flags every build of the generated sources uses (C99, warnings that the sources are clean under).
+C_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter")
+# Each function and constant in its own section, so the linker drops what the firmware never calls.
+SECTION_FLAGS = ("-ffunction-sections", "-fdata-sections")
+INCLUDE_DIR = "codegen/host/include"
+SOURCE_DIR = "codegen/host/src"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """How to compile the generated C for one target: the compiler, the ABI flags a firmware must share
+    with the library (-mcpu, float ABI, FPU), and the archiver."""
+
+    cc: str
+    arch_flags: tuple[str, ...]
+    ar: str
+    install_hint: str
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return (*self.arch_flags, *C_FLAGS, *SECTION_FLAGS)
+
+
+_ARM_HINT = "install the Arm GNU toolchain: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
+# The float ABI each core's usual firmware uses (a library and the firmware must agree): hard float with
+# the core's single-precision FPU where it has one, soft float otherwise. Same as the cortex_m template's
+# boards (template_projects/cortex_m/boards.yaml).
+_ARM_ABI: dict[str, tuple[str, ...]] = {
+    "cortex-m0": ("-mfloat-abi=soft",),
+    "cortex-m0plus": ("-mfloat-abi=soft",),
+    "cortex-m3": ("-mfloat-abi=soft",),
+    "cortex-m4": ("-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+    "cortex-m7": ("-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+    "cortex-m33": ("-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+    "cortex-m55": ("-mfloat-abi=hard",),
+    "cortex-m85": ("-mfloat-abi=hard",),
+}
+
+
+def toolchain_for(target: Mapping[str, Any]) -> Toolchain:
+    """The compiler for a parsed target: arm-none-eabi-gcc for a Cortex-M -mcpu, the host `cc` otherwise."""
+    mcpu = target.get("mcpu")
+    if mcpu is None:
+        return Toolchain("cc", (), "ar", "install a C compiler: apt-get install gcc")
+    abi = _ARM_ABI.get(str(mcpu), ("-mfloat-abi=soft",))
+    return Toolchain("arm-none-eabi-gcc", (f"-mcpu={mcpu}", "-mthumb", *abi), "arm-none-eabi-ar", _ARM_HINT)
+
+
+def macro_prefix(model: str) -> str:
+    return f"TVMGEN_{model.upper()}"
+
+
+# ------------------------------------------------------------------------------------- text fragments
+
+
+def readme(model: Mapping[str, Any], toolchain: Toolchain, has_library: bool) -> str:
+    """README.md of the MLF: what each folder holds, the exact build commands, a C example."""
+    name = model["name"]
+    up = macro_prefix(name)
+    flags = " ".join(toolchain.flags)
+    ins, outs = model["inputs"], model["outputs"]
+
+    def io_rows(ios: Sequence[Mapping[str, Any]]) -> str:
+        rows = []
+        for io in ios:
+            q = io.get("quantization") or {}
+            quant = f"scale {q['scale']}, zero point {q['zero_point']}" if "scale" in q else "—"
+            rows.append(
+                f"| `{io['c_name']}` | {io['dtype']}{list(io['shape'])} | {io['size_bytes']} | {quant} |"
+            )
+        return "\n".join(rows)
+
+    bare_metal = _bare_metal_note(toolchain)
+    first_in, first_out = ins[0], outs[0]
+    from tvmc_micro.compiler.c_emit import c_type
+
+    in_type, out_type = c_type(first_in["dtype"]), c_type(first_out["dtype"])
+    in_size, out_size = f"{up}_{first_in['c_name'].upper()}_SIZE", f"{up}_{first_out['c_name'].upper()}_SIZE"
+    other_ins = "".join(f"  /* and .{io['c_name']} = your buffer */\n" for io in ins[1:])
+    other_outs = "".join(f"  /* and .{io['c_name']} = your buffer */\n" for io in outs[1:])
+    library = (
+        f"""
+### From the prebuilt static library
+
+`lib/lib{name}.a` was built with exactly the flags above. Link your program against it:
+
+```sh
+{toolchain.cc} {" ".join(toolchain.arch_flags)} -std=c99 -O2 -I{INCLUDE_DIR} main.c -Llib -l{name} -lm -o app
+```
+"""
+        if has_library
+        else f"""
+### As a static library
+
+`tvmc compile ... --emit-library` adds `lib/lib{name}.a`, built with exactly the flags above.
+"""
+    )
+    return f"""# Model `{name}`: Model Library Format
+
+Generated by tvmc-micro from `{model["source"]["file"]}` for target `{model["target_str"]}`. Everything the
+model needs to run is plain C99 in this folder: no heap, no TVM runtime, one static arena of
+{model["memory"]["arena_bytes"]} bytes.
+
+| path | what it is |
+|---|---|
+| `{INCLUDE_DIR}/tvmgen_{name}.h` | the C interface: `tvmgen_{name}_run()`, I/O structs, size macros |
+| `{SOURCE_DIR}/*.c` | the model: operators (`_lib0.c`), executor (`_executor.c`), weights (`_constants.c`) |
+| `tvmgen_{name}.cmake`, `tvmgen_{name}.mk` | the sources and include directory for CMake and Make |
+| `metadata.json` | shapes, dtypes, quantisation, memory, the signature (docs/model-library-format.md) |
+| `parameters/`, `src/` | the weights as numpy arrays and the imported IR, for host tools only |
+| `runtime/` | tvmc-micro's device RPC server, used by `tvmc run`; not needed to run the model yourself |
+
+## Inputs and outputs
+
+| C name | type | bytes | quantisation |
+|---|---|---:|---|
+{io_rows(ins)}
+{io_rows(outs)}
+
+## Building
+
+Compile every `.c` under `{SOURCE_DIR}/` with your program (the exact flags used to check them):
+
+```sh
+{toolchain.cc} {flags} -I{INCLUDE_DIR} main.c {SOURCE_DIR}/*.c -lm -o app
+```
+
+In CMake, `include(tvmgen_{name}.cmake)` then add `${{TVMGEN_{name.upper()}_SOURCES}}` to your target
+and `${{TVMGEN_{name.upper()}_INCLUDE_DIRS}}` to its include directories; in a Makefile,
+`include tvmgen_{name}.mk` gives `TVMGEN_{name.upper()}_SOURCES` and `TVMGEN_{name.upper()}_CFLAGS`.
+In an IDE, add the two folders.
+Link with the maths library (`-lm`). Float kernels turn off FMA contraction themselves.{bare_metal}
+{library}
+## Calling the model
+
+```c
+#include <stdio.h>
+#include "tvmgen_{name}.h"
+
+static {in_type} input[{in_size} / sizeof({in_type})];
+static {out_type} output[{out_size} / sizeof({out_type})];
+
+int main(void) {{
+  struct tvmgen_{name}_inputs inputs = {{ .{first_in["c_name"]} = input }};
+{other_ins}  struct tvmgen_{name}_outputs outputs = {{ .{first_out["c_name"]} = output }};
+{other_outs}  /* fill `input` (quantise float data with the scale and zero point above) */
+  if (tvmgen_{name}_run(&inputs, &outputs) != 0) return 1;
+  for (unsigned i = 0; i < sizeof(output) / sizeof(output[0]); ++i) printf("%g\\n", (double)output[i]);
+  return 0;
+}}
+```
+
+`tvmgen_{name}_run` is not reentrant (it uses one static arena). The buffers are yours: any alignment
+the element type needs.
+"""
+
+
+def _bare_metal_note(toolchain: Toolchain) -> str:
+    if toolchain.cc != "arm-none-eabi-gcc":
+        return ""
+    return (
+        "\nFor a microcontroller this is the compile step of your firmware's build: your startup code,"
+        "\nlinker script and `--specs` (e.g. `--specs=nano.specs`) come on top, as for any other source."
+    )
+
+
+def cmake_fragment(name: str, sources: Sequence[str]) -> str:
+    up = name.upper()
+    listed = "\n".join(f"  ${{CMAKE_CURRENT_LIST_DIR}}/{s}" for s in sources)
+    return f"""# Sources of model `{name}` (generated by tvmc-micro). Usage:
+#   include(path/to/mlf/tvmgen_{name}.cmake)
+#   target_sources(app PRIVATE ${{TVMGEN_{up}_SOURCES}})
+#   target_include_directories(app PRIVATE ${{TVMGEN_{up}_INCLUDE_DIRS}})
+#   target_link_libraries(app PRIVATE m)
+set(TVMGEN_{up}_SOURCES
+{listed}
+)
+set(TVMGEN_{up}_INCLUDE_DIRS ${{CMAKE_CURRENT_LIST_DIR}}/{INCLUDE_DIR})
+"""
+
+
+def make_fragment(name: str, sources: Sequence[str]) -> str:
+    up = name.upper()
+    listed = " \\\n".join(f"  $(TVMGEN_{up}_DIR)/{s}" for s in sources)
+    return f"""# Sources of model `{name}` (generated by tvmc-micro). Usage:
+#   include path/to/mlf/tvmgen_{name}.mk
+#   app: main.c $(TVMGEN_{up}_SOURCES)
+#   	$(CC) $(TVMGEN_{up}_CFLAGS) -o $@ $^ -lm
+TVMGEN_{up}_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+TVMGEN_{up}_SOURCES := \\
+{listed}
+TVMGEN_{up}_CFLAGS := -I$(TVMGEN_{up}_DIR)/{INCLUDE_DIR}
+"""
+
+
+def metadata_source(name: str, metadata_json: bytes) -> str:
+    """C that returns metadata.json, for users of the shared library (bytes as numbers: no escaping)."""
+    body = ",".join(str(b) for b in metadata_json + b"\0")
+    return (
+        f"/* metadata.json of model {name} (generated by tvmc-micro) */\n"
+        f"static const char tvmgen_{name}_metadata_text[] = {{{body}}};\n"
+        f"const char* tvmgen_{name}_metadata_json(void);\n"
+        f"const char* tvmgen_{name}_metadata_json(void) {{ return tvmgen_{name}_metadata_text; }}\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------- builds
+
+
+def _run(argv: Sequence[str], cwd: Path, toolchain: Toolchain) -> None:
+    if shutil.which(argv[0]) is None:
+        raise CompileOptionError(
+            f"{argv[0]} not found (needed to build the model library)", toolchain.install_hint
+        )
+    try:
+        result = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as err:
+        raise CompileOptionError(f"{argv[0]} did not finish in 600 s", "report this model") from err
+    if result.returncode != 0:
+        raise CompileOptionError(
+            f"building the model library failed: {' '.join(argv)}\n{result.stderr.strip()[-2000:]}",
+            "report this model with the output above",
+        )
+
+
+def _write_sources(files: Mapping[str, bytes], root: Path) -> list[str]:
+    sources = []
+    for rel, data in files.items():
+        if rel.startswith((INCLUDE_DIR + "/", SOURCE_DIR + "/")):
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if rel.endswith(".c"):
+                sources.append(rel)
+    return sorted(sources)
+
+
+def build_static_library(files: Mapping[str, bytes], name: str, toolchain: Toolchain) -> bytes:
+    """lib<name>.a of the model's sources, compiled with the target's toolchain."""
+    with tempfile.TemporaryDirectory(prefix="tvmc-lib-") as tmp:
+        root = Path(tmp)
+        objects = []
+        for rel in _write_sources(files, root):
+            obj = f"{Path(rel).stem}.o"
+            _run([toolchain.cc, *toolchain.flags, f"-I{INCLUDE_DIR}", "-c", rel, "-o", obj], root, toolchain)
+            objects.append(obj)
+        ar = toolchain.ar if shutil.which(toolchain.ar) else "ar"
+        _run([ar, "rcs", f"lib{name}.a", *objects], root, toolchain)
+        return (root / f"lib{name}.a").read_bytes()
+
+
+def build_shared_library(files: Mapping[str, bytes], name: str, output: Path) -> None:
+    """A host shared library of the model (plus `tvmgen_<name>_metadata_json()`), written atomically."""
+    toolchain = toolchain_for({})
+    with tempfile.TemporaryDirectory(prefix="tvmc-so-") as tmp:
+        root = Path(tmp)
+        sources = _write_sources(files, root)
+        (root / "metadata.c").write_text(metadata_source(name, files["metadata.json"]))
+        argv = [toolchain.cc, "-shared", "-fPIC", *C_FLAGS, f"-I{INCLUDE_DIR}", *sources, "metadata.c"]
+        _run([*argv, "-lm", "-o", "model.so"], root, toolchain)
+        fd, partial = tempfile.mkstemp(prefix=".tvmc-", suffix=".so", dir=output.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(root / "model.so", partial)
+            os.chmod(partial, 0o777 & ~current_umask())  # a shared library is executable, like cc makes it
+            os.replace(partial, output)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
