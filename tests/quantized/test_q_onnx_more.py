@@ -144,9 +144,9 @@ def test_resize_linear_is_refused_by_name(tmp_path: Path, fmt: str) -> None:
         import_onnx_quantized(onnx.load_from_string(model), "resize_linear")
 
 
-def test_float_output_of_a_per_channel_or_unknown_op_is_refused() -> None:
-    """A float op at the output that is neither a move nor Add/Sub/Mul/Div (here Sqrt, which is not in
-    the QDQ list at all) is still refused, naming it."""
+def test_float_output_of_another_op_is_refused() -> None:
+    """A float op at the output that is neither a move nor Add/Sub/Mul/Div (here Softsign, which the
+    importer computes as a table only before a QuantizeLinear) is still refused, naming it."""
     from onnx import TensorProto, helper, numpy_helper
     from tvmc_micro.compiler.quantized import UnsupportedQuantizedModel
     from tvmc_micro.compiler.quantized.onnx_importer import import_onnx_quantized
