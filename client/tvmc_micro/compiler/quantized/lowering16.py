@@ -17,6 +17,7 @@ from tvmc_micro.compiler.quantized import kernels, kernels16
 from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64, activation_range16
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
 from tvmc_micro.compiler.quantized.lowering import CONVERTERS, _geometry, _same_padding
+from tvmc_micro.compiler.quantized.lowering16_act import ACT_CONVERTERS16
 from tvmc_micro.compiler.quantized.lowering_base import _NUMPY_DTYPE, Converter, Lowerer, _activation
 from tvmc_micro.compiler.quantized.requant import Requant
 
@@ -528,4 +529,5 @@ CONVERTERS16: dict[str, Converter] = {
     "MAX_POOL_2D": _pool_converter("max"),
     "AVERAGE_POOL_2D": _pool_converter("average"),
     "CONCATENATION": Converter(_check_concat, _lower_concat),
+    **ACT_CONVERTERS16,  # LOGISTIC, TANH, SOFTMAX, MEAN, RESIZE_NEAREST_NEIGHBOR
 }

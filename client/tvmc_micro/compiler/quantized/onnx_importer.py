@@ -27,7 +27,7 @@ import tvm
 from tvm import relax
 
 from tvmc_micro.compiler.naming import claim_unique
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels, onnx_moves
+from tvmc_micro.compiler.quantized import kernels, onnx_kernels, onnx_moves, onnx_ops_more
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.onnx_rewrite import remove_double_qdq
 from tvmc_micro.compiler.quantized.onnx_tables import LUT_FUNCS, sigmoid, softmax_table
@@ -93,6 +93,7 @@ _FLOAT_OPS = (
     "Pad",
     "Resize",
     "Gather",
+    "GlobalMaxPool",
 )
 _ONNX_INT_TYPES = {2: "uint8", 3: "int8", 6: "int32"}
 # Float ops a following Relu/Clip folds into (before the group's QuantizeLinear).
@@ -123,6 +124,7 @@ _MOVE_OPS = (
     "Pad",
     "Resize",
     "Gather",
+    "GlobalMaxPool",
 )
 
 
@@ -340,8 +342,8 @@ class OnnxLowerer:
             func = onnx_kernels.dequantize(src.shape, v.q.zero_point - v.q.offset, "dequantize")
             fp = relax.const(onnx_kernels.fparams(v.q.scale))
             return self.call(func, "dequantize", [src.expr, fp], src.shape, "float32")
-        if isinstance(v, Pending):
-            raise _Unsupported(f"it is computed by a float {v.node.op_type} with no QuantizeLinear after it")
+        if isinstance(v, Pending):  # a float op ending the model (no QuantizeLinear after it)
+            return onnx_ops_more.float_output(self, v)
         raise _Unsupported("it is not computed by the integer graph")
 
     def visit(self, node: Any) -> None:
@@ -404,8 +406,13 @@ class OnnxLowerer:
             # A float model input moved (e.g. padded) before its QuantizeLinear: quantising commutes with
             # moving values, so the group is quantise-then-move (the pad value quantised the same way).
             return Pending(node, args)
-        for arg in args:
-            if isinstance(arg, (Pending, QAct, FloatIn)):
+        # A move of a float op's output (DequantizeLinear -> Sub -> Resize -> QuantizeLinear): quantising
+        # commutes with moving values, so the float op is lowered with the QuantizeLinear after the move.
+        moves_float = node.op_type in _MOVE_OPS and bool(args) and isinstance(args[0], Pending)
+        # Sub/Div of a float model input and a dequantised activation: ORT computes it in float32 too.
+        float_in_ok = node.op_type in ("Sub", "Div") and any(isinstance(a, Deq) for a in args)
+        for arg in args[1:] if moves_float else args:
+            if isinstance(arg, (Pending, QAct)) or (isinstance(arg, FloatIn) and not float_in_ok):
                 raise _Unsupported(
                     f"{node.op_type} reads a tensor that is not a DequantizeLinear output; "
                     "only DequantizeLinear -> op -> QuantizeLinear groups are integer"
@@ -507,6 +514,8 @@ class OnnxLowerer:
         if op == "GlobalAveragePool":
             xa, xq = deq_act(0)
             return self.global_avg_pool(xa, xq, out_q)
+        if op in _MOVE_OPS and isinstance(x, Pending):
+            return self.move(p, self.lower_pending(x, out_q), out_q)
         if op in _MOVE_OPS and isinstance(x, FloatIn):
             return self.move(p, self.quantize_input(x, out_q), out_q)
         if op in _MOVE_OPS:
@@ -687,6 +696,15 @@ class OnnxLowerer:
             trans_b = int(a.get("transB", 0))
         else:
             trans_b = 0
+        lead = x.shape[:-1]  # MatMul of an N-D input: its leading axes are rows (e.g. after Unsqueeze)
+        if len(x.shape) > 2 and node.op_type in ("MatMul", "QLinearMatMul"):
+            x = self.nchw(x)
+            x = QAct(
+                self.bb.emit(relax.op.reshape(x.expr, [int(np.prod(lead)), x.shape[-1]])),
+                (int(np.prod(lead)), x.shape[-1]),
+                False,
+                x.offset,
+            )
         if w.ndim != 2 or len(x.shape) != 2:
             raise _Unsupported(
                 f"needs a 2-D input and 2-D constant weights (got {list(x.shape)} x {list(w.shape)})"
@@ -710,7 +728,9 @@ class OnnxLowerer:
             *[relax.const(t) for t in rq.constant_tensors()],
         ]
         out = self.call(func, "fully_connected", args, (batches, units), "int8")
-        return QAct(out, (batches, units), False, yq.offset)
+        if len(lead) > 1:
+            out = self.bb.emit(relax.op.reshape(out, [*lead, units]))
+        return QAct(out, (*lead, units) if len(lead) > 1 else (batches, units), False, yq.offset)
 
     def weights(self, w: np.ndarray, wq: QParams, axis: int, what: str) -> np.ndarray:
         """Weights as int8 with zero point 0 (uint8 with zero point 128 shifts exactly); else unsupported."""
@@ -841,6 +861,8 @@ class OnnxLowerer:
             return onnx_moves.pad(self, p, x, xq)
         if op == "Resize":
             return onnx_moves.resize(self, p, x)
+        if op == "GlobalMaxPool":
+            return onnx_ops_more.global_max_pool(self, x)
         return onnx_moves.gather(self, p, x)  # the last of _MOVE_OPS
 
     def reshape(self, p: Pending, x: QAct) -> QAct:
@@ -992,6 +1014,8 @@ class OnnxLowerer:
                 operands.append((real.astype(np.float32), real.shape, None, _f32(1.0), None))
             elif isinstance(v, np.ndarray) and v.dtype == np.float32:
                 operands.append((v, v.shape, None, _f32(1.0), None))
+            elif isinstance(v, FloatIn):  # a float model input, used as is (NCHW)
+                operands.append((v.expr, v.shape, None, _f32(1.0), None))
             else:
                 raise _Unsupported(f"input {k} of {op} is neither a dequantised activation nor a constant")
         acts = [o[4] for o in operands if o[4] is not None]
@@ -1000,7 +1024,7 @@ class OnnxLowerer:
         if len(acts) == 2:
             a, b = _same_layout(self, acts[0], acts[1])
             operands = [(a, *operands[0][1:4], a), (b, *operands[1][1:4], b)]
-        elif any(o[4] is None and np.asarray(o[0]).size > 1 for o in operands):
+        elif any(o[4] is None and (not isinstance(o[0], np.ndarray) or o[0].size > 1) for o in operands):
             # A constant with more than one value is laid out like the ONNX (NCHW) tensor.
             operands = [
                 (self.nchw(o[4]), *o[1:4], self.nchw(o[4])) if o[4] is not None else o for o in operands
@@ -1012,7 +1036,9 @@ class OnnxLowerer:
                 phys.append(operand.physical_shape)
                 logical.append(operand.shape)
             else:
-                exprs.append(relax.const(np.asarray(value, np.float32)))
+                exprs.append(
+                    value if isinstance(value, relax.Expr) else relax.const(np.asarray(value, np.float32))
+                )
                 phys.append(tuple(shape))
                 logical.append(tuple(shape))
         try:
