@@ -3,6 +3,13 @@
 The harness reads samples (all inputs' raw bytes, concatenated, repeated) from a file, runs the model on
 each and writes all outputs' raw bytes. It knows nothing about any model beyond what the MLF declares, so
 it proves the MLF is self-describing.
+
+Before every run it fills the executor's arena and every output buffer with a poison byte (cycling through
+0x7F, 0xFF, 0xA5: float32 3.4e38 / NaN / -2.9e-16, int8 127 / -1 / -91), so a kernel that leaves part of
+its output unwritten, or reads an intermediate before writing it, fails the comparison at once instead of
+passing on the zeros of a fresh static buffer. The model state is poisoned once, then put back with
+tvmgen_<name>_reset_state(): it must carry over between runs, so it cannot be poisoned before each one.
+The arena is reached through the executor's TVMGEN_MEMORY_ACCESS hook (hence the -D in CFLAGS).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-DTVMGEN_MEMORY_ACCESS"]
+POISON_BYTES = (0x7F, 0xFF, 0xA5)
 
 
 @dataclass
@@ -72,6 +80,7 @@ def generate_main(metadata: dict[str, Any]) -> str:
     lines = [
         "#include <stdint.h>",
         "#include <stdio.h>",
+        "#include <string.h>",
         f'#include "tvmgen_{name}.h"',
         "",
     ]
@@ -94,11 +103,28 @@ def generate_main(metadata: dict[str, Any]) -> str:
     ]
     lines += [f"  inputs.{s['c_name']} = inputs_{s['c_name']};" for s in model["inputs"]]
     lines += [f"  outputs.{s['c_name']} = outputs_{s['c_name']};" for s in model["outputs"]]
+    poison = ", ".join(f"0x{b:02X}" for b in POISON_BYTES)
+    lines += [
+        f"  static const uint8_t poison[{len(POISON_BYTES)}] = {{{poison}}};",
+        "  uint32_t poison_round = 0;",
+        "  uint8_t* arena;",
+        "  uint8_t* state;",
+        "  uint32_t arena_bytes, state_bytes;",
+        f"  tvmgen_{name}_memory(&arena, &arena_bytes, &state, &state_bytes);",
+    ]
+    if model.get("state"):
+        lines += [
+            f"  memset(state, 0x{POISON_BYTES[-1]:02X}, state_bytes);",
+            f"  tvmgen_{name}_reset_state();",
+        ]
     lines += ["  for (;;) {"]
     for i, s in enumerate(model["inputs"]):
         size = s["size_bytes"]
         check = f"fread(inputs_{s['c_name']}, 1, {size}, in) != {size}"
         lines.append(f"    if ({check}) {{ {'break' if i == 0 else 'return 3'}; }}")
+    lines.append(f"    const uint8_t byte = poison[poison_round++ % {len(POISON_BYTES)}u];")
+    lines.append("    memset(arena, byte, arena_bytes);")
+    lines += [f"    memset(outputs_{s['c_name']}, byte, {s['size_bytes']});" for s in model["outputs"]]
     lines.append(f"    if (tvmgen_{name}_run(&inputs, &outputs) != 0) return 4;")
     for s in model["outputs"]:
         lines.append(f"    fwrite(outputs_{s['c_name']}, 1, {s['size_bytes']}, out);")

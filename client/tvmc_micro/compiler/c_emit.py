@@ -124,6 +124,14 @@ def header(
         "#endif",
         "#endif",
         "",
+        "/* Test and debug builds only (define TVMGEN_MEMORY_ACCESS): where the executor's static arena and",
+        "   state buffer are and how many bytes they have (state: NULL and 0 without state), e.g. for a",
+        "   harness that fills them with a poison pattern before each run. */",
+        "#if defined(TVMGEN_MEMORY_ACCESS)",
+        f"void tvmgen_{model}_memory(uint8_t** arena, uint32_t* arena_bytes, uint8_t** state, "
+        "uint32_t* state_bytes);",
+        "#endif",
+        "",
         "/* Runs the model once; returns 0 on success. Input and output buffers belong to the caller. */",
         f"int32_t tvmgen_{model}_run(struct tvmgen_{model}_inputs* inputs, "
         f"struct tvmgen_{model}_outputs* outputs);",
@@ -224,6 +232,19 @@ def executor(
         if lazy:
             lines.append(f"  tvmgen_{model}_state_ready = true;")
         lines += ["}", ""]
+    state_ref = (f"tvmgen_{model}_state", f"sizeof tvmgen_{model}_state") if state else ("NULL", "0")
+    lines += [
+        "#if defined(TVMGEN_MEMORY_ACCESS)",
+        f"void tvmgen_{model}_memory(uint8_t** arena, uint32_t* arena_bytes, uint8_t** state, "
+        "uint32_t* state_bytes) {",
+        f"  *arena = tvmgen_{model}_arena;",
+        f"  *arena_bytes = (uint32_t)sizeof tvmgen_{model}_arena;",
+        f"  *state = {state_ref[0]};",
+        f"  *state_bytes = (uint32_t){state_ref[1]};",
+        "}",
+        "#endif",
+        "",
+    ]
     lines += [
         f"int32_t tvmgen_{model}_run(struct tvmgen_{model}_inputs* inputs, "
         f"struct tvmgen_{model}_outputs* outputs) {{",

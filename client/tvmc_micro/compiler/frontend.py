@@ -101,9 +101,17 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
             f"{mf.path.name} reuses tensor names ({shown}); TVM's TFLite frontend needs unique names",
             "re-export the model with the TFLite converter (it writes unique names)",
         )
+    sparse = _sparse_tensors(mf.parsed)
+    _refuse_sparse_without_densify(mf, sparse)
     try:
         mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
     except Exception as err:
+        if sparse:
+            raise LoweringError(
+                f"TVM's TFLite frontend cannot read the sparse weights of {mf.path.name} "
+                f"({', '.join(repr(n) for n in sparse.values())}, densified by DENSIFY): {_first_line(err)}",
+                "export the model without sparsity (dense weights); TVM 0.27 reads only some sparse formats",
+            ) from err
         raise LoweringError(
             f"TVM's TFLite frontend failed on {mf.path.name}: {_first_line(err)}",
             "the operator named above is used in a way TVM 0.27 cannot convert (known gaps: "
@@ -114,6 +122,43 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     if main.attrs is not None and "params" in main.attrs:
         mod["main"] = main.without_attr("params")
     return mod
+
+
+def _sparse_tensors(model: Any) -> dict[int, str]:
+    """Tensors of the main subgraph stored sparse (TFLite sparsity parameters), by index: their names."""
+    sub = model.Subgraphs(0)
+    found: dict[int, str] = {}
+    for i in range(sub.TensorsLength()):
+        t = sub.Tensors(i)
+        if t.Sparsity() is not None:
+            found[i] = t.Name().decode("utf-8", "replace")
+    return found
+
+
+def _refuse_sparse_without_densify(mf: ModelFile, sparse: dict[int, str]) -> None:
+    """A sparse tensor must reach the graph through DENSIFY: TVM's frontend expands it there. Read by
+    any other operator, TVM would take its packed values for a dense tensor (wrong shape or values)."""
+    if not sparse:
+        return
+    import tflite
+
+    model = mf.parsed
+    sub = model.Subgraphs(0)
+    for k in range(sub.OperatorsLength()):
+        op = sub.Operators(k)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == tflite.BuiltinOperator.DENSIFY:
+            continue
+        for i in range(op.InputsLength()):
+            if op.Inputs(i) in sparse:
+                name = next(n for n, v in vars(tflite.BuiltinOperator).items() if v == builtin)
+                raise LoweringError(
+                    f"{mf.path.name}: operator {k} ({name}) reads the sparse tensor "
+                    f"{sparse[op.Inputs(i)]!r} directly; only sparse weights expanded by DENSIFY "
+                    "are supported",
+                    "export the model without sparsity, or with a DENSIFY op in front of the sparse weights",
+                )
 
 
 def _from_onnx(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:

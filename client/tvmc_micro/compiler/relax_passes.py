@@ -64,6 +64,68 @@ def _round_int_avg_pool() -> Any:
     return _pass
 
 
+_PLAIN_2D = ("N", "C", "H", "W")
+
+
+def _nchw_conv2d_transpose() -> Any:
+    """conv2d_transpose in any plain layout becomes NCHW/IOHW between two transposes.
+
+    TVM 0.27 legalizes conv2d_transpose only as NCHW data with an IOHW kernel; the TFLite frontend emits
+    TRANSPOSE_CONV as NHWC, which then survives LegalizeOps. The kernel transpose folds into the constant;
+    the data transposes are injective and fuse with their neighbours.
+    """
+    op = tvm.ir.Op.get("relax.nn.conv2d_transpose")
+
+    def perm(src: str, dst: str) -> list[int] | None:
+        if sorted(src) != sorted(dst) or len(src) != len(dst):
+            return None
+        return [src.index(c) for c in dst]
+
+    @relax.expr_functor.mutator
+    class _Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: relax.Call) -> relax.Expr:
+            call = super().visit_call_(call)
+            if not (isinstance(call.op, tvm.ir.Op) and call.op.same_as(op)):
+                return call
+            a = call.attrs
+            data_l, kernel_l, out_l = str(a.data_layout), str(a.kernel_layout), str(a.out_layout)
+            if (data_l, kernel_l, out_l) == ("NCHW", "IOHW", "NCHW"):
+                return call
+            to_nchw, from_nchw = perm(data_l, "NCHW"), perm("NCHW", out_l)
+            to_iohw = perm(kernel_l, "IOHW")
+            if to_nchw is None or from_nchw is None or to_iohw is None or sorted(data_l) != sorted(_PLAIN_2D):
+                return call  # packed layouts (NCHW4c, ...): left for LegalizeOps to refuse
+            data, weight = call.args
+            if to_nchw != [0, 1, 2, 3]:
+                data = relax.op.permute_dims(data, to_nchw)
+            if to_iohw != [0, 1, 2, 3]:
+                weight = relax.op.permute_dims(weight, to_iohw)
+            out = relax.op.nn.conv2d_transpose(
+                data,
+                weight,
+                strides=[int(v) for v in a.strides],
+                padding=[int(v) for v in a.padding],
+                output_padding=[int(v) for v in a.output_padding],
+                dilation=[int(v) for v in a.dilation],
+                groups=int(a.groups),
+                data_layout="NCHW",
+                kernel_layout="IOHW",
+                out_layout="NCHW",
+                out_dtype=None if str(a.out_dtype) in ("", "void") else str(a.out_dtype),
+            )
+            return out if from_nchw == [0, 1, 2, 3] else relax.op.permute_dims(out, from_nchw)
+
+    @tvm.transform.module_pass(opt_level=0, name="NCHWConv2dTranspose")  # type: ignore[untyped-decorator]
+    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        rewriter = _Rewriter(mod)
+        for gv, func in list(mod.functions.items()):
+            if isinstance(func, relax.Function):
+                mod[gv] = rewriter.visit_expr(func)
+        return relax.transform.Normalize()(mod)
+
+    return _pass
+
+
 def lower_to_flat_main(
     mod: tvm.IRModule, target: tvm.target.Target, desired_layout: str | None
 ) -> tvm.IRModule:
@@ -77,6 +139,7 @@ def lower_to_flat_main(
         # Only convolutions are pinned; pools and elementwise ops follow through layout inference.
         passes.append(relax.transform.ConvertLayout({"relax.nn.conv2d": [desired_layout, kernel]}))
     passes += [
+        _nchw_conv2d_transpose(),
         relax.transform.DecomposeOpsForInference(),
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),

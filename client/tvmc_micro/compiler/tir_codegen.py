@@ -116,6 +116,9 @@ static inline float {F32_HELPER}(int32_t bits) {{ float f; memcpy(&f, &bits, siz
 """
 
 
+_C_FABS = {"float32": "fabsf", "float64": "fabs"}
+
+
 def _c_safe(func: tirx.PrimFunc) -> tirx.PrimFunc:
     """Rewrites two things TVM's C backend prints wrongly, just before C codegen.
 
@@ -125,7 +128,10 @@ def _c_safe(func: tirx.PrimFunc) -> tirx.PrimFunc:
       that stale value (a 2×2 max pool returns its last tap). A select is printed inline.
     - float32 immediates print with 7 significant digits (`%e`), which does not round-trip (a scale of
       0.00390625 survives, 0.0123456789 does not): those become `tvmc_f32_bits(<bit pattern>)`.
+    - tirx.fabs (float abs: ONNX Abs, Softplus, Softsign, IsInf) has no C lowering rule ("Unresolved call
+      tirx.fabs"): it becomes a call of C's fabsf/fabs (math.h, which TVM's C output includes).
     """
+    fabs_op = tvm.ir.Op.get("tirx.fabs")
 
     def minmax(e: Any) -> Any:
         cmp = tirx.GT(e.a, e.b) if isinstance(e, tirx.Max) else tirx.LT(e.a, e.b)
@@ -140,9 +146,17 @@ def _c_safe(func: tirx.PrimFunc) -> tirx.PrimFunc:
         bits = int(np.array(value, np.float32).view(np.int32))
         return tirx.call_extern("float32", F32_HELPER, tirx.IntImm("int32", bits))
 
+    def fabs(call: Any) -> Any:
+        if not (isinstance(call.op, tvm.ir.Op) and call.op.same_as(fabs_op)):
+            return call
+        dtype = str(call.ty)
+        if dtype not in _C_FABS:
+            raise LoweringError(f"absolute value of {dtype} has no C function here", "use float32 models")
+        return tirx.call_extern(dtype, _C_FABS[dtype], call.args[0])
+
     body = tvm_ffi.structural_map(
         func.body,
-        [(tirx.Max, minmax), (tirx.Min, minmax), (tirx.FloatImm, floatimm)],
+        [(tirx.Max, minmax), (tirx.Min, minmax), (tirx.FloatImm, floatimm), (tvm.ir.Call, fabs)],
         order="post",
     )
     return func.with_body(body)
