@@ -343,8 +343,8 @@ def _transpose_conv(g: SGraph, op: SOperator) -> list[Shape | None]:
 
 
 def _space_to_batch(g: SGraph, op: SOperator) -> list[Shape | None]:
-    x, block, pads = _in(g, op, 0, 4), _const(g, op, 1), _const(g, op, 2)
-    if block is None or pads is None:
+    x, block, pads = _in(g, op, 0), _const(g, op, 1), _const(g, op, 2)
+    if block is None or pads is None or len(x) != 4:  # TFLite also takes rank 3: left unchecked
         return [None]
     if len(block) != 2 or len(pads) != 4 or min(block) <= 0 or min(pads) < 0:
         raise _fail(op, f"has block {block} and paddings {pads}")
@@ -355,8 +355,8 @@ def _space_to_batch(g: SGraph, op: SOperator) -> list[Shape | None]:
 
 
 def _batch_to_space(g: SGraph, op: SOperator) -> list[Shape | None]:
-    x, block, crops = _in(g, op, 0, 4), _const(g, op, 1), _const(g, op, 2)
-    if block is None or crops is None:
+    x, block, crops = _in(g, op, 0), _const(g, op, 1), _const(g, op, 2)
+    if block is None or crops is None or len(x) != 4:  # TFLite also takes rank 3: left unchecked
         return [None]
     bad = len(block) != 2 or len(crops) != 4 or min(block) <= 0 or min(crops) < 0
     if bad or x[0] % (block[0] * block[1]):
