@@ -520,3 +520,7 @@ def test_shape_rules(data: bytes, needle: str) -> None:
         check_tflite(data)
         return
     refused(data, ShapeError, needle)
+
+
+def test_a_tensor_name_that_is_not_utf8() -> None:
+    refused(edit(small_model(), _set("name", b"x\xff")), ModelCheckError, "has a name that is not UTF-8")

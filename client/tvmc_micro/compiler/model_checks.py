@@ -174,6 +174,10 @@ def _check_tensor(model: Any, sub: Any, s: int, t: int) -> bool:
     """Check one tensor; returns whether it is a constant (holds data)."""
     tensor = sub.Tensors(t)
     where = _where(sub, t, s)
+    try:
+        (tensor.Name() or b"").decode("utf-8")  # TVM's frontend decodes names strictly
+    except UnicodeDecodeError:
+        raise ModelCheckError(f"{where} has a name that is not UTF-8 ({tensor.Name()[:40]!r})") from None
     if tensor.Type() not in TFLITE_TYPES:
         import tflite
 
