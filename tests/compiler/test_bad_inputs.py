@@ -286,3 +286,151 @@ def test_custom_operator_is_named(tmp_path: Path) -> None:
     proc = tvmc(str(bad), "-o", str(tmp_path / "m.tar"))
     assert_clean_error(proc, "1 of the model's 2 operators", "CUSTOM(SignalRfft) x1: op #1 (output 'z')")
     assert "NotImplementedError" not in proc.stderr
+
+
+# --- issue 12: damaged files, special files, input shapes that contradict the model ---------------
+
+
+def test_fifo_as_model_path_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "model.tflite"
+    os.mkfifo(fifo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", "compile", str(fifo), "-o", str(tmp_path / "m.tar")],
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the fix this never returned
+    )
+    assert_clean_error(proc, "is a FIFO (named pipe), not a model file")
+
+
+def test_character_device_as_model_path_is_refused(tmp_path: Path) -> None:
+    # /dev/zero used to be read until MemoryError (10.7 GB).
+    assert_clean_error(tvmc("/dev/zero", "-o", str(tmp_path / "m.tar")), "/dev/zero is a character device")
+
+
+def test_directory_and_oversized_model_files_are_refused(tmp_path: Path) -> None:
+    from tvmc_micro.compiler.errors import ModelFileError
+    from tvmc_micro.compiler.model_file import MAX_MODEL_BYTES, read_model_bytes
+
+    with pytest.raises(ModelFileError, match="is a directory, not a model file"):
+        read_model_bytes(tmp_path)
+    big = tmp_path / "big.tflite"
+    with big.open("wb") as f:
+        f.truncate(MAX_MODEL_BYTES + 1)  # sparse: no disk space used
+    with pytest.raises(ModelFileError, match="more than 512 MiB"):
+        read_model_bytes(big)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        read_model_bytes(tmp_path / "nope.tflite")
+
+
+def test_kws_with_a_conv_batch_of_18_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    """The issue's mutant: it used to compile into a kernel reading out of bounds."""
+    import tflite
+
+    data = bytearray((models_dir / "kws_ref_model.tflite").read_bytes())
+    sub = tflite.Model.GetRootAsModel(bytes(data), 0).Subgraphs(0)
+    out = sub.Tensors(sub.Operators(0).Outputs(0))
+    data[out._tab.Vector(out._tab.Offset(4))] = 18
+    bad = tmp_path / "kws.tflite"
+    bad.write_bytes(bytes(data))
+    proc = tvmc(str(bad), "-o", str(tmp_path / "m.tar"))
+    assert_clean_error(proc, "shape[0] is 18 but CONV_2D (operator 0) computes 1", "re-export")
+    assert not (tmp_path / "m.tar").exists()
+
+
+def test_int8_zero_point_near_1e14_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    """It used to compile and give outputs different from TFLite Micro's."""
+    import struct
+
+    import tflite
+
+    data = bytearray((models_dir / "hello_world_int8.tflite").read_bytes())
+    t = tflite.Model.GetRootAsModel(bytes(data), 0).Subgraphs(0).Tensors(0)
+    q = t.Quantization()
+    pos = q._tab.Vector(q._tab.Offset(10))
+    data[pos : pos + 8] = struct.pack("<q", 10**14)
+    bad = tmp_path / "sine.tflite"
+    bad.write_bytes(bytes(data))
+    proc = tvmc(str(bad), "-o", str(tmp_path / "m.tar"))
+    assert_clean_error(proc, "zero_point[0] is 100000000000000; it must be in -128..127")
+
+
+def test_tflite_input_shapes_that_differ_are_refused(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.tflite"),
+        "-o",
+        str(tmp_path / "m.tar"),
+        "--input-shapes",
+        "serving_default_dense_input:0:[4,1]",
+    )
+    assert_clean_error(proc, "shape [4, 1], but this TFLite model fixes it to [1, 1]", "drop --input-shapes")
+
+
+def test_onnx_input_shapes_that_contradict_static_dims_are_refused(models_dir: Path, tmp_path: Path) -> None:
+    proc = tvmc(
+        str(models_dir / "hello_world_float.onnx"),
+        "-o",
+        str(tmp_path / "m.tar"),
+        "--input-shapes",
+        "serving_default_dense_input:0:[1,7]",
+    )
+    assert_clean_error(
+        proc, "the model fixes it to [1,1] (dimension 1 is 1, not 7)", "only symbolic dimensions"
+    )
+    assert "Metadata omitted" not in proc.stderr and "BlockBuilder" not in proc.stderr
+
+
+def _onnx_qdq(tmp_path: Path, zero_point: int) -> Path:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+    zp = TensorProto(name="zp", data_type=TensorProto.INT8)  # int8 values live in int32_data, unchecked
+    zp.int32_data.append(zero_point)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"]),
+    ]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [scale, zp]))
+    path = tmp_path / "qdq.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_onnx_zero_point_out_of_range_is_refused(tmp_path: Path) -> None:
+    from tvmc_micro.compiler.errors import ModelFileError
+    from tvmc_micro.compiler.model_file import load_model_file
+
+    with pytest.raises(ModelFileError, match=r"zero point 'zp' holds 100000, outside -128\.\.127"):
+        load_model_file(_onnx_qdq(tmp_path, 100000))
+    load_model_file(_onnx_qdq(tmp_path, -3))
+
+
+def test_onnx_initializer_size_and_scale_are_checked(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+    from tvmc_micro.compiler.errors import ModelFileError
+    from tvmc_micro.compiler.model_file import load_model_file
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    for scale, raw, needle in (
+        (0.0, None, r"scale 's' is 0\.0; scales must be finite and > 0"),
+        (0.1, b"\x00" * 20, r"initializer 'b' has dims \[4\] \(16 bytes\) but holds 20 bytes"),
+    ):
+        b = helper.make_tensor("b", TensorProto.FLOAT, [4], b"\x00" * 16, raw=True)
+        b.raw_data = raw or b.raw_data
+        s = helper.make_tensor("s", TensorProto.FLOAT, [], [scale])
+        zp = helper.make_tensor("zp", TensorProto.INT8, [], [0])
+        nodes = [
+            helper.make_node("Add", ["x", "b"], ["a"]),
+            helper.make_node("QuantizeLinear", ["a", "s", "zp"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"]),
+        ]
+        path = tmp_path / "m.onnx"
+        model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [b, s, zp]))
+        path.write_bytes(model.SerializeToString())
+        with pytest.raises(ModelFileError, match=needle):
+            load_model_file(path)

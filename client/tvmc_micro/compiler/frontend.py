@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from tvmc_micro.compiler.errors import LoweringError
-from tvmc_micro.compiler.graph_info import GraphInfo
+from tvmc_micro.compiler.graph_info import GraphInfo, check_tflite_input_shapes
 from tvmc_micro.compiler.model_file import ModelFile
 from tvmc_micro.errors import TvmcError
 
@@ -33,6 +33,7 @@ def import_model(
 ) -> tuple[Any, str]:
     """Returns (IRModule, path) where path is "float", "qdq" (int8 through float) or "integer"."""
     if mf.format == "tflite":
+        check_tflite_input_shapes(info, input_shapes)
         # Also int8 inside with float at the edges (QUANTIZE in, DEQUANTIZE out): TFLM's usual export.
         if info.is_quantized or _int8_inside(mf.data):
             mod = _try_integer_path(mf, model_name, allow_float_fallback) if integer_path else None

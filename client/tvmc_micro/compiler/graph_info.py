@@ -207,6 +207,24 @@ def _max_live(first: dict[Any, int], last: dict[Any, int], sizes: dict[Any, int]
     return best
 
 
+def check_tflite_input_shapes(info: GraphInfo, input_shapes: dict[str, list[int]]) -> None:
+    """TFLite stores every input shape, and neither TVM's frontend nor the integer importer can change
+    one: `--input-shapes` may only repeat it (anything else was silently ignored)."""
+    by_name = {t.name: t for t in info.inputs}
+    for name, shape in input_shapes.items():
+        if name not in by_name:
+            raise InputShapeError(
+                f"--input-shapes names {name!r}, which is not an input of the model",
+                "the model's inputs are: " + ", ".join(repr(n) for n in by_name),
+            )
+        if list(shape) != list(by_name[name].shape):
+            raise InputShapeError(
+                f"--input-shapes gives {name!r} shape {list(shape)}, but this TFLite model fixes it to "
+                f"{by_name[name].shape}; TFLite input shapes cannot be changed at compile time",
+                "drop --input-shapes, or re-export the model with the shape you need",
+            )
+
+
 # ----------------------------------------------------------------------------------------------- ONNX
 
 
@@ -285,6 +303,17 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
                 raise InputShapeError(
                     f"--input-shapes gives {vi.name!r} {len(shape)} dimensions; the model says {len(dims)}",
                     f"pass all {len(dims)} dimensions",
+                )
+            fixed = [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+            clash = [i for i, (f, g) in enumerate(zip(fixed, shape, strict=True)) if f is not None and f != g]
+            if clash:
+                model_shape = "[" + ",".join(str(f) if f is not None else "?" for f in fixed) + "]"
+                raise InputShapeError(
+                    f"--input-shapes gives {vi.name!r} shape {shape}, but the model fixes it to "
+                    f"{model_shape} "
+                    f"(dimension {clash[0]} is {fixed[clash[0]]}, not {shape[clash[0]]})",
+                    "only symbolic dimensions (shown as ?) can be set; drop --input-shapes or re-export the "
+                    "model with the shape you need",
                 )
         else:
             symbolic = [d.dim_param or "?" for d in dims if not d.HasField("dim_value") or d.dim_value <= 0]

@@ -7,6 +7,8 @@ everything a user can get wrong is checked here first, with messages that name t
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,13 +52,61 @@ def _looks_like_onnx(data: bytes) -> bool:
     return model.ir_version > 0 and model.HasField("graph")
 
 
+# The largest model file read. MCU models are kilobytes to a few megabytes (flash is rarely over 16 MiB);
+# 512 MiB leaves room for big float models compiled for a host while keeping a wrong path (a disk image,
+# /dev/zero) from exhausting memory.
+MAX_MODEL_BYTES = 512 << 20
+
+
+def read_model_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_MODEL_BYTES; refuses FIFOs, devices and directories
+    before opening them (opening a FIFO blocks until a writer appears; /dev/zero never ends)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} does not exist", "check the path") from None
+    except OSError as err:
+        raise ModelFileError(f"cannot read model file {path}: {err.strerror}", "check the path") from None
+    _require_regular(path, st)
+    try:
+        # O_NONBLOCK: if the path became a FIFO after the stat, open returns instead of waiting.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ModelFileError(f"cannot open model file {path}: {err.strerror}", "check permissions") from None
+    with os.fdopen(fd, "rb") as f:
+        _require_regular(path, os.fstat(fd))  # the file opened is the one checked
+        data = f.read(MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"model file {path} is larger than {MAX_MODEL_BYTES >> 20} MiB; no microcontroller model is",
+            "check the path (is it really the model?)",
+        )
+    return data
+
+
+def _require_regular(path: Path, st: os.stat_result) -> None:
+    if stat.S_ISREG(st.st_mode):
+        if st.st_size > MAX_MODEL_BYTES:
+            raise ModelFileError(
+                f"model file {path} is {st.st_size} bytes, more than {MAX_MODEL_BYTES >> 20} MiB; "
+                "no microcontroller model is",
+                "check the path (is it really the model?)",
+            )
+        return
+    kind = (
+        "a directory" if stat.S_ISDIR(st.st_mode)
+        else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
+        else "a character device" if stat.S_ISCHR(st.st_mode)
+        else "a block device" if stat.S_ISBLK(st.st_mode)
+        else "a socket" if stat.S_ISSOCK(st.st_mode)
+        else "not a regular file"
+    )  # fmt: skip
+    raise ModelFileError(f"{path} is {kind}, not a model file", "pass a .tflite or .onnx file")
+
+
 def load_model_file(path: Path, declared_format: str | None = None) -> ModelFile:
     """Read and validate `path`; `declared_format` is `--model-format` (None: from the extension)."""
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist", "check the path")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a directory, not a model file", "pass a .tflite or .onnx file")
-    data = path.read_bytes()
+    data = read_model_bytes(path)
     if not data:
         raise ModelFileError(f"model file {path} is empty", "re-export or re-download the model")
     claimed = declared_format or _EXTENSIONS.get(path.suffix.lower())
@@ -87,65 +137,34 @@ def load_model_file(path: Path, declared_format: str | None = None) -> ModelFile
 
 
 def _parse_tflite(path: Path, data: bytes) -> Any:
-    import tflite
+    """The tflite.Model, after the flatbuffer verifier and the value and shape checks passed."""
+    from tvmc_micro.compiler.model_checks import ModelCheckError, check_tflite
+    from tvmc_micro.compiler.shape_rules import ShapeError
+    from tvmc_micro.compiler.tflite_verify import FlatbufferError
 
     try:
-        model = tflite.Model.GetRootAsModel(data, 0)
-        _check_tflite_bounds(model, len(data))
-    except ModelFileError:
-        raise
-    except Exception as err:  # flatbuffers raises IndexError/struct.error etc. on a damaged file
+        return check_tflite(data)
+    except FlatbufferError as err:
         raise ModelFileError(
-            f"{path} is a damaged TFLite flatbuffer ({type(err).__name__}: {err})",
-            "the file is probably truncated; re-export or re-download it",
+            f"{path} is a damaged TFLite flatbuffer ({err})",
+            "the file is probably truncated or corrupted; re-export or re-download it",
         ) from err
-    return model
-
-
-def _check_tflite_bounds(model: Any, size: int) -> None:
-    """Touch every table the compiler reads so a truncated file fails here, not inside TVM."""
-    if model.SubgraphsLength() < 1:
-        raise ModelFileError("the TFLite model has no subgraph", "re-export the model")
-    if model.OperatorCodesLength() < 1:
-        raise ModelFileError("the TFLite model has no operator codes", "re-export the model")
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        code.BuiltinCode()
-        code.DeprecatedBuiltinCode()
-    for s in range(model.SubgraphsLength()):
-        sub = model.Subgraphs(s)
-        for t in range(sub.TensorsLength()):
-            tensor = sub.Tensors(t)
-            tensor.ShapeAsNumpy() if tensor.ShapeLength() else None
-            tensor.Name()
-            if tensor.Buffer() >= model.BuffersLength():
-                raise ModelFileError(
-                    f"tensor {t} of subgraph {s} refers to buffer {tensor.Buffer()} of "
-                    f"{model.BuffersLength()}",
-                    "the file is damaged; re-export it",
-                )
-        for o in range(sub.OperatorsLength()):
-            op = sub.Operators(o)
-            if op.OpcodeIndex() >= model.OperatorCodesLength():
-                raise ModelFileError(f"operator {o} has an invalid opcode index", "re-export the model")
-            for idx in list(op.InputsAsNumpy() if op.InputsLength() else []) + list(
-                op.OutputsAsNumpy() if op.OutputsLength() else []
-            ):
-                if idx >= sub.TensorsLength():
-                    raise ModelFileError(
-                        f"operator {o} refers to missing tensor {idx}", "re-export the model"
-                    )
-    for b in range(model.BuffersLength()):
-        buf = model.Buffers(b)
-        if buf.DataLength():
-            buf.DataAsNumpy()
-        # Large models keep weights outside the flatbuffer, addressed by offset/size.
-        offset = buf.Offset() if hasattr(buf, "Offset") else 0
-        if offset > 1 and offset + buf.Size() > size:
-            raise ModelFileError(
-                f"buffer {b} lies beyond the end of the file ({offset}+{buf.Size()} > {size} bytes)",
-                "the file is truncated; re-export or re-download it",
-            )
+    except ModelCheckError as err:
+        raise ModelFileError(
+            f"{path} is a damaged TFLite model: {err}",
+            "the file is corrupted or was written by a broken converter; re-export or re-download it",
+        ) from err
+    except ShapeError as err:
+        raise ModelFileError(
+            f"{path} has a tensor shape its operator contradicts: {err}",
+            "the file is corrupted (TFLite Micro recomputes these shapes, this compiler generates code from "
+            "them); re-export or re-download it",
+        ) from err
+    except Exception as err:  # a check that itself failed: still the file's fault, never a traceback
+        raise ModelFileError(
+            f"{path} is a damaged TFLite model (unexpected {type(err).__name__} while checking it: {err})",
+            "re-export or re-download it; if it loads in TFLite Micro, report this file",
+        ) from err
 
 
 def _parse_onnx(path: Path, data: bytes) -> Any:
@@ -159,6 +178,14 @@ def _parse_onnx(path: Path, data: bytes) -> Any:
         raise ModelFileError(
             f"{path} is not a valid ONNX model: {first}",
             "the file is probably truncated or damaged; re-export it (onnx.checker.check_model must pass)",
+        ) from err
+    from tvmc_micro.compiler.model_checks import ModelCheckError, check_onnx_values
+
+    try:
+        check_onnx_values(model)
+    except ModelCheckError as err:
+        raise ModelFileError(
+            f"{path} is a damaged ONNX model: {err}", "the file is corrupted; re-export or re-download it"
         ) from err
     return model
 

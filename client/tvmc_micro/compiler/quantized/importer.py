@@ -7,6 +7,7 @@ import tvm
 from tvm import relax
 
 from tvmc_micro.compiler.executor import STATE_ATTR
+from tvmc_micro.compiler.model_checks import check_tflite
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, read_graph
@@ -26,11 +27,16 @@ _IO_DTYPES = {"INT8": "int8", "UINT8": "uint8", "INT16": "int16", "INT32": "int3
 
 
 def _read(model_bytes: bytes) -> QGraph:
+    """The graph of a model that passed the flatbuffer verifier and the value and shape checks."""
     try:
+        # Structure and values only: `tvmc compile` has checked shapes already (model_file.py), and the
+        # converters below name unsupported operands by operator (UnsupportedQuantizedModel).
+        check_tflite(model_bytes, shapes=False)
         return read_graph(model_bytes)
     except ValueError as err:
         raise QuantizedModelError(
-            f"cannot read the TFLite model: {err}", "re-export the model; check that the file is complete"
+            f"cannot read the TFLite model, it is truncated or damaged: {err}",
+            "re-export the model; check that the file is complete",
         ) from err
 
 
@@ -41,6 +47,7 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
     float model wrapped in QUANTIZE/DEQUANTIZE at its edges is True. Unreadable bytes are False.
     """
     try:
+        check_tflite(model_bytes, shapes=False)
         g = read_graph(model_bytes)
     except ValueError:
         return False
