@@ -7,15 +7,15 @@ talking to a server lives in `microtvm_api.client`, everything about options in 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
-import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from microtvm_api.archive import read_member
 from microtvm_api.client import SERVER_FILE, ProjectAPIClient
 from microtvm_api.errors import ProjectAPIError
+from microtvm_api.mlf_metadata import MAX_METADATA_BYTES, parse_metadata
 from microtvm_api.options import parse_key_values
 
 from tvmc_micro.errors import TvmcError
@@ -110,31 +110,18 @@ def remove_existing_project(project_dir: Path) -> None:
 
 
 def read_mlf_metadata(mlf_path: str | Path) -> dict[str, Any]:
-    """metadata.json of an MLF tar (read in place, nothing extracted)."""
+    """metadata.json of an MLF tar, validated (read in place, size-capped, nothing extracted)."""
     path = Path(mlf_path)
     try:
-        with tarfile.open(path, "r:*") as tar:
-            member = next(
-                (m for m in tar.getmembers() if m.name.lstrip("./") == "metadata.json" and m.isfile()), None
+        data = read_member(path, "metadata.json", MAX_METADATA_BYTES)
+        if data is None:
+            raise TvmcError(
+                f"{path} has no metadata.json: not a Model Library Format tar",
+                "create it with: tvmc compile MODEL -o model.tar",
             )
-            if member is None:
-                raise TvmcError(
-                    f"{path} has no metadata.json: not a Model Library Format tar",
-                    "create it with: tvmc compile MODEL -o model.tar",
-                )
-            handle = tar.extractfile(member)
-            assert handle is not None
-            metadata: dict[str, Any] = json.load(handle)
-    except (OSError, tarfile.TarError) as err:
-        raise TvmcError(
-            f"cannot read {path}: {err}", "create it with: tvmc compile MODEL -o model.tar"
-        ) from None
-    except ValueError as err:
-        raise TvmcError(f"{path}: metadata.json is not valid JSON: {err}", "recompile the model") from None
-    models = metadata.get("models")
-    if not isinstance(models, list) or not models or not isinstance(models[0], dict):
-        raise TvmcError(f"{path}: metadata.json lists no model", "recompile the model with tvmc compile")
-    return metadata
+        return parse_metadata(data, f"{path}: metadata.json")
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
 
 
 def project_model(info: dict[str, Any], project_dir: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from microtvm_api.archive import safe_extract
 from microtvm_api.errors import ArchiveError, NotImplementedInTemplateError, ProjectExistsError
+from microtvm_api.mlf_metadata import load_metadata
 from microtvm_api.options import load_options
 from microtvm_api.server import ProjectAPIHandler, ServerInfo
 
@@ -31,7 +32,8 @@ def new_project(
     platform: str,
 ) -> Iterator[Path]:
     """Check the inputs, create `project_dir`, extract the MLF into `project_dir/model` (unsafe members
-    refused), keep the tar as `project_dir/model.tar`, copy each (source, name) of `copies` into the
+    and archives past the limits refused, metadata.json validated), keep the tar as
+    `project_dir/model.tar`, copy each (source, name) of `copies` into the
     project; yield the extracted model directory."""
     if not mlf_path.is_file():
         raise ArchiveError(
@@ -53,6 +55,7 @@ def new_project(
                 f"{mlf_path} is not a Model Library Format tar (no metadata.json)",
                 "create it with: tvmc compile MODEL -o model.tar",
             )
+        load_metadata(model_dir / "metadata.json")  # InvalidMetadataError naming the field
         shutil.copy2(mlf_path, project_dir / MLF_NAME)
         for source, name in copies:
             if source.is_dir():

