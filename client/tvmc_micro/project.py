@@ -16,7 +16,8 @@ from microtvm_api.archive import read_member
 from microtvm_api.client import SERVER_FILE, ProjectAPIClient
 from microtvm_api.errors import ProjectAPIError
 from microtvm_api.mlf_metadata import MAX_METADATA_BYTES, parse_metadata
-from microtvm_api.options import parse_key_values
+from microtvm_api.options import ProjectOption, parse_key_values, resolve
+from microtvm_api.project_marker import removal_problem, template_overlap
 
 from tvmc_micro.errors import TvmcError
 
@@ -57,6 +58,19 @@ def option_values(items: Sequence[str]) -> dict[str, str]:
     return values
 
 
+def check_options(info: dict[str, Any], values: dict[str, str], method: str = "generate_project") -> None:
+    """Check `--project-option` values against the options the server declares (as it will), so a typo is
+    reported before anything is changed. A server whose declarations cannot be read is left to check."""
+    try:
+        declared = [ProjectOption.from_json(o) for o in info.get("project_options") or []]
+    except ValueError:
+        return
+    try:
+        resolve(declared, method, values)
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
+
+
 @contextlib.contextmanager
 def launched(server_dir: Path, *, verbose: int = 0) -> Iterator[tuple[ProjectAPIClient, dict[str, Any]]]:
     """Start the server of a template or project dir, ask who it is, stop it on exit."""
@@ -95,18 +109,35 @@ def check_is_project(info: dict[str, Any], project_dir: Path, platform: str | No
         )
 
 
+def check_outside_template(project_dir: Path, template: Path) -> None:
+    """A project is never made inside (or over) a template, nor anywhere in the repository's templates."""
+    for root in (template, TEMPLATES_DIR):
+        overlap = template_overlap(project_dir, root)
+        if overlap:
+            raise TvmcError(
+                f"{project_dir} {overlap}; a project is never created there",
+                "create the project somewhere outside the template directories",
+            )
+
+
 def remove_existing_project(project_dir: Path) -> None:
-    """For `create-project -f`: remove a previous project, but never a directory that is not one."""
-    if not project_dir.exists():
-        return
-    if project_dir.is_dir() and not any(project_dir.iterdir()):
-        return
-    if not project_dir.is_dir() or not (project_dir / SERVER_FILE).is_file():
+    """For `create-project -f`: remove a previous project, but only one tvmc generated and nothing else.
+
+    Not a symlink (nor its target), not a template, not a directory without the project marker, not a
+    project holding files the user added or changed (microtvm_api.project_marker.removal_problem)."""
+    if not project_dir.is_symlink():
+        if not project_dir.exists():
+            return
+        if project_dir.is_dir() and not any(project_dir.iterdir()):
+            return
+    problem = removal_problem(project_dir)
+    if problem:
         raise TvmcError(
-            f"{project_dir} exists and is not a generated project; -f only replaces projects",
-            "choose another directory, or remove this one yourself if you really mean it",
+            f"{project_dir} {problem}; it was left as it was",
+            "-f replaces only a project tvmc generated, with nothing added or changed: choose another "
+            "directory, or move your files out (or remove the directory yourself)",
         )
-    shutil.rmtree(project_dir)
+    shutil.rmtree(project_dir)  # an OSError (permissions) is reported by the CLI as its message
 
 
 def read_mlf_metadata(mlf_path: str | Path) -> dict[str, Any]:

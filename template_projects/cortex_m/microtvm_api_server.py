@@ -88,7 +88,9 @@ class CortexMHandler(TemplateHandler):
         self.require_template()
         board = fw.load_boards()[options["board"]]
         copies = [(HERE / name, name) for name in TEMPLATE_FILES]
-        with new_project(model_library_format_path, project_dir, copies, platform="cortex_m") as model_dir:
+        with new_project(
+            model_library_format_path, project_dir, copies, platform="cortex_m", template_dir=HERE
+        ) as model_dir:
             self._populate(model_dir, standalone_crt_dir, project_dir, board, options)
 
     def _populate(

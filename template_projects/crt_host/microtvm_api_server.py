@@ -71,7 +71,9 @@ class CrtHostHandler(TemplateHandler):
         # The C runtime comes inside the MLF (runtime/), so standalone_crt_dir is not needed.
         self.require_template()
         copies = [(HERE / name, name) for name in TEMPLATE_FILES if (HERE / name).exists()]
-        with new_project(model_library_format_path, project_dir, copies, platform="crt_host"):
+        with new_project(
+            model_library_format_path, project_dir, copies, platform="crt_host", template_dir=HERE
+        ):
             save_options(project_dir, options)
 
     def build(self, options: Mapping[str, Any]) -> None:

@@ -93,7 +93,8 @@ class ZephyrHandler(TemplateHandler):
         board = load_boards().get(options["board"])
         copies = [(APP_DIR / "src", "src"), (APP_DIR / "CMakeLists.txt", "CMakeLists.txt")]
         copies += [(HERE / name, name) for name in SERVER_FILES]
-        with new_project(model_library_format_path, project_dir, copies, platform="zephyr") as model_dir:
+        with new_project(model_library_format_path, project_dir, copies, platform="zephyr",
+                         template_dir=HERE) as model_dir:
             write_model_glue(model_dir / "metadata.json", project_dir / "src" / "model_glue.c")
             write_runtime_list(project_dir, runtime_sources(model_dir / "runtime", platform=None))
             (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
