@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from microtvm_api.client import ProjectAPIClient
+from microtvm_api.conformance import _minimal_mlf
 from microtvm_api.errors import ArchiveError
 from microtvm_api.mlf_metadata import (
     DTYPES,
@@ -191,3 +192,20 @@ def test_generate_project_validates_the_metadata_it_extracts(
             server.generate_project(mlf, None, tmp_path / f"p{i}", {})
         assert words in info.value.message
         assert not (tmp_path / f"p{i}").exists()
+
+
+def test_run_reports_bad_metadata_in_a_project_instead_of_a_key_error(tmp_path: Path) -> None:
+    """A project whose model.tar was replaced by one without a signature: `tvmc run` names the field
+    before any transport opens (it used to die with KeyError: 'signature')."""
+    project = tmp_path / "proj"
+    tvmc = [sys.executable, "-m", "tvmc_micro"]
+    create = ["micro", "create-project", str(project), str(_minimal_mlf(tmp_path / "m.tar")), "crt_host"]
+    made = subprocess.run([*tvmc, *create], capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "bad").mkdir()
+    _mlf(tmp_path / "bad" / "model.tar", json.dumps(_w("signature", ...)).encode())
+    (project / "model.tar").write_bytes((tmp_path / "bad" / "model.tar").read_bytes())
+    done = subprocess.run([*tvmc, "run", "--device", "micro", str(project)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "metadata.json: models[0].signature is missing: it must be a non-empty string" in done.stderr
