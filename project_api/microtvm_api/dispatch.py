@@ -43,8 +43,8 @@ MAX_REQUEST_DEPTH = 32
 MAX_READ_BYTES = 16 * 1024 * 1024
 MAX_TIMEOUT_SEC = 24 * 3600.0
 PARAM_BOUNDS: dict[str, tuple[float, float, str]] = {
-    "n": (1, MAX_READ_BYTES, "pass 1 <= n <= the bytes wanted"),
-    "timeout_sec": (0.0, MAX_TIMEOUT_SEC, "pass seconds to wait (null: no deadline)"),
+    "n": (1, MAX_READ_BYTES, "ask for at least 1 and at most 16 MiB per read_transport call"),
+    "timeout_sec": (0.0, MAX_TIMEOUT_SEC, "pass the seconds to wait, at most a day (null: no deadline)"),
 }
 
 
