@@ -4,6 +4,8 @@ server over its stdin/stdout: each gets a JSON-RPC error and the server goes on 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,11 @@ def test_a_server_whose_reply_cannot_be_encoded_answers_and_goes_on(servers: Pat
         assert reply["id"] == 2 and "result" in reply
     finally:
         assert client.close(timeout_sec=5) == 0
+
+
+def test_the_dispatcher_does_not_import_the_server_module() -> None:
+    """The import graph runs one way: server -> dispatch -> handler (no circle, not even a lazy one)."""
+    code = "import sys, microtvm_api.dispatch; print(sorted(m for m in sys.modules if 'microtvm_api' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "microtvm_api.handler" in done.stdout and "microtvm_api.server" not in done.stdout
