@@ -7,16 +7,17 @@ talking to a server lives in `microtvm_api.client`, everything about options in 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
-import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from microtvm_api.archive import read_member
 from microtvm_api.client import SERVER_FILE, ProjectAPIClient
 from microtvm_api.errors import ProjectAPIError
-from microtvm_api.options import parse_key_values
+from microtvm_api.mlf_metadata import MAX_METADATA_BYTES, parse_metadata
+from microtvm_api.options import ProjectOption, parse_key_values, resolve
+from microtvm_api.project_marker import removal_problem, template_overlap
 
 from tvmc_micro.errors import TvmcError
 from tvmc_micro.platforms import canonical_platform
@@ -56,6 +57,19 @@ def option_values(items: Sequence[str]) -> dict[str, str]:
     except ProjectAPIError as err:
         raise TvmcError(err.message, err.hint) from None
     return values
+
+
+def check_options(info: dict[str, Any], values: dict[str, str], method: str = "generate_project") -> None:
+    """Check `--project-option` values against the options the server declares (as it will), so a typo is
+    reported before anything is changed. A server whose declarations cannot be read is left to check."""
+    try:
+        declared = [ProjectOption.from_json(o) for o in info.get("project_options") or []]
+    except ValueError:
+        return
+    try:
+        resolve(declared, method, values)
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
 
 
 @contextlib.contextmanager
@@ -98,46 +112,50 @@ def check_is_project(info: dict[str, Any], project_dir: Path, platform: str | No
         )
 
 
+def check_outside_template(project_dir: Path, template: Path) -> None:
+    """A project is never made inside (or over) a template, nor anywhere in the repository's templates."""
+    for root in (template, TEMPLATES_DIR):
+        overlap = template_overlap(project_dir, root)
+        if overlap:
+            raise TvmcError(
+                f"{project_dir} {overlap}; a project is never created there",
+                "create the project somewhere outside the template directories",
+            )
+
+
 def remove_existing_project(project_dir: Path) -> None:
-    """For `create-project -f`: remove a previous project, but never a directory that is not one."""
-    if not project_dir.exists():
-        return
-    if project_dir.is_dir() and not any(project_dir.iterdir()):
-        return
-    if not project_dir.is_dir() or not (project_dir / SERVER_FILE).is_file():
+    """For `create-project -f`: remove a previous project, but only one tvmc generated and nothing else.
+
+    Not a symlink (nor its target), not a template, not a directory without the project marker, not a
+    project holding files the user added or changed (microtvm_api.project_marker.removal_problem)."""
+    if not project_dir.is_symlink():
+        if not project_dir.exists():
+            return
+        if project_dir.is_dir() and not any(project_dir.iterdir()):
+            return
+    problem = removal_problem(project_dir)
+    if problem:
         raise TvmcError(
-            f"{project_dir} exists and is not a generated project; -f only replaces projects",
-            "choose another directory, or remove this one yourself if you really mean it",
+            f"{project_dir} {problem}; it was left as it was",
+            "-f replaces only a project tvmc generated, with nothing added or changed: choose another "
+            "directory, or move your files out (or remove the directory yourself)",
         )
-    shutil.rmtree(project_dir)
+    shutil.rmtree(project_dir)  # an OSError (permissions) is reported by the CLI as its message
 
 
 def read_mlf_metadata(mlf_path: str | Path) -> dict[str, Any]:
-    """metadata.json of an MLF tar (read in place, nothing extracted)."""
+    """metadata.json of an MLF tar, validated (read in place, size-capped, nothing extracted)."""
     path = Path(mlf_path)
     try:
-        with tarfile.open(path, "r:*") as tar:
-            member = next(
-                (m for m in tar.getmembers() if m.name.lstrip("./") == "metadata.json" and m.isfile()), None
+        data = read_member(path, "metadata.json", MAX_METADATA_BYTES)
+        if data is None:
+            raise TvmcError(
+                f"{path} has no metadata.json: not a Model Library Format tar",
+                "create it with: tvmc compile MODEL -o model.tar",
             )
-            if member is None:
-                raise TvmcError(
-                    f"{path} has no metadata.json: not a Model Library Format tar",
-                    "create it with: tvmc compile MODEL -o model.tar",
-                )
-            handle = tar.extractfile(member)
-            assert handle is not None
-            metadata: dict[str, Any] = json.load(handle)
-    except (OSError, tarfile.TarError) as err:
-        raise TvmcError(
-            f"cannot read {path}: {err}", "create it with: tvmc compile MODEL -o model.tar"
-        ) from None
-    except ValueError as err:
-        raise TvmcError(f"{path}: metadata.json is not valid JSON: {err}", "recompile the model") from None
-    models = metadata.get("models")
-    if not isinstance(models, list) or not models or not isinstance(models[0], dict):
-        raise TvmcError(f"{path}: metadata.json lists no model", "recompile the model with tvmc compile")
-    return metadata
+        return parse_metadata(data, f"{path}: metadata.json")
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
 
 
 def project_model(info: dict[str, Any], project_dir: Path) -> dict[str, Any]:

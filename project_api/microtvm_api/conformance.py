@@ -514,7 +514,8 @@ def run_checks(
     """
     path = find_server(server)
     with tempfile.TemporaryDirectory(prefix="microtvm_conformance_") as tmp:
-        mlf_path = Path(mlf) if mlf else None
+        # The server runs in its own directory: paths it gets are absolute (it refuses relative ones).
+        mlf_path = Path(mlf).absolute() if mlf else None
         settings = Settings(path, interpreter, style, timeout_sec, mlf_path, Path(tmp), dict(options or {}))
         return Checker(settings).run()
 

@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -28,14 +29,23 @@ from jsonrpcserver.main import dispatch_to_serializable
 
 from microtvm_api import errors, framing
 from microtvm_api.errors import InvalidParamsError, InvalidRequestError, ParseError, ProjectAPIError
+from microtvm_api.handler import ProjectAPIHandler
 from microtvm_api.options import resolve
 from microtvm_api.protocol import METHODS
 
-if typing.TYPE_CHECKING:
-    from microtvm_api.server import ProjectAPIHandler
-
 _LOG = logging.getLogger("microtvm_api.dispatch")
 _REQUEST_KEYS = {"jsonrpc", "method", "params", "id"}
+# Real requests nest 4 levels ({"params": {"options": {...}}}); far deeper is an attack on the parser,
+# the schema check or the encoder (each recursive), and gets -32600 instead of a crash.
+MAX_REQUEST_DEPTH = 32
+# Bounds of the numeric parameters, by name (whatever method takes them). read_transport's reply carries n
+# bytes as base85 (5 characters per 4 bytes) on one line, which must stay under framing.MAX_LINE_BYTES.
+MAX_READ_BYTES = 16 * 1024 * 1024
+MAX_TIMEOUT_SEC = 24 * 3600.0
+PARAM_BOUNDS: dict[str, tuple[float, float, str]] = {
+    "n": (1, MAX_READ_BYTES, "ask for at least 1 and at most 16 MiB per read_transport call"),
+    "timeout_sec": (0.0, MAX_TIMEOUT_SEC, "pass the seconds to wait, at most a day (null: no deadline)"),
+}
 
 
 class Dispatcher:
@@ -47,15 +57,20 @@ class Dispatcher:
         self.methods = {name: self._wrap(name) for name in METHODS}
 
     def handle_line(self, line: bytes) -> bytes | None:
-        """The reply to one request line, or None when no reply is due (a notification, a blank line)."""
+        """The reply to one request line, or None when no reply is due (a notification, a blank line).
+
+        Never raises: whatever the line holds, the reply is a JSON-RPC response and the server goes on."""
         if not line.strip():
             return None
         try:
             request = framing.decode(line)
+        except RecursionError:
+            too_deep = f"parse error: the request nests more than {MAX_REQUEST_DEPTH} levels"
+            return self._error_reply(ParseError(too_deep, _PARSE_HINT), None)
         except ValueError as err:
             return self._error_reply(ParseError(f"parse error: {err}", _PARSE_HINT), None)
         request_id = request.get("id") if isinstance(request, dict) else None
-        if not isinstance(request_id, str | int | float) or isinstance(request_id, bool):
+        if not _valid_id(request_id):
             request_id = None
         problem = _request_problem(request)
         if problem:
@@ -70,12 +85,12 @@ class Dispatcher:
             reply["error"] = self._normalise_error(request["method"], reply["error"])
         try:
             return framing.encode(reply)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, RecursionError) as err:
             bad = errors.InternalError(
                 f"{request['method']} returned a value that cannot be sent as JSON: {err}",
                 "the server's handler must return JSON types (dict, list, str, int, float, bool, None)",
             )
-            return self._error_reply(bad, reply.get("id"))
+            return self._error_reply(bad, request_id)
 
     def _error_reply(self, exc: ProjectAPIError, request_id: Any) -> bytes:
         error = errors.to_wire(exc, include_traceback=False)
@@ -139,12 +154,27 @@ _REQUEST_HINT = (
 )
 
 
+def _valid_id(value: Any) -> bool:
+    """A JSON-RPC id we can echo: a string, an integer, a finite number (null is handled by the caller)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)
+
+
 def _request_problem(request: Any) -> str | None:
     """What makes `request` not a single JSON-RPC 2.0 request object, in words; None if it is one."""
+    if framing.json_depth(request, MAX_REQUEST_DEPTH) > MAX_REQUEST_DEPTH:
+        return f"the request nests more than {MAX_REQUEST_DEPTH} levels of arrays and objects"
     if isinstance(request, list):
         return "batch requests are not supported; send one request object per line"
     if not isinstance(request, dict):
-        return f"a request must be a JSON object, got {type(request).__name__} {json.dumps(request)[:60]}"
+        shown = json.dumps(request, allow_nan=True)[:60]
+        return f"a request must be a JSON object, got {type(request).__name__} {shown}"
+    if "id" in request and request["id"] is not None and not _valid_id(request["id"]):
+        shown = json.dumps(request["id"], allow_nan=True)[:60]
+        return f'"id" must be a string, a finite number or null, got {shown}'
     if request.get("jsonrpc") != "2.0":
         return 'the request must have "jsonrpc": "2.0"'
     if not isinstance(request.get("method"), str):
@@ -202,9 +232,16 @@ def _convert_param(method: str, param: str, value: Any, hint: Any) -> Any:
     elif base is int and isinstance(value, int) and not isinstance(value, bool):
         ok = value
     elif base is float and isinstance(value, int | float) and not isinstance(value, bool):
-        ok = float(value)
+        ok = _finite(method, param, value)
     elif base in (Path, Path().__class__) and isinstance(value, str) and value:
         ok = Path(value)
+        if not ok.is_absolute():
+            raise InvalidParamsError(
+                f"invalid params for {method}: parameter {param!r} must be an absolute path, got {value!r}",
+                "resolve it against the client's working directory before sending it: the server runs "
+                "in the template or project directory",
+                data={"param": param},
+            )
     elif base is bytes and isinstance(value, str):
         try:
             ok = base64.b85decode(value)
@@ -230,7 +267,40 @@ def _convert_param(method: str, param: str, value: Any, hint: Any) -> Any:
             "see docs/project-api.md for the parameter types",
             data={"param": param},
         )
+    bounds = PARAM_BOUNDS.get(param)
+    if bounds is not None and isinstance(ok, int | float) and not isinstance(ok, bool):
+        low, high, hint = bounds
+        if not low <= ok <= high:
+            raise InvalidParamsError(
+                f"invalid params for {method}: parameter {param!r} must be between {_number(low)} and "
+                f"{_number(high)}, got {_number(ok)}",
+                hint,
+                data={"param": param},
+            )
     return ok
+
+
+def _finite(method: str, param: str, value: int | float) -> float:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidParamsError(
+            f"invalid params for {method}: parameter {param!r} must be a finite number, got {value!r:.60}",
+            "see docs/project-api.md for the parameter types",
+            data={"param": param},
+        )
+    return number
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or value.is_integer():
+        digits = str(abs(int(value)))
+        if len(digits) > 20:
+            return f"{'-' if value < 0 else ''}{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+        return f"{int(value):,}"
+    return f"{value:g}"
 
 
 _MISSING = object()

@@ -27,6 +27,21 @@ def decode(line: bytes) -> Any:
     return json.loads(line.decode("utf-8"))
 
 
+def json_depth(value: Any, limit: int) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0), computed without
+    recursion; counting stops a level past `limit`, so the answer is exact up to limit + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= limit:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 class LineReader:
     """Reads newline-terminated lines from a file descriptor, with a deadline per line."""
 

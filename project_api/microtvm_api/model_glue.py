@@ -12,17 +12,15 @@ modules (never their `*_test.c` unit tests) plus, optionally, one platform's def
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from microtvm_api.errors import ArchiveError
+from microtvm_api.mlf_metadata import InvalidMetadataError, load_metadata
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = ["InvalidMetadataError", "render_model_glue", "runtime_sources", "write_model_glue"]
 
-# dtype name -> DLPack (code, bits)
+# dtype name -> DLPack (code, bits): one entry per dtype metadata.json may name (mlf_metadata.DTYPES).
 _DTYPES = {
     "int8": (0, 8), "int16": (0, 16), "int32": (0, 32), "int64": (0, 64),
     "uint8": (1, 8), "uint16": (1, 16), "uint32": (1, 32), "uint64": (1, 64),
@@ -30,16 +28,10 @@ _DTYPES = {
 }
 
 
-class InvalidMetadataError(ArchiveError):
-    """metadata.json lacks what the firmware glue needs, or holds values C cannot take."""
-
-    default_message = "invalid Model Library Format metadata"
-
-
 def _fail(path: Path, what: str) -> InvalidMetadataError:
     return InvalidMetadataError(
         f"{path}: {what}",
-        "regenerate the Model Library Format archive with `tvmc compile` (metadata.json contract C1)",
+        "regenerate the Model Library Format archive with `tvmc compile` (docs/model-library-format.md)",
     )
 
 
@@ -56,59 +48,29 @@ def _c_string(text: str) -> str:
 
 
 def _load_model(path: Path, model_name: str | None) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _fail(path, "file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise _fail(path, f"not valid JSON ({err})") from None
-    models = meta.get("models") if isinstance(meta, dict) else None
-    if not isinstance(models, list) or not models:
-        raise _fail(path, "no 'models' list")
+    """The (only, or named) model of metadata.json, validated by mlf_metadata."""
+    models: list[dict[str, Any]] = load_metadata(path)["models"]
     if model_name is None:
         if len(models) != 1:
-            names = [m.get("name") for m in models if isinstance(m, dict)]
+            names = [m["name"] for m in models]
             raise _fail(path, f"holds {len(models)} models {names}; say which one (model_name=...)")
-        model = models[0]
-    else:
-        matches = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
-        if not matches:
-            raise _fail(path, f"has no model named {model_name!r}")
-        model = matches[0]
-    if not isinstance(model, dict):
-        raise _fail(path, "a model entry is not an object")
-    return model
+        return models[0]
+    matches = [m for m in models if m["name"] == model_name]
+    if not matches:
+        raise _fail(path, f"has no model named {model_name!r}")
+    return matches[0]
 
 
 def _tensors(path: Path, model: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    tensors = model.get(key)
-    if not isinstance(tensors, list):
-        raise _fail(path, f"model has no '{key}' list")
+    tensors: list[dict[str, Any]] = model[key]
     for i, t in enumerate(tensors):
-        where = f"{key}[{i}]"
-        if not isinstance(t, dict):
-            raise _fail(path, f"{where} is not an object")
-        c_name = t.get("c_name", t.get("name"))
-        if not isinstance(c_name, str) or not _IDENT.match(c_name):
-            raise _fail(path, f"{where} c_name {c_name!r} is not a C identifier")
-        if t.get("dtype") not in _DTYPES:
-            raise _fail(path, f"{where} dtype {t.get('dtype')!r} is not one of {sorted(_DTYPES)}")
-        shape = t.get("shape")
-        dims_ok = isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)
-        if not isinstance(shape, list) or not dims_ok or len(shape) > 255:
-            raise _fail(path, f"{where} shape {shape!r} is not a list of non-negative integers")
-        size = t.get("size_bytes")
-        if not isinstance(size, int) or size < 0:
-            raise _fail(path, f"{where} size_bytes {size!r} is not a non-negative integer")
+        if len(t["shape"]) > 255:
+            raise _fail(path, f"{key}[{i}] has {len(t['shape'])} dimensions; the device protocol carries 255")
     return tensors
 
 
-def _op_names(path: Path, model: dict[str, Any]) -> list[str]:
-    ops = model.get("operators", [])
-    if not isinstance(ops, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                            for o in ops):
-        raise _fail(path, "'operators' must be a list of objects with a 'name'")
-    ordered = sorted(ops, key=lambda o: o.get("index", 0))
+def _op_names(model: dict[str, Any]) -> list[str]:
+    ordered = sorted(model.get("operators", []), key=lambda o: o.get("index", 0))
     return [o["name"] for o in ordered]
 
 
@@ -116,17 +78,13 @@ def render_model_glue(metadata_json_path: str | os.PathLike[str], model_name: st
     """The glue C source for one model of metadata.json (see the module docstring)."""
     path = Path(metadata_json_path)
     model = _load_model(path, model_name)
-    name = model.get("name")
-    if not isinstance(name, str) or not _IDENT.match(name):
-        raise _fail(path, f"model name {name!r} is not a C identifier")
-    signature = model.get("signature", "")
-    if not isinstance(signature, str):
-        raise _fail(path, "model signature is not a string")
+    name: str = model["name"]
+    signature: str = model["signature"]
     inputs = _tensors(path, model, "inputs")
     outputs = _tensors(path, model, "outputs")
     if len(inputs) > 255 or len(outputs) > 255:
         raise _fail(path, "the device protocol supports at most 255 inputs and 255 outputs")
-    ops = _op_names(path, model)
+    ops = _op_names(model)
     upper = name.upper()
 
     lines = [

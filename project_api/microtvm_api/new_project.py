@@ -2,21 +2,31 @@
 template from a project generated from it.
 
 A template server calls `new_project(...)` and adds its own files inside the `with` block; any failure,
-its own included, removes the half-made project, so a failed create-project leaves nothing behind.
+its own included, removes the half-made project, so a failed create-project leaves nothing behind. A
+finished project carries `.tvmc-project.json` (microtvm_api.project_marker), which is what lets
+`create-project -f` replace it, and nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from microtvm_api.archive import safe_extract
-from microtvm_api.errors import ArchiveError, NotImplementedInTemplateError, ProjectExistsError
+from microtvm_api.errors import (
+    ArchiveError,
+    InvalidParamsError,
+    NotImplementedInTemplateError,
+    ProjectExistsError,
+)
+from microtvm_api.handler import ProjectAPIHandler, ServerInfo
+from microtvm_api.mlf_metadata import load_metadata
 from microtvm_api.options import load_options
-from microtvm_api.server import ProjectAPIHandler, ServerInfo
+from microtvm_api.project_marker import OUTPUT_DIRS, template_overlap, write_marker
 
 MLF_NAME = "model.tar"  # the MLF as given, kept in the project (its server reports this path)
 MODEL_DIR = "model"  # the MLF extracted
@@ -29,19 +39,22 @@ def new_project(
     copies: Iterable[tuple[Path, str]] = (),
     *,
     platform: str,
+    template_dir: Path | None = None,
+    output_dirs: tuple[str, ...] = OUTPUT_DIRS,
 ) -> Iterator[Path]:
     """Check the inputs, create `project_dir`, extract the MLF into `project_dir/model` (unsafe members
-    refused), keep the tar as `project_dir/model.tar`, copy each (source, name) of `copies` into the
-    project; yield the extracted model directory."""
+    and archives past the limits refused, metadata.json validated), keep the tar as
+    `project_dir/model.tar`, copy each (source, name) of `copies` into the project; yield the extracted
+    model directory. When the caller's block ends, write the project marker (`.tvmc-project.json`,
+    listing every file the generator wrote) that `create-project -f` relies on.
+
+    `project_dir` must be absolute (a relative one would land in the server's working directory, the
+    template) and outside `template_dir`; `output_dirs` are the directories later steps write."""
+    _check_project_dir(project_dir, template_dir, platform)
     if not mlf_path.is_file():
         raise ArchiveError(
             f"model library format file {mlf_path} does not exist",
             "create it with: tvmc compile MODEL -o model.tar",
-        )
-    if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
-        raise ProjectExistsError(
-            f"{project_dir} already exists and is not empty",
-            f"choose a new directory, or pass -f to tvmc micro create-project ... {platform}",
         )
     existed = project_dir.exists()
     project_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +66,7 @@ def new_project(
                 f"{mlf_path} is not a Model Library Format tar (no metadata.json)",
                 "create it with: tvmc compile MODEL -o model.tar",
             )
+        metadata = load_metadata(model_dir / "metadata.json")
         shutil.copy2(mlf_path, project_dir / MLF_NAME)
         for source, name in copies:
             if source.is_dir():
@@ -60,6 +74,14 @@ def new_project(
             else:
                 shutil.copy2(source, project_dir / name)
         yield model_dir
+        write_marker(
+            project_dir,
+            platform=platform,
+            model=metadata["models"][0],
+            mlf_sha256=hashlib.sha256((project_dir / MLF_NAME).read_bytes()).hexdigest(),
+            tool=metadata.get("tool"),
+            output_dirs=output_dirs,
+        )
     except BaseException:
         # Nothing half-made is left behind (an empty directory the caller made stays as it was).
         if existed:
@@ -68,6 +90,34 @@ def new_project(
         else:
             shutil.rmtree(project_dir, ignore_errors=True)
         raise
+
+
+def _check_project_dir(project_dir: Path, template_dir: Path | None, platform: str) -> None:
+    """Refuse a project_dir that is relative, a link, inside the template, or an existing non-empty dir."""
+    if not project_dir.is_absolute():
+        raise InvalidParamsError(
+            f"project_dir {str(project_dir)!r} is a relative path; it would be created inside the "
+            "server's working directory (the template)",
+            "pass an absolute project_dir (tvmc resolves it against your working directory)",
+            data={"param": "project_dir"},
+        )
+    if project_dir.is_symlink():
+        raise ProjectExistsError(
+            f"{project_dir} is a symbolic link; a project is never generated through a link",
+            "choose a new directory (or remove the link yourself)",
+        )
+    overlap = template_overlap(project_dir, template_dir) if template_dir is not None else None
+    if overlap:
+        raise InvalidParamsError(
+            f"project_dir {project_dir} {overlap}; a project is never generated there",
+            "generate the project somewhere outside the template directory",
+            data={"param": "project_dir"},
+        )
+    if project_dir.exists() and (not project_dir.is_dir() or any(project_dir.iterdir())):
+        raise ProjectExistsError(
+            f"{project_dir} already exists and is not empty",
+            f"choose a new directory, or pass -f to tvmc micro create-project ... {platform}",
+        )
 
 
 class TemplateHandler(ProjectAPIHandler):

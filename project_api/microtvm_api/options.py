@@ -4,13 +4,15 @@ A server declares `ProjectOption`s; `server_info_query` sends them as
 ``{name, type, default, help, choices, required: [methods], optional: [methods]}``. The CLI turns
 ``--project-option key=value`` into a dict with `parse_key_values`; `resolve` (used by the server base for
 every method that takes options, and by the CLI to report mistakes before launching anything long)
-converts values to the declared type, checks choices, fills defaults, enforces required options and
-returns only the options that apply to the method.
+converts values to the declared type, checks choices, bounds (minimum/maximum) and shell-split `words`,
+fills defaults, enforces required options and returns only the options that apply to the method.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,11 @@ from typing import Any
 from microtvm_api.errors import InvalidOptionError
 from microtvm_api.protocol import OPTION_METHODS
 
+_DECLARATION_KEYS = frozenset(
+    ("name", "type", "default", "help", "choices", "required", "optional", "minimum", "maximum", "words")
+)
 OPTION_TYPES: dict[str, type] = {"bool": bool, "str": str, "int": int, "float": float}
+_EXPECTED = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -40,6 +46,12 @@ class ProjectOption:
     choices: Sequence[Any] | None = None
     required: Sequence[str] = field(default=())
     optional: Sequence[str] = field(default=())
+    # Inclusive bounds of an int or float option (None: unbounded on that side).
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    # A str option whose value is split into arguments like a shell would (shlex; never run by one):
+    # a value shlex cannot split (an unbalanced quote) is refused like a mistyped one.
+    words: bool = False
 
     def __post_init__(self) -> None:
         # A broken declaration is the template author's bug: fail at import with a precise message.
@@ -59,11 +71,27 @@ class ProjectOption:
                     f"project option {self.name!r}: {method!r} is not a method that takes options "
                     f"({', '.join(OPTION_METHODS)})"
                 )
+        for bound in (self.minimum, self.maximum):
+            if bound is not None and (
+                type_name not in ("int", "float")
+                or isinstance(bound, bool)
+                or not isinstance(bound, int | float)
+                or not math.isfinite(bound)
+            ):
+                raise ValueError(
+                    f"project option {self.name!r}: minimum/maximum {bound!r} needs an int or float option "
+                    "and a finite number"
+                )
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"project option {self.name!r}: minimum {self.minimum} > maximum {self.maximum}")
+        if self.words and type_name != "str":
+            raise ValueError(f"project option {self.name!r}: words=True needs a str option")
         try:
             if self.choices is not None:
-                object.__setattr__(self, "choices", tuple(convert(self, c) for c in self.choices))
+                checked = tuple(_checked(self, c, choices=False) for c in self.choices)
+                object.__setattr__(self, "choices", checked)
             if self.default is not None:
-                object.__setattr__(self, "default", convert(self, self.default))
+                object.__setattr__(self, "default", _checked(self, self.default, choices=False))
         except InvalidOptionError as err:
             raise ValueError(f"declaration of {err.message} (in its choices or default)") from None
         if self.choices is not None and self.default is not None and self.default not in self.choices:
@@ -77,7 +105,7 @@ class ProjectOption:
         return method in self.required or method in self.optional
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        declared: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
             "default": self.default,
@@ -86,6 +114,14 @@ class ProjectOption:
             "required": list(self.required) or None,
             "optional": list(self.optional) or None,
         }
+        # Additive keys, sent only when used, so options without them look as they always did.
+        if self.minimum is not None:
+            declared["minimum"] = self.minimum
+        if self.maximum is not None:
+            declared["maximum"] = self.maximum
+        if self.words:
+            declared["words"] = True
+        return declared
 
     @classmethod
     def from_json(cls, obj: Any) -> ProjectOption:
@@ -95,7 +131,7 @@ class ProjectOption:
         if not isinstance(obj.get("name"), str):
             raise ValueError(f"project option declaration without a string name: {obj!r:.120}")
         name = obj["name"]
-        unknown = set(obj) - {"name", "type", "default", "help", "choices", "required", "optional"}
+        unknown = set(obj) - _DECLARATION_KEYS
         if unknown:
             raise ValueError(f"project option {name!r} has unknown keys {sorted(unknown)}")
         for key in ("required", "optional", "choices"):
@@ -109,6 +145,8 @@ class ProjectOption:
         type_name = obj.get("type") or "str"
         if not isinstance(type_name, str):
             raise ValueError(f"project option {name!r}: type must be a string, got {type_name!r}")
+        if not isinstance(obj.get("words", False), bool):
+            raise ValueError(f"project option {name!r}: words must be a boolean")
         return cls(
             name=name,
             type=type_name,
@@ -117,6 +155,9 @@ class ProjectOption:
             choices=obj.get("choices"),
             required=obj.get("required") or (),
             optional=obj.get("optional") or (),
+            minimum=obj.get("minimum"),
+            maximum=obj.get("maximum"),
+            words=obj.get("words", False),
         )
 
 
@@ -137,15 +178,18 @@ def convert(option: ProjectOption, value: Any) -> Any:
             if isinstance(value, float) and value.is_integer():
                 return int(value)
         elif kind == "float":
+            number: float | None = None
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-            if isinstance(value, str):
-                return float(value.strip())
+                number = float(value)
+            elif isinstance(value, str):
+                number = float(value.strip())
+            if number is not None and math.isfinite(number):
+                return number
         elif isinstance(value, str):
             return value
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
-    expected = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}[kind]
+    expected = _EXPECTED[kind]
     raise InvalidOptionError(
         f"project option {option.name!r} must be {expected}, got {value!r}",
         f"pass --project-option {option.name}=<{kind}>" + (f"; {option.help}" if option.help else ""),
@@ -219,15 +263,44 @@ def resolve(
     return result
 
 
-def _checked(option: ProjectOption, value: Any) -> Any:
+def _checked(option: ProjectOption, value: Any, *, choices: bool = True) -> Any:
+    """`value` converted and checked against everything the declaration says (choices, bounds, words)."""
     typed = convert(option, value)
-    if option.choices is not None and typed not in option.choices:
+    if choices and option.choices is not None and typed not in option.choices:
         raise InvalidOptionError(
             f"project option {option.name!r} is {typed!r}, not one of: {', '.join(map(str, option.choices))}",
             f"pass --project-option {option.name}=<one of the choices>",
             data={"option": option.name},
         )
+    low, high = option.minimum, option.maximum
+    if (low is not None and typed < low) or (high is not None and typed > high):
+        allowed = (
+            f"between {low} and {high}" if low is not None and high is not None
+            else f"at least {low}" if low is not None else f"at most {high}"
+        )
+        raise InvalidOptionError(
+            f"project option {option.name!r} is {typed!r}; it must be {allowed}",
+            f"pass --project-option {option.name}=<{allowed}>" + (f"; {option.help}" if option.help else ""),
+            data={"option": option.name},
+        )
+    if option.words:
+        split_words(option, typed)
     return typed
+
+
+def split_words(option: ProjectOption, value: str) -> list[str]:
+    """`value` split into arguments like a shell would (never run by one); InvalidOptionError naming the
+    option when it cannot be split (an unbalanced quote, a trailing backslash)."""
+    try:
+        return shlex.split(value)
+    except ValueError as err:
+        raise InvalidOptionError(
+            f"project option {option.name!r} cannot be split into arguments ({err}): {value!r}",
+            f"pass --project-option {option.name}=... with balanced quotes (escape a lone quote or a final "
+            "backslash with a backslash)",
+            data={"option": option.name},
+        ) from None
+
 
 
 # A generated project keeps the options it was created with, so `build` and `flash` need not repeat them.

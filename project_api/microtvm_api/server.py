@@ -1,4 +1,5 @@
-"""The handler contract template servers implement, and `main()` that serves it over stdio (or v0.18 fds).
+"""`main()`: serve a handler over stdio (or v0.18 fds). The handler contract itself lives in
+`microtvm_api.handler` and is re-exported here, where template servers have always imported it from.
 
 A template's `microtvm_api_server.py` subclasses `ProjectAPIHandler` and ends with::
 
@@ -13,103 +14,21 @@ line until end of input.
 
 from __future__ import annotations
 
-import abc
 import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from microtvm_api.errors import InternalError, ParseError, to_wire
 from microtvm_api.framing import LineReader, LineTooLongError, encode
-from microtvm_api.options import ProjectOption
-from microtvm_api.protocol import PROTOCOL_VERSION
+from microtvm_api.handler import ProjectAPIHandler, ServerInfo, TransportTimeouts
 from microtvm_api.transport import fd_write
 
+# Templates import these from here (`from microtvm_api.server import TransportTimeouts, main`).
+__all__ = ["ProjectAPIHandler", "ServerInfo", "TransportTimeouts", "main", "protect_stdio", "serve"]
+
 _LOG = logging.getLogger("microtvm_api.server")
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """The reply to `server_info_query`."""
-
-    platform_name: str
-    is_template: bool
-    model_library_format_path: str | None
-    project_options: Sequence[ProjectOption]
-    protocol_version: int = PROTOCOL_VERSION
-    # Additive: what this server implements beyond server_info_query (e.g. "build", "flash", "transport").
-    capabilities: Sequence[str] = field(default=())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "platform_name": self.platform_name,
-            "is_template": self.is_template,
-            "model_library_format_path": self.model_library_format_path,
-            "project_options": [o.to_json() for o in self.project_options],
-            "protocol_version": self.protocol_version,
-            "capabilities": list(self.capabilities),
-        }
-
-
-@dataclass(frozen=True)
-class TransportTimeouts:
-    """How long the host session should wait on this transport (the reply to `open_transport`)."""
-
-    session_start_retry_timeout_sec: float
-    session_start_timeout_sec: float
-    session_established_timeout_sec: float
-
-
-class ProjectAPIHandler(abc.ABC):
-    """What a template server implements. Parameters arrive typed and checked; options arrive resolved.
-
-    Raise `microtvm_api.errors` exceptions (message + hint) for failures the user should read; anything
-    else is reported as a server error with its type name and traceback.
-    """
-
-    # Declared once; server_info_query reports them and the dispatcher resolves `options` against them.
-    project_options: Sequence[ProjectOption] = ()
-
-    def declared_options(self) -> Sequence[ProjectOption]:
-        return self.project_options
-
-    def saved_option_values(self) -> Mapping[str, Any]:
-        """Option values stored in a generated project (defaults for this project); none by default."""
-        return {}
-
-    @abc.abstractmethod
-    def server_info_query(self, tvm_version: str) -> ServerInfo: ...
-
-    @abc.abstractmethod
-    def generate_project(
-        self,
-        model_library_format_path: Path,
-        standalone_crt_dir: Path | None,
-        project_dir: Path,
-        options: Mapping[str, Any],
-    ) -> None: ...
-
-    @abc.abstractmethod
-    def build(self, options: Mapping[str, Any]) -> None: ...
-
-    @abc.abstractmethod
-    def flash(self, options: Mapping[str, Any]) -> None: ...
-
-    @abc.abstractmethod
-    def open_transport(self, options: Mapping[str, Any]) -> TransportTimeouts: ...
-
-    @abc.abstractmethod
-    def close_transport(self) -> None: ...
-
-    @abc.abstractmethod
-    def read_transport(self, n: int, timeout_sec: float | None) -> bytes:
-        """Up to `n` bytes (at least 1); IoTimeoutError at the deadline, TransportClosedError at EOF."""
-
-    @abc.abstractmethod
-    def write_transport(self, data: bytes, timeout_sec: float | None) -> None: ...
 
 
 def protect_stdio() -> tuple[int, int]:
@@ -143,26 +62,33 @@ _PROTECTED: tuple[int, int] | None = None
 
 
 def serve(handler: ProjectAPIHandler, read_fd: int, write_fd: int) -> None:
-    """Answer requests from `read_fd` on `write_fd` until end of input."""
-    from microtvm_api.dispatch import Dispatcher  # jsonrpcserver is imported only by servers
+    """Answer requests from `read_fd` on `write_fd` until end of input. No request ends the loop: a line
+    the dispatcher cannot even answer (a bug) gets an internal error reply and the next line is read."""
+    # Imported here, not at the top: jsonrpcserver is needed only to serve, and main() checks it first.
+    from microtvm_api.dispatch import Dispatcher
 
     dispatcher = Dispatcher(handler)
     reader = LineReader(read_fd)
     while True:
+        reply: bytes | None
         try:
             line = reader.read_line(None)
         except LineTooLongError as err:
-            from microtvm_api.errors import ParseError, to_wire
-
-            reply: bytes | None = encode(
-                {"jsonrpc": "2.0", "error": to_wire(ParseError(f"parse error: {err}")), "id": None}
-            )
+            reply = _error_line(ParseError(f"parse error: {err}"))
         else:
             if line is None:
                 return
-            reply = dispatcher.handle_line(line)
+            try:
+                reply = dispatcher.handle_line(line)
+            except Exception as exc:  # the dispatcher answers every line itself; this is the last net
+                _LOG.exception("internal error answering a request")
+                reply = _error_line(InternalError(f"internal error answering the request: {exc!r:.200}"))
         if reply is not None:
             fd_write(write_fd, reply, None)
+
+
+def _error_line(exc: ParseError | InternalError) -> bytes:
+    return encode({"jsonrpc": "2.0", "error": to_wire(exc, include_traceback=False), "id": None})
 
 
 def main(

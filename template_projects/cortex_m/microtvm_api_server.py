@@ -33,6 +33,7 @@ from microtvm_api.errors import (  # noqa: E402
     ServerError,
     TransportClosedError,
 )
+from microtvm_api.mlf_metadata import load_metadata  # noqa: E402
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project  # noqa: E402
 from microtvm_api.options import ProjectOption, load_options, save_options  # noqa: E402
 from microtvm_api.qemu import QemuTransport, qemu_argv  # noqa: E402
@@ -53,9 +54,13 @@ PROJECT_OPTIONS = (
     ProjectOption("opt_level", "str", "O2", "optimisation level", choices=("O0", "O1", "O2", "O3", "Os"),
                   optional=_BUILD),
     ProjectOption("compiler_flags", "str", "", "extra arm-none-eabi-gcc flags, split like a shell would",
-                  optional=_BUILD),
-    ProjectOption("stack_bytes", "int", 8192, "main stack size in bytes", optional=_GEN),
-    ProjectOption("uart_baud", "int", 115200, "UART baud rate (real boards; QEMU ignores it)", optional=_GEN),
+                  optional=_BUILD, words=True),
+    # The device server's call chain and the kernels' scalar locals need about 1 KiB; more than 16 MiB is
+    # no microcontroller's RAM (check_model_fits then checks the board's own).
+    ProjectOption("stack_bytes", "int", 8192, "main stack size in bytes", optional=_GEN,
+                  minimum=1024, maximum=16 * 1024 * 1024),
+    ProjectOption("uart_baud", "int", 115200, "UART baud rate (real boards; QEMU ignores it)", optional=_GEN,
+                  minimum=300, maximum=12_000_000),
     ProjectOption("qemu_icount", "bool", True, "run QEMU with -icount shift=0: timer ticks are exact "
                   "instruction counts", optional=("open_transport",)),
     ProjectOption("verbose", "bool", False, "show compiler output in full", optional=_ALL),
@@ -83,7 +88,9 @@ class CortexMHandler(TemplateHandler):
         self.require_template()
         board = fw.load_boards()[options["board"]]
         copies = [(HERE / name, name) for name in TEMPLATE_FILES]
-        with new_project(model_library_format_path, project_dir, copies, platform="cortex_m") as model_dir:
+        with new_project(
+            model_library_format_path, project_dir, copies, platform="cortex_m", template_dir=HERE
+        ) as model_dir:
             self._populate(model_dir, standalone_crt_dir, project_dir, board, options)
 
     def _populate(
@@ -91,7 +98,7 @@ class CortexMHandler(TemplateHandler):
         options: Mapping[str, Any],
     ) -> None:
         metadata_path = model_dir / "metadata.json"
-        models = json.loads(metadata_path.read_text(encoding="utf-8")).get("models") or [{}]
+        models = load_metadata(metadata_path)["models"]
         target = models[0].get("target") or {}
         if isinstance(target, dict) and target.get("mcpu") != board.cpu:
             # Runs either way; but kernels specialised to this core (SMLAD on DSP cores) need its -mcpu.

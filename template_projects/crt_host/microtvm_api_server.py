@@ -42,7 +42,14 @@ PROJECT_OPTIONS = (
         choices=("O0", "O1", "O2", "O3", "Os"),
         optional=_BUILD_METHODS,
     ),
-    ProjectOption("cflags", "str", "", "extra compiler flags, separated by spaces", optional=_BUILD_METHODS),
+    ProjectOption(
+        "cflags",
+        "str",
+        "",
+        "extra compiler flags, split like a shell would",
+        optional=_BUILD_METHODS,
+        words=True,
+    ),
 )
 
 
@@ -64,7 +71,9 @@ class CrtHostHandler(TemplateHandler):
         # The C runtime comes inside the MLF (runtime/), so standalone_crt_dir is not needed.
         self.require_template()
         copies = [(HERE / name, name) for name in TEMPLATE_FILES if (HERE / name).exists()]
-        with new_project(model_library_format_path, project_dir, copies, platform="crt_host"):
+        with new_project(
+            model_library_format_path, project_dir, copies, platform="crt_host", template_dir=HERE
+        ):
             save_options(project_dir, options)
 
     def build(self, options: Mapping[str, Any]) -> None:
@@ -82,7 +91,7 @@ class CrtHostHandler(TemplateHandler):
             "-DTVMGEN_PROFILE",
             f"-I{model / 'runtime' / 'include'}",
             f"-I{model / 'codegen' / 'host' / 'include'}",
-            *shlex.split(options["cflags"]),  # split like a shell would, but never run one
+            *shlex.split(options["cflags"]),  # declared words=True: checked to split; never run by a shell
             *sorted(map(str, (self.project_dir / "src").glob("*.c"))),
             *map(str, runtime_sources(model / "runtime", "host")),
             str(glue),

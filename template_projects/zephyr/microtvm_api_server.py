@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from microtvm_api.errors import ServerError, ToolNotFoundError, TransportClosedError
+from microtvm_api.mlf_metadata import load_metadata
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
 from microtvm_api.options import ProjectOption, save_options
 from microtvm_api.server import TransportTimeouts, main
@@ -48,12 +49,12 @@ PROJECT_OPTIONS = (
                   optional=(_GEN, _BUILD, _FLASH)),
     ProjectOption("west_cmd", "str", default="west",
                   help="how to run west, split like a shell would (e.g. '/venv/bin/python3 -m west')",
-                  optional=(_GEN, _BUILD, _FLASH)),
+                  optional=(_GEN, _BUILD, _FLASH), words=True),
     ProjectOption("zephyr_toolchain_variant", "str",
                   help="ZEPHYR_TOOLCHAIN_VARIANT (default: $ZEPHYR_TOOLCHAIN_VARIANT, else the board's)",
                   optional=(_GEN, _BUILD)),
     ProjectOption("config_main_stack_size", "int", default=4096, help="CONFIG_MAIN_STACK_SIZE in bytes",
-                  optional=(_GEN,)),
+                  optional=(_GEN,), minimum=512, maximum=16 * 1024 * 1024),
     ProjectOption("west_runner", "str", help="west flash runner (default: the board's in boards.yaml)",
                   optional=(_GEN, _FLASH)),
     ProjectOption("serial_number", "str", help="serial number of the board's debug probe (several boards)",
@@ -61,7 +62,7 @@ PROJECT_OPTIONS = (
     ProjectOption("serial_port", "str", help="serial device to use instead of finding it by USB id",
                   optional=(_GEN, _OPEN)),
     ProjectOption("baud_rate", "int", help="UART baud rate (default: the console's current-speed in the "
-                  "built devicetree)", optional=(_GEN, _OPEN)),
+                  "built devicetree)", optional=(_GEN, _OPEN), minimum=300, maximum=12_000_000),
     ProjectOption("verbose", "bool", default=False, help="run west verbosely", optional=(_BUILD, _FLASH)),
 )
 # Timeouts the host session uses: an emulator is local and fast to answer; a board may be mid-reset.
@@ -92,7 +93,8 @@ class ZephyrHandler(TemplateHandler):
         board = load_boards().get(options["board"])
         copies = [(APP_DIR / "src", "src"), (APP_DIR / "CMakeLists.txt", "CMakeLists.txt")]
         copies += [(HERE / name, name) for name in SERVER_FILES]
-        with new_project(model_library_format_path, project_dir, copies, platform="zephyr") as model_dir:
+        with new_project(model_library_format_path, project_dir, copies, platform="zephyr",
+                         template_dir=HERE) as model_dir:
             write_model_glue(model_dir / "metadata.json", project_dir / "src" / "model_glue.c")
             write_runtime_list(project_dir, runtime_sources(model_dir / "runtime", platform=None))
             (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
@@ -135,7 +137,7 @@ class ZephyrHandler(TemplateHandler):
         self._require_project("build")
         board = self._board(options)
         west, env = self._west(options)
-        metadata = json.loads((self.project_dir / MODEL_DIR / "metadata.json").read_text())
+        metadata = load_metadata(self.project_dir / MODEL_DIR / "metadata.json")
         check_fits(board, metadata, int(self.saved_option_values().get("config_main_stack_size", 0)))
         variant = options.get("zephyr_toolchain_variant") or env.get("ZEPHYR_TOOLCHAIN_VARIANT")
         cmake_args = toolchain_setup(variant or board.toolchain, env)

@@ -18,11 +18,18 @@ def tvmc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     )
 
 
+# The smallest metadata.json the validator (microtvm_api.mlf_metadata) accepts.
+VALID_METADATA = {
+    "mlf_version": 1,
+    "models": [{"name": "m", "signature": "00ff", "inputs": [], "outputs": []}],
+}
+
+
 def _fake_mlf(tmp_path: Path, metadata: object = None) -> Path:
     """A tar with a metadata.json (enough for the client-side checks before any server is involved)."""
     meta = tmp_path / "metadata.json"
     meta.write_text(
-        json.dumps(metadata if metadata is not None else {"mlf_version": 1, "models": [{"name": "m"}]})
+        json.dumps(metadata if metadata is not None else VALID_METADATA)
     )
     path = tmp_path / "model.tar"
     with tarfile.open(path, "w") as tar:

@@ -62,18 +62,18 @@ def test_strings_are_escaped_for_c(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"name": "bad-name"}, "model name 'bad-name' is not a C identifier"),
+        ({"name": "bad-name"}, r'models\[0\]\.name is "bad-name": it must be a C identifier'),
         ({"inputs": [{"name": "x", "c_name": "1x", "dtype": "int8", "shape": [4], "size_bytes": 4}]},
-         "inputs\\[0\\] c_name '1x' is not a C identifier"),
+         r'models\[0\]\.inputs\[0\]\.c_name is "1x": it must be a C identifier'),
         ({"outputs": [{"name": "y", "c_name": "y", "dtype": "complex64", "shape": [4], "size_bytes": 4}]},
-         "outputs\\[0\\] dtype 'complex64' is not one of"),
+         r'models\[0\]\.outputs\[0\]\.dtype is "complex64": it must be one of int8'),
         ({"inputs": [{"name": "x", "c_name": "x", "dtype": "int8", "shape": [-1], "size_bytes": 4}]},
-         "shape \\[-1\\] is not a list of non-negative integers"),
+         r"inputs\[0\]\.shape is \[-1\]: it must be a list of non-negative integers"),
         ({"inputs": [{"name": "x", "c_name": "x", "dtype": "int8", "shape": [4], "size_bytes": "4"}]},
-         "size_bytes '4' is not a non-negative integer"),
-        ({"inputs": None}, "model has no 'inputs' list"),
-        ({"operators": [{"index": 0}]}, "'operators' must be a list of objects with a 'name'"),
-        ({"signature": 5}, "model signature is not a string"),
+         r'inputs\[0\]\.size_bytes is "4": it must be a non-negative integer'),
+        ({"inputs": None}, r"models\[0\]\.inputs is null: it must be a list of tensors"),
+        ({"operators": [{"index": 0}]}, r"models\[0\]\.operators\[0\]\.name is missing: it must be a string"),
+        ({"signature": 5}, r"models\[0\]\.signature is 5: it must be a non-empty string"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path: Path, overrides: dict[str, object], message: str) -> None:
@@ -91,7 +91,7 @@ def test_missing_invalid_and_ambiguous_metadata(tmp_path: Path) -> None:
     with pytest.raises(InvalidMetadataError, match="not valid JSON"):
         render_model_glue(bad)
     bad.write_text(json.dumps({"models": []}))
-    with pytest.raises(InvalidMetadataError, match="no 'models' list"):
+    with pytest.raises(InvalidMetadataError, match=r"field 'models' is \[\]: it must be a non-empty list"):
         render_model_glue(bad)
     meta = _metadata(tmp_path)
     doc = json.loads(meta.read_text())

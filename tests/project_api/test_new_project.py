@@ -10,6 +10,9 @@ import pytest
 from microtvm_api.errors import ArchiveError, ProjectExistsError, UnsafeArchiveError
 from microtvm_api.new_project import new_project
 
+# The smallest metadata.json the validator accepts (mlf_metadata): one model, its name and signature.
+META = json.dumps({"models": [{"name": "m", "signature": "00ff", "inputs": [], "outputs": []}]}).encode()
+
 
 def _tar(tmp_path: Path, members: dict[str, bytes]) -> Path:
     src = tmp_path / "src"
@@ -24,7 +27,7 @@ def _tar(tmp_path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_makes_the_project(tmp_path: Path) -> None:
-    mlf = _tar(tmp_path, {"metadata.json": json.dumps({"models": []}).encode(), "codegen/a.c": b"int a;"})
+    mlf = _tar(tmp_path, {"metadata.json": META, "codegen/a.c": b"int a;"})
     extra = tmp_path / "server.py"
     extra.write_text("# server")
     project = tmp_path / "p"
@@ -43,7 +46,7 @@ def test_refusals_leave_nothing(tmp_path: Path) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep")
-    mlf = _tar(tmp_path, {"metadata.json": b"{}"})
+    mlf = _tar(tmp_path, {"metadata.json": META})
     with pytest.raises(ProjectExistsError, match="not empty"):
         with new_project(mlf, busy, platform="x"):
             pass
@@ -59,7 +62,7 @@ def test_tar_without_metadata_is_removed_again(tmp_path: Path) -> None:
 
 
 def test_unsafe_member_is_refused(tmp_path: Path) -> None:
-    mlf = _tar(tmp_path, {"../escape.txt": b"x", "metadata.json": b"{}"})
+    mlf = _tar(tmp_path, {"../escape.txt": b"x", "metadata.json": META})
     with pytest.raises(UnsafeArchiveError):
         with new_project(mlf, tmp_path / "deep" / "p", platform="x"):
             pass
@@ -67,7 +70,7 @@ def test_unsafe_member_is_refused(tmp_path: Path) -> None:
 
 
 def test_failure_in_the_template_step_cleans_up_but_keeps_an_existing_empty_dir(tmp_path: Path) -> None:
-    mlf = _tar(tmp_path, {"metadata.json": b"{}"})
+    mlf = _tar(tmp_path, {"metadata.json": META})
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RuntimeError, match="template step"):

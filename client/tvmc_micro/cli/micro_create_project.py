@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tvmc_micro.errors import TvmcError
     from tvmc_micro.project import (
+        check_options,
+        check_outside_template,
         launched,
         option_values,
         read_mlf_metadata,
@@ -47,20 +49,29 @@ def run(args: argparse.Namespace) -> int:
             f"model library format file {mlf} does not exist", "create it: tvmc compile MODEL -o model.tar"
         )
     model = read_mlf_metadata(mlf)["models"][0]
+    # The server runs in the template directory: it gets absolute paths, resolved here against our cwd.
     project_dir = Path(args.project_dir).absolute()
+    check_outside_template(project_dir, template)
+    if project_dir.is_symlink() and not args.force:
+        raise TvmcError(
+            f"{project_dir} is a symbolic link; a project is never generated through a link",
+            "choose a new directory",
+        )
     if project_dir.exists() and not args.force and (not project_dir.is_dir() or any(project_dir.iterdir())):
         raise TvmcError(
             f"{project_dir} already exists",
             "choose a new directory, or pass -f to replace a project created earlier",
         )
-    if args.force:
-        remove_existing_project(project_dir)
     with launched(template, verbose=args.verbose) as (client, info):
         if not info.get("is_template"):
             raise TvmcError(f"{template} is a generated project, not a template", "pass a template directory")
+        # Check the options against the template's declarations before -f removes anything.
+        check_options(info, options)
+        if args.force:
+            remove_existing_project(project_dir)
         client.generate_project(mlf.absolute(), None, project_dir, options)
     print(
-        f"created {info['platform_name']} project {project_dir} for model {model.get('name')!r}; "
+        f"created {info['platform_name']} project {project_dir} for model {model['name']!r}; "
         f"next: tvmc micro build {args.project_dir}",
         file=sys.stderr,
     )
