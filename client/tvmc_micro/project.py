@@ -114,7 +114,9 @@ def check_is_project(info: dict[str, Any], project_dir: Path, platform: str | No
 
 def check_outside_template(project_dir: Path, template: Path) -> None:
     """A project is never made inside (or over) a template, nor anywhere in the repository's templates."""
-    for root in (template, TEMPLATES_DIR):
+    from tvmc_micro.resources import templates_dir
+
+    for root in (template, templates_dir()):
         overlap = template_overlap(project_dir, root)
         if overlap:
             raise TvmcError(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from microtvm_api.conformance import _minimal_mlf
 from microtvm_api.project_marker import MARKER_NAME
-from tvmc_micro.project import TEMPLATES_DIR
+from tvmc_micro.resources import templates_dir
 
 
 def tvmc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,7 @@ def project(tmp_path: Path, mlf: Path) -> Path:
 
 
 def test_force_on_the_template_is_refused_and_the_template_survives(mlf: Path) -> None:
-    template = TEMPLATES_DIR / "crt_host"
+    template = templates_dir() / "crt_host"
     before = _tree(template)
     done = tvmc("micro", "create-project", "-f", str(template), str(mlf), "crt_host")
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -112,7 +112,7 @@ def test_a_symlink_is_never_followed(tmp_path: Path, project: Path, mlf: Path) -
 
 
 def test_no_project_inside_a_template(mlf: Path) -> None:
-    inside = TEMPLATES_DIR / "crt_host" / "my_project"
+    inside = templates_dir() / "crt_host" / "my_project"
     done = tvmc("micro", "create-project", str(inside), str(mlf), "crt_host")
     assert done.returncode == 2 and "is inside the template directory" in done.stderr
     assert not inside.exists()
@@ -124,7 +124,7 @@ def test_a_relative_project_dir_is_made_in_the_users_directory(tmp_path: Path, m
     done = tvmc("micro", "create-project", "rel_proj", str(mlf), "crt_host", cwd=work)
     assert done.returncode == 0, done.stderr
     assert (work / "rel_proj" / MARKER_NAME).is_file()
-    assert not (TEMPLATES_DIR / "crt_host" / "rel_proj").exists()
+    assert not (templates_dir() / "crt_host" / "rel_proj").exists()
 
 
 def test_a_bad_option_is_reported_before_force_removes_anything(project: Path, mlf: Path) -> None:
