@@ -21,7 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,18 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 class QemuTransport:
     """One QEMU process and its UART pty opened with pyserial; a transport (read/write/close)."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, *, start_timeout_sec: float = 10.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        start_timeout_sec: float = 10.0,
+        explain_exit: Callable[[int], tuple[str, str] | None] | None = None,
+    ) -> None:
+        """`explain_exit(status)` turns a firmware's exit status (e.g. through semihosting) into
+        (what happened, what to do) for the error raised when the UART closes; None: no explanation."""
         self.argv = list(argv)
+        self.explain_exit = explain_exit
         self.log_path = log_path
         self.pty_path: str | None = None
         self._port: Any = None
@@ -153,6 +163,13 @@ class QemuTransport:
             except subprocess.TimeoutExpired:
                 status = None
         state = f"QEMU exited with status {status}" if status is not None else "the QEMU pty closed"
+        explained = None if status is None or self.explain_exit is None else self.explain_exit(status)
+        if explained is not None:
+            happened, todo = explained
+            return TransportClosedError(
+                f"{happened} ({what}: {state})\n{self.log_tail()}",
+                f"{todo}; full QEMU log in {self.log_path}",
+            )
         return TransportClosedError(
             f"{what}: {state}\n{self.log_tail()}",
             f"the firmware stopped (abort, fault or semihosting exit); full QEMU log in {self.log_path}",

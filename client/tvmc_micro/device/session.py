@@ -473,8 +473,13 @@ class DeviceSession:
         self.stats.bytes_sent += len(frame)
 
     def _closed_error(self, err: BaseException) -> DeviceTransportClosedError:
+        # A transport that knows why it closed (a server that read the firmware's fault report) says so
+        # in its own message and hint; keep them rather than bury its hint in our message.
+        message = getattr(err, "message", None)
+        hint = getattr(err, "hint", None)
         return DeviceTransportClosedError(
-            f"{self.transport_name} closed: {err}",
+            f"{self.transport_name} closed: {message if isinstance(message, str) else err}",
+            hint if isinstance(hint, str) and hint else
             "the device (or its host process) went away; look at its output, then flash and run again",
         )
 
