@@ -16,12 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import microtvm_api
-from microtvm_api import errors, framing
+from microtvm_api import errors, framing, lifeline
 from microtvm_api.errors import (
     IoTimeoutError,
     ProjectAPIError,
@@ -189,6 +190,14 @@ class ProjectAPIClient:
         child_env.setdefault("PYTHONUNBUFFERED", "1")
         if debug:
             argv.append("--debug")
+        # The server (and through it what it starts) gets SIGTERM when this thread ends, even on SIGKILL
+        # of the client. PDEATHSIG follows the launching thread, so it is only armed from the main thread;
+        # servers also watch for their parent's death themselves (microtvm_api.lifeline).
+        preexec = (
+            lifeline.die_with_parent(signal.SIGTERM)
+            if threading.current_thread() is threading.main_thread()
+            else None
+        )
         log_r, log_w = os.pipe()
         try:
             if chosen == "fds":
@@ -204,6 +213,7 @@ class ProjectAPIClient:
                     env=child_env,
                     pass_fds=(req_r, rep_w),
                     start_new_session=True,
+                    preexec_fn=preexec,
                 )
                 os.close(req_r)
                 os.close(rep_w)
@@ -217,6 +227,7 @@ class ProjectAPIClient:
                     cwd=cwd or path.parent,
                     env=child_env,
                     start_new_session=True,
+                    preexec_fn=preexec,
                 )
                 assert process.stdin is not None and process.stdout is not None
                 read_fd, write_fd = os.dup(process.stdout.fileno()), os.dup(process.stdin.fileno())
@@ -316,8 +327,9 @@ class ProjectAPIClient:
             "method": method,
             "params": list(params) if isinstance(params, Sequence) else dict(params or {}),
         }
-        self._send(framing.encode(request), method, deadline, timeout_sec)
-        reply = self._receive(method, deadline, timeout_sec)
+        with self._interruptible(method):
+            self._send(framing.encode(request), method, deadline, timeout_sec)
+            reply = self._receive(method, deadline, timeout_sec)
         if reply.get("id") != request_id:
             raise self._fail(
                 ServerProtocolError(
@@ -331,11 +343,45 @@ class ProjectAPIClient:
 
     def send_line(self, line: bytes, timeout_sec: float | None = 30.0) -> None:
         """Send raw bytes as one request line (the conformance checker sends malformed ones)."""
-        self._send(line.rstrip(b"\n") + b"\n", "a raw request", deadline_after(timeout_sec), timeout_sec)
+        with self._interruptible("a raw request"):
+            self._send(line.rstrip(b"\n") + b"\n", "a raw request", deadline_after(timeout_sec), timeout_sec)
 
     def read_reply(self, timeout_sec: float | None = 30.0, what: str = "a raw request") -> dict[str, Any]:
         """The next reply object, whatever its id or kind (error replies are returned, not raised)."""
-        return self._receive(what, deadline_after(timeout_sec), timeout_sec)
+        with self._interruptible(what):
+            return self._receive(what, deadline_after(timeout_sec), timeout_sec)
+
+    @contextmanager
+    def _interruptible(self, method: str) -> Iterator[None]:
+        """On Ctrl-C (or any KeyboardInterrupt) during a call, stop the server at once and re-raise.
+
+        The call's reply is still due, so the channel is out of step and the server may be blocked in a
+        long read; waiting for a polite close_transport would cost that call's whole deadline. Stopping the
+        server (SIGTERM to its process group; servers then close what they opened, QEMU included) takes
+        milliseconds. The client is unusable afterwards.
+        """
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.abandon(f"interrupted during {method}")
+            raise
+
+    def abandon(self, why: str) -> None:
+        """Stop the server now without the end-of-input handshake (after an interrupt); idempotent."""
+        blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        on_main = threading.current_thread() is threading.main_thread()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if on_main else None
+        try:
+            if self._broken is None:
+                self._broken = ServerExitedError(
+                    f"the Project API client was {why}; the server was stopped", "launch it again"
+                )
+            self.close_input()
+            self._stop(term_wait_sec=1.0)
+            self.close(timeout_sec=0.0)
+        finally:
+            if old is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _send(self, line: bytes, method: str, deadline: float | None, timeout_sec: float | None) -> None:
         if self._broken is not None:
@@ -460,11 +506,11 @@ class ProjectAPIClient:
 
     # ---- failure reports ---------------------------------------------------------------------------
 
-    def _stop(self) -> None:
+    def _stop(self, term_wait_sec: float = 3.0) -> None:
         """Stop the server and anything it started (it runs in its own session/process group)."""
         if self.process.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, term_wait_sec), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.process.pid, sig)
             except (ProcessLookupError, PermissionError):
@@ -516,8 +562,9 @@ class ProjectAPIClient:
             ServerTimeoutError(
                 f"the Project API server {self.server} did not answer {method} within "
                 f"{timeout_sec or 0:g} s; stopped it",
-                "if the step is legitimately slow, raise the deadline (timeout_sec / --timeout); "
-                "otherwise the server is stuck: run it by hand with --debug",
+                f"if the step is legitimately slow, raise the deadline (`tvmc micro rpc DIR {method} "
+                "--timeout SECONDS`, or timeout_sec= in Python); otherwise the server is stuck: run it by "
+                f"hand to see where: python3 {self.server} --debug",
             )
         )
 
@@ -570,6 +617,9 @@ class ServerTransport:
         return self.client.read_transport(n, timeout_sec)
 
     def close(self) -> None:
+        """close_transport, unless the client already gave up on the server (it was stopped, died or was
+        interrupted): then there is nothing to close politely, and trying would only wait."""
         if self._open:
             self._open = False
-            self.client.close_transport()
+            if self.client.usable:
+                self.client.close_transport()

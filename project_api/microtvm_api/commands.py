@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from microtvm_api import lifeline
 from microtvm_api.errors import CommandFailedError, ToolNotFoundError
 
 
@@ -66,6 +68,9 @@ def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Its own group (so a timeout kills make and its compilers together): the server's signal
+            # cleanup and the kernel's parent-death signal stop it when the server goes away.
+            preexec_fn=lifeline.die_with_parent(signal.SIGTERM),
         )
     except FileNotFoundError as err:
         if cwd is not None and not Path(cwd).is_dir():
@@ -78,6 +83,7 @@ def run_command(
     lines: list[str] = []
     tail: collections.deque[str] = collections.deque(maxlen=25)
     timer = _Watchdog(process, timeout_sec)
+    token = lifeline.add_cleanup(lambda: _kill_group(process))
     try:
         for raw in process.stdout:
             text = raw.decode("utf-8", "replace")
@@ -88,6 +94,7 @@ def run_command(
                 stream.flush()
         returncode = process.wait()
     finally:
+        lifeline.remove_cleanup(token)
         timer.cancel()
         process.stdout.close()
     output = "".join(lines)
@@ -108,6 +115,13 @@ def run_command(
     return CommandResult(tuple(args), returncode, output)
 
 
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class _Watchdog:
     """Kills the command's process group after `timeout_sec` (a reader loop cannot time out on its own)."""
 
@@ -122,13 +136,8 @@ class _Watchdog:
             self._timer.start()
 
     def _kill(self, process: subprocess.Popen[bytes]) -> None:
-        import signal
-
         self.fired = True
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill_group(process)
 
     def cancel(self) -> None:
         if self._timer is not None:

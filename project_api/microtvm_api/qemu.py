@@ -5,6 +5,10 @@ the pty is then opened through pyserial like any serial port, so the device sess
 of transport as a real board. QEMU's own output (the pty line, semihosting messages, its errors) goes to
 a log file whose tail is quoted when QEMU fails or exits. `close()` kills QEMU and reaps it.
 
+QEMU runs in a session of its own (a terminal's Ctrl-C must not reach it), so killing the server's process
+group misses it: it gets SIGKILL from the kernel when the thread that started it ends (PR_SET_PDEATHSIG),
+and `close` is registered to run when a server with `lifeline.install()` is signalled.
+
 With `icount=True` QEMU runs `-icount shift=0,align=off,sleep=off`: one guest instruction is exactly one
 nanosecond of virtual time, so device timer counts are repeatable instruction counts.
 """
@@ -17,10 +21,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from microtvm_api import lifeline
 from microtvm_api.errors import (
     CommandFailedError,
     IoTimeoutError,
@@ -66,13 +71,24 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 class QemuTransport:
     """One QEMU process and its UART pty opened with pyserial; a transport (read/write/close)."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, *, start_timeout_sec: float = 10.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        start_timeout_sec: float = 10.0,
+        explain_exit: Callable[[int], tuple[str, str] | None] | None = None,
+    ) -> None:
+        """`explain_exit(status)` turns a firmware's exit status (e.g. through semihosting) into
+        (what happened, what to do) for the error raised when the UART closes; None: no explanation."""
         self.argv = list(argv)
+        self.explain_exit = explain_exit
         self.log_path = log_path
         self.pty_path: str | None = None
         self._port: Any = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._last_status: int | None = None
+        self._cleanup_token: int | None = None
         if shutil.which(self.argv[0]) is None:
             raise ToolNotFoundError(
                 f"{self.argv[0]} not found on PATH",
@@ -85,8 +101,14 @@ class QemuTransport:
             # Its own session, so killing QEMU never reaches our process group; stdin detached so a
             # terminal's ^C goes to us, not to QEMU.
             self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=lifeline.die_with_parent(signal.SIGKILL),
             )
+        self._cleanup_token = lifeline.add_cleanup(self.close)
         try:
             self.pty_path = self._wait_for_pty(start_timeout_sec)
             self._port = self._open_port(self.pty_path)
@@ -141,6 +163,13 @@ class QemuTransport:
             except subprocess.TimeoutExpired:
                 status = None
         state = f"QEMU exited with status {status}" if status is not None else "the QEMU pty closed"
+        explained = None if status is None or self.explain_exit is None else self.explain_exit(status)
+        if explained is not None:
+            happened, todo = explained
+            return TransportClosedError(
+                f"{happened} ({what}: {state})\n{self.log_tail()}",
+                f"{todo}; full QEMU log in {self.log_path}",
+            )
         return TransportClosedError(
             f"{what}: {state}\n{self.log_tail()}",
             f"the firmware stopped (abort, fault or semihosting exit); full QEMU log in {self.log_path}",
@@ -185,6 +214,9 @@ class QemuTransport:
                 pass
             self._port = None
         proc, self._proc = self._proc, None
+        if self._cleanup_token is not None:
+            lifeline.remove_cleanup(self._cleanup_token)
+            self._cleanup_token = None
         if proc is None:
             return None
         if proc.poll() is None:

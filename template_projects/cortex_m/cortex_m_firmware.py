@@ -291,3 +291,140 @@ def explain_link_failure(board: Board, output: str) -> str | None:
         f"({_kb(total + excess)} needed > {_kb(total)} {region} on {board.name}); "
         "pick a board with more memory, lower stack_bytes, or a smaller model"
     )
+
+
+# ---- stack depth and fault reports ---------------------------------------------------------------------
+
+# Exit statuses of the firmware under QEMU semihosting (startup.c, platform_cortex_m.c).
+FAULT_NAMES = {2: "NMI", 3: "HardFault", 4: "MemManage", 5: "BusFault", 6: "UsageFault"}
+FAULT_EXIT_BASE = 70
+STACK_OVERFLOW_EXIT_BASE = 80
+ABORT_EXIT_BASE = 100
+UNEXPECTED_IRQ_EXIT_BASE = 170
+# Pushed on the process stack by an interrupt taken in main(): 8 words, 26 with the FP context.
+EXCEPTION_FRAME_BYTES = 32
+EXCEPTION_FRAME_FP_BYTES = 104
+# newlib-nano functions the firmware calls (memcpy, memset) are not compiled here: no call graph for them.
+LIBRARY_MARGIN_BYTES = 64
+STACK_ROOT = "main"
+
+
+@dataclass(frozen=True)
+class ExitReason:
+    """What a QEMU exit status says about how the firmware stopped."""
+
+    text: str
+    fault: str | None = None  # the exception's name for a fault
+    stack_overflow: bool = False
+
+
+def describe_exit_status(status: int) -> ExitReason | None:
+    """The firmware's semihosting exit status as words; None for a status it does not use."""
+    for base, overflow in ((FAULT_EXIT_BASE, False), (STACK_OVERFLOW_EXIT_BASE, True)):
+        name = FAULT_NAMES.get(status - base)
+        if name is not None:
+            cause = " caused by a stack overflow" if overflow else ""
+            return ExitReason(f"the firmware took a {name} exception{cause}", name, overflow)
+    if ABORT_EXIT_BASE <= status < ABORT_EXIT_BASE + 0x40:
+        code = status - ABORT_EXIT_BASE
+        return ExitReason(f"the firmware aborted (tvmrt_platform_abort, code {code} mod 64)")
+    if UNEXPECTED_IRQ_EXIT_BASE <= status < UNEXPECTED_IRQ_EXIT_BASE + 0x40:
+        number = status - UNEXPECTED_IRQ_EXIT_BASE
+        return ExitReason(f"the firmware took an unexpected exception (number {number})")
+    return None
+
+
+@dataclass(frozen=True)
+class StackEstimate:
+    """The deepest call path from main() by gcc's -fcallgraph-info=su, plus what a call graph cannot see."""
+
+    bytes: int  # frames on the path + an exception frame + LIBRARY_MARGIN_BYTES
+    path: tuple[str, ...]
+    dynamic: tuple[str, ...]  # functions with variable-size frames (alloca, VLAs): the estimate may be low
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "estimated_bytes": self.bytes,
+            "worst_path": list(self.path),
+            "dynamic_frames": list(self.dynamic),
+        }
+
+
+_CI_NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)"')
+_CI_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+_CI_FRAME = re.compile(r"\\n(\d+) bytes \(([a-z,]+)\)")
+INDIRECT = "__indirect_call"
+
+
+def estimate_stack(ci_files: Sequence[Path], *, fpu: bool, root: str = STACK_ROOT) -> StackEstimate | None:
+    """Worst stack depth from `root` over the call graphs gcc wrote (-fcallgraph-info=su), or None when
+    there are none (a compiler without the option).
+
+    An indirect call (the runtime calls the model's run function and the platform through pointers)
+    counts as the deepest function that no code calls directly and that makes no indirect call itself:
+    the callbacks (model run function, platform hooks) rather than entry points such as main() or the
+    runtime's API. Recursion is not followed (the firmware has none; a cycle counts once).
+    """
+    frames: dict[str, int] = {}
+    dynamic: set[str] = set()
+    calls: dict[str, set[str]] = {}
+    for path in ci_files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for title, label in _CI_NODE.findall(text):
+            m = _CI_FRAME.search(label)
+            if m:
+                frames[title] = int(m.group(1))
+                if "dynamic" in m.group(2) and "bounded" not in m.group(2):
+                    dynamic.add(title.rsplit(":", 1)[-1])
+        for source, target in _CI_EDGE.findall(text):
+            calls.setdefault(source, set()).add(target)
+    if not frames:
+        return None
+    # A static function's node is "file:name"; calls name the function as written: map names to nodes.
+    by_name: dict[str, str] = {}
+    for title in frames:
+        by_name.setdefault(title.rsplit(":", 1)[-1] if ":" in title else title, title)
+
+    def node(name: str) -> str:
+        return name if name in frames else by_name.get(name.rsplit(":", 1)[-1], name)
+
+    called = {node(t) for targets in calls.values() for t in targets}
+
+    def reaches_indirect(name: str, seen: set[str]) -> bool:
+        if name == INDIRECT:
+            return True
+        key = node(name)
+        if key in seen:
+            return False
+        seen.add(key)
+        return any(reaches_indirect(t, seen) for t in calls.get(key, ()))
+
+    pointer_targets = sorted(
+        t for t in frames if t not in called and node(t) != node(root) and not reaches_indirect(t, set())
+    )
+    memo: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+    def deepest(name: str, on_path: frozenset[str]) -> tuple[int, tuple[str, ...]]:
+        if name == INDIRECT:
+            options = [deepest(t, on_path) for t in pointer_targets if t not in on_path]
+            best_target = max(options, default=(0, ()))
+            return best_target[0], (f"(through a pointer) {best_target[1][0]}", *best_target[1][1:]) if (
+                best_target[1]) else ()
+        key = node(name)
+        if key in on_path:
+            return 0, ()
+        if key not in memo:
+            best: tuple[int, tuple[str, ...]] = (0, ())
+            for callee in sorted(calls.get(key, ())):
+                best = max(best, deepest(callee, on_path | {key}))
+            memo[key] = (frames.get(key, 0) + best[0], (key.rsplit(":", 1)[-1], *best[1]))
+        return memo[key]
+
+    depth, path = deepest(root, frozenset())
+    extra = (EXCEPTION_FRAME_FP_BYTES if fpu else EXCEPTION_FRAME_BYTES) + LIBRARY_MARGIN_BYTES
+    return StackEstimate(depth + extra, path, tuple(sorted(dynamic)))
+
+
+def suggested_stack_bytes(needed: int) -> int:
+    """A stack_bytes value covering `needed` with a quarter to spare, rounded up to 256 bytes."""
+    return -(-(needed * 5 // 4) // 256) * 256

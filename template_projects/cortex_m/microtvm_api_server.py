@@ -24,6 +24,7 @@ if str(HERE) not in sys.path:  # run as a script the folder is on sys.path alrea
     sys.path.insert(0, str(HERE))
 
 import cortex_m_firmware as fw  # noqa: E402
+from microtvm_api import lifeline  # noqa: E402
 from microtvm_api.commands import run_command  # noqa: E402
 from microtvm_api.errors import (  # noqa: E402
     ArchiveError,
@@ -171,6 +172,8 @@ class CortexMHandler(TemplateHandler):
         ]
         (root / ELF).parent.mkdir(exist_ok=True)
         (root / ELF).unlink(missing_ok=True)
+        for stale in (root / ELF).parent.glob(f"{ELF.name}-*.ci"):
+            stale.unlink()
         argv = fw.gcc_command(
             board,
             sources=[s.relative_to(root) for s in sources],
@@ -182,7 +185,8 @@ class CortexMHandler(TemplateHandler):
             firmware_dir=Path("firmware"),
             output=ELF,
             opt_level=options["opt_level"],
-            extra_flags=shlex.split(options["compiler_flags"]),
+            # Call graphs with frame sizes (build/firmware.elf-*.ci) for the stack estimate.
+            extra_flags=["-fcallgraph-info=su", *shlex.split(options["compiler_flags"])],
             defines=["TVMGEN_PROFILE"],
         )
         try:
@@ -193,9 +197,21 @@ class CortexMHandler(TemplateHandler):
                 raise
             raise fw.FirmwareError(reason, "the full linker output is above") from err
         size = run_command([fw.SIZE, "-A", str(ELF)], cwd=root, echo_output=False)
-        sizes = fw.parse_size_output(size.output)
+        sizes: dict[str, Any] = dict(fw.parse_size_output(size.output))
+        stack_bytes = int(load_options(root).get("stack_bytes", 0))
+        call_graphs = sorted((root / ELF).parent.glob(f"{ELF.name}-*.ci"))
+        estimate = fw.estimate_stack(call_graphs, fpu=bool(board.fpu))
+        if estimate is not None:
+            sizes["stack"] = {"stack_bytes": stack_bytes, **estimate.to_json()}
         (root / "build" / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
         print(f"{ELF} for {board.name}:\n{fw.usage_report(board, sizes)}", file=sys.stderr)
+        if estimate is not None and estimate.bytes > stack_bytes:
+            print(
+                f"warning: the main stack is {stack_bytes} bytes (stack_bytes) but the deepest call path "
+                f"needs about {estimate.bytes} ({' -> '.join(estimate.path)}); the firmware will fault. "
+                f"{_stack_advice(estimate.bytes)}",
+                file=sys.stderr,
+            )
 
     def flash(self, options: Mapping[str, Any]) -> None:
         """QEMU boots an image file, so flashing records which build the "device" now holds."""
@@ -229,13 +245,39 @@ class CortexMHandler(TemplateHandler):
         argv = qemu_argv(
             board.qemu_machine, image, icount=options["qemu_icount"], semihosting=board.semihosting
         )
-        self._transport = QemuTransport(argv, self.project_dir / "build" / "qemu.log")
+        self._transport = QemuTransport(
+            argv, self.project_dir / "build" / "qemu.log", explain_exit=self._explain_exit
+        )
         # The firmware pokes its UART while waiting, so QEMU notices the pty reader within milliseconds.
         return TransportTimeouts(
             session_start_retry_timeout_sec=2.0,
             session_start_timeout_sec=15.0,
             session_established_timeout_sec=120.0,
         )
+
+    def _explain_exit(self, status: int) -> tuple[str, str] | None:
+        """QEMU's exit status as the firmware meant it, and what to do (the stack advice for overflows)."""
+        reason = fw.describe_exit_status(status)
+        if reason is None:
+            return None
+        if reason.stack_overflow:
+            stack_bytes = load_options(self.project_dir).get("stack_bytes")
+            try:
+                sizes = json.loads((self.project_dir / "build" / "sizes.json").read_text())
+                needed = int(sizes["stack"]["estimated_bytes"])
+            except (OSError, ValueError, KeyError, TypeError):
+                needed = None
+            estimate = f"; the build estimated {needed} bytes" if needed else ""
+            return (
+                f"{reason.text}: the main stack (stack_bytes={stack_bytes}) is too small{estimate}",
+                _stack_advice(needed or 2 * int(stack_bytes or 1024)),
+            )
+        if reason.fault is not None:
+            return reason.text, (
+                "a bad pointer or an out-of-bounds access in the firmware or the model's code; "
+                "the fault is reported in build/qemu.log"
+            )
+        return reason.text, "the firmware's message is in build/qemu.log"
 
     def close_transport(self) -> None:
         transport, self._transport = self._transport, None
@@ -254,5 +296,15 @@ class CortexMHandler(TemplateHandler):
         self._open().write(data, timeout_sec)
 
 
+def _stack_advice(needed: int) -> str:
+    suggested = fw.suggested_stack_bytes(needed)
+    return (
+        f"give it more: recreate the project with --project-option stack_bytes={suggested} "
+        "(tvmc micro create-project -f DIR model.tar cortex_m --project-option board=... "
+        f"--project-option stack_bytes={suggested}), then build and flash"
+    )
+
+
 if __name__ == "__main__":
+    lifeline.install()  # a signal or the client's death also stops QEMU and the build tools
     main(CortexMHandler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -81,7 +82,17 @@ def test_server_that_hangs_past_the_deadline_is_stopped(launch: Launch, servers:
         client.build({"board": "alpha", "sleep_sec": 60}, timeout_sec=0.5)
     assert time.monotonic() - start < 10
     assert "did not answer build within 0.5 s" in str(info.value)
-    assert "raise the deadline" in (info.value.hint or "")
+    hint = info.value.hint or ""
+    assert "raise the deadline" in hint
+    # Every flag the hint names exists where it says (once it named a `--timeout` tvmc run never had).
+    rpc_help = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", "micro", "rpc", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "tvmc micro rpc DIR build --timeout SECONDS" in hint and "--timeout" in rpc_help
+    server_help = subprocess.run(  # a server's fd 1 is its stderr: help text goes there
+        [sys.executable, str(servers / "echo_server.py"), "--help"], capture_output=True, text=True
+    ).stderr
+    assert "--debug" in hint and "--debug" in server_help
     assert client.process.poll() is not None  # reaped, not left running
 
 

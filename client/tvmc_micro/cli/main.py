@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from microtvm_api.errors import ProjectAPIError
 
@@ -37,6 +41,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is so the same cleanup as Ctrl-C runs (the servers and
+    emulators the command started are stopped) before tvmc exits 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise Terminated while the command runs (main thread only; handlers restored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
@@ -46,11 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        result: int = args.func(args)
+        with _terminate_like_interrupt():
+            result: int = args.func(args)
         return result
-    except KeyboardInterrupt:
-        print("tvmc: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        # One line, no traceback: whatever the command started was stopped on the way out (the Project
+        # API client stops its server, which stops its emulator and tools).
+        signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
+        how = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"tvmc: interrupted{how}", file=sys.stderr)
+        return 128 + signum
     except Exception as err:  # the one place errors become messages and exit codes
         if args.verbose:
             traceback.print_exc()

@@ -36,14 +36,15 @@ static void format_i32(int32_t value, char* out) {
   *out = '\0';
 }
 
-/* QEMU exits with status 100 + (code & 0x7F); the full code is on QEMU's console (the transport's log). */
+/* QEMU exits with status 100 + (code & 0x3F) (170 and up are startup.c's unexpected interrupts); the full
+   code is on QEMU's console (the transport's log). */
 void tvmrt_platform_abort(int32_t code) {
   char text[16];
   format_i32(code, text);
   semihosting_write0("tvmrt: firmware abort, code ");
   semihosting_write0(text);
   semihosting_write0("\n");
-  semihosting_exit(100 + (int)((uint32_t)code & 0x7Fu));
+  semihosting_exit(100 + (int)((uint32_t)code & 0x3Fu));
   for (;;) {
   }
 }

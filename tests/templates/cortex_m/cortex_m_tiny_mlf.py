@@ -89,16 +89,17 @@ def write_tiny_mlf(
     arena_bytes: int = 64,
     declared_arena_bytes: int | None = None,
     signature: str = "00112233aabbccdd",
+    source: str = SOURCE,
 ) -> Path:
     """The tar at `path`. declared_arena_bytes (metadata) may differ from the real arena to test the
-    linker's overflow report."""
+    linker's overflow report; `source` replaces the model's C (a model with a bug, for fault tests)."""
     files: dict[str, bytes] = {
         "metadata.json": json.dumps(
             metadata(arena_bytes if declared_arena_bytes is None else declared_arena_bytes, signature),
             indent=2,
         ).encode(),
         "codegen/host/include/tvmgen_tiny.h": HEADER.format(arena=arena_bytes).encode(),
-        "codegen/host/src/tiny_lib0.c": SOURCE.encode(),
+        "codegen/host/src/tiny_lib0.c": source.encode(),
         "src/tiny.relax": b"# hand-written test model\n",
     }
     for sub in ("include", "src"):
