@@ -459,10 +459,12 @@ class ProjectAPIClient:
         *,
         timeout_sec: float | None = _UNSET,
     ) -> Any:
+        # Paths are resolved here, against the client's working directory: the server runs with its cwd
+        # in the template, where a relative project_dir would land (servers refuse relative paths).
         params = {
-            "model_library_format_path": str(model_library_format_path),
-            "standalone_crt_dir": None if standalone_crt_dir is None else str(standalone_crt_dir),
-            "project_dir": str(project_dir),
+            "model_library_format_path": os.path.abspath(model_library_format_path),
+            "standalone_crt_dir": None if standalone_crt_dir is None else os.path.abspath(standalone_crt_dir),
+            "project_dir": os.path.abspath(project_dir),
             "options": dict(options or {}),
         }
         return self.call("generate_project", params, timeout_sec=timeout_sec)

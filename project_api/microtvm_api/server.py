@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from microtvm_api import lifeline
 from microtvm_api.errors import InternalError, ParseError, to_wire
 from microtvm_api.framing import LineReader, LineTooLongError, encode
 from microtvm_api.handler import ProjectAPIHandler, ServerInfo, TransportTimeouts
@@ -97,6 +98,9 @@ def main(
 ) -> None:
     """Serve `handler` (an instance, or a class/factory called after stdio is protected). Exits."""
     stdin_fd, stdout_fd = protect_stdio()
+    # A signal, or the client's death, stops the server and everything it started (QEMU, build tools,
+    # firmware processes): no orphans (lifeline.py).
+    lifeline.install()
     parser = argparse.ArgumentParser(
         description="microTVM Project API server (JSON-RPC, one object per line)"
     )

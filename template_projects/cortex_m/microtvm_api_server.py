@@ -24,7 +24,6 @@ if str(HERE) not in sys.path:  # run as a script the folder is on sys.path alrea
     sys.path.insert(0, str(HERE))
 
 import cortex_m_firmware as fw  # noqa: E402
-from microtvm_api import lifeline  # noqa: E402
 from microtvm_api.commands import run_command  # noqa: E402
 from microtvm_api.errors import (  # noqa: E402
     ArchiveError,
@@ -306,5 +305,4 @@ def _stack_advice(needed: int) -> str:
 
 
 if __name__ == "__main__":
-    lifeline.install()  # a signal or the client's death also stops QEMU and the build tools
     main(CortexMHandler)

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from microtvm_api import lifeline
 from microtvm_api.commands import run_command
 from microtvm_api.errors import NotImplementedInTemplateError, ServerError, TransportClosedError
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
@@ -183,5 +182,4 @@ class CrtHostHandler(TemplateHandler):
 
 
 if __name__ == "__main__":
-    lifeline.install()  # a signal or the client's death also stops the firmware process and the compiler
     main(CrtHostHandler)

@@ -155,3 +155,14 @@ def test_build_failures_are_reported(launch: Launch, template: Path, tiny_mlf: P
         )
     assert "failed with exit code" in info.value.message and "nonexistent/header.h" in info.value.message
     assert not Path("/tmp/pwned_crt").exists()
+
+
+def test_client_sends_paths_resolved_against_its_own_cwd(
+    launch: Launch, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's cwd is the template: relative paths must be resolved by the client, never there.
+    _minimal_mlf(tmp_path / "model.tar")
+    monkeypatch.chdir(tmp_path)
+    launch(template).generate_project("model.tar", None, "rel_proj", {})
+    assert (tmp_path / "rel_proj" / "model.tar").is_file()
+    assert not (template / "rel_proj").exists()
