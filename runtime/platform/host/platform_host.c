@@ -2,7 +2,11 @@
  * Host (POSIX) defaults for the porting layer: the transport is stdout, the timer is CLOCK_MONOTONIC
  * in nanoseconds, abort exits the process, and the local log goes to stderr (never stdout, which
  * carries the protocol).
+ *
+ * Only a hosted POSIX build compiles it: an IDE that builds every .c of a Model Library Format archive
+ * for a microcontroller gets an empty object here instead of errors about CLOCK_MONOTONIC and write().
  */
+#if defined(__unix__) || defined(__unix) || defined(__APPLE__)
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -47,3 +51,9 @@ void tvmrt_platform_abort(int32_t code) {
 }
 
 void tvmrt_platform_log(const char* msg) { fprintf(stderr, "tvmrt: %s\n", msg); }
+
+#else
+/* Not a POSIX host: a board provides tvmrt_platform_* itself (runtime/README.md). ISO C wants a
+   declaration in every translation unit. */
+typedef int tvmrt_platform_host_not_built;
+#endif
