@@ -113,7 +113,6 @@ def float_stems(op_names: list[str], work: dict[str, list[dict[str, Any]]]) -> l
         if len(rows) != groups.count(pat):
             return None
         merged[pat] = rows
-    work.clear()
     work.update(merged)
     return [g if g is not None else re.sub(r"\d+$", "", n) for g, n in zip(groups, op_names, strict=True)]
 
@@ -124,7 +123,7 @@ def attribute_work(
     """Pair each MLF operator with the model operator it computes (the n-th of its kind), when the kinds'
     counts agree; otherwise the operator's work stays unknown (fused or split by the compiler)."""
     stems = [re.sub(r"\d+$", "", n) for n in op_names]
-    if not any(s in work for s in stems):  # a float model's fused functions
+    if any(n.startswith("fused_") for n in op_names):  # a float model's fused functions
         stems = float_stems(op_names, work) or stems
     counts = {s: stems.count(s) for s in set(stems)}
     seen: dict[str, int] = {}
