@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Any int8 TFLite model on an emulated Cortex-M board (default mps2_an386, Cortex-M4F) through the cortex_m
-template: instructions per inference (total and per operator, with instructions per MAC where the operator
-has multiply-accumulates), firmware sections and the model's arena.
+"""Any TFLite model (int8 or float) on an emulated Cortex-M board (default mps2_an386, Cortex-M4F) through
+the cortex_m template: instructions per inference (total and per operator, with instructions per MAC where
+the operator has multiply-accumulates), firmware sections and the model's arena. For float models the
+operators are TVM's fused functions, paired in model order with the TFLite operators they compute.
 
 The measurement is cortex_m_kws.py's (compile, create/build/flash through the template's Project API
 server, device timer under QEMU `-icount shift=0`, so one ns of virtual time is one instruction); this
@@ -67,12 +68,15 @@ def model_work(model_bytes: bytes) -> dict[str, list[dict[str, Any]]]:
             continue
         out = shape(op.Outputs(0))
         elems = int(np.prod(out))
+        label = builtin
         if builtin == "CONV_2D":
             _, kh, kw, ic = shape(op.Inputs(1))
             macs = elems * kh * kw * ic
+            label = f"{builtin} {kh}x{kw}"
         elif builtin == "DEPTHWISE_CONV_2D":
             _, kh, kw, _ = shape(op.Inputs(1))
             macs = elems * kh * kw
+            label = f"{builtin} {kh}x{kw}"
         elif builtin == "FULLY_CONNECTED":
             macs = elems * shape(op.Inputs(1))[-1]
         elif builtin in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
@@ -82,8 +86,35 @@ def model_work(model_bytes: bytes) -> dict[str, list[dict[str, Any]]]:
             macs = elems * opts.FilterHeight() * opts.FilterWidth()
         else:
             macs = elems
-        work.setdefault(kind, []).append({"builtin": builtin, "macs": macs, "out_shape": out})
+        work.setdefault(kind, []).append({"builtin": label, "macs": macs, "out_shape": out, "index": k})
     return work
+
+
+# Float models: the MLF's operators are TVM's fused functions (fused_conv2d3_add2_relu, fused_matmul_add,
+# avg_pool2d, ...). Their leading compute names the TFLite operators they come from.
+_FLOAT_GROUPS = (
+    (r"^(fused_)?conv2d", ("conv2d", "depthwise_conv2d")),
+    (r"^(fused_)?matmul", ("fully_connected",)),
+    (r"^(fused_)?avg_pool2d", ("average_pool2d",)),
+    (r"^(fused_)?max_pool2d", ("max_pool2d",)),
+)
+
+
+def float_stems(op_names: list[str], work: dict[str, list[dict[str, Any]]]) -> list[str] | None:
+    """Per MLF operator of a float model, the work key of attribute_work to pair it with; None when the
+    counts of some group differ between the model and the MLF (then nothing is attributed)."""
+    groups: list[str | None] = []
+    for name in op_names:
+        groups.append(next((pat for pat, _ in _FLOAT_GROUPS if re.match(pat, name)), None))
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for pat, kinds in _FLOAT_GROUPS:
+        # The model's operators of these kinds, in model order.
+        rows = sorted((r for k in kinds for r in work.get(k, [])), key=lambda r: r["index"])
+        if len(rows) != groups.count(pat):
+            return None
+        merged[pat] = rows
+    work.update(merged)
+    return [g if g is not None else re.sub(r"\d+$", "", n) for g, n in zip(groups, op_names, strict=True)]
 
 
 def attribute_work(
@@ -92,6 +123,8 @@ def attribute_work(
     """Pair each MLF operator with the model operator it computes (the n-th of its kind), when the kinds'
     counts agree; otherwise the operator's work stays unknown (fused or split by the compiler)."""
     stems = [re.sub(r"\d+$", "", n) for n in op_names]
+    if any(n.startswith("fused_") for n in op_names):  # a float model's fused functions
+        stems = float_stems(op_names, work) or stems
     counts = {s: stems.count(s) for s in set(stems)}
     seen: dict[str, int] = {}
     rows = []
@@ -116,7 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", type=Path, required=True, help="an int8 .tflite model")
+    parser.add_argument("--model", type=Path, required=True, help="a .tflite model (int8 or float32)")
     parser.add_argument(
         "--target",
         default="c -mcpu=cortex-m4",

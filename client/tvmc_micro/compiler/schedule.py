@@ -180,6 +180,9 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
     def outputs() -> list[s_tir.SBlock]:
         return [sch.get(b) for b in sch.get_output_blocks(root)]
 
+    # Padding feeding a reduction we will tile is computed into a small workspace under the tile loops
+    # (step 3) instead of being inlined as a bounds check in the innermost loop.
+    kept_pads = _pads_to_keep(sch, root)
     # 1. Inline every spatial stage into its consumers (pad into conv, bias/requantize chains together).
     changed = True
     while changed:
@@ -187,6 +190,8 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
         outs = outputs()
         for b in sch.get_child_blocks(root):
             if _is_reduction(sch, b) or any(sch.get(b).same_as(o) for o in outs):
+                continue
+            if sch.get(b).name_hint in kept_pads:
                 continue
             try:
                 sch.compute_inline(b)
@@ -205,6 +210,11 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
     for b in list(sch.get_child_blocks(root)):
         if not _is_reduction(sch, b):
             continue
+        tiled = _register_tile(sch, b, required)
+        if tiled is not None:
+            sch, placed = tiled
+            kept_pads -= placed
+            continue
         nsp = _n_spatial(sch, b)
         loops = sch.get_loops(b)
         if 0 < nsp < len(loops):
@@ -215,11 +225,229 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
                 if trial is not None:
                     sch = trial
         _hoist_reduction_init(sch, b)
+    # Pads kept for a tiling that did not happen after all: inline them as before.
+    for name in sorted(kept_pads):
+        trial = _try_step(sch, required, "compute_inline", sch.get_sblock(name))
+        if trial is not None:
+            sch = trial
     result: tirx.PrimFunc = sch.mod["main"]
     if not _keeps_coverage(result, required):  # defensive: never hand back a kernel that skips elements
         log.warning("scheduling left part of a buffer unwritten; keeping the unscheduled kernel")
         return func
     return result
+
+
+# ------------------------------------------------------------------------------------ register tiling
+#
+# A float reduction (conv2d, matmul) computed one output at a time reloads its input for every output
+# channel and its weight for every pixel: about 4 loads per 2 FPU instructions. Tiled, a block of
+# F output channels x G pixels keeps F*G accumulators in registers (a small array that GCC
+# promotes to registers once the tile loops are unrolled), so each loaded input value serves F
+# multiply-adds and each loaded weight G. Every output still sums its products in the model's order
+# (kernel rows, columns, input channels) into one accumulator, then adds the bias: only the loop
+# order across *different* outputs changes, so results are bit-identical to the untiled kernel.
+
+# PrimFunc attribute: names of the accumulator tiles, which tir_codegen keeps on the stack (in registers).
+REGISTER_TILES_ATTR = "tvmc_micro.register_tiles"
+_IF_THEN_ELSE = tvm.ir.Op.get("prim.if_then_else")
+# Accumulator tile sizes tried, largest first: (output-channel axis, pixel axis). Cortex-M4F has 32
+# single-precision registers: 16 accumulators plus the loaded operands. The tile buffer keeps its global
+# scope (TVM's C backend prints nothing else) and is named in REGISTER_TILES_ATTR.
+_TILE_WITH_PIXELS = ((4, 4), (4, 2), (2, 4), (2, 2), (4, 1), (2, 1))
+_TILE_CHANNELS_ONLY = (16, 8, 4, 2)
+# A pad kept as a workspace is recomputed per tile; it may cost at most this fraction of the MACs.
+_PAD_WORK_FRACTION = 1 / 16
+# ... and its workspace may hold at most this fraction of the padded tensor (else the pad stays inlined).
+_PAD_TILE_FRACTION = 4
+
+
+def _is_pad(sch: s_tir.Schedule, block: SBlockRV) -> bool:
+    body = sch.get(block).body
+    return (
+        isinstance(body, tirx.BufferStore)
+        and isinstance(body.value, tvm.ir.Call)
+        and body.value.op.same_as(_IF_THEN_ELSE)
+    )
+
+
+def _uses(expr: Any, var: Any) -> bool:
+    return any(v.same_as(var) for v in tirx.analysis.undefined_vars(expr))
+
+
+def _tile_axes(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int] | None:
+    """(channel axis, F, pixel axis or -1, G) for a float reduction worth tiling; None otherwise.
+
+    The block must be S..S R..R over its own loops in order (as legalized TOPI reductions are). The
+    channel axis is the innermost spatial axis some operand does not depend on (the input of a conv or
+    matmul: reused across output channels) and another does (the weights); the pixel axis, the spatial
+    axis just outside it, must likewise leave some operand (the weights) independent of it. Depthwise
+    convolutions read their input per channel: no reuse, no tiling (they are fast as they are).
+    """
+    blk = sch.get(block)
+    if len(blk.writes) != 1 or str(_source(blk.writes[0]).dtype) != "float32":
+        return None
+    iters = list(blk.iter_vars)
+    kinds = [iv.iter_type for iv in iters]
+    nsp = sum(1 for k in kinds if k == tirx.IterVar.DataPar)
+    if nsp == 0 or nsp == len(iters) or any(k != tirx.IterVar.DataPar for k in kinds[:nsp]):
+        return None
+    if any(k != tirx.IterVar.CommReduce for k in kinds[nsp:]):
+        return None
+    loops = sch.get_loops(block)
+    if len(loops) != len(iters):
+        return None
+    extents = []
+    for loop, iv in zip(loops, iters, strict=True):
+        ext = sch.get(loop).extent
+        if not isinstance(ext, tirx.IntImm) or not isinstance(iv.dom.extent, tirx.IntImm):
+            return None
+        if int(ext) != int(iv.dom.extent):
+            return None
+        extents.append(int(ext))
+    acc = _source(blk.writes[0])
+    operands = [r for r in blk.reads if not _source(r).same_as(acc)]
+
+    def users(axis: int) -> list[bool]:
+        var = iters[axis].var
+        return [any(_uses(rng.min, var) for rng in r.region) for r in operands]
+
+    def reuse(axis: int) -> bool:
+        u = users(axis)
+        return any(u) and not all(u)
+
+    chan = next((a for a in range(nsp - 1, -1, -1) if extents[a] > 1), None)
+    if chan is None or not reuse(chan):
+        return None
+    pix = chan - 1
+    if pix >= 0 and extents[pix] > 1 and reuse(pix):
+        for f, g in _TILE_WITH_PIXELS:
+            if extents[chan] % f == 0 and extents[pix] % g == 0:
+                return chan, f, (pix if g > 1 else -1), g
+        return None
+    for f in _TILE_CHANNELS_ONLY:
+        if extents[chan] % f == 0:
+            return chan, f, -1, 1
+    return None
+
+
+def _loop_work(sch: s_tir.Schedule, block: SBlockRV) -> int:
+    work = 1
+    for loop in sch.get_loops(block):
+        work *= int(sch.get(loop).extent)
+    return work
+
+
+def _place_pad(
+    sch: s_tir.Schedule, required: list[Any], pad: SBlockRV, candidates: list[Any], macs: int
+) -> s_tir.Schedule | None:
+    """The pad computed under the innermost of `candidates` whose recomputation stays cheap and whose
+    workspace is a small part of the padded tensor; None when no loop qualifies (the caller inlines the
+    pad then: a bounds check per MAC, but no workspace).
+
+    compute_at sizes the pad's region from what the consumer reads under the loop, so the pad buffer is
+    no longer written whole, by design: it is left out of the coverage check.
+    """
+    pad_buf = _source(sch.get(pad).writes[0])
+    full = _static_elems(pad_buf)
+    others = [b for b in required if not b.same_as(pad_buf)]
+    # `candidates` are the consumer's outermost loops, in order: under candidates[i], i + 1 loops.
+    for depth in range(len(candidates), 0, -1):
+        trial = _try_step(sch, others, "compute_at", pad, candidates[depth - 1], True)
+        if trial is None or _loop_work(trial, pad) > macs * _PAD_WORK_FRACTION:
+            continue
+        inner = trial.get_loops(pad)[depth:]
+        tile = 1
+        for lp in inner:
+            tile *= int(trial.get(lp).extent)
+        if full is not None and tile * _PAD_TILE_FRACTION <= full:
+            return trial
+    return None
+
+
+def _static_elems(buf: Any) -> int | None:
+    try:
+        n = 1
+        for d in buf.shape:
+            n *= int(d)
+        return n
+    except Exception:
+        return None
+
+
+def _register_tile(
+    sch: s_tir.Schedule, block: SBlockRV, required: list[Any]
+) -> tuple[s_tir.Schedule, set[str]] | None:
+    """The reduction `block` tiled (see above), with its epilogue, init and pad placed; None (and `sch`
+    untouched) when the block does not qualify or a step is refused. Also returns the names of the
+    pads it placed, whose buffers it drops from `required` (computed per tile, never whole)."""
+    plan = _tile_axes(sch, block)
+    if plan is None:
+        return None
+    chan, f, pix, g = plan
+    name = sch.get(block).name_hint
+    pads = [p for p in sch.get_producers(block) if _is_pad(sch, p)]
+    pad_names = [sch.get(p).name_hint for p in pads]
+    consumers = [sch.get(c).name_hint for c in sch.get_consumers(block)]
+    sch = sch.copy()
+    try:
+        b = sch.get_sblock(name)
+        loops = sch.get_loops(b)
+        nsp = _n_spatial(sch, b)
+        macs = _loop_work(sch, b)
+        spatial, reduction = list(loops[:nsp]), list(loops[nsp:])
+        c_out, c_in = sch.split(spatial[chan], [None, f])
+        inner = [c_in]
+        outer = [*spatial[:chan], c_out, *spatial[chan + 1 :]]
+        if pix >= 0:
+            p_out, p_in = sch.split(spatial[pix], [None, g])
+            inner = [p_in, c_in]
+            outer[pix] = p_out
+        sch.reorder(*outer, *reduction, *inner)
+        anchor = outer[-1]
+        acc = _source(sch.get(b).writes[0])
+        if any(acc.same_as(p) for p in sch.mod["main"].params):
+            writer = sch.cache_write(b, 0, "global")
+            sch.reverse_compute_at(writer, anchor, True)
+            consumers = [sch.get(writer).name_hint]
+        else:
+            for cname in consumers:
+                sch.reverse_compute_at(sch.get_sblock(cname), anchor, True)
+        tile_buf = str(_source(sch.get(b).writes[0]).name)
+        init = sch.decompose_reduction(b, reduction[0])
+        for loop in inner:
+            sch.unroll(loop)
+        for blk in [init, *(sch.get_sblock(c) for c in consumers)]:
+            for loop in sch.get_loops(blk)[len(outer) :]:
+                sch.unroll(loop)
+    except Exception as err:
+        log.debug("register tiling of %s refused: %s", name, str(err).splitlines()[0] if str(err) else err)
+        return None
+    if not _keeps_coverage(sch.mod["main"], required):
+        return None
+    tiles = [str(t) for t in (sch.mod["main"].attrs or {}).get(REGISTER_TILES_ATTR, [])]
+    sch.mod["main"] = sch.mod["main"].with_attr(REGISTER_TILES_ATTR, [*tiles, tile_buf])
+    placed: set[str] = set()
+    for pname in pad_names:
+        pad = sch.get_sblock(pname)
+        pad_buf = _source(sch.get(pad).writes[0])
+        trial = _place_pad(sch, required, pad, outer, macs)
+        if trial is not None:
+            sch = trial
+            placed.add(pname)
+            required[:] = [buf for buf in required if not buf.same_as(pad_buf)]
+    return sch, placed
+
+
+def _pads_to_keep(sch: s_tir.Schedule, root: SBlockRV) -> set[str]:
+    """Names of pad blocks that feed only a reduction register tiling will take (see _register_tile)."""
+    keep: set[str] = set()
+    for b in sch.get_child_blocks(root):
+        if not _is_pad(sch, b):
+            continue
+        consumers = sch.get_consumers(b)
+        if len(consumers) == 1 and _is_reduction(sch, consumers[0]) and _tile_axes(sch, consumers[0]):
+            keep.add(sch.get(b).name_hint)
+    return keep
 
 
 def _source(region: Any) -> Any:

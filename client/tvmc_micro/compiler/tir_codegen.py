@@ -20,11 +20,15 @@ from tvm import s_tir, tirx
 from tvm.tirx.buffer import buffer_data, buffer_data_pointer_type, is_buffer_var
 
 from tvmc_micro.compiler.errors import LoweringError
+from tvmc_micro.compiler.schedule import REGISTER_TILES_ATTR
 
 PIPELINE_NAME = "tvmc_micro_unpacked"
 # Allocations at or below this size stay on the kernel's stack (scalar accumulators); larger ones move
 # into the arena where the planner can see and reuse them.
 STACK_LIMIT_BYTES = 16
+# Register tiles (schedule._register_tile: an accumulator block the C compiler keeps in registers) stay on
+# the stack up to this size.
+TILE_LIMIT_BYTES = 128
 
 
 @dataclass
@@ -84,6 +88,7 @@ def _static_nbytes(buf: Any) -> int | None:
 def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspace]]:
     """Turn allocations larger than STACK_LIMIT_BYTES into trailing buffer parameters."""
     lifted: list[Any] = []
+    tiles = {str(t) for t in (func.attrs or {}).get(REGISTER_TILES_ATTR, [])}
 
     def visit(stmt: Any) -> Any:
         if isinstance(stmt, tirx.AllocBuffer):
@@ -94,7 +99,8 @@ def _lift_allocations(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, list[Workspac
                     f"kernel allocates a buffer of non-static size {list(buf.shape)}",
                     "fix all input shapes (--input-shapes); microcontroller code must be static",
                 )
-            if nbytes > STACK_LIMIT_BYTES:
+            limit = TILE_LIMIT_BYTES if str(buf.name) in tiles else STACK_LIMIT_BYTES
+            if nbytes > limit:
                 lifted.append(buf)
                 # The buffer becomes a parameter; like every parameter buffer it still needs a declaration
                 # in the body, which binds its accesses to the pointer argument (without one the C backend
