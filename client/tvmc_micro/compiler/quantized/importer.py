@@ -49,8 +49,8 @@ def _read(model_bytes: bytes) -> QGraph:
 
 def is_quantized_tflite(model_bytes: bytes) -> bool:
     """True when the model computes on quantized integer activations: every computing operator is an
-    integer one, or a float32 one (a float island between DEQUANTIZE and QUANTIZE, which the integer
-    path runs in float as TFLite Micro does), and at least one is an integer one.
+    integer one or a float32 one (a float island between DEQUANTIZE and QUANTIZE, which the integer path
+    runs in float as TFLite Micro does), and some activation is integer.
 
     Float models and hybrid (dynamic-range) models — float activations, int8 weights in one operator —
     are False; a float model wrapped in QUANTIZE/DEQUANTIZE at its edges is True. Unreadable bytes are
@@ -61,10 +61,22 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
     except ValueError:
         return False
     computing = [op for op in g.operators if op.name not in _BOUNDARY_OPS]
+    if not computing:
+        return False
     integer = [op for op in computing if _is_integer_op(g, op)]
-    if not integer:
+    if not integer and not _has_integer_activation(g):
         return False
     return all(op in integer or is_float_op(g, op) for op in computing)
+
+
+def _has_integer_activation(g: QGraph) -> bool:
+    """Some operator reads a quantized integer tensor computed at run time (or a model input)."""
+    for op in g.operators:
+        for i in op.inputs:
+            t = g.tensors[i] if i >= 0 else None
+            if t is not None and t.data is None and t.dtype in _INTEGER_TYPES and t.is_quantized:
+                return True
+    return False
 
 
 def _is_integer_op(g: QGraph, op: QOperator) -> bool:

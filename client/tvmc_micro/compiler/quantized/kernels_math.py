@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from tvm import te, tirx
 
 from tvmc_micro.compiler.quantized import tir_fixedpoint as tfp
