@@ -94,13 +94,18 @@ def _is_integer_op(g: QGraph, op: QOperator) -> bool:
 def converter_for(g: QGraph, op: QOperator) -> Converter | None:
     """The operator's converter: float kernels for a float32 operator (a float island), else the
     int16/int8 tables, then the stateful operators (SVDF, LSTM)."""
-    if is_float_op(g, op):
+    if _in_float_island(g, op):
         return FLOAT_CONVERTERS.get(op.name)
     return _table_converter(g, op) or STATEFUL_CONVERTERS.get(op.name)
 
 
+def _in_float_island(g: QGraph, op: QOperator) -> bool:
+    """A float32 operator of a model that has integer activations (a float model's operators are not)."""
+    return is_float_op(g, op) and _has_integer_activation(g)
+
+
 def _no_kernel_reason(g: QGraph, op: QOperator) -> str:
-    if is_float_op(g, op):
+    if _in_float_island(g, op):
         return (
             "float32 operator inside the integer model (between DEQUANTIZE and QUANTIZE) and the integer "
             "path has no float kernel for it; float kernels: " + ", ".join(sorted(FLOAT_CONVERTERS))
