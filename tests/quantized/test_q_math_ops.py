@@ -4,6 +4,8 @@ the int8 operators TFLite Micro does not run (EXP, LOG, GELU) refused by name.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from qharness import Tflm, compile_host
@@ -216,3 +218,39 @@ def test_refusals() -> None:
     y = b.tensor("y", [4], "int16", scale=0.1, zero_point=0)
     b.op("ABS", [x], [y])
     _refused(b.build([x], [y]), r"#0 ABS: output 'y' is int16 .* needs int8 per-tensor")
+
+
+def test_div_and_batch_matmul_through_c_with_ubsan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated C (every DIV operand pair; a broadcast BATCH_MATMUL) under -fsanitize=undefined."""
+    from tvmc_micro.compiler import compile_model
+
+    from tests.compiler import compiler_harness as harness
+
+    monkeypatch.setattr(
+        harness, "CFLAGS", [*harness.CFLAGS, "-fsanitize=undefined", "-fno-sanitize-recover=undefined"]
+    )
+    a = np.repeat(np.arange(-128, 128, dtype=np.int8)[:, None], 256, axis=1)
+    cases = [
+        (
+            "div",
+            _div((256, 256), (256, 256), [(0.1, 0), (0.02, 5), (0.3, -7)]),
+            [a, np.ascontiguousarray(a.T)],
+        ),
+        (
+            "bmm",
+            _bmm((2, 3, 4), (1, 4, 5), False, False, [(0.05, 3), (0.04, -3), (0.2, 7)]),
+            _random(7, [(2, 3, 4), (1, 4, 5)]),
+        ),
+    ]
+    from tflite_micro.python.tflite_micro import runtime
+
+    for name, model, inputs in cases:
+        (tmp_path / f"{name}.tflite").write_bytes(model)
+        compile_model(tmp_path / f"{name}.tflite", tmp_path / f"{name}.tar")
+        built = harness.build(harness.extract(tmp_path / f"{name}.tar", tmp_path / name))
+        got = built.run([inputs], tmp_path)[0][0]
+        interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+        for i, x in enumerate(inputs):
+            interp.set_input(x, i)
+        interp.invoke()
+        assert got.tobytes() == np.array(interp.get_output(0)).reshape(got.shape).tobytes(), name
