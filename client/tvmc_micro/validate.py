@@ -1,9 +1,10 @@
 """`tvmc run --validate MODEL`: the inputs the device ran, through the model's reference interpreter, and
 the device's outputs compared with its outputs.
 
-The reference is the interpreter the compiled arithmetic promises to match (compute_path in the MLF):
-- TFLite compiled on the integer path: TFLite Micro (`tflite-micro`), bit for bit;
-- other TFLite models (float, or int8 through float with --allow-float-fallback): LiteRT (`ai-edge-litert`);
+The reference is the interpreter the compiled arithmetic promises to match:
+- TFLite: TFLite Micro (`tflite-micro`) for every model it runs — int8 (bit for bit on the integer path,
+  float islands included), float, or int8 through float with --allow-float-fallback; LiteRT
+  (`ai-edge-litert`) only when TFLite Micro refuses the model, which the verdict says;
 - ONNX: onnxruntime (default session options: the graph optimisations its users get).
 The tolerance says what "matches" means for each (see `default_tolerance`); `--validate-tolerance`
 overrides it.
@@ -63,13 +64,13 @@ def default_tolerance(model_format: str, compute_path: str, dtype: str) -> float
 
 
 def reference_name(model_format: str, compute_path: str) -> str:
-    if model_format == "onnx":
-        return "onnxruntime"
-    return "tflite-micro" if compute_path == "integer" else "LiteRT"
+    """The first-choice reference: onnxruntime for ONNX, TFLite Micro for every TFLite model (whatever
+    its compute path); `reference_outputs` falls back to LiteRT when TFLite Micro refuses the model."""
+    return "onnxruntime" if model_format == "onnx" else "tflite-micro"
 
 
 def model_format_of(path: Path) -> str:
-    """"tflite" or "onnx" for an existing model file; a TvmcError for anything else."""
+    """ "tflite" or "onnx" for an existing model file; a TvmcError for anything else."""
     if not path.is_file():
         raise TvmcError(f"--validate {path}: no such file", "pass the model file you compiled")
     with path.open("rb") as f:
@@ -111,23 +112,58 @@ def reference_outputs(
     inputs: Sequence[np.ndarray],
     model: Mapping[str, Any],
 ) -> tuple[str, list[np.ndarray]]:
-    """(reference name, its outputs in the model's output order) for one run on `inputs`."""
+    """(reference name, its outputs in the model's output order) for one run on `inputs`.
+
+    TFLite: TFLite Micro whenever it runs the model; LiteRT when it refuses it (an operator or type it
+    has no kernel for), said on stderr and in the name ("LiteRT (TFLite Micro refused ...)"). The integer
+    path promises TFLite Micro's arithmetic, so there a refusal is an error, not a fallback."""
     name = reference_name(model_format, compute_path)
+    if name != "tflite-micro":
+        return name, _run_other(name, model_path, inputs)
+    runtime = _import_reference(name)
+    try:
+        return name, _run_tflm(runtime, model_path, inputs, model)
+    except TvmcError:
+        raise
+    except Exception as err:  # TFLite Micro refused the model, or the inputs do not fit it
+        reason = _first_line(err)
+        if compute_path == "integer":
+            raise TvmcError(
+                f"tflite-micro could not run {model_path.name}: {reason}", _mismatch_hint()
+            ) from None
+    print(
+        f"note: TFLite Micro cannot run {model_path.name} ({reason}); validating against LiteRT",
+        file=sys.stderr,
+    )
+    return f"LiteRT (TFLite Micro refused the model: {reason})", _run_other("LiteRT", model_path, inputs)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
+
+
+def _run_tflm(
+    runtime: Any, model_path: Path, inputs: Sequence[np.ndarray], model: Mapping[str, Any]
+) -> list[np.ndarray]:
+    import tflite
+
+    data = model_path.read_bytes()
+    sub = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
+    shapes = [list(sub.Tensors(sub.Inputs(i)).ShapeAsNumpy()) for i in range(sub.InputsLength())]
+    _check_inputs(shapes, inputs, model_path)
+    # Generous arena: the reference runs on the host; TFLM fails cleanly if even this is short.
+    interp = runtime.Interpreter.from_bytes(data, arena_size=max(16 << 20, 8 * len(data)))
+    for i, array in enumerate(inputs):
+        interp.set_input(array, i)
+    interp.invoke()
+    return [np.array(interp.get_output(j)) for j in range(len(model["outputs"]))]
+
+
+def _run_other(name: str, model_path: Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """LiteRT or onnxruntime on the inputs."""
     ref = _import_reference(name)
     try:
-        if name == "tflite-micro":
-            import tflite
-
-            data = model_path.read_bytes()
-            sub = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
-            shapes = [list(sub.Tensors(sub.Inputs(i)).ShapeAsNumpy()) for i in range(sub.InputsLength())]
-            _check_inputs(shapes, inputs, model_path)
-            # Generous arena: the reference runs on the host; TFLM fails cleanly if even this is short.
-            interp = ref.Interpreter.from_bytes(data, arena_size=max(16 << 20, 8 * len(data)))
-            for i, array in enumerate(inputs):
-                interp.set_input(array, i)
-            interp.invoke()
-            return name, [np.array(interp.get_output(j)) for j in range(len(model["outputs"]))]
         if name == "LiteRT":
             lite = ref.Interpreter(model_path=str(model_path))
             lite.allocate_tensors()
@@ -136,12 +172,12 @@ def reference_outputs(
             for detail, array in zip(details, inputs, strict=True):
                 lite.set_tensor(detail["index"], array.reshape(detail["shape"]))
             lite.invoke()
-            return name, [lite.get_tensor(d["index"]).copy() for d in lite.get_output_details()]
+            return [lite.get_tensor(d["index"]).copy() for d in lite.get_output_details()]
         sess = ref.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
         graph_inputs = sess.get_inputs()
         _check_inputs([list(gi.shape) for gi in graph_inputs], inputs, model_path)
         feed = {gi.name: array for gi, array in zip(graph_inputs, inputs, strict=True)}
-        return name, [np.asarray(o) for o in sess.run(None, feed)]
+        return [np.asarray(o) for o in sess.run(None, feed)]
     except TvmcError:
         raise
     except Exception as err:  # each interpreter raises its own types (shape or dtype mismatches)

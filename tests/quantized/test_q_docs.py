@@ -19,19 +19,37 @@ def _listed(section: str) -> set[str]:
 
 
 def _implemented(section: str) -> set[str]:
-    from tvmc_micro.compiler.quantized import lowering, lowering16, onnx_importer, stateful
+    from tvmc_micro.compiler.quantized import (
+        float_island,
+        lowering,
+        lowering16,
+        lowering_math,
+        onnx_importer,
+        stateful,
+    )
 
     return {
         "tflite-int8": set(lowering.CONVERTERS),
         "tflite-int16": set(lowering16.CONVERTERS16),
         "tflite-stateful": set(stateful.STATEFUL_CONVERTERS),
+        "tflite-int8-refused": set(lowering_math.REFUSED_INT8),
+        "tflite-float": set(float_island.FLOAT_CONVERTERS),
         "onnx-qoperator": set(onnx_importer._HANDLERS),
         "onnx-qdq": set(onnx_importer._FLOAT_OPS),
     }[section]
 
 
 @pytest.mark.parametrize(
-    "section", ["tflite-int8", "tflite-int16", "tflite-stateful", "onnx-qoperator", "onnx-qdq"]
+    "section",
+    [
+        "tflite-int8",
+        "tflite-int16",
+        "tflite-stateful",
+        "tflite-int8-refused",
+        "tflite-float",
+        "onnx-qoperator",
+        "onnx-qdq",
+    ],
 )
 def test_doc_lists_the_converters(section: str) -> None:
     listed, implemented = _listed(section), _implemented(section)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import numpy as np
 import tvm
 from tvm import relax
@@ -10,9 +13,17 @@ from tvmc_micro.compiler.executor import STATE_ATTR
 from tvmc_micro.compiler.model_checks import check_tflite
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
+from tvmc_micro.compiler.quantized.float_island import (
+    FLOAT_CONVERTERS,
+    FLOAT_OPERATORS_ATTR,
+    float_operators,
+    is_float_op,
+    note,
+)
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, read_graph
 from tvmc_micro.compiler.quantized.lowering16 import converter_for as _table_converter
 from tvmc_micro.compiler.quantized.lowering_base import Converter, Lowerer, describe_operator
+from tvmc_micro.compiler.quantized.lowering_math import REFUSED_INT8
 from tvmc_micro.compiler.quantized.stateful import (
     STATEFUL_CONVERTERS,
     state_description,
@@ -24,6 +35,8 @@ from tvmc_micro.compiler.quantized.stateful import (
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 _INTEGER_TYPES = ("INT8", "UINT8", "INT16")
 _IO_DTYPES = {"INT8": "int8", "UINT8": "uint8", "INT16": "int16", "INT32": "int32", "FLOAT32": "float32"}
+
+log = logging.getLogger(__name__)
 
 
 def _read(model_bytes: bytes) -> QGraph:
@@ -41,10 +54,13 @@ def _read(model_bytes: bytes) -> QGraph:
 
 
 def is_quantized_tflite(model_bytes: bytes) -> bool:
-    """True when every computing operator works on quantized integer activations (a full-integer model).
+    """True when the model computes on quantized integer activations: every computing operator is an
+    integer one or a float32 one (a float island between DEQUANTIZE and QUANTIZE, which the integer path
+    runs in float as TFLite Micro does), and some activation is integer.
 
-    Float models and hybrid (dynamic-range) models — float activations, int8 weights — are False; a
-    float model wrapped in QUANTIZE/DEQUANTIZE at its edges is True. Unreadable bytes are False.
+    Float models and hybrid (dynamic-range) models — float activations, int8 weights in one operator —
+    are False; a float model wrapped in QUANTIZE/DEQUANTIZE at its edges is True. Unreadable bytes are
+    False.
     """
     try:
         check_tflite(model_bytes, shapes=False)
@@ -54,21 +70,54 @@ def is_quantized_tflite(model_bytes: bytes) -> bool:
     computing = [op for op in g.operators if op.name not in _BOUNDARY_OPS]
     if not computing:
         return False
-    for op in computing:
-        for idx in (*op.inputs, *op.outputs):
-            if idx < 0:
-                continue
-            t = g.tensors[idx]
-            if t.data is not None and t.dtype in ("INT32", "INT64"):
-                continue  # biases, shapes, axes
-            if t.dtype not in _INTEGER_TYPES or not t.is_quantized:
-                return False
+    integer = [op for op in computing if _is_integer_op(g, op)]
+    if not integer and not _has_integer_activation(g):
+        return False
+    return all(op in integer or is_float_op(g, op) for op in computing)
+
+
+def _has_integer_activation(g: QGraph) -> bool:
+    """Some operator reads a quantized integer tensor computed at run time (or a model input)."""
+    for op in g.operators:
+        for i in op.inputs:
+            t = g.tensors[i] if i >= 0 else None
+            if t is not None and t.data is None and t.dtype in _INTEGER_TYPES and t.is_quantized:
+                return True
+    return False
+
+
+def _is_integer_op(g: QGraph, op: QOperator) -> bool:
+    for idx in (*op.inputs, *op.outputs):
+        if idx < 0:
+            continue
+        t = g.tensors[idx]
+        if t.data is not None and t.dtype in ("INT32", "INT64"):
+            continue  # biases, shapes, axes
+        if t.dtype not in _INTEGER_TYPES or not t.is_quantized:
+            return False
     return True
 
 
 def converter_for(g: QGraph, op: QOperator) -> Converter | None:
-    """The operator's converter: the int16/int8 tables, then the stateful operators (SVDF, LSTM)."""
+    """The operator's converter: float kernels for a float32 operator (a float island), else the
+    int16/int8 tables, then the stateful operators (SVDF, LSTM)."""
+    if _in_float_island(g, op):
+        return FLOAT_CONVERTERS.get(op.name)
     return _table_converter(g, op) or STATEFUL_CONVERTERS.get(op.name)
+
+
+def _in_float_island(g: QGraph, op: QOperator) -> bool:
+    """A float32 operator of a model that has integer activations (a float model's operators are not)."""
+    return is_float_op(g, op) and _has_integer_activation(g)
+
+
+def _no_kernel_reason(g: QGraph, op: QOperator) -> str:
+    if _in_float_island(g, op):
+        return (
+            "float32 operator inside the integer model (between DEQUANTIZE and QUANTIZE) and the integer "
+            "path has no float kernel for it; float kernels: " + ", ".join(sorted(FLOAT_CONVERTERS))
+        )
+    return REFUSED_INT8.get(op.name, "no integer kernel for this operator")
 
 
 def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
@@ -80,7 +129,7 @@ def find_unsupported(g: QGraph) -> list[UnsupportedOp]:
         except Exception:  # a malformed operator (bad tensor index) is described by the check below
             quant = "tensors unreadable"
         if conv is None:
-            problems.append(UnsupportedOp(op.index, op.name, quant, "no integer kernel for this operator"))
+            problems.append(UnsupportedOp(op.index, op.name, quant, _no_kernel_reason(g, op)))
             continue
         try:
             reason = conv.check(g, op)
@@ -136,6 +185,11 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
     attrs = {"global_symbol": "main", "tvmc_micro.model_name": model_name}
     if states:
         attrs[STATE_ATTR] = state_description(g, states)
+    in_float = float_operators(g)
+    if in_float:
+        # Read by the driver for its progress note and metadata.json (models[0].float_operators).
+        attrs[FLOAT_OPERATORS_ATTR] = json.dumps(in_float)
+        log.info("%s", note(in_float))
     with lw.bb.function("main", params, attrs=attrs):
         with lw.bb.dataflow():
             for op in g.operators:

@@ -31,6 +31,7 @@ from tvmc_micro.compiler.quantized.lowering_base import (
     _is_int8_per_tensor,
     _same_quantization,
 )
+from tvmc_micro.compiler.quantized.lowering_math import MATH_CONVERTERS
 from tvmc_micro.compiler.quantized.lowering_moves import MOVE_CONVERTERS
 from tvmc_micro.compiler.quantized.requant import Requant
 
@@ -688,4 +689,5 @@ CONVERTERS: dict[str, Converter] = {
     "REDUCE_MAX": Converter(_check_reduce, _lower_reduce(True)),
     "REDUCE_MIN": Converter(_check_reduce, _lower_reduce(False)),
     **MOVE_CONVERTERS,
+    **MATH_CONVERTERS,
 }
