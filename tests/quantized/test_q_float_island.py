@@ -230,3 +230,24 @@ def test_layernorm_through_c_with_ubsan(tmp_path: Path, monkeypatch: pytest.Monk
     for k, (sample, got) in enumerate(zip(samples, built.run(samples, tmp_path), strict=True)):
         want = ref(*sample)[0]
         assert got[0].tobytes() == want.reshape(got[0].shape).tobytes(), f"sample {k} differs"
+
+
+def test_compile_names_the_float_operators_and_metadata_lists_them(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import tarfile
+
+    model = tmp_path / "ln.tflite"
+    model.write_bytes(_layernorm())
+    r = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", "compile", str(model), "-o", str(tmp_path / "ln.tar")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "run in float32 (#3 MEAN, #4 NEG" in r.stderr
+    with tarfile.open(tmp_path / "ln.tar") as tar:
+        meta = json.load(tar.extractfile("metadata.json"))["models"][0]  # type: ignore[arg-type]
+    assert meta["compute_path"] == "integer"
+    assert [o["type"] for o in meta["float_operators"]][:3] == ["MEAN", "NEG", "ADD"]

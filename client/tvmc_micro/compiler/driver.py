@@ -80,6 +80,7 @@ class Compilation:
     # import_frontend
     relax_mod: Any = None
     path_kind: str = ""
+    float_operators: list[dict[str, Any]] = field(default_factory=list)  # a float island's operators
     # lower_relax
     flat: Any = None
     graph: ExecutorGraph | None = None
@@ -155,6 +156,16 @@ def import_frontend(c: Compilation) -> None:
     if c.path_kind == "qdq":
         c.notes.append("int8 model compiled through the float (QDQ) path: activations are float32 inside")
         c.say(f"note: {c.notes[-1]}")
+    if c.path_kind == "integer":
+        # Float operators inside an integer model (DEQUANTIZE -> float ops -> QUANTIZE) run in float32
+        # on the integer path, as in TFLite Micro; never silently: the user is told which.
+        from tvmc_micro.compiler.quantized.float_island import FLOAT_OPERATORS_ATTR, note
+
+        attrs = c.relax_mod["main"].attrs
+        if attrs is not None and FLOAT_OPERATORS_ATTR in attrs:
+            c.float_operators = json.loads(str(attrs[FLOAT_OPERATORS_ATTR]))
+            c.notes.append(note(c.float_operators))
+            c.say(f"note: {c.notes[-1]}")
 
 
 def lower_relax(c: Compilation) -> None:
@@ -511,6 +522,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "executor": "aot",
         "signature": mlf.signature(mf.sha256, signed_options, tvm.__version__, tool_version, runtime),
         "compute_path": c.path_kind,
+        "float_operators": c.float_operators,
         "memory": {
             "arena_bytes": plan.size,
             "constants_bytes": sum(t.nbytes for t in graph.tensors if t.kind == "constant"),
