@@ -81,6 +81,18 @@ def rounding_divide_by_pot(x: Expr, exponent: Expr) -> PrimExpr:
     return ((i64(x) + half + correction) >> e).astype("int32")
 
 
+def shift_left(x: Expr, amount: Expr) -> PrimExpr:
+    """x << amount on a signed value without C's undefined behaviour: shifting a negative value left is
+    undefined in C99/C11, so the shift happens on the unsigned representation and the result converts
+    back (implementation-defined, two's complement wrap on every compiler we target). Same instruction.
+    tir_codegen rewrites any remaining signed `<<` the same way before C codegen; this keeps the TIR
+    itself defined for other backends."""
+    v = _load(x)
+    dtype = str(v.ty)
+    unsigned = "u" + dtype
+    return (v.astype(unsigned) << _load(amount).astype(unsigned)).astype(dtype)
+
+
 def multiply_by_quantized_multiplier(
     x: Expr, multiplier: Expr, left_shift: Expr, right_shift: Expr
 ) -> PrimExpr:
@@ -91,7 +103,7 @@ def multiply_by_quantized_multiplier(
     """
     x = i32(x)
     if not (isinstance(left_shift, int) and left_shift == 0):
-        x = x << i32(left_shift)
+        x = shift_left(x, left_shift)
     return rounding_divide_by_pot(srdhm(x, multiplier), right_shift)
 
 
@@ -101,7 +113,7 @@ def saturating_rounding_multiply_by_pot(x: PrimExpr, exponent: int) -> PrimExpr:
         return rounding_divide_by_pot(x, -exponent)
     threshold = (1 << (31 - exponent)) - 1
     v = _load(x)
-    shifted = v << tirx.const(exponent, "int32")
+    shifted = shift_left(v, exponent)
     return tirx.Select(
         v > tirx.const(threshold, "int32"),
         tirx.const(INT32_MAX, "int32"),
