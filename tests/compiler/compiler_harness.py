@@ -117,7 +117,7 @@ def generate_main(metadata: dict[str, Any]) -> str:
 # TVMGEN_ARENA_CHECKS: the executor fills the arena with a pattern before each run and, under ASan, keeps
 # every tensor of the arena but the running kernel's poisoned (c_emit._arena_check_macros).
 SANITIZE_CFLAGS = [
-    "-fsanitize=address,undefined",
+    "-fsanitize=address,undefined,float-cast-overflow",
     "-fno-sanitize-recover=all",
     "-fno-omit-frame-pointer",
     "-g",

@@ -47,7 +47,7 @@ MODELS = sorted(set(KNOWN) | set(FOUND))
 # The options each target is compiled with: the same keys the other users of `compiled_mlf` ask for, so
 # the cache serves them all ("c" is compile_model's default target).
 TARGETS: dict[str, dict[str, object]] = {"c": {}, "m4": {"target": "c -mcpu=cortex-m4"}}
-N_SAMPLES = 3
+N_SAMPLES = 12
 REL_TOL = 1e-5
 
 
@@ -141,3 +141,43 @@ def test_model_clean_under_sanitizers(mlfs: MlfCache, model: str, target: str, t
     for k, (got, want) in enumerate(zip(ours, ref, strict=True)):
         for j, (g, w) in enumerate(zip(got, want, strict=True)):
             _compare(g, w, integer, f"{model} [{target}] sample {k} output {j}")
+
+
+def _left_shift_model() -> bytes:
+    """int8 FULLY_CONNECTED whose real multiplier is > 1 (input·weight/output scale = 3.2: TFLite shift +2,
+    so MultiplyByQuantizedMultiplier shifts negative accumulators left), then ADD (which shifts
+    x - zp left by 20)."""
+    from tests.quantized.tflite_builder import ModelBuilder, add_options, fc_options
+
+    rng = np.random.default_rng(11)
+    b = ModelBuilder()
+    x = b.tensor("x", [1, 16], "int8", 0.08, -5)
+    w = b.tensor("w", [8, 16], "int8", 0.01, 0, data=rng.integers(-127, 128, (8, 16)).astype(np.int8))
+    bias = b.tensor("b", [8], "int32", 0.0008, 0, data=rng.integers(-300, 300, 8).astype(np.int32))
+    h = b.tensor("h", [1, 8], "int8", 0.00025, 3)
+    b.op("FULLY_CONNECTED", [x, w, bias], [h], fc_options(), "FullyConnectedOptions")
+    y = b.tensor("y", [1, 8], "int8", 0.0004, -7)
+    b.op("ADD", [h, h], [y], add_options(), "AddOptions")
+    return b.build([x], [y])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_left_shifted_requantisation_clean_under_sanitizers(tmp_path: Path, target: str) -> None:
+    """Negative values shifted left (undefined in C99) used to be in every requantisation with a
+    multiplier above 1 and in every ADD: now defined, and still bit-exact with TFLite Micro."""
+    pytest.importorskip("tflite_micro")
+    from tvmc_micro.compiler import compile_model
+
+    from tests.quantized.qharness import Tflm
+
+    model = _left_shift_model()
+    (tmp_path / "ls.tflite").write_bytes(model)
+    compile_model(tmp_path / "ls.tflite", tmp_path / "ls.tar", **_options(target))  # type: ignore[arg-type]
+    built = build(extract(tmp_path / "ls.tar", tmp_path / "mlf"), sanitize=True, extra_cflags=["-O0"])
+    assert built.model["compute_path"] == "integer"
+    rng = np.random.default_rng(12)
+    xs = [rng.integers(-128, 128, (1, 16)).astype(np.int8) for _ in range(N_SAMPLES)]
+    tflm = Tflm(model)
+    for got, x in zip(built.run([[x] for x in xs], tmp_path), xs, strict=True):
+        np.testing.assert_array_equal(got[0], tflm(x)[0])

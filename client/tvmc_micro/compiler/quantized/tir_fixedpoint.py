@@ -82,15 +82,20 @@ def rounding_divide_by_pot(x: Expr, exponent: Expr) -> PrimExpr:
 
 
 def shift_left(x: Expr, amount: Expr) -> PrimExpr:
-    """x << amount on a signed value without C's undefined behaviour: shifting a negative value left is
-    undefined in C99/C11, so the shift happens on the unsigned representation and the result converts
-    back (implementation-defined, two's complement wrap on every compiler we target). Same instruction.
-    tir_codegen rewrites any remaining signed `<<` the same way before C codegen; this keeps the TIR
-    itself defined for other backends."""
+    """int32 x << amount (0 <= amount <= 31), wrapping like the shift TFLite compiles to, without C's
+    undefined behaviour: shifting a negative value left is undefined in C99/C11.
+
+    Computed as x * 2^amount in int64 (exact) and narrowed to int32 (implementation-defined, two's
+    complement wrap on every compiler we target); the C compiler emits the same single shift. Not as a
+    shift of the unsigned representation: TVM's bound analysis takes int32(<uint32 value>) for
+    non-negative and then drops the lower clamp of a requantised value (wrong results). tir_codegen
+    rewrites any remaining signed `<<` into the unsigned form after simplification, where that is safe."""
     v = _load(x)
-    dtype = str(v.ty)
-    unsigned = "u" + dtype
-    return (v.astype(unsigned) << _load(amount).astype(unsigned)).astype(dtype)
+    if isinstance(amount, int):
+        scale: PrimExpr = tirx.const(1 << amount, "int64")
+    else:
+        scale = tirx.const(1, "int64") << i64(_load(amount))
+    return (i64(v) * scale).astype("int32")
 
 
 def multiply_by_quantized_multiplier(
