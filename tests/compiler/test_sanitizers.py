@@ -4,7 +4,8 @@ harness with AddressSanitizer and UndefinedBehaviorSanitizer (every report fatal
 arena checks (-DTVMGEN_ARENA_CHECKS: the arena starts each run filled with a pattern, and only the running
 kernel's tensors are addressable, so an overrun into a neighbouring tensor of the one static arena is
 reported too). A few seeded random inputs each: no sanitizer report, and the outputs equal the reference
-interpreter's (TFLite Micro bit for bit on the integer path, LiteRT / onnxruntime within 1e-5 of max(1, the largest output) for float).
+interpreter's (TFLite Micro bit for bit on the integer path; LiteRT / onnxruntime within 1e-5 of
+max(1, the largest output) for float).
 
 The MLFs come from the session cache `compiled_mlf`, compiled two at a time by the first test; the
 sanitized build is -O0 (the DSP kernels take twenty seconds at -O2 under the sanitizers, three at -O0,
