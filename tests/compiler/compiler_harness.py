@@ -18,6 +18,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,13 @@ class BuiltModel:
                 blob += a.tobytes()
         in_file, out_file = workdir / "in.bin", workdir / "out.bin"
         in_file.write_bytes(bytes(blob))
-        subprocess.run([str(self.exe), str(in_file), str(out_file)], check=True, timeout=300)
+        proc = subprocess.run(
+            [str(self.exe), str(in_file), str(out_file)], capture_output=True, text=True, timeout=300
+        )
+        # A sanitizer report (-fno-sanitize-recover) ends the run with an error: show it.
+        assert proc.returncode == 0 and "runtime error" not in proc.stderr, (
+            f"{self.exe.name} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}"
+        )
         raw = out_file.read_bytes()
         per_sample = sum(o["size_bytes"] for o in outs)
         assert len(raw) == per_sample * len(samples), "harness wrote the wrong number of bytes"
@@ -132,15 +139,32 @@ def generate_main(metadata: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build(mlf_dir: Path, cc: str = "gcc") -> BuiltModel:
+# AddressSanitizer + UndefinedBehaviorSanitizer, every report fatal (build(sanitize=True)).
+# TVMGEN_ARENA_CHECKS: the executor fills the arena with a pattern before each run and, under ASan, keeps
+# every tensor of the arena but the running kernel's poisoned (c_emit._arena_check_macros).
+SANITIZE_CFLAGS = [
+    "-fsanitize=address,undefined,float-cast-overflow",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    "-g",
+    "-DTVMGEN_ARENA_CHECKS",
+]
+
+
+def build(
+    mlf_dir: Path, cc: str = "gcc", *, sanitize: bool = False, extra_cflags: Sequence[str] = ()
+) -> BuiltModel:
+    """Build the harness against the MLF; `sanitize` adds SANITIZE_CFLAGS, `extra_cflags` go last."""
     metadata = json.loads((mlf_dir / "metadata.json").read_text())
     main_c = mlf_dir / "harness_main.c"
     main_c.write_text(generate_main(metadata))
     sources = sorted(str(p) for p in (mlf_dir / "codegen" / "host" / "src").glob("*.c"))
-    exe = mlf_dir / "harness"
+    exe = mlf_dir / ("harness_sanitized" if sanitize else "harness")
     cmd = [
         cc,
         *CFLAGS,
+        *(SANITIZE_CFLAGS if sanitize else []),
+        *extra_cflags,
         "-I",
         str(mlf_dir / "codegen" / "host" / "include"),
         str(main_c),

@@ -240,13 +240,13 @@ def test_model_name_not_a_c_identifier_is_sanitised(models_dir: Path, tmp_path: 
     proc = tvmc(str(models_dir / "hello_world_float.tflite"), "-o", str(out), "--model-name", "9-sine model")
     assert proc.returncode == 0, proc.stderr
     assert (
-        "model name '9-sine model' (from --model-name) is not a C identifier; using '_9_sine_model'"
+        "model name '9-sine model' (from --model-name) is not a C identifier; using 'v_9_sine_model'"
         in proc.stderr
     )
     with tarfile.open(out) as tar:
         meta = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
-        assert meta["models"][0]["name"] == "_9_sine_model"
-        assert "codegen/host/include/tvmgen__9_sine_model.h" in tar.getnames()
+        assert meta["models"][0]["name"] == "v_9_sine_model"
+        assert "codegen/host/include/tvmgen_v_9_sine_model.h" in tar.getnames()
 
 
 def test_custom_operator_is_named(tmp_path: Path) -> None:

@@ -93,8 +93,8 @@ def test_parse_target_rejects_empty() -> None:
 
 def test_names() -> None:
     assert sanitize_c_identifier("serving_default_dense_input:0") == "serving_default_dense_input_0"
-    assert sanitize_c_identifier("9lives") == "_9lives"
-    assert sanitize_c_identifier("int") == "int_"
+    assert sanitize_c_identifier("9lives") == "v_9lives"
+    assert sanitize_c_identifier("int") == "v_int"
     assert sanitize_c_identifier("::") == "x"
     assert unique_names(["a:0", "a/0", "a_0"]) == ["a_0", "a_0_1", "a_0_2"]
     assert is_c_identifier("kws") and not is_c_identifier("float") and not is_c_identifier("a-b")

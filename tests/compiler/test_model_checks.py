@@ -285,7 +285,7 @@ def test_a_sparse_tensor() -> None:
         sp.traversalOrder = [0, 1, 2, 3]
         tensor(m, "w").sparsity = sp
 
-    refused(edit(small_model(), sparse), ModelCheckError, "tensor 1 'w' is sparse")
+    refused(edit(small_model(), sparse), ModelCheckError, "tensor 1 'w' is a sparse INT8 tensor")
 
 
 def test_activations_beyond_a_32_bit_address_space() -> None:

@@ -281,8 +281,10 @@ def bind_interface(c: Compilation) -> None:
             f"declares {len(info.inputs)}/{len(info.outputs)}",
             "report this model; it may have unused inputs or constant outputs",
         )
-    in_names = unique_names([t.name for t in info.inputs])
-    out_names = unique_names([t.name for t in info.outputs])
+    # Inputs and outputs share one namespace: their size macros (TVMGEN_<M>_<NAME>_SIZE).
+    io_names: set[str] = set()
+    in_names = unique_names([t.name for t in info.inputs], io_names)
+    out_names = unique_names([t.name for t in info.outputs], io_names)
     c.inputs = [
         c_emit.IoName(graph.tensors[t], info.inputs[i].name, in_names[i]) for i, t in enumerate(graph.inputs)
     ]

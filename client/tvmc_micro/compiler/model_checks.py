@@ -201,13 +201,18 @@ def _check_tensor(model: Any, sub: Any, s: int, t: int) -> bool:
             f"{where} has shape {shape} ({dtype}): more than {MAX_TENSOR_BYTES + 1} bytes, which a 32-bit "
             "microcontroller cannot address"
         )
-    if is_constant and data_len != nbytes:
+    sparse = tensor.Sparsity() is not None
+    if sparse and dtype != "FLOAT32":
+        raise ModelCheckError(
+            f"{where} is a sparse {dtype} tensor; only float32 weights expanded by DENSIFY are supported"
+        )
+    # A sparse tensor's buffer holds the compressed values (fewer bytes than its shape): DENSIFY expands
+    # it, and the frontend refuses one read by any other operator.
+    if is_constant and not sparse and data_len != nbytes:
         raise ModelCheckError(
             f"{where} is {dtype}{shape} ({nbytes} bytes) but its buffer {tensor.Buffer()} holds "
             f"{data_len} bytes"
         )
-    if tensor.Sparsity() is not None:
-        raise ModelCheckError(f"{where} is sparse; TFLite Micro and this compiler support no sparse tensors")
     q = tensor.Quantization()
     if q is not None and q.ScaleLength() > 0 and dtype in ZERO_POINT_RANGE:
         _check_quantization(q, where, dtype, shape)

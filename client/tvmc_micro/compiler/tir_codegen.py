@@ -20,6 +20,7 @@ from tvm import s_tir, tirx
 from tvm.tirx.buffer import buffer_data, buffer_data_pointer_type, is_buffer_var
 
 from tvmc_micro.compiler.errors import LoweringError
+from tvmc_micro.compiler.naming import claim_unique, is_c_identifier, is_reserved
 from tvmc_micro.compiler.schedule import REGISTER_TILES_ATTR
 
 PIPELINE_NAME = "tvmc_micro_unpacked"
@@ -160,12 +161,58 @@ def _c_safe(func: tirx.PrimFunc) -> tirx.PrimFunc:
             raise LoweringError(f"absolute value of {dtype} has no C function here", "use float32 models")
         return tirx.call_extern(dtype, _C_FABS[dtype], call.args[0])
 
+    def shift_left(e: Any) -> Any:
+        dt = tvm.DataType(str(e.ty))
+        if dt.type_code != tvm.DataTypeCode.INT:
+            return e
+        unsigned = str(e.ty).replace("int", "uint", 1)
+        return tirx.Cast(str(e.ty), tirx.Cast(unsigned, e.a) << tirx.Cast(unsigned, e.b))
+
     body = tvm_ffi.structural_map(
         func.body,
-        [(tirx.Max, minmax), (tirx.Min, minmax), (tirx.FloatImm, floatimm), (tvm.ir.Call, fabs)],
+        [
+            (tirx.Max, minmax),
+            (tirx.Min, minmax),
+            (tirx.FloatImm, floatimm),
+            (tvm.ir.Call, fabs),
+            (tirx.LShift, shift_left),
+        ],
         order="post",
     )
-    return func.with_body(body)
+    return _safe_var_names(func.with_body(body))
+
+
+def _safe_var_names(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """Renames the variables whose names C cannot take as they are.
+
+    Parameters and buffers are named after Relax variables, which the float frontend names after the
+    model's tensors: `serving_default input;` or `a??/` would be printed into the C source verbatim. Such
+    names (and C keywords, library names, our `tvm` prefix) become naming.sanitize_c_identifier's
+    identifier, made unique among the function's names; every other name stays (readable kernels)."""
+    names: list[str] = []
+
+    def collect(v: Any, visitor: Any) -> None:
+        names.append(str(v.name))
+        visitor.default_visit(v)
+
+    tvm_ffi.structural_visit(func, [(tirx.Var, collect)])
+    bad = {n for n in names if not is_c_identifier(n) or is_reserved(n)}
+    if not bad:
+        return func
+    used = {n for n in names if n not in bad}
+    new_name = {n: claim_unique(n, used, fallback="v") for n in sorted(bad)}
+    renamed: dict[Any, Any] = {}
+
+    def rename(v: Any) -> Any:
+        if str(v.name) not in bad:
+            return v
+        if v not in renamed:
+            renamed[v] = tirx.Var(new_name[str(v.name)], v.ty)
+        return renamed[v]
+
+    out = tvm_ffi.structural_map(func, [(tirx.Var, rename)], order="post")
+    assert isinstance(out, tirx.PrimFunc)
+    return out
 
 
 def _unpack(func: tirx.PrimFunc) -> tirx.PrimFunc:

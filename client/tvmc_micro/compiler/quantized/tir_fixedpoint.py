@@ -81,6 +81,23 @@ def rounding_divide_by_pot(x: Expr, exponent: Expr) -> PrimExpr:
     return ((i64(x) + half + correction) >> e).astype("int32")
 
 
+def shift_left(x: Expr, amount: Expr) -> PrimExpr:
+    """int32 x << amount (0 <= amount <= 31), wrapping like the shift TFLite compiles to, without C's
+    undefined behaviour: shifting a negative value left is undefined in C99/C11.
+
+    Computed as x * 2^amount in int64 (exact) and narrowed to int32 (implementation-defined, two's
+    complement wrap on every compiler we target); the C compiler emits the same single shift. Not as a
+    shift of the unsigned representation: TVM's bound analysis takes int32(<uint32 value>) for
+    non-negative and then drops the lower clamp of a requantised value (wrong results). tir_codegen
+    rewrites any remaining signed `<<` into the unsigned form after simplification, where that is safe."""
+    v = _load(x)
+    if isinstance(amount, int):
+        scale: PrimExpr = tirx.const(1 << amount, "int64")
+    else:
+        scale = tirx.const(1, "int64") << i64(_load(amount))
+    return (i64(v) * scale).astype("int32")
+
+
 def multiply_by_quantized_multiplier(
     x: Expr, multiplier: Expr, left_shift: Expr, right_shift: Expr
 ) -> PrimExpr:
@@ -91,7 +108,7 @@ def multiply_by_quantized_multiplier(
     """
     x = i32(x)
     if not (isinstance(left_shift, int) and left_shift == 0):
-        x = x << i32(left_shift)
+        x = shift_left(x, left_shift)
     return rounding_divide_by_pot(srdhm(x, multiplier), right_shift)
 
 
@@ -101,7 +118,7 @@ def saturating_rounding_multiply_by_pot(x: PrimExpr, exponent: int) -> PrimExpr:
         return rounding_divide_by_pot(x, -exponent)
     threshold = (1 << (31 - exponent)) - 1
     v = _load(x)
-    shifted = v << tirx.const(exponent, "int32")
+    shifted = shift_left(v, exponent)
     return tirx.Select(
         v > tirx.const(threshold, "int32"),
         tirx.const(INT32_MAX, "int32"),
