@@ -197,8 +197,9 @@ class Dispatcher:
                     )
                 _LOG.debug("calling %s(%s)", name, ", ".join(converted))
                 result = bound(**converted)
-                if name == "server_info_query" and not self.handler.declared_options():
-                    self._info_options = _info_options(result)
+                if name == "server_info_query" and self.handler.resolves_options:
+                    if not self.handler.declared_options():
+                        self._info_options = _info_options(result)
                 encoded = _encode_result(name, result)
                 if name == "server_info_query" and self.v018_client:
                     encoded = _v018_info(encoded)
