@@ -20,6 +20,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 MODEL = HERE / "model.tar"
 IS_TEMPLATE = not MODEL.exists()
 CALLS = []
+GENERATE = ["generate_project"]
 
 
 def logged(method):
@@ -42,13 +43,16 @@ class Handler(server.ProjectAPIHandler):
             platform_name="crt_host",
             is_template=IS_TEMPLATE,
             model_library_format_path="" if IS_TEMPLATE else MODEL,
-            project_options=server.default_project_options(
-                project_type={"required": None, "optional": ["generate_project"], "default": "host_driven"},
-                board={"required": None, "optional": ["generate_project"]},
-            )
-            + [
+            project_options=[
+                *server.default_project_options(
+                    project_type={"required": None, "optional": GENERATE, "default": "host_driven"},
+                    board={"required": None, "optional": GENERATE},
+                ),
                 server.ProjectOption(
-                    "workspace_size_bytes", optional=["generate_project"], type="int", default=2097152,
+                    "workspace_size_bytes",
+                    optional=["generate_project"],
+                    type="int",
+                    default=2097152,
                     help="Sets the value of TVM_WORKSPACE_SIZE_BYTES.",
                 ),
             ],
@@ -76,7 +80,9 @@ class Handler(server.ProjectAPIHandler):
     @logged
     def open_transport(self, opts):
         firmware = HERE / "flashed" / "firmware"
-        self._proc = subprocess.Popen([str(firmware)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self._proc = subprocess.Popen(
+            [str(firmware)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
         for stream in (self._proc.stdin, self._proc.stdout):
             flags = fcntl.fcntl(stream.fileno(), fcntl.F_GETFL)
             fcntl.fcntl(stream.fileno(), fcntl.F_SETFL, flags | os.O_NONBLOCK)
