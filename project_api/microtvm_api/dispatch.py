@@ -69,7 +69,7 @@ def v018_error(error: dict[str, Any]) -> dict[str, Any]:
     if error.get("code") != errors.SERVER_ERROR or not isinstance(data, dict):
         return error
     type_name = data.get("type")
-    if type_name not in V018_ERROR_CLASSES:
+    if type_name not in V018_ERROR_CLASSES or error.get("message") == type_name:
         return error
     return {"code": error["code"], "message": type_name, "data": {**data, "message": error.get("message")}}
 
@@ -207,8 +207,8 @@ class Dispatcher:
             except Exception as exc:
                 if not isinstance(exc, ProjectAPIError) or exc.code == errors.SERVER_ERROR:
                     _LOG.debug("%s failed", name, exc_info=True)
-                wire = errors.to_wire(exc, include_traceback=self.include_tracebacks)
-                raise JsonRpcError(**self._shape(wire)) from exc
+                # handle_line puts it in the client's shape.
+                raise JsonRpcError(**errors.to_wire(exc, include_traceback=self.include_tracebacks)) from exc
 
         # jsonrpcserver binds the request's params against this signature: the handler's own.
         call.__signature__ = signature  # type: ignore[attr-defined]

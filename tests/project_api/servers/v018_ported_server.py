@@ -8,11 +8,13 @@ microtvm_api_server.py) it drives that project's flashed firmware, so `tvmc run`
 """
 
 import fcntl
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import tarfile
 
 from microtvm_api.compat.v018 import server
 
@@ -62,6 +64,11 @@ class Handler(server.ProjectAPIHandler):
     def generate_project(self, mlf, crt, project, opts):
         # v0.18 servers indexed their options directly and used the CRT dir as a Path.
         verbose, size = opts["verbose"], opts["workspace_size_bytes"]
+        if opts["board"] == "read_modules":  # as v0.18 servers read their MLF's metadata.json
+            with tarfile.open(mlf) as tar:
+                json.load(tar.extractfile("metadata.json"))["modules"]
+        if opts["board"] == "copy_crt":  # as v0.18 servers copied the standalone CRT
+            shutil.copytree(crt / "include", project / "crt" / "include")
         project.mkdir()
         shutil.copy2(__file__, project / "microtvm_api_server.py")
         shutil.copy2(mlf, project / "model.tar")
