@@ -4,6 +4,13 @@ Stdio servers (ours) get requests on stdin and answer on stdout. Servers written
 two extra pipes, ``--read-fd N --write-fd M`` (chosen automatically for a `launch_microtvm_api_server.sh`
 launcher or a server importing `tvm.micro.project_api`). The server's stderr is forwarded to a sink and its
 tail kept, so when a server exits, hangs or writes junk the error says so with what it last printed.
+
+Servers written for v0.18 (recognised by a server_info without `capabilities`) are driven as v0.18's
+tvmc drove them: every declared option is sent (its default, or None, when not given), generate_project
+gets a real (empty) `standalone_crt_dir`, a template's `model_library_format_path: ""` reads as null,
+and `0` transport timeouts mean "no limit". When such a server then fails in generate_project on this
+project's Model Library Format (metadata.json with `models`, not v0.18's `modules`; no v0.18 standalone
+CRT), the error says so.
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +34,7 @@ from typing import Any, Literal, TextIO
 import microtvm_api
 from microtvm_api import errors, framing, lifeline
 from microtvm_api.errors import (
+    InvalidOptionError,
     IoTimeoutError,
     ProjectAPIError,
     ServerExitedError,
@@ -34,6 +45,7 @@ from microtvm_api.errors import (
     UnsupportedProtocolVersionError,
 )
 from microtvm_api.framing import LineReader
+from microtvm_api.options import ProjectOption, convert
 from microtvm_api.protocol import PROTOCOL_VERSION, protocol_major
 from microtvm_api.transport import deadline_after, fd_write
 
@@ -447,8 +459,52 @@ class ProjectAPIClient:
                 f"this client speaks version {self.expected_protocol_major}",
                 "use a tvmc and a template from the same release (update whichever side is older)",
             )
+        if info.get("is_template") and info.get("model_library_format_path") == "":
+            info["model_library_format_path"] = None  # v0.18 templates report ""
         self.server_info = info
         return info
+
+    @property
+    def is_v018_server(self) -> bool:
+        """The server was written for v0.18 (its server_info has no `capabilities`): it expects every
+        declared option, a real standalone_crt_dir, and uses 0 for "no timeout"."""
+        return self.server_info is not None and "capabilities" not in self.server_info
+
+    def options_for(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options to send. Our servers fill in defaults themselves (and saved values take precedence
+        over them), so they get what was given. A v0.18 server gets what v0.18's tvmc sent: every declared
+        option, the given value converted to its declared type, else the default (None when it has none)."""
+        given = dict(options or {})
+        if not self.is_v018_server:
+            return given
+        assert self.server_info is not None
+        filled: dict[str, Any] = {}
+        for raw in self.server_info.get("project_options") or []:
+            try:
+                option = ProjectOption.from_json(raw)
+            except ValueError:
+                if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
+                    filled[raw["name"]] = raw.get("default")
+                continue
+            value = given.get(option.name)
+            if value is None:
+                filled[option.name] = option.default
+            else:
+                try:
+                    filled[option.name] = convert(option, value)
+                except InvalidOptionError:
+                    filled[option.name] = value  # the server judges it, as v0.18's did
+        filled.update({k: v for k, v in given.items() if k not in filled})
+        return filled
+
+    def _note(self, text: str) -> None:
+        sink = self._pump.sink
+        if sink is not None:
+            try:
+                sink.write(f"note: {text}\n")
+                sink.flush()
+            except (OSError, ValueError):
+                pass
 
     def generate_project(
         self,
@@ -461,24 +517,43 @@ class ProjectAPIClient:
     ) -> Any:
         # Paths are resolved here, against the client's working directory: the server runs with its cwd
         # in the template, where a relative project_dir would land (servers refuse relative paths).
+        empty_crt: str | None = None
+        if standalone_crt_dir is None and self.is_v018_server:
+            # v0.18's server.py makes a Path of it before the handler runs: null would crash it.
+            empty_crt = tempfile.mkdtemp(prefix="tvmc_no_standalone_crt_")
+            standalone_crt_dir = empty_crt
+            self._note(
+                f"{self.server.name} is a v0.18-style server: it gets an empty standalone_crt_dir "
+                f"({empty_crt}); tvmc-micro has no v0.18 standalone CRT (the C runtime is in the MLF's "
+                "runtime/)"
+            )
         params = {
             "model_library_format_path": os.path.abspath(model_library_format_path),
             "standalone_crt_dir": None if standalone_crt_dir is None else os.path.abspath(standalone_crt_dir),
             "project_dir": os.path.abspath(project_dir),
-            "options": dict(options or {}),
+            "options": self.options_for(options),
         }
-        return self.call("generate_project", params, timeout_sec=timeout_sec)
+        try:
+            return self.call("generate_project", params, timeout_sec=timeout_sec)
+        except errors.ServerError as err:
+            if self.is_v018_server:
+                _explain_v018_generate_failure(err, empty_crt)
+            raise
+        finally:
+            if empty_crt is not None:
+                shutil.rmtree(empty_crt, ignore_errors=True)
 
     def build(self, options: Mapping[str, Any] | None = None, *, timeout_sec: float | None = _UNSET) -> Any:
-        return self.call("build", {"options": dict(options or {})}, timeout_sec=timeout_sec)
+        return self.call("build", {"options": self.options_for(options)}, timeout_sec=timeout_sec)
 
     def flash(self, options: Mapping[str, Any] | None = None, *, timeout_sec: float | None = _UNSET) -> Any:
-        return self.call("flash", {"options": dict(options or {})}, timeout_sec=timeout_sec)
+        return self.call("flash", {"options": self.options_for(options)}, timeout_sec=timeout_sec)
 
     def open_transport(
         self, options: Mapping[str, Any] | None = None, *, timeout_sec: float | None = _UNSET
     ) -> dict[str, Any]:
-        reply = self.call("open_transport", {"options": dict(options or {})}, timeout_sec=timeout_sec)
+        """The server's `timeouts`, as it sent them (ServerTransport reads 0 as "no limit")."""
+        reply = self.call("open_transport", {"options": self.options_for(options)}, timeout_sec=timeout_sec)
         timeouts = reply.get("timeouts") if isinstance(reply, dict) else None
         return dict(timeouts) if isinstance(timeouts, dict) else {}
 
@@ -581,6 +656,57 @@ class ProjectAPIClient:
         )
 
 
+# v0.18's Model Library Format and CRT, as its template servers read them; what tvmc-micro's lack.
+MLF_LAYOUT_DIFFERENCE = (
+    "tvmc-micro's Model Library Format is not v0.18's: its metadata.json lists `models` (v0.18's lists "
+    "`modules`), and there is no v0.18 standalone CRT (include/, src/, CMakeLists.txt) to give as "
+    "standalone_crt_dir"
+)
+
+
+def _explain_v018_generate_failure(err: ProjectAPIError, empty_crt: str | None) -> None:
+    """Reword a v0.18 server's generate_project failure when it comes from the MLF layout or the missing
+    standalone CRT (the server's own text and traceback are kept)."""
+    trace = err.remote_traceback or ""
+    last = trace.strip().splitlines()[-1] if trace.strip() else err.message
+    port = (
+        "port the server to tvmc-micro's MLF (docs/model-library-format.md) and import "
+        "microtvm_api.compat.v018, or use a tvmc-micro template (crt_host, cortex_m, zephyr)"
+    )
+    if "'modules'" in last:
+        cause = "it reads metadata.json as v0.18's (`modules`)"
+    elif empty_crt is not None and empty_crt in trace:
+        cause = f"it copies v0.18's standalone CRT from standalone_crt_dir ({last})"
+    else:
+        err.message = f"the v0.18 template server failed in generate_project: {last}"
+        err.hint = f"if it reads the MLF or the CRT as v0.18's: {MLF_LAYOUT_DIFFERENCE}; {port}"
+        err.args = (err.message,)
+        return
+    err.message = (
+        f"the v0.18 template server cannot generate a project from this MLF: {cause}. {MLF_LAYOUT_DIFFERENCE}"
+    )
+    err.hint = port
+    err.args = (err.message,)
+
+
+def effective_timeouts(timeouts: Mapping[str, Any]) -> dict[str, float]:
+    """open_transport's timeouts as the session uses them. 0 means "no limit" (v0.18's TransportTimeouts
+    semantics): the retry interval then falls back to 1 s (lost frames are still resent), the others to
+    infinity. Values that are not non-negative numbers are dropped (the session uses its defaults)."""
+    result: dict[str, float] = {}
+    for key, value in timeouts.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            continue
+        if value == 0:
+            result[key] = DEFAULT_RETRY_SEC if key == "session_start_retry_timeout_sec" else math.inf
+        else:
+            result[key] = float(value)
+    return result
+
+
+DEFAULT_RETRY_SEC = 1.0
+
+
 def _raise_bad_data(reply: Any) -> bytes:
     raise ServerProtocolError(f'read_transport returned {reply!r:.100}, not {{"data": <base85>}}')
 
@@ -609,7 +735,9 @@ class ServerTransport:
 
     def __init__(self, client: ProjectAPIClient, options: Mapping[str, Any] | None = None) -> None:
         self.client = client
-        self.timeouts = client.open_transport(options)
+        self.raw_timeouts = client.open_transport(options)
+        # 0 means "no limit" (v0.18); see effective_timeouts.
+        self.timeouts = effective_timeouts(self.raw_timeouts)
         self._open = True
 
     def write(self, data: bytes, timeout_sec: float | None) -> None:

@@ -4,9 +4,16 @@ Runs a server as `tvmc` would and checks what `tvmc` relies on: the server_info_
 protocol version, the error codes for malformed JSON / bad requests / unknown methods / bad params, that
 the server keeps serving after a parse error, stdout hygiene (nothing but replies on the protocol channel,
 fd 1 not being that channel), option declarations and their enforcement, and template-versus-generated
-project behaviour (a template generates a project whose server reports itself generated; an unsafe MLF is
-refused). Prints a pass/fail table; exits 1 if any check fails. Each group of checks gets a fresh server,
-so one failure does not hide the others.
+project behaviour (a template generates a project whose server reports itself generated; an MLF with
+members escaping the project is refused). Prints a table; exits 1 if any check fails. Each group of checks
+gets a fresh server, so one failure does not hide the others.
+
+No side effects: the server's directory is copied to a temporary directory and every check runs on the
+copy (calls such as `build` with a bad option reach the handler of a server that does not check options;
+a template is never built in place). A check that could not run says SKIP with the reason, never PASS.
+Servers written for v0.18 (no `capabilities` in server_info) are recognised: where they behave as
+v0.18's server.py did (it stopped serving after unparseable JSON, left option checks to the client, ...)
+the row says V0.18 with the difference, which does not fail the run.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,13 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microtvm_api.client import ProjectAPIClient, Style, find_server
+from microtvm_api.client import MLF_LAYOUT_DIFFERENCE, ProjectAPIClient, Style, find_server
 from microtvm_api.conformance_args import add_arguments
-from microtvm_api.errors import ProjectAPIError
+from microtvm_api.errors import ProjectAPIError, ServerNotFoundError
 from microtvm_api.options import ProjectOption, parse_key_values
 from microtvm_api.protocol import PROTOCOL_VERSION, protocol_major
 
-PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+PASS, FAIL, SKIP, V018 = "PASS", "FAIL", "SKIP", "V0.18"
+# Copying the server's directory (to run the checks on the copy) is refused beyond these.
+MAX_COPY_FILES = 20_000
+MAX_COPY_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,11 @@ class CheckFailed(Exception):
 
 
 class CheckSkipped(Exception):
-    """Raised inside a check that does not apply to this server."""
+    """Raised inside a check that does not apply to this server, or that could not run."""
+
+
+class V018Difference(Exception):
+    """Raised inside a check when a v0.18-style server behaves as v0.18's server.py did."""
 
 
 @dataclass
@@ -66,6 +81,7 @@ class Checker:
         self.results: list[CheckResult] = []
         self.info: dict[str, Any] | None = None
         self._shared: ProjectAPIClient | None = None
+        self.generate_failure: str | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------------
 
@@ -101,11 +117,25 @@ class Checker:
             self._shared.close(timeout_sec=5)
             self._shared = None
 
+    @property
+    def v018(self) -> bool:
+        """The server looks written for v0.18: its server_info has no `capabilities`."""
+        return isinstance(self.info, dict) and "capabilities" not in self.info
+
+    def v018_or_fail(self, v018_text: str, failure: str) -> CheckFailed:
+        """For a v0.18-style server a known v0.18 behaviour is a difference, not a failure."""
+        if self.v018:
+            raise V018Difference(f"v0.18 difference: {v018_text}")
+        return CheckFailed(failure)
+
     def check(self, name: str, body: Callable[[], str | None]) -> bool:
         try:
             detail = body() or ""
         except CheckSkipped as skip:
             self.results.append(CheckResult(name, SKIP, str(skip)))
+            return True
+        except V018Difference as diff:
+            self.results.append(CheckResult(name, V018, str(diff)))
             return True
         except CheckFailed as fail:
             self.results.append(CheckResult(name, FAIL, str(fail)))
@@ -150,6 +180,15 @@ class Checker:
     def _run(self) -> list[CheckResult]:
         if not self.check("starts and answers server_info_query", self.check_starts):
             return self.results
+        if self.v018:
+            self.results.append(
+                CheckResult(
+                    "v0.18-style server",
+                    V018,
+                    "server_info has no capabilities: tvmc drives it as v0.18's tvmc did (every declared "
+                    "option sent, an empty standalone_crt_dir, 0 timeouts read as no limit)",
+                )
+            )
         self.check("server_info_query reply shape", self.check_info_shape)
         self.check("protocol version", self.check_protocol_version)
         self.check("project option declarations", self.check_option_declarations)
@@ -175,12 +214,7 @@ class Checker:
                 "server_info_query", {"tvm_version": "0.27", "bogus": 1}, -32602, "an extra parameter"
             ),
         )
-        self.check(
-            "mistyped param → -32602",
-            lambda: self.call_error(
-                "server_info_query", {"tvm_version": 27}, -32602, "tvm_version as a number"
-            ),
-        )
+        self.check("mistyped param → -32602", self.check_mistyped_param)
         self.check("unknown project option → -32602", self.check_unknown_option)
         self.check("mistyped project option → -32602", self.check_mistyped_option)
         if self.info and self.info.get("is_template") is True:
@@ -212,6 +246,10 @@ class Checker:
             problems.append("missing model_library_format_path")
         elif not isinstance(info["model_library_format_path"], str | None):
             problems.append("model_library_format_path is not a string or null")
+        elif info.get("is_template") is True and info["model_library_format_path"] == "" and self.v018:
+            raise V018Difference(
+                'v0.18 difference: the template reports model_library_format_path "" (null now)'
+            )
         elif info.get("is_template") is True and info["model_library_format_path"] is not None:
             problems.append("a template must report model_library_format_path null")
         elif info.get("is_template") is False and not info["model_library_format_path"]:
@@ -282,7 +320,7 @@ class Checker:
                 client.call("server_info_query", {"tvm_version": "0.27.0"}, timeout_sec=self.s.timeout_sec)
             self.expect_error(
                 client,
-                b'{"jsonrpc": "2.0", "id": 3, "method": "no_such_method_xyz"}',
+                b'{"jsonrpc": "2.0", "id": 3, "method": "no_such_method_xyz", "params": {}}',
                 -32601,
                 "an unknown method",
             )
@@ -290,9 +328,18 @@ class Checker:
 
     def check_parse_error(self) -> str:
         with self.server() as client:
-            error = self.expect_error(
-                client, b'{"jsonrpc": "2.0", "id": 1, "method": ', -32700, "malformed JSON"
-            )
+            try:
+                error = self.expect_error(
+                    client, b'{"jsonrpc": "2.0", "id": 1, "method": ', -32700, "malformed JSON"
+                )
+            except ProjectAPIError as err:
+                if client.process.poll() == 0:
+                    raise self.v018_or_fail(
+                        "the server stops serving (exit code 0, no reply) after a line that is not JSON, "
+                        "as v0.18's server.py did; tvmc-micro servers reply -32700 and go on",
+                        _summary(err.message),
+                    ) from None
+                raise
             info = client.call("server_info_query", {"tvm_version": "0.27.0"}, timeout_sec=self.s.timeout_sec)
             if not isinstance(info, dict):
                 raise CheckFailed("no proper reply after the parse error")
@@ -301,17 +348,66 @@ class Checker:
     def call_raw_error(self, line: bytes, code: int, what: str) -> str:
         with self.server() as client:
             error = self.expect_error(client, line, code, what)
-            client.call("server_info_query", {"tvm_version": "0.27.0"}, timeout_sec=self.s.timeout_sec)
+            try:
+                client.call("server_info_query", {"tvm_version": "0.27.0"}, timeout_sec=self.s.timeout_sec)
+            except ProjectAPIError as err:
+                if client.process.poll() == 0:
+                    raise self.v018_or_fail(
+                        f"the server answered {what} with {code} and then stopped serving (exit code 0), "
+                        "as v0.18's server.py did; tvmc-micro servers go on",
+                        _summary(err.message),
+                    ) from None
+                raise
         return str(error.get("message", ""))[:80]
 
-    def check_unknown_option(self) -> str:
-        return self.call_error(
-            "build",
-            {"options": {"no_such_option_xyz": "1"}},
-            -32602,
-            "an unknown option",
-            "no_such_option_xyz",
+    def check_mistyped_param(self) -> str:
+        with self.server() as client:
+            request = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "server_info_query",
+                "params": {"tvm_version": 27},
+            }
+            client.send_line(json.dumps(request).encode(), self.s.timeout_sec)
+            reply = client.read_reply(self.s.timeout_sec, "tvm_version as a number")
+        error = reply.get("error")
+        if isinstance(error, dict) and error.get("code") == -32602:
+            return str(error.get("message", ""))[:100]
+        if "result" in reply:
+            raise self.v018_or_fail(
+                "server_info_query accepts tvm_version 27 (v0.18's server.py checked parameter types only "
+                "for build, flash and close_transport)",
+                "tvm_version as a number: expected error -32602, got a result",
+            )
+        code = error.get("code") if isinstance(error, dict) else None
+        raise CheckFailed(f"tvm_version as a number: expected error code -32602, got {code}")
+
+    def option_error(self, options: dict[str, Any], what: str, must_name: str) -> str:
+        """`build` with bad options must be refused with -32602 before the handler runs. The server under
+        test is a temporary copy, so a server that does not check options builds only the copy."""
+        with self.server() as client:
+            request = {"jsonrpc": "2.0", "id": 7, "method": "build", "params": {"options": options}}
+            client.send_line(json.dumps(request).encode(), self.s.timeout_sec)
+            reply = client.read_reply(self.s.timeout_sec, what)
+        error = reply.get("error")
+        if isinstance(error, dict) and error.get("code") == -32602:
+            message = str(error.get("message", ""))
+            if must_name not in message + json.dumps(error.get("data")):
+                raise CheckFailed(f"{what}: the error does not name {must_name!r}: {message[:100]}")
+            return message[:100]
+        got = (
+            "a result"
+            if "result" in reply
+            else f"error {error.get('code') if isinstance(error, dict) else None}"
         )
+        raise self.v018_or_fail(
+            f"build ran with {what} ({got}): v0.18 servers leave option checks to the client (tvmc checks "
+            "them against the declarations before calling)",
+            f"{what}: expected error -32602, got {got} (build ran with it)",
+        )
+
+    def check_unknown_option(self) -> str:
+        return self.option_error({"no_such_option_xyz": "1"}, "an unknown option", "no_such_option_xyz")
 
     def check_mistyped_option(self) -> str:
         typed = [o for o in self.declared() if o.type in ("bool", "int", "float")]
@@ -319,13 +415,7 @@ class Checker:
             raise CheckSkipped("no bool/int/float option declared")
         option = typed[0]
         # Any method rejects a mistyped option, even one it does not use (a typo must never pass silently).
-        return self.call_error(
-            "build",
-            {"options": {option.name: "not-a-value"}},
-            -32602,
-            f"{option.name}=not-a-value",
-            option.name,
-        )
+        return self.option_error({option.name: "not-a-value"}, f"{option.name}=not-a-value", option.name)
 
     def generate_options(self) -> dict[str, Any]:
         options: dict[str, Any] = dict(self.s.options)
@@ -343,13 +433,21 @@ class Checker:
                 options[option.name] = option.choices[0]
         return options
 
+    def generate(self, client: ProjectAPIClient, mlf: Path, project: Path, timeout_sec: float) -> None:
+        client.server_info = self.info  # so the client drives a v0.18-style server as tvmc does
+        client.generate_project(mlf, None, project, self.generate_options(), timeout_sec=timeout_sec)
+
     def check_generate(self) -> str:
         mlf = self.s.mlf or _minimal_mlf(self.s.workdir / "conformance_model.tar")
         project = self.s.workdir / "generated_project"
         with self.server() as client:
-            client.generate_project(
-                mlf, None, project, self.generate_options(), timeout_sec=self.s.timeout_sec * 4
-            )
+            try:
+                self.generate(client, mlf, project, self.s.timeout_sec * 4)
+            except ProjectAPIError as err:
+                self.generate_failure = _one_paragraph(err.message)
+                if MLF_LAYOUT_DIFFERENCE in err.message:
+                    raise self.v018_or_fail(_one_paragraph(err.message)[:300], err.message) from None
+                raise
         try:
             server = find_server(project)
         except ProjectAPIError as err:
@@ -370,25 +468,44 @@ class Checker:
         return f"project at {project}"
 
     def check_unsafe_mlf(self) -> str:
+        """A well-formed MLF plus members whose names climb out of the project ('../', '../../', ...):
+        generate_project must refuse it and write nothing outside the project. The project sits deep in a
+        sandbox directory, so whatever escapes lands in the sandbox, where it is found."""
+        sandbox = self.s.workdir / "escape_sandbox"
+        project = sandbox / "a" / "b" / "c" / "project"
         evil = self.s.workdir / "evil.tar"
-        with tarfile.open(evil, "w") as tar:
-            _add_bytes(tar, "metadata.json", b"{}")
-            _add_bytes(tar, "../conformance_escaped.txt", b"escaped")
-        project = self.s.workdir / "evil_project" / "project"
+        _minimal_mlf(evil)
+        with tarfile.open(evil, "a") as tar:
+            for depth in (1, 2, 3):
+                _add_bytes(tar, "../" * depth + f"conformance_escaped_{depth}.txt", b"escaped")
+        project.parent.mkdir(parents=True, exist_ok=True)
+        error: ProjectAPIError | None = None
         with self.server() as client:
             try:
-                client.generate_project(
-                    evil, None, project, self.generate_options(), timeout_sec=self.s.timeout_sec
-                )
+                self.generate(client, evil, project, self.s.timeout_sec)
             except ProjectAPIError as err:
-                refused = _one_paragraph(err.message)[:100]
-            else:
-                refused = ""
-        if (project.parent / "conformance_escaped.txt").exists():
-            raise CheckFailed("a member named '../conformance_escaped.txt' was written outside the project")
-        if not refused:
-            raise CheckFailed("generate_project accepted an MLF with a '..' member (it must refuse it)")
-        return refused
+                error = err
+        escaped = sorted(
+            str(p.relative_to(sandbox))
+            for p in sandbox.rglob("conformance_escaped_*")
+            if project not in p.parents
+        )
+        if escaped:
+            raise CheckFailed(f"generate_project wrote {', '.join(escaped)} outside the project directory")
+        if error is None:
+            raise CheckFailed(
+                "generate_project accepted an MLF with members escaping the project (it must refuse it)"
+            )
+        text = _one_paragraph(error.message)
+        if (
+            error.remote_type in ("UnsafeArchiveError", "ArchiveError")
+            or "conformance_escaped" in text
+            or ".." in text
+        ):
+            return text[:100]
+        raise CheckSkipped(
+            f"generate_project failed for another reason before judging the escaping members: {text[:160]}"
+        )
 
     def check_generated_mlf(self) -> str:
         path = (self.info or {}).get("model_library_format_path")
@@ -512,12 +629,36 @@ def run_checks(
 
     `options` gives values for project options the template requires for generate_project.
     """
-    path = find_server(server)
+    path = find_server(server).absolute()
     with tempfile.TemporaryDirectory(prefix="microtvm_conformance_") as tmp:
+        # Every check runs on a copy of the server's directory: the original is never changed.
+        copy = _copy_server_dir(path.parent, Path(tmp) / "server") / path.name
         # The server runs in its own directory: paths it gets are absolute (it refuses relative ones).
         mlf_path = Path(mlf).absolute() if mlf else None
-        settings = Settings(path, interpreter, style, timeout_sec, mlf_path, Path(tmp), dict(options or {}))
+        settings = Settings(copy, interpreter, style, timeout_sec, mlf_path, Path(tmp), dict(options or {}))
         return Checker(settings).run()
+
+
+def _copy_server_dir(source: Path, target: Path) -> Path:
+    """Copy `source` (links kept as links, no __pycache__) to `target`; refuse a very large directory."""
+    files = 0
+    size = 0
+    for root, dirs, names in os.walk(source):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        files += len(names)
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+        if files > MAX_COPY_FILES or size > MAX_COPY_BYTES:
+            raise ServerNotFoundError(
+                f"{source} is too large to check ({files:,}+ files, {size:,}+ bytes): the checks run on a "
+                "temporary copy of the server's directory",
+                "check the template or project directory itself, not a directory holding other things",
+            )
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 def format_table(results: Sequence[CheckResult]) -> str:
@@ -527,7 +668,9 @@ def format_table(results: Sequence[CheckResult]) -> str:
     failed = sum(r.status == FAIL for r in results)
     passed = sum(r.status == PASS for r in results)
     skipped = sum(r.status == SKIP for r in results)
-    lines.append(f"{passed} passed, {failed} failed, {skipped} skipped")
+    differences = sum(r.status == V018 for r in results)
+    summary = f"{passed} passed, {failed} failed, {skipped} skipped"
+    lines.append(summary + (f", {differences} v0.18 differences" if differences else ""))
     return "\n".join(lines)
 
 

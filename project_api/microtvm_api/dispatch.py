@@ -6,6 +6,11 @@ keeps serving; batches are refused (the protocol is one object per line); every 
 method and binds the parameters to the handler method's signature (missing/extra → -32602 naming the
 parameter); the wrapper then checks each parameter against its annotation, converts wire forms (paths,
 base85 bytes), resolves project options, calls the handler and encodes its result.
+
+Error shape negotiation: a client that says it is TVM v0.18 or older (`server_info_query(tvm_version=
+"0.18.0")`) gets errors in v0.18's shape from then on: for the classes v0.18's client knows
+(`V018_ERROR_CLASSES`) the class name is the `message` (our text moves to `data.message`), which is
+how v0.18's client picks the exception class. Any other client gets today's shape.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import inspect
 import json
 import logging
 import math
+import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,7 @@ from jsonrpcserver.main import dispatch_to_serializable
 from microtvm_api import errors, framing
 from microtvm_api.errors import InvalidParamsError, InvalidRequestError, ParseError, ProjectAPIError
 from microtvm_api.handler import ProjectAPIHandler
-from microtvm_api.options import resolve
+from microtvm_api.options import ProjectOption, resolve
 from microtvm_api.protocol import METHODS
 
 _LOG = logging.getLogger("microtvm_api.dispatch")
@@ -46,6 +52,26 @@ PARAM_BOUNDS: dict[str, tuple[float, float, str]] = {
     "n": (1, MAX_READ_BYTES, "ask for at least 1 and at most 16 MiB per read_transport call"),
     "timeout_sec": (0.0, MAX_TIMEOUT_SEC, "pass the seconds to wait, at most a day (null: no deadline)"),
 }
+# The -32000 error classes v0.18's client rebuilds from `error.message` (its ServerError subclasses).
+V018_ERROR_CLASSES = ("IoTimeoutError", "TransportClosedError", "UnsupportedTVMVersionError")
+_VERSION_RE = re.compile(r"\s*v?(\d+)\.(\d+)")
+
+
+def is_v018_tvm_version(version: Any) -> bool:
+    """True for a `tvm_version` of TVM 0.18 or older (microTVM's last release): "0.18.0", "0.17.dev0"."""
+    match = _VERSION_RE.match(version) if isinstance(version, str) else None
+    return bool(match) and int(match.group(1)) == 0 and int(match.group(2)) <= 18  # type: ignore[union-attr]
+
+
+def v018_error(error: dict[str, Any]) -> dict[str, Any]:
+    """`error` in v0.18's shape: the class name as `message` for the classes v0.18's client knows."""
+    data = error.get("data")
+    if error.get("code") != errors.SERVER_ERROR or not isinstance(data, dict):
+        return error
+    type_name = data.get("type")
+    if type_name not in V018_ERROR_CLASSES or error.get("message") == type_name:
+        return error
+    return {"code": error["code"], "message": type_name, "data": {**data, "message": error.get("message")}}
 
 
 class Dispatcher:
@@ -55,6 +81,11 @@ class Dispatcher:
         self.handler = handler
         self.include_tracebacks = include_tracebacks
         self.methods = {name: self._wrap(name) for name in METHODS}
+        # Set by server_info_query: the client is TVM v0.18 (or older) and wants v0.18's error shape.
+        self.v018_client = False
+        self._tvm_version = ""
+        # Options declared only in the ServerInfo the handler returns (the v0.18 way), once seen.
+        self._info_options: list[ProjectOption] | None = None
 
     def handle_line(self, line: bytes) -> bytes | None:
         """The reply to one request line, or None when no reply is due (a notification, a blank line).
@@ -77,12 +108,18 @@ class Dispatcher:
             return self._error_reply(
                 InvalidRequestError(f"invalid request: {problem}", _REQUEST_HINT), request_id
             )
+        if request["method"] == "server_info_query":
+            self._negotiate(request.get("params"))
+        try:
+            self.handler.check_request(request["method"], request.get("params"))
+        except ProjectAPIError as err:
+            return None if "id" not in request else self._error_reply(err, request_id)
         reply = dispatch_to_serializable(json.dumps(request), self.methods)
         if reply is None:
             return None
         assert isinstance(reply, dict)  # batches were refused above
         if "error" in reply:
-            reply["error"] = self._normalise_error(request["method"], reply["error"])
+            reply["error"] = self._shape(self._normalise_error(request["method"], reply["error"]))
         try:
             return framing.encode(reply)
         except (TypeError, ValueError, RecursionError) as err:
@@ -93,8 +130,33 @@ class Dispatcher:
             return self._error_reply(bad, request_id)
 
     def _error_reply(self, exc: ProjectAPIError, request_id: Any) -> bytes:
-        error = errors.to_wire(exc, include_traceback=False)
+        error = self._shape(errors.to_wire(exc, include_traceback=False))
         return framing.encode({"jsonrpc": "2.0", "error": error, "id": request_id})
+
+    def _shape(self, error: dict[str, Any]) -> dict[str, Any]:
+        return v018_error(error) if self.v018_client else error
+
+    def _negotiate(self, params: Any) -> None:
+        """A server_info_query says which client this is: v0.18 (or older) gets v0.18's error shape."""
+        version = params.get("tvm_version") if isinstance(params, dict) else None
+        if isinstance(params, list) and params:
+            version = params[0]
+        if isinstance(version, str):
+            self._tvm_version = version
+            self.v018_client = is_v018_tvm_version(version)
+
+    def declared_options(self) -> Sequence[ProjectOption]:
+        """The handler's options: its `project_options`, else those in the ServerInfo it returns."""
+        declared = self.handler.declared_options()
+        if declared:
+            return declared
+        if self._info_options is None:
+            try:
+                self._info_options = _info_options(self.handler.server_info_query(self._tvm_version))
+            except Exception:  # it refused (e.g. an unknown version): no declarations
+                _LOG.debug("server_info_query failed while looking for option declarations", exc_info=True)
+                return ()
+        return self._info_options
 
     def _normalise_error(self, method: str, error: dict[str, Any]) -> dict[str, Any]:
         """Errors jsonrpcserver made itself (plain `data` text) get our message, hint and data.type."""
@@ -126,25 +188,66 @@ class Dispatcher:
             try:
                 arguments = signature.bind(*args, **kwargs).arguments
                 converted = {p: _convert_param(name, p, v, hints.get(p, Any)) for p, v in arguments.items()}
-                if "options" in converted:
+                if "options" in converted and self.handler.resolves_options:
                     converted["options"] = resolve(
-                        self.handler.declared_options(),
+                        self.declared_options(),
                         name,
                         converted["options"],
                         saved=self.handler.saved_option_values(),
                     )
                 _LOG.debug("calling %s(%s)", name, ", ".join(converted))
                 result = bound(**converted)
-                return Success(_encode_result(name, result))
+                if name == "server_info_query" and self.handler.resolves_options:
+                    if not self.handler.declared_options():
+                        self._info_options = _info_options(result)
+                encoded = _encode_result(name, result)
+                if name == "server_info_query" and self.v018_client:
+                    encoded = _v018_info(encoded)
+                return Success(encoded)
             except Exception as exc:
                 if not isinstance(exc, ProjectAPIError) or exc.code == errors.SERVER_ERROR:
                     _LOG.debug("%s failed", name, exc_info=True)
+                # handle_line puts it in the client's shape.
                 raise JsonRpcError(**errors.to_wire(exc, include_traceback=self.include_tracebacks)) from exc
 
         # jsonrpcserver binds the request's params against this signature: the handler's own.
         call.__signature__ = signature  # type: ignore[attr-defined]
         call.__name__ = name
         return call
+
+
+def _info_options(info: Any) -> list[ProjectOption]:
+    """The option declarations in a server_info_query result (a ServerInfo, a namedtuple or a dict)."""
+    raw = getattr(info, "project_options", None)
+    if raw is None and isinstance(info, Mapping):
+        raw = info.get("project_options")
+    found: list[ProjectOption] = []
+    for item in raw or ():
+        if isinstance(item, ProjectOption):
+            found.append(item)
+            continue
+        as_dict = item._asdict() if hasattr(item, "_asdict") else item
+        try:
+            found.append(ProjectOption.from_json(as_dict))
+        except ValueError:
+            _LOG.warning("ignoring a project option declaration that cannot be read: %r", item)
+    return found
+
+
+def _v018_info(info: Any) -> Any:
+    """server_info for a v0.18 client: choices as strings, which it compares its string values with."""
+    if not isinstance(info, dict) or not isinstance(info.get("project_options"), list):
+        return info
+    options = []
+    for option in info["project_options"]:
+        if isinstance(option, dict) and isinstance(option.get("choices"), list):
+            option = {**option, "choices": [_v018_text(c) for c in option["choices"]]}
+        options.append(option)
+    return {**info, "project_options": options}
+
+
+def _v018_text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 _PARSE_HINT = 'send one JSON object per line, e.g. {"jsonrpc": "2.0", "id": 1, "method": ...}'
@@ -321,6 +424,8 @@ def _encode_result(method: str, result: Any) -> Any:
         return {"data": base64.b85encode(bytes(result)).decode("ascii")}
     if method == "open_transport" and dataclasses.is_dataclass(result) and not isinstance(result, type):
         return {"timeouts": dataclasses.asdict(result)}
+    if method == "open_transport" and isinstance(result, tuple) and hasattr(result, "_asdict"):
+        return {"timeouts": dict(result._asdict())}  # a v0.18 TransportTimeouts namedtuple
     to_json = getattr(result, "to_json", None)
     if callable(to_json):
         return to_json()

@@ -167,12 +167,14 @@ _BASE_FOR_CODE: dict[int, type[ProjectAPIError]] = {
 
 
 def _known_classes() -> dict[str, type[ProjectAPIError]]:
-    """Every ProjectAPIError subclass currently imported (templates may add their own), by class name."""
+    """Every ProjectAPIError subclass currently imported (templates may add their own), by class name.
+    A name defined here wins over a class of the same name elsewhere (microtvm_api.compat.v018's)."""
     found: dict[str, type[ProjectAPIError]] = {}
     stack: list[type[ProjectAPIError]] = [ProjectAPIError]
     while stack:
         cls = stack.pop()
-        found.setdefault(cls.__name__, cls)
+        if cls.__name__ not in found or cls.__module__ == __name__:
+            found[cls.__name__] = cls
         stack.extend(cls.__subclasses__())
     return found
 

@@ -9,7 +9,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from microtvm_api.options import ProjectOption
 from microtvm_api.protocol import PROTOCOL_VERSION
@@ -55,10 +55,20 @@ class ProjectAPIHandler(abc.ABC):
     """
 
     # Declared once; server_info_query reports them and the dispatcher resolves `options` against them.
+    # A handler that declares them only in the ServerInfo it returns (the v0.18 way) gets those instead.
     project_options: Sequence[ProjectOption] = ()
+    # False: `options` reach the handler as the client sent them, unconverted and unchecked (what v0.18
+    # handlers expect; microtvm_api.compat.v018 sets it).
+    resolves_options: ClassVar[bool] = True
 
     def declared_options(self) -> Sequence[ProjectOption]:
         return self.project_options
+
+    def check_request(self, method: str, params: Any) -> None:
+        """Called with a request's method and raw params before they are bound to the method; raise
+        InvalidParamsError to refuse them. Nothing to check by default (compat.v018 words its errors as
+        v0.18 did)."""
+        return None
 
     def saved_option_values(self) -> Mapping[str, Any]:
         """Option values stored in a generated project (defaults for this project); none by default."""

@@ -227,11 +227,13 @@ def resolve(
     """The options `method` receives: typed, checked, defaults filled, only those that apply to it.
 
     Precedence: `given` (this call) over `saved` (stored in a generated project) over the declared default.
-    Unknown names raise InvalidOptionError listing the valid ones; so do bad types and choices (for every
-    given option, even one that does not apply to this method, so a typo never passes silently).
+    A None value counts as not given. Unknown names raise InvalidOptionError listing the valid ones; so do
+    bad types and choices (for every given option, even one that does not apply to this method, so a typo
+    never passes silently).
     """
     by_name = {o.name: o for o in declared}
-    given = dict(given or {})
+    # None is "not given" (a v0.18 client sends every declared option, None for the unset ones).
+    given = {name: value for name, value in (given or {}).items() if value is not None}
     unknown = sorted(set(given) - set(by_name))
     if unknown:
         raise InvalidOptionError(

@@ -50,6 +50,23 @@ PROJECT_OPTIONS = (
         optional=_BUILD_METHODS,
         words=True,
     ),
+    # v0.18's crt options, accepted so its command lines run.
+    ProjectOption(
+        "workspace_size_bytes",
+        "int",
+        None,
+        "v0.18's CRT workspace size: accepted and not needed (tvmc compile sizes the arena exactly)",
+        optional=("generate_project",),
+        minimum=0,
+    ),
+    ProjectOption(
+        "project_type",
+        "str",
+        "host_driven",
+        "v0.18's project type: crt_host projects are host-driven",
+        choices=("host_driven",),
+        optional=("generate_project",),
+    ),
 )
 
 
@@ -70,6 +87,12 @@ class CrtHostHandler(TemplateHandler):
     ) -> None:
         # The C runtime comes inside the MLF (runtime/), so standalone_crt_dir is not needed.
         self.require_template()
+        if options.get("workspace_size_bytes") is not None:
+            print(
+                f"note: workspace_size_bytes={options['workspace_size_bytes']} is not needed: the model's "
+                "arena is sized exactly by tvmc compile (the MLF's metadata.json, memory.arena_bytes)",
+                file=sys.stderr,
+            )
         copies = [(HERE / name, name) for name in TEMPLATE_FILES if (HERE / name).exists()]
         with new_project(
             model_library_format_path, project_dir, copies, platform="crt_host", template_dir=HERE

@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("project_dir", metavar="PROJECT_DIR")
     add_platform_arg(p)
+    add_template_dir_arg(p)
     p.add_argument(
         "-f", "--force", action="store_true", help="remove the previous build/ first (clean build)"
     )
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tvmc_micro.project import check_is_project, launched, option_values, require_project
 
+    check_template_dir(args.platform, args.template_dir)
     project_dir = require_project(args.project_dir)
     options = option_values(args.project_option)
     with launched(project_dir, verbose=args.verbose) as (client, info):
@@ -44,3 +46,32 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def add_template_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """v0.18's `build DIR template --template-dir D` (and flash): accepted; the project's server is used."""
+    parser.add_argument(
+        "--template-dir",
+        help="for tvmc v0.18 scripts (with PLATFORM 'template'): accepted; the project's own server is used",
+    )
+
+
+def check_template_dir(platform: str | None, template_dir: str | None) -> None:
+    """--template-dir goes with PLATFORM `template` (as in v0.18) and must exist; it is otherwise unused."""
+    if template_dir is None:
+        return
+    import sys
+    from pathlib import Path
+
+    from tvmc_micro.errors import TvmcError
+
+    if platform != "template":
+        raise TvmcError(
+            "--template-dir goes with PLATFORM 'template'",
+            f"write: ... template --template-dir {template_dir}, or drop --template-dir",
+        )
+    if not Path(template_dir).is_dir():
+        raise TvmcError(
+            f"--template-dir {template_dir} is not a directory", "drop it: the project knows its server"
+        )
+    print("note: --template-dir is not needed here: the project's own server is used", file=sys.stderr)

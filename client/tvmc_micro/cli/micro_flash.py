@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tvmc_micro.cli.common import add_platform_arg, add_project_option_arg
+from tvmc_micro.cli.micro_build import add_template_dir_arg, check_template_dir
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -15,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("project_dir", metavar="PROJECT_DIR")
     add_platform_arg(p)
+    add_template_dir_arg(p)
     add_project_option_arg(p)
     p.set_defaults(func=run)
 
@@ -24,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tvmc_micro.project import check_is_project, launched, option_values, require_project
 
+    check_template_dir(args.platform, args.template_dir)
     project_dir = require_project(args.project_dir)
     options = option_values(args.project_option)
     with launched(project_dir, verbose=args.verbose) as (client, info):

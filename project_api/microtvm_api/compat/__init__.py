@@ -1,0 +1,1 @@
+"""Compatibility layers for servers and clients written against older Project API libraries."""
