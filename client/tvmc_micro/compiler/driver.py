@@ -519,8 +519,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
             "activation_lower_bound_bytes": info.activation_lower_bound_bytes,
             "io_bytes": sum(io.tensor.nbytes for io in c.inputs + c.outputs),
             "state_bytes": c_emit.state_size(c.state_slots),
-            "arena_timeline": timeline,
         },
+        "arena_timeline": timeline,
         "inputs": io_meta(c.inputs, info.inputs),
         "outputs": io_meta(c.outputs, info.outputs),
         "state": [
