@@ -438,7 +438,7 @@ def format_profile(op_profile: Any, model: Mapping[str, Any], counter: Any) -> s
     ]
     sw = min(40, max([len(x) for x in srcs] + [10]))
     lines = [
-        f"per-operator {counter.unit} ({'exact' if counter.exact else 'measured'}: {counter.basis}):",
+        f"per-operator {'time' if counter.unit == 'seconds' else counter.unit} ({'exact' if counter.exact else 'measured'}: {counter.basis}):",
         f"  {'#':>3}  {'source operators':<{sw}}  {'output':<16} {'MACs':>11} {unit:>12}  share "
         f"{per:>9} {'weights B':>10} {'arena B':>9}",
     ]
