@@ -23,7 +23,9 @@ def load_model_entry(path: str, target: str, progress: Callable[[str], None]) ->
 
     src = Path(path)
     if not src.is_file():
-        raise TvmcError(f"{path} does not exist", "pass a model (.tflite/.onnx) or an MLF tar from tvmc compile")
+        raise TvmcError(
+            f"{path} does not exist", "pass a model (.tflite/.onnx) or an MLF tar from tvmc compile"
+        )
     with src.open("rb") as f:
         head = f.read(512)
     is_tar = len(head) >= 262 and head[257:262] == b"ustar"
@@ -38,9 +40,10 @@ def load_model_entry(path: str, target: str, progress: Callable[[str], None]) ->
         model = result.metadata["models"][0]
         what = f"{src.name} compiled for {target}"
     ops = model.get("operators") or []
-    if ops and any(k not in ops[0] for k in _NEEDED) or "arena_timeline" not in model:
+    if (ops and any(k not in ops[0] for k in _NEEDED)) or "arena_timeline" not in model:
         raise TvmcError(
-            f"{path} was made by an older tvmc-micro: its metadata has no per-operator MACs and arena timeline",
+            f"{path} was made by an older tvmc-micro: its metadata has no per-operator MACs and "
+            "arena timeline",
             "recompile the model with this version: tvmc compile MODEL -o model.tar",
         )
     return model, what
@@ -125,7 +128,8 @@ def format_report(r: Mapping[str, Any]) -> str:
     lines += [
         f"  {'':>3}  {'total':<{sw}}  {'':<16} {t['macs']:>12,} {'':>6} {t['weight_bytes']:>10,}",
         "flash: weights {:,} B (code size: see `tvmc micro build`'s sizes)".format(t["weight_bytes"]),
-        f"RAM:   arena {t['arena_bytes']:,} B (activation lower bound {t['activation_lower_bound_bytes']:,} B, "
+        f"RAM:   arena {t['arena_bytes']:,} B "
+        f"(activation lower bound {t['activation_lower_bound_bytes']:,} B, "
         f"{_ratio(t['arena_bytes'], t['activation_lower_bound_bytes'])}), I/O {t['io_bytes']:,} B, "
         f"state {t['state_bytes']:,} B; total {t['ram_bytes']:,} B",
         f"arena: {len(r['arena_timeline'])} tensors; most live at step {t['peak_live_step']} "
@@ -161,11 +165,13 @@ def _svg_timeline(r: Mapping[str, Any], width: int = 960, height: int = 420) -> 
         h = max(1.0, row["size_bytes"] * sy)
         tip = (
             f"{row['name']} ({row['kind']}, {row.get('dtype', '')}{row.get('shape', '')}): bytes "
-            f"{row['offset']}..{row['offset'] + row['size_bytes'] - 1}, steps {row['first_step']}..{row['last_step']}"
+            f"{row['offset']}..{row['offset'] + row['size_bytes'] - 1}, "
+            f"steps {row['first_step']}..{row['last_step']}"
         )
         parts.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(1.0, w - 1):.1f}" height="{h:.1f}" '
-            f'fill="{_COLORS.get(row["kind"], "#76b7b2")}" fill-opacity="0.8" stroke="#333" stroke-width="0.5">'
+            f'fill="{_COLORS.get(row["kind"], "#76b7b2")}" fill-opacity="0.8" stroke="#333" '
+            'stroke-width="0.5">'
             f"<title>{html.escape(tip)}</title></rect>"
         )
     bound = int(r["totals"]["activation_lower_bound_bytes"])
@@ -204,7 +210,7 @@ def _svg_macs(r: Mapping[str, Any], width: int = 960, height: int = 220) -> str:
         parts.append(
             f'<rect x="{left + k * bw + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(1.0, bw - 2):.1f}" '
             f'height="{h:.1f}" fill="#4e79a7"><title>#{op["index"]} {html.escape(op["kernel"])}: '
-            f'{op["macs"]:,} MACs</title></rect>'
+            f"{op['macs']:,} MACs</title></rect>"
         )
     parts += [
         f'<text x="{left - 6}" y="{top + 10}" font-size="10" text-anchor="end">{top_macs:,}</text>',
@@ -253,7 +259,8 @@ I/O {t["io_bytes"]:,} B, state {t["state_bytes"]:,} B; total {t["ram_bytes"]:,} 
 </ul>
 <h2>Arena timeline</h2>
 <p>Each box is a tensor: horizontally the steps it is live over, vertically the bytes it occupies. Blue:
-activations, orange: kernel workspaces, green: outputs computed in the arena; dashed: activation lower bound.</p>
+activations, orange: kernel workspaces, green: outputs computed in the arena; dashed: activation lower
+bound.</p>
 {_svg_timeline(r)}
 <h2>MACs per operator</h2>
 {_svg_macs(r)}

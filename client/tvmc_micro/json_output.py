@@ -22,7 +22,9 @@ def check_writable(path: str) -> None:
     if target.is_dir():
         raise TvmcError(f"--json {path} is a directory", "give a file name, e.g. result.json")
     if not target.parent.is_dir():
-        raise TvmcError(f"cannot write --json {path}: directory {target.parent} does not exist", "create it first")
+        raise TvmcError(
+            f"cannot write --json {path}: directory {target.parent} does not exist", "create it first"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -112,8 +114,16 @@ _VALIDATION: Schema = {
             "items": {
                 "type": "object",
                 "required": [
-                    "name", "samples", "samples_failing", "first_failing_samples", "mismatched", *_CHECK_FIELDS,
-                    "cosine_min", "cosine_mean", "l2r_max", "top1_agreement",
+                    "name",
+                    "samples",
+                    "samples_failing",
+                    "first_failing_samples",
+                    "mismatched",
+                    *_CHECK_FIELDS,
+                    "cosine_min",
+                    "cosine_mean",
+                    "l2r_max",
+                    "top1_agreement",
                 ],
                 "properties": {"top1_agreement": {"type": "number"}, "mismatched": _INT},
             },
@@ -129,7 +139,12 @@ _VALIDATION: Schema = {
                         "items": {
                             "type": "object",
                             "required": [
-                                "name", "mismatched", "first_mismatches", *_CHECK_FIELDS, "cosine", "l2r",
+                                "name",
+                                "mismatched",
+                                "first_mismatches",
+                                *_CHECK_FIELDS,
+                                "cosine",
+                                "l2r",
                                 "top1_agree",
                             ],
                             "properties": {
@@ -153,8 +168,17 @@ _PROFILE: Schema = {
             "items": {
                 "type": "object",
                 "required": [
-                    "index", "kernel", "source_ops", "output_shape", "macs", "ticks", "count", "share",
-                    "per_mac", "weight_bytes", "live_arena_bytes",
+                    "index",
+                    "kernel",
+                    "source_ops",
+                    "output_shape",
+                    "macs",
+                    "ticks",
+                    "count",
+                    "share",
+                    "per_mac",
+                    "weight_bytes",
+                    "live_arena_bytes",
                 ],
                 "properties": {
                     "index": _INT,
@@ -189,8 +213,17 @@ _TIMING: Schema = {
 RUN_SCHEMA: Schema = {
     "type": "object",
     "required": [
-        "schema", "project_dir", "model", "device", "counter", "samples", "outputs", "timing", "profile",
-        "validation", "exit_status",
+        "schema",
+        "project_dir",
+        "model",
+        "device",
+        "counter",
+        "samples",
+        "outputs",
+        "timing",
+        "profile",
+        "validation",
+        "exit_status",
     ],
     "properties": {
         "schema": {"enum": ["tvmc-micro/run/1"]},
@@ -235,7 +268,13 @@ ANALYZE_SCHEMA: Schema = {
             "items": {
                 "type": "object",
                 "required": [
-                    "index", "kernel", "source_ops", "output_shape", "macs", "weight_bytes", "live_arena_bytes",
+                    "index",
+                    "kernel",
+                    "source_ops",
+                    "output_shape",
+                    "macs",
+                    "weight_bytes",
+                    "live_arena_bytes",
                 ],
                 "properties": {"source_ops": {"type": "array", "items": _SOURCE_OP}, "macs": _INT},
             },

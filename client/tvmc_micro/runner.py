@@ -167,7 +167,7 @@ def _samples_of(inputs_meta: Sequence[Mapping[str, Any]], npz_path: str) -> list
             given = {name: data[name] for name in data.files}
     except (OSError, ValueError):
         given = {}  # make_inputs says what is wrong with the file
-    counts = []
+    counts: list[int | None] = []
     for t in inputs_meta:
         array = given.get(t["name"], given.get(t.get("c_name", t["name"])))
         shape = tuple(t["shape"])
@@ -262,9 +262,7 @@ def run_on_device(
             op_profile = session.profile_ops() if profile else None
         finally:
             session.close()
-    return RunResult(
-        model, all_outputs[0], timing, op_profile, device, batch[0], counter, all_outputs, batch
-    )
+    return RunResult(model, all_outputs[0], timing, op_profile, device, batch[0], counter, all_outputs, batch)
 
 
 def _time_runs(session: Any, repeat: int, say: Progress) -> Any:
@@ -333,7 +331,12 @@ def timing_summary(timing: Any, counter: Any, cpu_freq: float | None) -> dict[st
     per_run = timing.total_ticks / timing.count
     summary: dict[str, Any] = {
         "runs": timing.count,
-        "ticks": {"mean": per_run, "min": timing.min_ticks, "max": timing.max_ticks, "total": timing.total_ticks},
+        "ticks": {
+            "mean": per_run,
+            "min": timing.min_ticks,
+            "max": timing.max_ticks,
+            "total": timing.total_ticks,
+        },
         "counter": counter.as_json(),
         "unit": counter.unit,
         "mean": counter.count(per_run),
@@ -348,7 +351,9 @@ def timing_summary(timing: Any, counter: Any, cpu_freq: float | None) -> dict[st
             "ms": ms,
             "clock_hz": clock,
             "from": "--cpu-freq" if cpu_freq is not None else "board clock_hz",
-            "assumes": "1 instruction per cycle" if counter.unit == "instructions" else "cycles at this clock",
+            "assumes": "1 instruction per cycle"
+            if counter.unit == "instructions"
+            else "cycles at this clock",
         }
     return summary
 
@@ -365,7 +370,8 @@ def format_timing(timing: Any, counter: Any, cpu_freq: float | None = None) -> s
     est = s["estimate"]
     if est is not None:
         lines.append(
-            f"  estimate: ≈ {est['ms']:.3f} ms at {est['clock_hz'] / 1e6:g} MHz (ESTIMATE from {est['from']}, "
+            f"  estimate: ≈ {est['ms']:.3f} ms at {est['clock_hz'] / 1e6:g} MHz "
+            f"(ESTIMATE from {est['from']}, "
             f"assuming {est['assumes']})"
         )
     elif counter.unit != "seconds":
@@ -438,7 +444,8 @@ def format_profile(op_profile: Any, model: Mapping[str, Any], counter: Any) -> s
     ]
     sw = min(40, max([len(x) for x in srcs] + [10]))
     lines = [
-        f"per-operator {'time' if counter.unit == 'seconds' else counter.unit} ({'exact' if counter.exact else 'measured'}: {counter.basis}):",
+        f"per-operator {'time' if counter.unit == 'seconds' else counter.unit} "
+        f"({'exact' if counter.exact else 'measured'}: {counter.basis}):",
         f"  {'#':>3}  {'source operators':<{sw}}  {'output':<16} {'MACs':>11} {unit:>12}  share "
         f"{per:>9} {'weights B':>10} {'arena B':>9}",
     ]

@@ -94,7 +94,7 @@ def reference_name(model_format: str, compute_path: str) -> str:
 
 
 def model_format_of(path: Path) -> str:
-    """"tflite" or "onnx" for an existing model file; a TvmcError for anything else."""
+    """ "tflite" or "onnx" for an existing model file; a TvmcError for anything else."""
     if not path.is_file():
         raise TvmcError(f"--validate {path}: no such file", "pass the model file you compiled")
     with path.open("rb") as f:
@@ -378,9 +378,14 @@ def format_aggregate(agg: Aggregate) -> str:
         return format_validation(agg.per_sample[0])
     lines = [f"validation against {agg.reference} over {agg.samples} samples:"]
     for o in agg.outputs():
-        verdict = "all within tolerance" if not o["samples_failing"] else (
-            f"MISMATCH in {o['samples_failing']} of {o['samples']} samples "
-            f"(first: {', '.join(map(str, o['first_failing_samples']))}); {o['mismatched']} values off in all"
+        verdict = (
+            "all within tolerance"
+            if not o["samples_failing"]
+            else (
+                f"MISMATCH in {o['samples_failing']} of {o['samples']} samples "
+                f"(first: {', '.join(map(str, o['first_failing_samples']))}); "
+                f"{o['mismatched']} values off in all"
+            )
         )
         lines.append(f"  output {o['name']!r} {o['dtype']}[{o['size']}]: {verdict}")
         lines.append(

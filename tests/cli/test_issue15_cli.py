@@ -15,14 +15,15 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-
 from tvmc_micro.json_output import SCHEMAS, check
 
 pytestmark = pytest.mark.slow
 
 
 def tvmc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def _ok(r: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -57,7 +58,11 @@ def test_compile_and_analyze_json_match_metadata(hello: tuple[Path, Path, Path],
     compiled = json.loads((mlf.parent / "compile.json").read_text())
     assert check(compiled, SCHEMAS["compile"]) == []
     assert compiled["memory"] == meta["memory"]
-    r = _ok(tvmc("-q", "analyze", str(mlf), "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")))
+    r = _ok(
+        tvmc(
+            "-q", "analyze", str(mlf), "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")
+        )
+    )
     doc = json.loads((tmp_path / "a.json").read_text())
     assert check(doc, SCHEMAS["analyze"]) == []
     t = doc["totals"]
@@ -86,11 +91,27 @@ def test_analyze_refusals(tmp_path: Path) -> None:
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
-def test_validation_over_20_samples_and_one_changed_weight(hello: tuple[Path, Path, Path], tmp_path: Path) -> None:
+def test_validation_over_20_samples_and_one_changed_weight(
+    hello: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     model, _, project = hello
     out = tmp_path / "run.json"
-    r = tvmc("run", str(project), "--samples", "20", "--seed", "1", "--validate", str(model), "--profile",
-             "--print-time", "--repeat", "3", "--json", str(out))
+    r = tvmc(
+        "run",
+        str(project),
+        "--samples",
+        "20",
+        "--seed",
+        "1",
+        "--validate",
+        str(model),
+        "--profile",
+        "--print-time",
+        "--repeat",
+        "3",
+        "--json",
+        str(out),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "over 20 samples" in r.stdout and "PASSED" in r.stdout
     for metric in ("max abs", "max rel", "rmse", "mae", "cosine", "l2r", "top-1 agreement 100.0%"):
@@ -107,8 +128,19 @@ def test_validation_over_20_samples_and_one_changed_weight(hello: tuple[Path, Pa
     w.view(np.uint8).reshape(-1)[3] ^= 0x40
     init.CopyFrom(numpy_helper.from_array(w, init.name))
     onnx.save(m, str(tmp_path / "changed.onnx"))
-    r = tvmc("run", str(project), "-q", "--samples", "20", "--seed", "1", "--validate", str(tmp_path / "changed.onnx"),
-             "--json", str(out))
+    r = tvmc(
+        "run",
+        str(project),
+        "-q",
+        "--samples",
+        "20",
+        "--seed",
+        "1",
+        "--validate",
+        str(tmp_path / "changed.onnx"),
+        "--json",
+        str(out),
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "MISMATCH in" in r.stdout and "FAILED" in r.stdout and "off at" in r.stdout
     assert "ran sample" not in r.stderr  # -q
@@ -118,7 +150,7 @@ def test_validation_over_20_samples_and_one_changed_weight(hello: tuple[Path, Pa
 
 
 def test_run_usage_errors_exit_2(hello: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    model, _, project = hello
+    _, _, project = hello
     for args, needle in (
         (("--samples", "0"), "--samples must be at least 1"),
         (("--cpu-freq", "-5"), "--cpu-freq must be a clock"),
@@ -134,13 +166,43 @@ def test_cortex_m_kws_instructions_and_estimate(models_dir: Path, tmp_path: Path
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
     mlf, project = tmp_path / "kws.tar", tmp_path / "p"
-    _ok(tvmc("-q", "compile", str(models_dir / "kws_ref_model.tflite"), "--target", "c -mcpu=cortex-m4", "-o", str(mlf)))
-    _ok(tvmc("-q", "micro", "create-project", str(project), str(mlf), "cortex_m", "--project-option",
-             "board=mps2_an386"))
+    _ok(
+        tvmc(
+            "-q",
+            "compile",
+            str(models_dir / "kws_ref_model.tflite"),
+            "--target",
+            "c -mcpu=cortex-m4",
+            "-o",
+            str(mlf),
+        )
+    )
+    _ok(
+        tvmc(
+            "-q",
+            "micro",
+            "create-project",
+            str(project),
+            str(mlf),
+            "cortex_m",
+            "--project-option",
+            "board=mps2_an386",
+        )
+    )
     _ok(tvmc("-q", "micro", "build", str(project)))
     _ok(tvmc("-q", "micro", "flash", str(project)))
-    r = _ok(tvmc("run", str(project), "--print-time", "--profile", "--cpu-freq", "80e6", "--json",
-                 str(tmp_path / "r.json")))
+    r = _ok(
+        tvmc(
+            "run",
+            str(project),
+            "--print-time",
+            "--profile",
+            "--cpu-freq",
+            "80e6",
+            "--json",
+            str(tmp_path / "r.json"),
+        )
+    )
     assert "instructions" in r.stdout and "-icount shift=0" in r.stdout
     assert "ESTIMATE from --cpu-freq" in r.stdout and "at 80 MHz" in r.stdout
     doc = json.loads((tmp_path / "r.json").read_text())

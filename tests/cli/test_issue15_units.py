@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from tvmc_micro.compiler.op_report import SourceGraph, SourceOp, CallView, attribute, live_bytes
+from tvmc_micro.compiler.op_report import CallView, SourceGraph, SourceOp, attribute, live_bytes
 from tvmc_micro.device.counter import Counter, describe_counter, estimate_ms, icount_shift
 from tvmc_micro.errors import TvmcError
 from tvmc_micro.json_output import RUN_SCHEMA, check
@@ -79,7 +78,7 @@ def test_samples_from_batch_directory_and_fill(tmp_path: Path) -> None:
     with pytest.raises(TvmcError, match="cannot be combined"):
         load_samples(IN, str(d), samples=2)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TvmcError, match="no .npz files"):
+    with pytest.raises(TvmcError, match=r"no \.npz files"):
         load_samples(IN, str(tmp_path / "empty"))
     two = [*IN, {"name": "y", "shape": [1, 2], "dtype": "float32"}]
     np.savez(tmp_path / "uneven.npz", x=batch, y=np.zeros((2, 1, 2), np.float32))
@@ -123,7 +122,10 @@ def test_attribution_by_dataflow_and_names() -> None:
         SourceOp(4, "Relu", "r1", ["d"], ["y"]),
     ]
     src = SourceGraph(ops, ["x"], ["y"], dict.fromkeys("xabcdy", 16))
-    calls = [CallView("fused_conv2d_add_relu", [0], [1]), CallView("fused_conv2d1_add_add1_relu", [1, 0], [2])]
+    calls = [
+        CallView("fused_conv2d_add_relu", [0], [1]),
+        CallView("fused_conv2d1_add_add1_relu", [1, 0], [2]),
+    ]
     assert attribute(src, calls, {0: 16, 1: 16, 2: 16}, [0], [2]) == [[0, 1], [2, 3, 4]]
     timeline = [
         {"offset": 0, "size_bytes": 8, "first_step": 0, "last_step": 1},

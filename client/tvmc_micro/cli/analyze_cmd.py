@@ -13,14 +13,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "operator (flash), arena / I/O / state (RAM) beside the activation lower bound, and which tensor "
         "occupies which arena bytes at each step. A .tflite/.onnx model is compiled first (--target).",
     )
-    p.add_argument("model", metavar="MODEL_OR_MLF", help="an MLF tar from tvmc compile, or a .tflite/.onnx model")
+    p.add_argument(
+        "model", metavar="MODEL_OR_MLF", help="an MLF tar from tvmc compile, or a .tflite/.onnx model"
+    )
     p.add_argument("--target", default="c", help="target to compile a model file for (default: c)")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML page (inline SVG)")
     p.add_argument("--json", metavar="FILE", help="write the analysis as JSON (docs/json-output.md)")
-    p.add_argument("--png", metavar="FILE", help="write the arena timeline and MACs as a PNG (needs matplotlib)")
     p.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines"
+        "--png", metavar="FILE", help="write the arena timeline and MACs as a PNG (needs matplotlib)"
     )
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     p.set_defaults(func=run)
 
 

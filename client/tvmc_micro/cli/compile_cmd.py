@@ -61,9 +61,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="compile int8 models the integer path cannot handle through float32 (dequantize/quantize)",
     )
     p.add_argument("--json", metavar="FILE", help="also write a summary as JSON (docs/json-output.md)")
-    p.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines"
-    )
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     from tvmc_micro.cli.v018_flags import add_compile_flags
 
     add_compile_flags(p)
@@ -148,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
                 "output": str(result.output_path),
                 "output_format": args.output_format,
                 "model": {
-                    k: model[k] for k in ("name", "source", "target", "signature", "compute_path", "inputs", "outputs")
+                    k: model[k]
+                    for k in ("name", "source", "target", "signature", "compute_path", "inputs", "outputs")
                 },
                 "memory": memory,
                 "operators": len(model["operators"]),

@@ -23,7 +23,6 @@ from tvmc_micro.cli import analyze_cmd, compile_cmd, micro_cmd, run_cmd
 from tvmc_micro.cli.v018_flags import normalize_argv
 from tvmc_micro.errors import TvmcError
 
-
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 

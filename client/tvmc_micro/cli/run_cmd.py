@@ -25,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "dimension N, or a directory of such .npz files (each sample is run and, with --validate, checked)",
     )
     p.add_argument(
-        "--samples", type=int, metavar="N", help="run N inputs made by --fill-mode (with --seed) instead of -i"
+        "--samples",
+        type=int,
+        metavar="N",
+        help="run N inputs made by --fill-mode (with --seed) instead of -i",
     )
     p.add_argument("-o", "--outputs", metavar="FILE.npz", help="write the outputs here, by name")
     p.add_argument(
@@ -54,9 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(default: the board's clock_hz in its boards.yaml); printed as an estimate",
     )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON (docs/json-output.md)")
-    p.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines"
-    )
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     p.add_argument(
         "--validate",
         metavar="MODEL",

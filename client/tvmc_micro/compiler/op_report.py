@@ -271,7 +271,7 @@ def attribute(
 def _closed_region(src: SourceGraph, avail: set[str], assigned: set[int]) -> list[int]:
     """Unassigned source ops computable from `avail` alone (plus constants), in source order."""
     have = set(avail)
-    region = []
+    region: list[int] = []
     if not have:
         return region
     for k, op in enumerate(src.ops):
@@ -283,7 +283,9 @@ def _closed_region(src: SourceGraph, avail: set[str], assigned: set[int]) -> lis
     return region
 
 
-def _ancestors(src: SourceGraph, producer: dict[str, int], target: str, avail: set[str], region: list[int]) -> set[int]:
+def _ancestors(
+    src: SourceGraph, producer: dict[str, int], target: str, avail: set[str], region: list[int]
+) -> set[int]:
     allowed = set(region)
     cone: set[int] = set()
     todo = [target]
@@ -333,9 +335,7 @@ def kernel_macs(func: Any) -> int:
     total = 0
 
     def has_mac(stmt: Any) -> bool:
-        return any(
-            _kind(n) == "Mul" and _has_load(n.a) and _has_load(n.b) for n in _nodes(stmt)
-        )
+        return any(_kind(n) == "Mul" and _has_load(n.a) and _has_load(n.b) for n in _nodes(stmt))
 
     for node in _nodes(func.body):
         if _kind(node) != "SBlock":
@@ -352,8 +352,20 @@ def _kind(node: Any) -> str:
 
 
 _CHILDREN = (
-    "block", "body", "seq", "value", "a", "b", "indices", "args", "condition", "true_value", "false_value",
-    "then_case", "else_case", "init",
+    "block",
+    "body",
+    "seq",
+    "value",
+    "a",
+    "b",
+    "indices",
+    "args",
+    "condition",
+    "true_value",
+    "false_value",
+    "then_case",
+    "else_case",
+    "init",
 )
 
 
@@ -386,7 +398,10 @@ def _has_load(expr: Any) -> bool:
 
 
 def arena_timeline(
-    tensors: Sequence[Any], calls: Sequence[Any], workspace_ids: Sequence[Sequence[int]], outputs: Iterable[int],
+    tensors: Sequence[Any],
+    calls: Sequence[Any],
+    workspace_ids: Sequence[Sequence[int]],
+    outputs: Iterable[int],
     offsets: dict[int, int],
 ) -> list[dict[str, Any]]:
     """Every arena tensor with its placement and the steps (kernel call indices) it is live over; a model
@@ -455,7 +470,9 @@ def operator_records(c: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         src = None
     elements = {t.id: int(np.prod(t.shape, dtype=np.int64)) for t in graph.tensors}
     covered = (
-        attribute(src, views, elements, graph.inputs, graph.outputs) if src is not None else [[] for _ in calls]
+        attribute(src, views, elements, graph.inputs, graph.outputs)
+        if src is not None
+        else [[] for _ in calls]
     )
     macs_of = {fn: kernel_macs(c.flat[fn]) for fn in dict.fromkeys(call.func for call in calls)}
     seen_constants: set[int] = set()

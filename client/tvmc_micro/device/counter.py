@@ -94,9 +94,7 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def describe_counter(
-    platform: str, project_dir: Path, options: Mapping[str, Any], timer_hz: int
-) -> Counter:
+def describe_counter(platform: str, project_dir: Path, options: Mapping[str, Any], timer_hz: int) -> Counter:
     """The counter of a project's device from its platform, saved options (board) and run options."""
     from microtvm_api.options import load_options
 
@@ -129,15 +127,19 @@ def describe_counter(
         clock = _int_or_none(entry.get("clock_hz"))
         transport = entry.get("transport")
         if transport == "qemu":
-            qemu = entry.get("qemu") if isinstance(entry.get("qemu"), dict) else {}
-            args = [str(a) for a in (qemu.get("args") or [])]
+            qemu = entry.get("qemu")
+            args = [str(a) for a in ((qemu.get("args") if isinstance(qemu, dict) else None) or [])]
             shift = icount_shift(args)
             machine = args[args.index("-machine") + 1] if "-machine" in args[:-1] else board
             if shift is not None:
                 return qemu_icount_counter(timer_hz, shift, clock, machine)
-            return Counter(**{**time_counter(timer_hz, f"QEMU {machine} virtual clock").__dict__, "clock_hz": clock})
+            return Counter(
+                **{**time_counter(timer_hz, f"QEMU {machine} virtual clock").__dict__, "clock_hz": clock}
+            )
         if transport == "serial" and clock is not None and clock == timer_hz:
-            return Counter("cycles", 1.0, True, f"Zephyr cycle counter at the core clock ({clock:,} Hz)", timer_hz, clock)
+            return Counter(
+                "cycles", 1.0, True, f"Zephyr cycle counter at the core clock ({clock:,} Hz)", timer_hz, clock
+            )
         if transport == "native":
             return time_counter(timer_hz, "host clock (Zephyr native_sim runs as a host process)")
         counter = time_counter(timer_hz, f"Zephyr cycle counter at {timer_hz:,} Hz")
