@@ -360,7 +360,11 @@ def timing_summary(timing: Any, counter: Any, cpu_freq: float | None) -> dict[st
 
 def format_timing(timing: Any, counter: Any, cpu_freq: float | None = None) -> str:
     s = timing_summary(timing, counter, cpu_freq)
-    lines = [f"on-device {'time' if counter.unit == 'seconds' else counter.unit} over {timing.count} run(s):"]
+    # The first line's wording is stable (scripts and tests match it); the unit follows it.
+    lines = [
+        f"on-device time over {timing.count} run(s) (timer {timing.timer_hz:,} Hz), "
+        f"{'measured as time' if counter.unit == 'seconds' else 'counted in ' + counter.unit}:"
+    ]
     lines.append(
         f"  mean {_count_text(counter, s['ticks']['mean'])}   min {_count_text(counter, timing.min_ticks)}   "
         f"max {_count_text(counter, timing.max_ticks)}   ({s['ticks']['mean']:,.0f} ticks per run)"
