@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,31 @@ class OutputCheck:
     mismatched: int  # elements whose difference exceeds it
     max_abs_diff: float
     max_abs_ref: float
+    max_rel_diff: float = 0.0  # max |diff| / max(|ref|, tiny) over elements
+    rmse: float = 0.0
+    mae: float = 0.0
+    cosine: float = 1.0  # cosine similarity of device and reference (1.0 when both are all zero)
+    l2r: float = 0.0  # relative L2 error ||device - ref|| / ||ref|| (0 when equal)
+    top1_agree: bool = True  # argmax of device and reference outputs agree
+    first_mismatches: list[int] = field(default_factory=list)  # flat indices of the first differing values
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "size": self.size,
+            "tolerance": self.tolerance,
+            "mismatched": self.mismatched,
+            "first_mismatches": self.first_mismatches,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
+            "max_abs_ref": self.max_abs_ref,
+            "rmse": self.rmse,
+            "mae": self.mae,
+            "cosine": self.cosine,
+            "l2r": self.l2r,
+            "top1_agree": self.top1_agree,
+        }
 
 
 @dataclass
@@ -234,22 +259,52 @@ def compare(
         if dtype.startswith("float"):
             diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
             scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
-            bad = int(np.count_nonzero(~(diff <= tol * scale)))  # NaN counts as a mismatch
+            bad_mask = ~(diff <= tol * scale)  # NaN counts as a mismatch
         else:
             diff = np.abs(out.astype(np.int64) - ref.astype(np.int64))
-            bad = int(np.count_nonzero(diff > tol))
-        checks.append(
-            OutputCheck(
-                name=meta["name"],
-                dtype=dtype,
-                size=int(out.size),
-                tolerance=tol,
-                mismatched=bad,
-                max_abs_diff=float(np.max(diff)) if diff.size else 0.0,
-                max_abs_ref=float(np.max(np.abs(ref))) if ref.size else 0.0,
-            )
-        )
+            bad_mask = diff > tol
+        checks.append(_metrics(meta["name"], dtype, out, ref, diff, tol, bad_mask))
     return checks
+
+
+MAX_LISTED = 10  # differing indices listed per output
+
+
+def _metrics(
+    name: str, dtype: str, out: np.ndarray, ref: np.ndarray, diff: np.ndarray, tol: float, bad: np.ndarray
+) -> OutputCheck:
+    """Every comparison metric of one output (in real units for the dtype's values, LSB for integers)."""
+    a = out.astype(np.float64).reshape(-1)
+    b = ref.astype(np.float64).reshape(-1)
+    d = diff.reshape(-1)
+    n = max(1, a.size)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    nd = float(np.linalg.norm(a - b)) if a.size else 0.0
+    if na == 0.0 and nb == 0.0:
+        cosine = 1.0
+    elif na == 0.0 or nb == 0.0:
+        cosine = 0.0
+    else:
+        cosine = float(np.dot(a, b) / (na * nb))
+    rel = d / np.maximum(np.abs(b), np.finfo(np.float64).tiny) if a.size else d
+    rel = np.where(d == 0, 0.0, rel)
+    with np.errstate(invalid="ignore"):
+        return OutputCheck(
+            name=name,
+            dtype=dtype,
+            size=int(out.size),
+            tolerance=tol,
+            mismatched=int(np.count_nonzero(bad)),
+            max_abs_diff=float(np.max(d)) if d.size else 0.0,
+            max_abs_ref=float(np.max(np.abs(b))) if b.size else 0.0,
+            max_rel_diff=float(np.max(rel)) if rel.size else 0.0,
+            rmse=float(np.sqrt(np.sum(d * d) / n)),
+            mae=float(np.sum(d) / n),
+            cosine=cosine,
+            l2r=nd / nb if nb else (0.0 if nd == 0.0 else float("inf")),
+            top1_agree=bool(a.size == 0 or int(np.argmax(a)) == int(np.argmax(b))),
+            first_mismatches=[int(i) for i in np.flatnonzero(bad.reshape(-1))[:MAX_LISTED]],
+        )
 
 
 def validate(
@@ -283,7 +338,104 @@ def format_validation(v: Validation) -> str:
         elif c.mismatched == 0:
             verdict = f"within tolerance (max |diff| {c.max_abs_diff:g})"
         else:
-            verdict = f"MISMATCH: {c.mismatched} of {c.size} values off (max |diff| {c.max_abs_diff:g})"
+            shown = ", ".join(map(str, c.first_mismatches))
+            more = ", ..." if c.mismatched > len(c.first_mismatches) else ""
+            verdict = (
+                f"MISMATCH: {c.mismatched} of {c.size} values off (max |diff| {c.max_abs_diff:g}) "
+                f"at flat index {shown}{more}"
+            )
         lines.append(f"  output {c.name!r} {c.dtype}[{c.size}]: {verdict}")
+        lines.append("    " + _metric_line(c))
     lines.append("PASSED" if v.ok else "FAILED")
+    return "\n".join(lines)
+
+
+def _metric_line(c: OutputCheck) -> str:
+    return (
+        f"max abs {c.max_abs_diff:.6g}  max rel {c.max_rel_diff:.3g}  rmse {c.rmse:.6g}  mae {c.mae:.6g}  "
+        f"cosine {c.cosine:.6f}  l2r {c.l2r:.3g}  top-1 {'agrees' if c.top1_agree else 'DIFFERS'}"
+    )
+
+
+@dataclass
+class Aggregate:
+    """Validation over several samples: per output, the metrics over all of them."""
+
+    reference: str
+    samples: int
+    per_sample: list[Validation]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.per_sample)
+
+    def outputs(self) -> list[dict[str, Any]]:
+        rows = []
+        for k, first in enumerate(self.per_sample[0].checks if self.per_sample else []):
+            checks = [v.checks[k] for v in self.per_sample]
+            failing = [n for n, c in enumerate(checks) if c.mismatched]
+            rows.append(
+                {
+                    "name": first.name,
+                    "dtype": first.dtype,
+                    "size": first.size,
+                    "tolerance": first.tolerance,
+                    "samples": len(checks),
+                    "samples_failing": len(failing),
+                    "first_failing_samples": failing[:MAX_LISTED],
+                    "mismatched": sum(c.mismatched for c in checks),
+                    "max_abs_diff": max(c.max_abs_diff for c in checks),
+                    "max_rel_diff": max(c.max_rel_diff for c in checks),
+                    "rmse": float(np.sqrt(np.mean([c.rmse**2 for c in checks]))),
+                    "mae": float(np.mean([c.mae for c in checks])),
+                    "cosine_min": min(c.cosine for c in checks),
+                    "cosine_mean": float(np.mean([c.cosine for c in checks])),
+                    "l2r_max": max(c.l2r for c in checks),
+                    "top1_agreement": sum(c.top1_agree for c in checks) / len(checks),
+                }
+            )
+        return rows
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "samples": self.samples,
+            "passed": self.ok,
+            "outputs": self.outputs(),
+            "per_sample": [
+                {"sample": n, "passed": v.ok, "outputs": [c.as_json() for c in v.checks]}
+                for n, v in enumerate(self.per_sample)
+            ],
+        }
+
+
+def format_aggregate(agg: Aggregate) -> str:
+    if agg.samples == 1:
+        return format_validation(agg.per_sample[0])
+    lines = [f"validation against {agg.reference} over {agg.samples} samples:"]
+    for o in agg.outputs():
+        verdict = (
+            "all within tolerance"
+            if not o["samples_failing"]
+            else (
+                f"MISMATCH in {o['samples_failing']} of {o['samples']} samples "
+                f"(first: {', '.join(map(str, o['first_failing_samples']))}); "
+                f"{o['mismatched']} values off in all"
+            )
+        )
+        lines.append(f"  output {o['name']!r} {o['dtype']}[{o['size']}]: {verdict}")
+        lines.append(
+            f"    max abs {o['max_abs_diff']:.6g}  max rel {o['max_rel_diff']:.3g}  rmse {o['rmse']:.6g}  "
+            f"mae {o['mae']:.6g}  cosine min {o['cosine_min']:.6f} mean {o['cosine_mean']:.6f}  "
+            f"l2r max {o['l2r_max']:.3g}  top-1 agreement {100 * o['top1_agreement']:.1f}%"
+        )
+    for n, v in enumerate(agg.per_sample):
+        for c in v.checks:
+            if c.mismatched:
+                shown = ", ".join(map(str, c.first_mismatches))
+                lines.append(f"  sample {n}: output {c.name!r}: {c.mismatched} of {c.size} off at {shown}")
+                break
+        if n >= MAX_LISTED:
+            break
+    lines.append("PASSED" if agg.ok else "FAILED")
     return "\n".join(lines)

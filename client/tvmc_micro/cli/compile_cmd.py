@@ -60,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="compile int8 models the integer path cannot handle through float32 (dequantize/quantize)",
     )
+    p.add_argument("--json", metavar="FILE", help="also write a summary as JSON (docs/json-output.md)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     from tvmc_micro.cli.v018_flags import add_compile_flags
 
     add_compile_flags(p)
@@ -97,8 +99,16 @@ def run(args: argparse.Namespace) -> int:
     from tvmc_micro.compiler.errors import CompileOptionError
     from tvmc_micro.compiler.graph_info import parse_input_shapes
 
+    quiet = bool(getattr(args, "quiet", False))
+
     def progress(msg: str) -> None:
-        print(f"tvmc compile: {msg}", file=sys.stderr, flush=True)
+        if not quiet or msg.startswith("note:"):
+            print(f"tvmc compile: {msg}", file=sys.stderr, flush=True)
+
+    if args.json is not None:
+        from tvmc_micro.json_output import check_writable
+
+        check_writable(args.json)
 
     v018 = apply_compile_flags(args)
     pass_config = translate_pass_config(parse_pass_config(args.pass_config), v018.notes)
@@ -109,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         )
     for note in dict.fromkeys(v018.notes):
         progress(f"note: {note}")
-    compile_model(
+    result = compile_model(
         Path(args.model),
         Path(args.output),
         target=" ".join([args.target, *v018.target_words]),
@@ -124,4 +134,26 @@ def run(args: argparse.Namespace) -> int:
         emit_library=args.emit_library,
         progress=progress,
     )
+    if args.json is not None:
+        from tvmc_micro.json_output import write_json
+
+        model = result.metadata["models"][0]
+        memory = dict(model["memory"])
+        write_json(
+            args.json,
+            {
+                "schema": "tvmc-micro/compile/1",
+                "output": str(result.output_path),
+                "output_format": args.output_format,
+                "model": {
+                    k: model[k]
+                    for k in ("name", "source", "target", "signature", "compute_path", "inputs", "outputs")
+                },
+                "memory": memory,
+                "operators": len(model["operators"]),
+                "macs": sum(int(op.get("macs") or 0) for op in model["operators"]),
+                "timing_sec": result.timing,
+                "notes": list(result.notes),
+            },
+        )
     return 0

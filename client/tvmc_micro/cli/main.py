@@ -19,9 +19,11 @@ from types import FrameType
 from microtvm_api.errors import ProjectAPIError
 
 from tvmc_micro import __version__
-from tvmc_micro.cli import compile_cmd, micro_cmd, run_cmd
+from tvmc_micro.cli import analyze_cmd, compile_cmd, micro_cmd, run_cmd
 from tvmc_micro.cli.v018_flags import normalize_argv
 from tvmc_micro.errors import TvmcError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tvmc micro build DIR; tvmc micro flash DIR; tvmc run --device micro DIR --print-time --print-top 3",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; tracebacks on error")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines (results and errors are still printed)"
+    )
     parser.add_argument("--version", action="version", version=f"tvmc-micro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, micro_cmd, run_cmd):
+    for module in (compile_cmd, micro_cmd, run_cmd, analyze_cmd):
         module.add_parser(sub)
     return parser
 
@@ -98,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected = isinstance(err, TvmcError | ProjectAPIError)
         if not args.verbose and not expected and not isinstance(err, OSError):
             print("  (run with -v for the traceback)", file=sys.stderr)
-        # 2: a problem the message explains (bad input, failed step); 1: something unexpected broke.
-        return 2 if expected else 1
+        # Exit status (docs/exit-codes.md): 0 success/pass, 1 validation mismatch (returned by the command),
+        # 2 a problem the message explains (bad usage or input, a failed step), 3 something unexpected broke.
+        return EXIT_USAGE if expected else EXIT_INTERNAL
 
 
 def _describe(err: BaseException) -> str:

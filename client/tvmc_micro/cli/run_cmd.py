@@ -17,7 +17,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("project_dir", metavar="PROJECT_DIR", help="a project made by tvmc micro create-project")
     p.add_argument("--device", choices=("micro",), default="micro", help="only 'micro' (default)")
-    p.add_argument("-i", "--inputs", metavar="FILE.npz", help="inputs by name (default: --fill-mode)")
+    p.add_argument(
+        "-i",
+        "--inputs",
+        metavar="FILE.npz|DIR",
+        help="inputs by name (default: --fill-mode); a batch of N samples when every array has a leading "
+        "dimension N, or a directory of such .npz files (each sample is run and, with --validate, checked)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="run N inputs made by --fill-mode (with --seed) instead of -i",
+    )
     p.add_argument("-o", "--outputs", metavar="FILE.npz", help="write the outputs here, by name")
     p.add_argument(
         "--fill-mode",
@@ -31,7 +43,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="timed runs for --print-time (default 1)"
     )
-    p.add_argument("--profile", action="store_true", help="per-operator time on the device")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="per operator: source operators, output shape, MACs, instructions/cycles/time, share, per MAC, "
+        "weight bytes and arena bytes live during it, with totals",
+    )
+    p.add_argument(
+        "--cpu-freq",
+        type=float,
+        metavar="HZ",
+        help="core clock (e.g. 80e6) to turn instruction or cycle counts into estimated milliseconds "
+        "(default: the board's clock_hz in its boards.yaml); printed as an estimate",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON (docs/json-output.md)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     p.add_argument(
         "--validate",
         metavar="MODEL",
@@ -64,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
         format_profile,
         format_timing,
         format_top,
-        make_inputs,
+        load_samples,
+        profile_rows,
         run_on_device,
         save_outputs,
+        timing_summary,
     )
 
     project_dir = require_project(args.project_dir)
@@ -74,10 +102,20 @@ def run(args: argparse.Namespace) -> int:
         raise TvmcError(f"--repeat must be at least 1, got {args.repeat}")
     if args.print_top is not None and args.print_top < 1:
         raise TvmcError(f"--print-top must be at least 1, got {args.print_top}")
+    if args.samples is not None and args.samples < 1:
+        raise TvmcError(f"--samples must be at least 1, got {args.samples}")
+    if args.samples is not None and args.inputs is not None:
+        raise TvmcError("--samples and -i cannot be combined", "-i FILE.npz or -i DIR, or --samples N alone")
+    if args.cpu_freq is not None and not (args.cpu_freq > 0 and args.cpu_freq < 1e11):
+        raise TvmcError(f"--cpu-freq must be a clock in Hz (e.g. 80e6), got {args.cpu_freq:g}")
     if args.validate_tolerance is not None and not args.validate_tolerance >= 0:
         raise TvmcError(f"--validate-tolerance must be >= 0, got {args.validate_tolerance}")
     if args.validate_tolerance is not None and args.validate is None:
         raise TvmcError("--validate-tolerance needs --validate MODEL")
+    if args.json is not None:
+        from tvmc_micro.json_output import check_writable
+
+        check_writable(args.json)
     if args.validate is not None:
         from pathlib import Path
 
@@ -93,35 +131,79 @@ def run(args: argparse.Namespace) -> int:
                     f"{o['name']} ({o['type']}{choices}, default {o.get('default')!r}): {o.get('help', '')}"
                 )
         return 0
+    quiet = bool(getattr(args, "quiet", False))
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            print(f"tvmc run: {msg}", file=sys.stderr, flush=True)
+
     result = run_on_device(
         project_dir,
         options,
-        lambda model: make_inputs(model["inputs"], args.inputs, args.fill_mode, args.seed),
+        lambda model: load_samples(model["inputs"], args.inputs, args.samples, args.fill_mode, args.seed),
         repeat=args.repeat,
         print_time=args.print_time,
         profile=args.profile,
         verbose=args.verbose,
         platform=args.platform,
+        progress=progress,
     )
+    samples_out = result.samples_outputs or [result.outputs]
+    samples_in = result.samples_inputs or [result.inputs or []]
     if args.outputs:
-        save_outputs(args.outputs, result.outputs)
+        if len(samples_out) > 1:  # a batch: each output stacked over samples (leading dimension N)
+            save_outputs(args.outputs, {k: np.stack([o[k] for o in samples_out]) for k in result.outputs})
+        else:
+            save_outputs(args.outputs, result.outputs)
         print(f"outputs written to {args.outputs}", file=sys.stderr)
     if args.print_top:
         print(format_top(result.outputs, result.model["outputs"], args.print_top))
     if result.timing is not None:
-        print(format_timing(result.timing))
+        print(format_timing(result.timing, result.counter, args.cpu_freq))
     if result.profile is not None:
-        print(format_profile(result.profile))
-    if not (args.outputs or args.print_top or args.print_time or args.profile or args.validate):
+        print(format_profile(result.profile, result.model, result.counter))
+    if not (args.outputs or args.print_top or args.print_time or args.profile or args.validate or args.json):
         with np.printoptions(threshold=64, edgeitems=8):
             for name, value in result.outputs.items():
                 print(f"{name}: {value}")
+    status = 0
+    aggregate = None
     if args.validate is not None:
-        from tvmc_micro.validate import format_validation, validate
+        from tvmc_micro.validate import Aggregate, format_aggregate, validate
 
-        assert result.inputs is not None
-        tolerance = args.validate_tolerance
-        checked = validate(args.validate, result.inputs, result.outputs, result.model, tolerance)
-        print(format_validation(checked))
-        return 0 if checked.ok else 1
-    return 0
+        checked = []
+        for n, (inputs, outputs) in enumerate(zip(samples_in, samples_out, strict=True)):
+            checked.append(validate(args.validate, inputs, outputs, result.model, args.validate_tolerance))
+            if len(samples_in) > 1 and ((n + 1) % 10 == 0 or n + 1 == len(samples_in)):
+                progress(f"validated {n + 1}/{len(samples_in)} samples")
+        aggregate = Aggregate(checked[0].reference, len(checked), checked)
+        print(format_aggregate(aggregate))
+        status = 0 if aggregate.ok else 1
+    if args.json is not None:
+        from tvmc_micro.json_output import output_summary, write_json
+
+        doc = {
+            "schema": "tvmc-micro/run/1",
+            "project_dir": str(project_dir),
+            "model": {"name": result.model["name"], "signature": result.model["signature"]},
+            "device": None
+            if result.device is None
+            else {
+                "model_name": result.device.model_name,
+                "protocol_version": list(result.device.protocol_version),
+                "timer_hz": result.device.timer_hz,
+            },
+            "counter": None if result.counter is None else result.counter.as_json(),
+            "samples": len(samples_out),
+            "outputs": [output_summary(o, result.model["outputs"]) for o in samples_out],
+            "timing": None
+            if result.timing is None
+            else timing_summary(result.timing, result.counter, args.cpu_freq),
+            "profile": None
+            if result.profile is None
+            else profile_rows(result.profile, result.model, result.counter),
+            "validation": None if aggregate is None else aggregate.as_json(),
+            "exit_status": status,
+        }
+        write_json(args.json, doc)
+    return status

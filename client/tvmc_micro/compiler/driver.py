@@ -486,7 +486,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
     import tvm
 
     from tvmc_micro import __version__ as tool_version
-    from tvmc_micro.compiler import c_emit, mlf
+    from tvmc_micro.compiler import c_emit, mlf, op_report
 
     graph, plan, info = c.need(c.graph, "graph"), c.need(c.plan, "plan"), c.need(c.info, "census")
     mf, target = c.need(c.model, "model"), c.need(c.target, "target")
@@ -515,6 +515,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
             for io, src in zip(ios, infos, strict=True)
         ]
 
+    # Per operator: source operators, output shape, MACs, weights, live arena (docs/model-library-format.md).
+    operators, timeline = op_report.operator_records(c)
     return {
         "name": c.name,
         "export_datetime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -532,6 +534,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
             "io_bytes": sum(io.tensor.nbytes for io in c.inputs + c.outputs),
             "state_bytes": c_emit.state_size(c.state_slots),
         },
+        "arena_timeline": timeline,
         "inputs": io_meta(c.inputs, info.inputs),
         "outputs": io_meta(c.outputs, info.outputs),
         "state": [
@@ -546,10 +549,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
             }
             for row, slot in zip(c.state_rows, c.state_slots, strict=True)
         ],
-        "operators": [
-            {"index": k, "name": call.func, "function": c.kernels[call.func].symbol}
-            for k, call in enumerate(graph.calls)
-        ],
+        "operators": operators,
     }
 
 
