@@ -13,8 +13,11 @@ template's Project API server, then measures over the QEMU UART with the device 
 - the ratio to TFLite Micro on the same emulated board, from the baseline in
   ../shared/baselines/tflm-cortex-m4.md when it is there.
 
-Prints a table; `--json FILE` writes the same figures. Example:
+Prints a table; `--json FILE` writes the same figures. `--board` takes any row of the template's boards.yaml;
+the model is then compiled for that board's core (`--target "c -mcpu=<its cpu>"`) unless --target says
+otherwise. Examples:
     python benchmarks/cortex_m_kws.py --json /tmp/cortex_m_kws.json
+    python benchmarks/cortex_m_kws.py --board mps2_an505 --json /tmp/cortex_m_kws_m33.json
 """
 
 from __future__ import annotations
@@ -39,6 +42,21 @@ from tvmc_micro.device import DeviceSession  # noqa: E402
 MODELS = Path(os.environ.get("TVMC_MODELS_DIR", REPO.parent / "shared" / "models"))
 BASELINE = REPO.parent / "shared" / "baselines" / "tflm-cortex-m4.md"
 TEMPLATE_SERVER = REPO / "template_projects" / "cortex_m" / "microtvm_api_server.py"
+
+
+def board_target(board: str) -> str:
+    """The tvmc --target that compiles for `board`'s core: "c -mcpu=<cpu of its boards.yaml row>".
+
+    Raises SystemExit naming the known boards when `board` is not in the table.
+    """
+    sys.path.insert(0, str(TEMPLATE_SERVER.parent))
+    import cortex_m_firmware
+
+    boards = cortex_m_firmware.load_boards()
+    if board not in boards:
+        known = ", ".join(sorted(boards))
+        raise SystemExit(f"--board {board}: not a row of {cortex_m_firmware.BOARDS_YAML} (known: {known})")
+    return f"c -mcpu={boards[board].cpu}"
 
 
 def tflm_baseline() -> dict[str, int]:
@@ -122,13 +140,14 @@ def main() -> int:
     parser.add_argument("--mlf", type=Path, help="an MLF of KWS (default: compile kws_ref_model.tflite)")
     parser.add_argument(
         "--target",
-        default="c -mcpu=cortex-m4",
-        help="tvmc --target for the compile (\"c\": the portable kernels, no DSP micro-kernels)",
+        help="tvmc --target for the compile (default: \"c -mcpu=<the board's cpu>\"; \"c\": the portable "
+        "kernels, no DSP micro-kernels)",
     )
     parser.add_argument("--batches", type=int, default=5, help="runs per timed batch (two batches)")
     parser.add_argument("--transfers", type=int, default=20, help="set_input/get_output calls timed")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    target = board_target(args.board) if args.target is None else args.target
 
     with tempfile.TemporaryDirectory(prefix="cortex_m_kws_") as tmp:
         work = Path(tmp)
@@ -137,7 +156,7 @@ def main() -> int:
             from tvmc_micro.compiler import compile_model
 
             mlf = work / "kws.tar"
-            compile_model(MODELS / "kws_ref_model.tflite", mlf, target=args.target)
+            compile_model(MODELS / "kws_ref_model.tflite", mlf, target=target)
         metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
         sizes = make_project(mlf.resolve(), work / "project", args.board, args.opt_level)
         figures = measure(work / "project", args.batches, args.transfers)
@@ -146,9 +165,12 @@ def main() -> int:
     result: dict[str, Any] = {
         "model": "kws_ref_model.tflite",
         "board": args.board,
+        "target": target if args.mlf is None else None,
         "opt_level": args.opt_level,
         **figures,
-        "sections_bytes": {k.lstrip("."): v for k, v in sizes.items()},
+        # sizes.json also holds the build's stack estimate (a mapping): only the sections are byte counts.
+        "sections_bytes": {k.lstrip("."): v for k, v in sizes.items() if isinstance(v, int)},
+        "stack_estimate": sizes.get("stack"),
         "arena_bytes": metadata["memory"]["arena_bytes"],
         "constants_bytes": metadata["memory"]["constants_bytes"],
         "tflm_cmsis_nn_instructions": baseline.get("KWS_TFLM_CMSIS_NN_INSTRUCTIONS"),
@@ -159,14 +181,17 @@ def main() -> int:
         other = result[f"{key}_instructions"]
         result[f"ratio_to_{key}"] = round(n / other, 3) if other else None
 
+    # The TFLM baseline was measured on mps2_an386 (Cortex-M4F): say so when comparing another core with it.
+    baseline_board = "" if args.board == "mps2_an386" else " (TFLM on mps2_an386)"
     rows = [
         ("board / opt level", f"{args.board} / -{args.opt_level}"),
+        ("target", target if args.mlf is None else f"(from {args.mlf.name})"),
         (
             "instructions per inference",
             f"{n:,} (±{result['instruction_resolution']}, repeatable: {result['repeatable']})",
         ),
-        ("  vs TFLM + CMSIS-NN", _ratio(result, "tflm_cmsis_nn")),
-        ("  vs TFLM reference kernels", _ratio(result, "tflm_reference")),
+        (f"  vs TFLM + CMSIS-NN{baseline_board}", _ratio(result, "tflm_cmsis_nn")),
+        (f"  vs TFLM reference kernels{baseline_board}", _ratio(result, "tflm_reference")),
         *((f".{k}", f"{v:,} B") for k, v in result["sections_bytes"].items()),
         ("arena (metadata)", f"{result['arena_bytes']:,} B"),
         ("model constants", f"{result['constants_bytes']:,} B"),

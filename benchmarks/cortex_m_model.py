@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cortex_m_kws import _read_member, make_project, measure
+from cortex_m_kws import _read_member, board_target, make_project, measure
 
 # MLF operator names are the kernel builders' names with a numeric suffix; the TFLite operators they
 # come from, in model order.
@@ -152,8 +152,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, required=True, help="a .tflite model (int8 or float32)")
     parser.add_argument(
         "--target",
-        default="c -mcpu=cortex-m4",
-        help="tvmc --target for the compile (\"c\": the portable kernels, no DSP micro-kernels)",
+        help="tvmc --target for the compile (default: \"c -mcpu=<the board's cpu>\"; \"c\": the portable "
+        "kernels, no DSP micro-kernels)",
     )
     parser.add_argument(
         "--board", default="mps2_an386", help="a board of template_projects/cortex_m/boards.yaml"
@@ -165,6 +165,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.model.is_file():
         parser.error(f"--model {args.model}: no such file")
+    if args.target is None:
+        args.target = board_target(args.board)
 
     from tvmc_micro.compiler import compile_model
 
@@ -207,7 +209,8 @@ def main() -> int:
         "opt_level": args.opt_level,
         **figures,
         "total_macs": sum(op["macs"] or 0 for op in ops),
-        "sections_bytes": {k.lstrip("."): v for k, v in sizes.items()},
+        "sections_bytes": {k.lstrip("."): v for k, v in sizes.items() if isinstance(v, int)},
+        "stack_estimate": sizes.get("stack"),
         "arena_bytes": metadata["memory"]["arena_bytes"],
         "constants_bytes": metadata["memory"]["constants_bytes"],
         "by_kind": by_kind,

@@ -11,7 +11,8 @@
  * A fault ends the run through semihosting with exit status 70 + the exception number (72 NMI,
  * 73 HardFault, 74 MemManage, 75 BusFault, 76 UsageFault), or 80 + the exception number when it was a
  * stack overflow; the message on QEMU's console names it. cortex_m_firmware.describe_exit_status reads
- * these back.
+ * these back. On Armv8-M Mainline cores (Cortex-M33, M55) PSPLIM guards the process stack, so an overflow
+ * is a UsageFault (STKOF) before the first write below it.
  */
 #include <stdint.h>
 
@@ -69,6 +70,7 @@ __attribute__((section(".isr_vector"), used)) const vector_t g_vector_table[16 +
 #define CFSR_MMARVALID (1u << 7)
 #define CFSR_STKERR (1u << 12)   /* BusFault while pushing the exception frame */
 #define CFSR_BFARVALID (1u << 15)
+#define CFSR_STKOF (1u << 20)     /* Armv8-M: a stack pointer went below its limit register (PSPLIM) */
 #define FAULT_EXIT_BASE 70
 #define STACK_OVERFLOW_EXIT_BASE 80
 /* A faulting access this far below the process stack is taken for an overflow (a large frame skips). */
@@ -78,6 +80,12 @@ __attribute__((section(".isr_vector"), used)) const vector_t g_vector_table[16 +
    on the handler stack that the switch would strand. */
 __attribute__((naked, noreturn)) static void run_main_on_process_stack(void) {
   __asm volatile(
+#if defined(__ARM_ARCH_8M_MAIN__)
+      /* Armv8-M: the process stack's limit register makes an overflow a UsageFault (STKOF) at the first
+         push below __stack_bottom__, before anything is written there, however large the frame. */
+      "ldr r0, =__stack_bottom__\n\t"
+      "msr psplim, r0\n\t"
+#endif
       "ldr r0, =__stack_top__\n\t"
       "msr psp, r0\n\t"
       "movs r0, #2\n\t" /* CONTROL.SPSEL = 1: thread mode uses PSP */
@@ -130,7 +138,7 @@ void Fault_Handler(void) {
   uint32_t cfsr = SCB_CFSR;
   uint32_t bottom = (uint32_t)(uintptr_t)&__stack_bottom__;
   uint32_t address = (cfsr & CFSR_BFARVALID) ? SCB_BFAR : (cfsr & CFSR_MMARVALID) ? SCB_MMFAR : bottom;
-  int overflow = (cfsr & (CFSR_MSTKERR | CFSR_STKERR)) != 0u || psp < bottom + 32u ||
+  int overflow = (cfsr & (CFSR_MSTKERR | CFSR_STKERR | CFSR_STKOF)) != 0u || psp < bottom + 32u ||
                  (address < bottom && bottom - address <= OVERFLOW_REACH_BYTES);
   semihosting_write0("cortex_m firmware: ");
   semihosting_write0(exception >= 2u && exception <= 6u ? kFaultNames[exception - 2u] : "fault");

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cortex_m_support import TEMPLATE_DIR, fw, require_toolchain
+from cortex_m_support import TEMPLATE_DIR, fw, missing_machine, require_toolchain
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,17 @@ def echo_firmware(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
         return built[board_name]
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _skip_boards_this_qemu_cannot_emulate(request: pytest.FixtureRequest) -> None:
+    """A test parametrised by board skips, with the reason, when qemu-system-arm lacks the board's machine
+    (an older QEMU without mps3-an547, say) instead of failing when QEMU refuses to start."""
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("board", callspec.params.get("board_name")) if callspec is not None else None
+    board = fw.load_boards().get(name) if isinstance(name, str) else None
+    if board is None or board.qemu_machine is None or shutil.which(fw.QEMU) is None:
+        return  # not a board test, or require_qemu() names the missing QEMU itself
+    reason = missing_machine(board)
+    if reason is not None:
+        pytest.skip(reason)

@@ -3,8 +3,10 @@ several test folders use, so tests import from here instead)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +32,32 @@ def require_toolchain() -> None:
 def require_qemu() -> None:
     if shutil.which(fw.QEMU) is None:
         pytest.skip("qemu-system-arm is not installed (apt-get install qemu-system-arm)")
+
+
+@functools.cache
+def qemu_machines(qemu: str = fw.QEMU) -> frozenset[str]:
+    """The machine names `qemu -M help` lists (empty when that QEMU is missing or does not answer)."""
+    try:
+        listing = subprocess.run([qemu, "-M", "help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    # "Supported machines are:" then one "<name>  <description>" line per machine.
+    return frozenset(line.split()[0] for line in listing.splitlines()[1:] if line.strip())
+
+
+def missing_machine(board: fw.Board, qemu: str = fw.QEMU) -> str | None:
+    """Why `qemu` cannot emulate the board (a skip reason), or None when it can."""
+    if board.qemu_machine is None or board.qemu_machine not in qemu_machines(qemu):
+        return f"{qemu} has no machine {board.qemu_machine!r} for board {board.name} (see `{qemu} -M help`)"
+    return None
+
+
+def require_machine(board: fw.Board, qemu: str = fw.QEMU) -> None:
+    """Skips unless `qemu` emulates the board's machine (mps3-an547 needs QEMU >= 6.0, for instance)."""
+    require_qemu()
+    reason = missing_machine(board, qemu)
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def _load_server() -> ModuleType:
