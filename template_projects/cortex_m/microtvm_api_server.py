@@ -55,10 +55,11 @@ PROJECT_OPTIONS = (
                   optional=_BUILD),
     ProjectOption("compiler_flags", "str", "", "extra arm-none-eabi-gcc flags, split like a shell would",
                   optional=_BUILD, words=True),
-    # The device server's call chain and the kernels' scalar locals need about 1 KiB; more than 16 MiB is
-    # no microcontroller's RAM (check_model_fits then checks the board's own).
+    # Below 128 bytes not even an exception frame fits; a stack above that but smaller than the call chain
+    # needs (about 1 KiB) is the build's warning (its -fcallgraph-info estimate) and a named fault at run
+    # time. More than 16 MiB is no microcontroller's RAM (check_model_fits then checks the board's own).
     ProjectOption("stack_bytes", "int", 8192, "main stack size in bytes", optional=_GEN,
-                  minimum=1024, maximum=16 * 1024 * 1024),
+                  minimum=128, maximum=16 * 1024 * 1024),
     ProjectOption("uart_baud", "int", 115200, "UART baud rate (real boards; QEMU ignores it)", optional=_GEN,
                   minimum=300, maximum=12_000_000),
     ProjectOption("qemu_icount", "bool", True, "run QEMU with -icount shift=0: timer ticks are exact "

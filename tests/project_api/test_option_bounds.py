@@ -86,7 +86,7 @@ def test_bounds_travel_in_server_info_and_come_back() -> None:
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"stack_bytes": 0}, "project option 'stack_bytes' is 0; it must be between 1024 and 16777216"),
+        ({"stack_bytes": 0}, "project option 'stack_bytes' is 0; it must be between 128 and 16777216"),
         ({"stack_bytes": "-4096"}, "project option 'stack_bytes' is -4096"),
         ({"uart_baud": -1}, "project option 'uart_baud' is -1; it must be between 300 and 12000000"),
         ({"compiler_flags": "-DX='1"}, "project option 'compiler_flags' cannot be split into arguments"),
