@@ -40,10 +40,21 @@ def tflite_round(x: float) -> int:
     return int(math.copysign(whole, x)) if whole else 0
 
 
+class RequantRangeError(ValueError):
+    """A requantisation scale TFLite's fixed point cannot represent (TFLite Micro's kernels would shift
+    an int32 left by 31 or more: undefined behaviour, not a result to match)."""
+
+
+# The largest left shift MultiplyByQuantizedMultiplier takes without overflowing `1 << shift` in int32.
+MAX_LEFT_SHIFT = 30
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """QuantizeMultiplier (double rounding build): real ≈ m · 2^(shift-31), m in [2^30, 2^31)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise RequantRangeError(f"requantisation scale {real!r} is not finite")
     q, shift = math.frexp(real)
     q_fixed = tflite_round(q * (1 << 31))
     if q_fixed > (1 << 31):
@@ -53,6 +64,11 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q_fixed = 0, 0
+    if shift > MAX_LEFT_SHIFT:
+        raise RequantRangeError(
+            f"requantisation scale {real:.6g} needs a left shift of {shift} bits; TFLite's fixed point "
+            f"takes at most {MAX_LEFT_SHIFT} (input scale × weight scale / output scale is absurdly large)"
+        )
     return q_fixed, shift
 
 

@@ -13,6 +13,7 @@ from tvmc_micro.compiler.executor import STATE_ATTR
 from tvmc_micro.compiler.model_checks import check_tflite
 from tvmc_micro.compiler.naming import claim_unique
 from tvmc_micro.compiler.quantized.errors import QuantizedModelError, UnsupportedOp, UnsupportedQuantizedModel
+from tvmc_micro.compiler.quantized.fixedpoint import RequantRangeError
 from tvmc_micro.compiler.quantized.float_island import (
     FLOAT_CONVERTERS,
     FLOAT_OPERATORS_ATTR,
@@ -195,7 +196,12 @@ def import_tflite_quantized(model_bytes: bytes, model_name: str) -> tvm.IRModule
             for op in g.operators:
                 conv = converter_for(g, op)
                 assert conv is not None  # find_unsupported refused the model otherwise
-                conv.lower(lw, op)
+                try:
+                    conv.lower(lw, op)
+                except RequantRangeError as err:  # scales only a damaged model has: refused, never wrapped
+                    raise UnsupportedQuantizedModel(
+                        [UnsupportedOp(op.index, op.name, describe_operator(g, op), str(err))]
+                    ) from None
             outs = [lw.value(i) for i in g.outputs]
             outs += [lw.state_updates.get(i, lw.value(i)) for i in states]
             result = outs[0] if len(outs) == 1 else relax.Tuple(outs)
