@@ -40,6 +40,8 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "open_transport": 300.0,
     "close_transport": 60.0,
 }
+# Between an error's message and the server's last stderr lines (the conformance table splits there).
+STDERR_TAIL_MARKER = "\n--- last lines of the server's stderr ---\n"
 # A timeout_sec default meaning "the method's default deadline" (None already means "no deadline").
 UNSET: Any = object()
 
@@ -240,11 +242,7 @@ class RPCConnection:
     def _with_tail(self, text: str) -> str:
         self._pump.join(timeout=1.0)
         tail = self._pump.tail()
-        return (
-            f"{text}\n--- last lines of the server's stderr ---\n{tail}"
-            if tail
-            else f"{text} (its stderr was empty)"
-        )
+        return f"{text}{STDERR_TAIL_MARKER}{tail}" if tail else f"{text} (its stderr was empty)"
 
     def _fail(self, exc: ProjectAPIError) -> ProjectAPIError:
         """Stop the server (it can no longer be trusted) and keep `exc` for later calls."""
