@@ -8,11 +8,8 @@ module adds the typed Project API methods and `ServerTransport`, and re-exports 
 from `microtvm_api.client`.
 
 Servers written for v0.18 (recognised by a server_info without `capabilities`) are driven as v0.18's
-tvmc drove them: every declared option is sent (its default, or None, when not given), generate_project
-gets a real (empty) `standalone_crt_dir`, a template's `model_library_format_path: ""` reads as null,
-and `0` transport timeouts mean "no limit". When such a server then fails in generate_project on this
-project's Model Library Format (metadata.json with `models`, not v0.18's `modules`; no v0.18 standalone
-CRT), the error says so.
+tvmc drove them (see `microtvm_api.v018_servers`), and a template's `model_library_format_path: ""`
+reads as null.
 """
 
 from __future__ import annotations

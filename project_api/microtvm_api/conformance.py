@@ -46,6 +46,22 @@ PASS, FAIL, SKIP, V018 = "PASS", "FAIL", "SKIP", "V0.18"
 MAX_COPY_FILES = 20_000
 MAX_COPY_BYTES = 512 * 1024 * 1024
 
+__all__ = [
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "V018",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSkipped",
+    "Settings",
+    "V018Difference",
+    "format_table",
+    "main",
+    "run_checks",
+    "run_from_args",
+]
+
 # Its name from when it was defined here (tests import it to make an MLF).
 _minimal_mlf = minimal_mlf
 

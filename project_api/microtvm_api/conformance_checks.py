@@ -197,8 +197,8 @@ def check_extra_param(h: Harness) -> str:
 def check_mistyped_param(h: Harness) -> str:
     with h.server() as client:
         request = {"jsonrpc": "2.0", "id": 7, "method": "server_info_query", "params": {"tvm_version": 27}}
-        client.send_line(json.dumps(request).encode(), h.s.timeout_sec)
-        reply = client.read_reply(h.s.timeout_sec, "tvm_version as a number")
+        client.send_line(json.dumps(request).encode(), h.settings.timeout_sec)
+        reply = client.read_reply(h.settings.timeout_sec, "tvm_version as a number")
     error = reply.get("error")
     if isinstance(error, dict) and error.get("code") == -32602:
         return str(error.get("message", ""))[:100]
@@ -232,11 +232,11 @@ def check_mistyped_option(h: Harness) -> str:
 
 
 def check_generate(h: Harness) -> str:
-    mlf = h.s.mlf or minimal_mlf(h.s.workdir / "conformance_model.tar")
-    project = h.s.workdir / "generated_project"
+    mlf = h.settings.mlf or minimal_mlf(h.settings.workdir / "conformance_model.tar")
+    project = h.settings.workdir / "generated_project"
     with h.server() as client:
         try:
-            h.generate(client, mlf, project, h.s.timeout_sec * 4)
+            h.generate(client, mlf, project, h.settings.timeout_sec * 4)
         except ProjectAPIError as err:
             if MLF_LAYOUT_DIFFERENCE in err.message:
                 raise h.v018_or_fail(one_paragraph(err.message)[:300], err.message) from None
@@ -263,14 +263,14 @@ def check_unsafe_mlf(h: Harness) -> str:
     """A well-formed MLF plus members whose names climb out of the project ('../', '../../', ...):
     generate_project must refuse it and write nothing outside the project. The project sits deep in a
     sandbox directory, so whatever escapes lands in the sandbox, where it is found."""
-    sandbox = h.s.workdir / "escape_sandbox"
+    sandbox = h.settings.workdir / "escape_sandbox"
     project = sandbox / "a" / "b" / "c" / "project"
-    evil = escaping_mlf(h.s.workdir / "evil.tar")
+    evil = escaping_mlf(h.settings.workdir / "evil.tar")
     project.parent.mkdir(parents=True, exist_ok=True)
     error: ProjectAPIError | None = None
     with h.server() as client:
         try:
-            h.generate(client, evil, project, h.s.timeout_sec)
+            h.generate(client, evil, project, h.settings.timeout_sec)
         except ProjectAPIError as err:
             error = err
     escaped = sorted(
@@ -310,7 +310,7 @@ def check_exits_on_eof(h: Harness) -> str:
     # A server of its own, launched as tvmc launches it (cwd: its directory), and not shared: it is meant
     # to end here.
     client = ProjectAPIClient.launch(
-        h.s.server, interpreter=h.s.interpreter, style=h.s.style, stderr_sink=None
+        h.settings.server, interpreter=h.settings.interpreter, style=h.settings.style, stderr_sink=None
     )
     h.server_info_query(client)
     client.close_input()

@@ -53,7 +53,7 @@ class Harness:
     """The server under test and what the checks learnt about it (`info`, from the first check)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.s = settings
+        self.settings = settings
         self.info: dict[str, Any] | None = None
         self._shared: ProjectAPIClient | None = None
 
@@ -61,9 +61,9 @@ class Harness:
 
     def launch(self, path: Path | None = None) -> ProjectAPIClient:
         return ProjectAPIClient.launch(
-            path or self.s.server,
-            interpreter=self.s.interpreter,
-            style=self.s.style,
+            path or self.settings.server,
+            interpreter=self.settings.interpreter,
+            style=self.settings.style,
             stderr_sink=None,
             cwd=tempfile.gettempdir(),  # a server must find its files from its own path, not the cwd
         )
@@ -93,7 +93,7 @@ class Harness:
 
     def server_info_query(self, client: ProjectAPIClient) -> Any:
         """A plain server_info_query call, its reply unchecked (the checks judge it)."""
-        return client.call("server_info_query", INFO_PARAMS, timeout_sec=self.s.timeout_sec)
+        return client.call("server_info_query", INFO_PARAMS, timeout_sec=self.settings.timeout_sec)
 
     # ---- judging -----------------------------------------------------------------------------------
 
@@ -121,8 +121,8 @@ class Harness:
     # ---- requests expecting an error ---------------------------------------------------------------
 
     def expect_error(self, client: ProjectAPIClient, line: bytes, code: int, what: str) -> dict[str, Any]:
-        client.send_line(line, self.s.timeout_sec)
-        reply = client.read_reply(self.s.timeout_sec, what)
+        client.send_line(line, self.settings.timeout_sec)
+        reply = client.read_reply(self.settings.timeout_sec, what)
         error = reply.get("error")
         if not isinstance(error, dict):
             raise CheckFailed(f"{what}: expected error {code}, got a result: {json.dumps(reply)[:120]}")
@@ -164,8 +164,8 @@ class Harness:
         test is a temporary copy, so a server that does not check options builds only the copy."""
         with self.server() as client:
             request = {"jsonrpc": "2.0", "id": 7, "method": "build", "params": {"options": options}}
-            client.send_line(json.dumps(request).encode(), self.s.timeout_sec)
-            reply = client.read_reply(self.s.timeout_sec, what)
+            client.send_line(json.dumps(request).encode(), self.settings.timeout_sec)
+            reply = client.read_reply(self.settings.timeout_sec, what)
         error = reply.get("error")
         if isinstance(error, dict) and error.get("code") == -32602:
             message = str(error.get("message", ""))
@@ -186,7 +186,7 @@ class Harness:
     # ---- generating a project ----------------------------------------------------------------------
 
     def generate_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = dict(self.s.options)
+        options: dict[str, Any] = dict(self.settings.options)
         for option in self.declared():
             if (
                 "generate_project" in option.required
