@@ -295,7 +295,8 @@ static void profile(void) {
   line("]");
   tvmc_app_puts("m-tvmc-model-[");
   tvmc_app_puts(model->name);
-  tvmc_app_puts("]-[");
+  line("]");
+  tvmc_app_puts("m-tvmc-signature-[");
   tvmc_app_puts(model->signature);
   line("]");
 }
