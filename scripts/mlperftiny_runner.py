@@ -126,10 +126,17 @@ class BenchmarkResult:
     lines: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "profile": self.profile, "model": self.model, "tvmc_model": self.tvmc_model,
-                "tvmc_signature": self.tvmc_signature,
-                "results": self.results, "raw_hex": self.raw.hex(), "elapsed_us": self.elapsed_us,
-                "lines": self.lines}
+        return {
+            "name": self.name,
+            "profile": self.profile,
+            "model": self.model,
+            "tvmc_model": self.tvmc_model,
+            "tvmc_signature": self.tvmc_signature,
+            "results": self.results,
+            "raw_hex": self.raw.hex(),
+            "elapsed_us": self.elapsed_us,
+            "lines": self.lines,
+        }
 
 
 def _match(lines: Sequence[str], pattern: str) -> list[re.Match[str]]:
@@ -227,7 +234,9 @@ def input_bytes(project_dir: Path, npz: str | None, raw: str | None) -> tuple[by
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("project_dir", type=Path, help="a flashed mlperftiny project (its model/metadata.json)")
+    parser.add_argument(
+        "project_dir", type=Path, help="a flashed mlperftiny project (its model/metadata.json)"
+    )
     parser.add_argument("-i", "--input", help=".npz of the model's inputs")
     parser.add_argument("--raw", help="a file of the input bytes as the device takes them")
     parser.add_argument("--port", help="the board's serial port (default: boot the project under QEMU)")

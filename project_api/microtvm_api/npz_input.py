@@ -97,7 +97,8 @@ def _parse_npy(path: str, member: str, data: bytes) -> NpyArray:
     if not isinstance(descr, str) or descr[1:] not in _DESCRS or descr[0] not in "<>|=":
         raise _bad(
             path,
-            f"{where} has element type {descr!r}; input data must be bool, int8..64, uint8..64 or float16/32/64",
+            f"{where} has element type {descr!r}; input data must be bool, int8..64, uint8..64 or "
+            "float16/32/64",
             "convert it before saving, e.g. array.astype(numpy.float32)",
         )
     if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
@@ -109,8 +110,11 @@ def _parse_npy(path: str, member: str, data: bytes) -> NpyArray:
     if count * size > MAX_ARRAY_BYTES:
         raise _bad(path, f"{where} holds {count * size:,} bytes, more than {MAX_ARRAY_BYTES:,}", _SAVEZ_HINT)
     if len(body) != count * size:
-        raise _bad(path, f"{where} has {len(body)} data bytes, its shape {list(shape)} needs {count * size}",
-                   _SAVEZ_HINT)
+        raise _bad(
+            path,
+            f"{where} has {len(body)} data bytes, its shape {list(shape)} needs {count * size}",
+            _SAVEZ_HINT,
+        )
     order = ">" if descr[0] == ">" else "<"
     values = struct.unpack(f"{order}{count}{fmt}", body)
     if fortran and len(shape) > 1:
@@ -144,7 +148,9 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, NpyArray]:
             raise
         raise _bad(shown, f"is not an .npz file ({err})", _SAVEZ_HINT) from None
     except OSError as err:
-        raise _bad(shown, f"cannot be read: {err.strerror or err}", "check the path and its permissions") from None
+        raise _bad(
+            shown, f"cannot be read: {err.strerror or err}", "check the path and its permissions"
+        ) from None
     return arrays
 
 
@@ -166,7 +172,9 @@ def _round_to(dtype: str, value: float) -> float:
         return math.copysign(math.inf, value)
 
 
-def _quantize(values: Sequence[float], precision: str, scale: float, zero_point: int, dtype: str) -> list[int]:
+def _quantize(
+    values: Sequence[float], precision: str, scale: float, zero_point: int, dtype: str
+) -> list[int]:
     """numpy's `clip(round(x / scale) + zero_point, lo, hi).astype(dtype)` with x in `precision`."""
     lo, hi = _INT_RANGES[dtype]
     step = _round_to(precision, scale)  # a Python float scalar takes the array's precision (NEP 50)
@@ -187,9 +195,15 @@ def _convert(array: NpyArray, t: Mapping[str, Any], source: str) -> tuple[list[A
     if array.dtype in _FLOATS and dtype in _INT_RANGES and quant:
         scale, zero_point = float(quant["scale"]), int(quant["zero_point"])
         if not all(math.isfinite(v) for v in array.values):
-            raise _bad(source, f"input {t['name']!r} has NaN or infinite values, which cannot be quantized",
-                       "replace them before saving")
-        note = f"note: quantizing float input {t['name']!r} to {dtype} (scale {scale:g}, zero point {zero_point})"
+            raise _bad(
+                source,
+                f"input {t['name']!r} has NaN or infinite values, which cannot be quantized",
+                "replace them before saving",
+            )
+        note = (
+            f"note: quantizing float input {t['name']!r} to {dtype} "
+            f"(scale {scale:g}, zero point {zero_point})"
+        )
         return _quantize(array.values, array.dtype, scale, zero_point, dtype), note
     if array.dtype not in _FLOATS and dtype in _INT_RANGES:
         lo, hi = _INT_RANGES[dtype]
@@ -217,28 +231,39 @@ def model_input_bytes(
     known = {t["name"] for t in inputs_meta} | {t.get("c_name", t["name"]) for t in inputs_meta}
     extra = sorted(set(given) - known)
     if extra:
-        raise _bad(source, f"has arrays the model has no input for: {', '.join(map(repr, extra))}",
-                   f"the model's inputs are: {expected}")
+        raise _bad(
+            source,
+            f"has arrays the model has no input for: {', '.join(map(repr, extra))}",
+            f"the model's inputs are: {expected}",
+        )
     result: list[bytes] = []
     notes: list[str] = []
     for t in inputs_meta:
         name = t["name"] if t["name"] in given else t.get("c_name", t["name"])
         if name not in given:
-            raise _bad(source, f"has no array for input {_describe(t)}", f"the model's inputs are: {expected}")
+            raise _bad(
+                source, f"has no array for input {_describe(t)}", f"the model's inputs are: {expected}"
+            )
         array = given[name]
         shape = tuple(int(d) for d in t["shape"])
         if array.shape != shape and (
             math.prod(array.shape) != math.prod(shape) or _squeezed(array.shape) != _squeezed(shape)
         ):
-            raise _bad(source, f"input {t['name']!r} has shape {list(array.shape)}, the model needs {list(shape)}",
-                       "reshape the array before saving it")
+            raise _bad(
+                source,
+                f"input {t['name']!r} has shape {list(array.shape)}, the model needs {list(shape)}",
+                "reshape the array before saving it",
+            )
         values, note = _convert(array, t, source)
         if note:
             notes.append(note)
         fmt = _FORMATS.get(str(t["dtype"]))
         if fmt is None:
-            raise _bad(source, f"input {_describe(t)} has a dtype input files cannot give",
-                       "give this input in the firmware by hand")
+            raise _bad(
+                source,
+                f"input {_describe(t)} has a dtype input files cannot give",
+                "give this input in the firmware by hand",
+            )
         result.append(struct.pack(f"<{len(values)}{fmt}", *values))
     return result, notes
 

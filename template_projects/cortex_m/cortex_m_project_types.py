@@ -27,8 +27,10 @@ STANDALONE_TIMEOUT_SEC = 120.0
 def project_type(saved: Mapping[str, Any]) -> str:
     kind = str(saved.get("project_type") or pt.HOST_DRIVEN)
     if kind not in pt.PROJECT_TYPES:
-        raise ServerError(f"the project records an unknown project_type {kind!r}",
-                          f"generate it again with --project-option project_type=<{'|'.join(pt.PROJECT_TYPES)}>")
+        raise ServerError(
+            f"the project records an unknown project_type {kind!r}",
+            f"generate it again with --project-option project_type=<{'|'.join(pt.PROJECT_TYPES)}>",
+        )
     return kind
 
 
@@ -63,19 +65,23 @@ def refuse_transport(kind: str) -> None:
             "this project's firmware is standalone: it runs the model at boot and prints the outputs, it "
             "serves no `tvmc run` session",
             "`tvmc micro flash DIR` runs it and shows what it printed; for tvmc run, create the project "
-            "with --project-option project_type=host_driven")
+            "with --project-option project_type=host_driven",
+        )
     if kind == pt.MLPERFTINY:
         raise NotImplementedInTemplateError(
             "this project's firmware speaks the MLPerf Tiny UART API, not the `tvmc run` session",
-            "drive it with scripts/mlperftiny_runner.py DIR (or the MLPerf Tiny runner on its UART)")
+            "drive it with scripts/mlperftiny_runner.py DIR (or the MLPerf Tiny runner on its UART)",
+        )
 
 
 def standalone_argv(board: fw.Board, image: Path, *, icount: bool) -> list[str]:
     """QEMU with the board UART on QEMU's stdout: the firmware prints at boot, before anyone could open a
     pty, so its output is read from the process instead (nothing is lost, nothing waits for a reader)."""
     if board.qemu_machine is None:
-        raise ServerError(f"board {board.name} has no QEMU machine, so the standalone image cannot run here",
-                          "flash it to the board with your tools and read its UART (115200 8N1)")
+        raise ServerError(
+            f"board {board.name} has no QEMU machine, so the standalone image cannot run here",
+            "flash it to the board with your tools and read its UART (115200 8N1)",
+        )
     argv = qemu_argv(board.qemu_machine, image, icount=icount, semihosting=board.semihosting)
     argv[argv.index("-serial") + 1] = "stdio"
     return argv
@@ -89,21 +95,31 @@ def count_text(report: pt.StandaloneReport, icount: bool) -> str | None:
 
 
 def run_standalone(
-    board: fw.Board, project_dir: Path, image: Path, *, icount: bool,
+    board: fw.Board,
+    project_dir: Path,
+    image: Path,
+    *,
+    icount: bool,
     explain_exit: Callable[[int], tuple[str, str] | None],
 ) -> pt.StandaloneReport:
     """Boots the image under QEMU until it prints its end line; shows and saves (build/) the report."""
     fw.require_tool(fw.QEMU)
     build = project_dir / "build"
-    run = pt.run_until_marker(standalone_argv(board, image, icount=icount), pt.STANDALONE_END,
-                              timeout_sec=STANDALONE_TIMEOUT_SEC, log_path=build / "standalone_qemu.log",
-                              explain_exit=explain_exit)
+    run = pt.run_until_marker(
+        standalone_argv(board, image, icount=icount),
+        pt.STANDALONE_END,
+        timeout_sec=STANDALONE_TIMEOUT_SEC,
+        log_path=build / "standalone_qemu.log",
+        explain_exit=explain_exit,
+    )
     (build / "standalone_uart.txt").write_text(run.text, encoding="utf-8")
     report = pt.parse_standalone_output(run.text)
     pt.save_report(report, build / pt.STANDALONE_OUTPUT_JSON)
     print("\n".join(report.lines), file=sys.stderr)
     print(pt.format_report(report, count_text(report, icount)), file=sys.stderr)
     if report.status != 0:
-        raise ServerError(f"the standalone firmware's run failed with status {report.status}",
-                          f"its UART output is in {build / 'standalone_uart.txt'}")
+        raise ServerError(
+            f"the standalone firmware's run failed with status {report.status}",
+            f"its UART output is in {build / 'standalone_uart.txt'}",
+        )
     return report

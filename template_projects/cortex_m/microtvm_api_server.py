@@ -233,8 +233,10 @@ class CortexMHandler(TemplateHandler):
         print(f"flashed {ELF} ({digest[:12]}) to the emulated {board.name}", file=sys.stderr)
         if ptypes.project_type(load_options(self.project_dir)) == ptypes.pt.STANDALONE:
             # No host session to wait for: run it now, as a board would at reset, and show its UART.
-            ptypes.run_standalone(board, self.project_dir, image, icount=bool(options.get("qemu_icount", True)),
-                                  explain_exit=self._explain_exit)
+            icount = bool(options.get("qemu_icount", True))
+            ptypes.run_standalone(
+                board, self.project_dir, image, icount=icount, explain_exit=self._explain_exit
+            )
 
     # ---- transport -------------------------------------------------------------------------------
 
