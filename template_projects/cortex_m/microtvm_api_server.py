@@ -24,6 +24,7 @@ if str(HERE) not in sys.path:  # run as a script the folder is on sys.path alrea
     sys.path.insert(0, str(HERE))
 
 import cortex_m_firmware as fw  # noqa: E402
+import cortex_m_project_types as ptypes  # noqa: E402
 from microtvm_api.commands import run_command  # noqa: E402
 from microtvm_api.errors import (  # noqa: E402
     ArchiveError,
@@ -39,7 +40,9 @@ from microtvm_api.options import ProjectOption, load_options, save_options  # no
 from microtvm_api.qemu import QemuTransport, qemu_argv  # noqa: E402
 from microtvm_api.server import TransportTimeouts, main  # noqa: E402
 
-TEMPLATE_FILES = ("microtvm_api_server.py", "cortex_m_firmware.py", "boards.yaml", "firmware")
+TEMPLATE_FILES = (
+    "microtvm_api_server.py", "cortex_m_firmware.py", "cortex_m_project_types.py", "boards.yaml", "firmware"
+)
 ELF = Path("build") / "firmware.elf"
 FLASHED = Path("build") / "flashed.json"
 # Static RAM the firmware needs besides the model: the server's frame buffers (main.c) and its state.
@@ -65,6 +68,7 @@ PROJECT_OPTIONS = (
     ProjectOption("qemu_icount", "bool", True, "run QEMU with -icount shift=0: timer ticks are exact "
                   "instruction counts", optional=("open_transport",)),
     ProjectOption("verbose", "bool", False, "show compiler output in full", optional=_ALL),
+    *ptypes.OPTIONS,  # project_type, input, mlperftiny_model
 )
 # fmt: on
 
@@ -128,6 +132,7 @@ class CortexMHandler(TemplateHandler):
         from microtvm_api.model_glue import write_model_glue
 
         write_model_glue(metadata_path, generated / "model_glue.c")
+        ptypes.generate(project_dir, models[0], options)
         save_options(project_dir, {k: v for k, v in options.items() if k != "verbose"})
 
     # ---- build and flash -------------------------------------------------------------------------
@@ -162,10 +167,11 @@ class CortexMHandler(TemplateHandler):
         fw.require_tool(fw.GCC)
         root = self.project_dir
         model = root / MODEL_DIR
+        kind = ptypes.project_type(load_options(root))
         sources = [
             *fw.driver_sources(board, root / "firmware"),
             root / "firmware" / "platform_cortex_m.c",
-            root / "firmware" / "main.c",
+            *ptypes.firmware_sources(kind, root),
             root / "generated" / "model_glue.c",
             *sorted((model / "codegen" / "host" / "src").glob("*.c")),
             *runtime_sources(model / "runtime", platform=None),  # firmware/ is this board's port
@@ -180,6 +186,7 @@ class CortexMHandler(TemplateHandler):
             include_dirs=[
                 Path(MODEL_DIR) / "codegen" / "host" / "include",
                 Path(MODEL_DIR) / "runtime" / "include",
+                *ptypes.include_dirs(kind),
             ],
             generated_dir=Path("generated"),
             firmware_dir=Path("firmware"),
@@ -187,7 +194,7 @@ class CortexMHandler(TemplateHandler):
             opt_level=options["opt_level"],
             # Call graphs with frame sizes (build/firmware.elf-*.ci) for the stack estimate.
             extra_flags=["-fcallgraph-info=su", *shlex.split(options["compiler_flags"])],
-            defines=["TVMGEN_PROFILE"],
+            defines=ptypes.defines(kind),
         )
         try:
             run_command(argv, cwd=root, echo_output=options["verbose"])
@@ -224,11 +231,18 @@ class CortexMHandler(TemplateHandler):
         digest = hashlib.sha256(image.read_bytes()).hexdigest()
         (self.project_dir / FLASHED).write_text(json.dumps({"image": image.name, "sha256": digest}) + "\n")
         print(f"flashed {ELF} ({digest[:12]}) to the emulated {board.name}", file=sys.stderr)
+        if ptypes.project_type(load_options(self.project_dir)) == ptypes.pt.STANDALONE:
+            # No host session to wait for: run it now, as a board would at reset, and show its UART.
+            icount = bool(options.get("qemu_icount", True))
+            ptypes.run_standalone(
+                board, self.project_dir, image, icount=icount, explain_exit=self._explain_exit
+            )
 
     # ---- transport -------------------------------------------------------------------------------
 
     def open_transport(self, options: Mapping[str, Any]) -> TransportTimeouts:
         board = self._project_board(options)
+        ptypes.refuse_transport(ptypes.project_type(load_options(self.project_dir)))
         fw.require_tool(fw.QEMU)
         if not (self.project_dir / FLASHED).is_file():
             raise CommandFailedError(

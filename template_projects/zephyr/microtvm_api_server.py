@@ -11,11 +11,18 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from microtvm_api.errors import ServerError, ToolNotFoundError, TransportClosedError
+from microtvm_api import project_types as pt
+from microtvm_api.errors import (
+    NotImplementedInTemplateError,
+    ServerError,
+    ToolNotFoundError,
+    TransportClosedError,
+)
 from microtvm_api.mlf_metadata import load_metadata
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
 from microtvm_api.options import ProjectOption, save_options
@@ -25,9 +32,12 @@ from microtvm_api.server import TransportTimeouts, main
 from zephyr_boards import Board, BoardError, choose_port, console_baud, load_boards
 from zephyr_io import Tools
 from zephyr_project import (
+    MAINS,
+    app_sources_cmake,
     check_fits,
     emulator_argv,
     prj_conf,
+    standalone_argv,
     toolchain_setup,
     write_runtime_list,
     zephyr_version,
@@ -64,7 +74,11 @@ PROJECT_OPTIONS = (
     ProjectOption("baud_rate", "int", help="UART baud rate (default: the console's current-speed in the "
                   "built devicetree)", optional=(_GEN, _OPEN), minimum=300, maximum=12_000_000),
     ProjectOption("verbose", "bool", default=False, help="run west verbosely", optional=(_BUILD, _FLASH)),
+    *pt.project_type_options(),  # project_type, input, mlperftiny_model (shared with cortex_m)
 )
+# The portable app sources of the standalone and mlperftiny firmware live in the cortex_m template.
+APPS_DIR = HERE.parent / "cortex_m" / "firmware" / pt.APP_DIR_NAME
+STANDALONE_TIMEOUT_SEC = 120.0
 # Timeouts the host session uses: an emulator is local and fast to answer; a board may be mid-reset.
 TIMEOUTS = {
     "qemu": TransportTimeouts(2.0, 10.0, 30.0),
@@ -91,13 +105,22 @@ class ZephyrHandler(TemplateHandler):
         from microtvm_api.model_glue import runtime_sources, write_model_glue
 
         board = load_boards().get(options["board"])
+        kind = pt.check_project_type_options(options)
         copies = [(APP_DIR / "src", "src"), (APP_DIR / "CMakeLists.txt", "CMakeLists.txt")]
+        if kind != pt.HOST_DRIVEN:
+            copies.append((APPS_DIR, f"src/{pt.APP_DIR_NAME}"))
         copies += [(HERE / name, name) for name in SERVER_FILES]
         with new_project(model_library_format_path, project_dir, copies, platform="zephyr",
                          template_dir=HERE) as model_dir:
             write_model_glue(model_dir / "metadata.json", project_dir / "src" / "model_glue.c")
             write_runtime_list(project_dir, runtime_sources(model_dir / "runtime", platform=None))
             (project_dir / "prj.conf").write_text(prj_conf(APP_DIR, board, options))
+            for name in set(MAINS.values()) - {MAINS[kind]}:
+                (project_dir / "src" / name).unlink()
+            (project_dir / "app_sources.cmake").write_text(app_sources_cmake(kind))
+            model = load_metadata(model_dir / "metadata.json")["models"][0]
+            for note in pt.write_app_files(project_dir / "src", model, options):
+                print(note, file=sys.stderr)
             save_options(project_dir, {k: v for k, v in options.items() if v is not None})
 
     # ---- build and flash ---------------------------------------------------------------------------------
@@ -158,6 +181,8 @@ class ZephyrHandler(TemplateHandler):
             record = {"board": board.name, "image": image.name,
                       "sha256": hashlib.sha256(image.read_bytes()).hexdigest()}
             (self.project_dir / FLASHED_DIR / "flash.json").write_text(json.dumps(record, indent=2) + "\n")
+            if self._project_type() == pt.STANDALONE:
+                self._run_standalone(board, self.project_dir / FLASHED_DIR / image.name)
             return
         west, env = self._west(options)
         runner = options.get("west_runner") or board.runner
@@ -170,6 +195,21 @@ class ZephyrHandler(TemplateHandler):
                                  "boards")
             argv += [flag, options["serial_number"]]
         self.tools.run(argv, cwd=self.project_dir, env=env)
+
+    def _project_type(self) -> str:
+        return str(self.saved_option_values().get("project_type") or pt.HOST_DRIVEN)
+
+    def _run_standalone(self, board: Board, image: Path) -> None:
+        """Boot the standalone image in its emulator until it prints its end line; show what it printed."""
+        log = self.project_dir / FLASHED_DIR / "standalone.log"
+        run = self.tools.run_until_marker(standalone_argv(board, image), pt.STANDALONE_END,
+                                          timeout_sec=STANDALONE_TIMEOUT_SEC, log_path=log)
+        report = pt.parse_standalone_output(run.text)
+        pt.save_report(report, self.project_dir / FLASHED_DIR / pt.STANDALONE_OUTPUT_JSON)
+        print("\n".join(report.lines) + "\n" + pt.format_report(report), file=sys.stderr)
+        if report.status != 0:
+            raise ServerError(f"the standalone firmware's run failed with status {report.status}",
+                              f"the emulator's messages are in {log}")
 
     def _built_image(self, board: Board) -> Path:
         image = self.project_dir / BUILD_DIR / "zephyr" / IMAGES[board.transport]
@@ -187,6 +227,11 @@ class ZephyrHandler(TemplateHandler):
     def open_transport(self, options: Mapping[str, Any]) -> TransportTimeouts:
         self._require_project("open_transport")
         board = self._board(options)
+        if self._project_type() != pt.HOST_DRIVEN:
+            raise NotImplementedInTemplateError(
+                f"this project's firmware is {self._project_type()}: it serves no `tvmc run` session",
+                "standalone: `tvmc micro flash DIR` runs it and shows its outputs (a board: read its UART); "
+                "mlperftiny: drive its UART with scripts/mlperftiny_runner.py or the MLPerf Tiny runner")
         self.close_transport()
         if board.transport in IMAGES:
             image = self.project_dir / FLASHED_DIR / IMAGES[board.transport]

@@ -63,6 +63,16 @@ class Tools:
         cls = QemuTransport if kind == "qemu" else NativeSimTransport
         return cls(argv, log_path)
 
+    def run_until_marker(
+        self, argv: Sequence[str], marker: str, *, timeout_sec: float, log_path: Path
+    ) -> Any:
+        """Run an emulator whose UART is its stdout until a line starting with `marker` (a standalone
+        image's end line); returns microtvm_api.project_types.CapturedRun."""
+        from microtvm_api.project_types import run_until_marker
+
+        _LOG.info("$ %s", shlex.join(argv))
+        return run_until_marker(argv, marker, timeout_sec=timeout_sec, log_path=log_path)
+
     def list_serial_ports(self) -> list[PortInfo]:
         from serial.tools import list_ports
 

@@ -90,3 +90,36 @@ def check_fits(board: Board, metadata: Mapping[str, Any], stack_bytes: int) -> N
                 f"{stack_bytes} B main stack) that is more than the {board.ram_bytes} B {board.name} has",
                 "pick a board with more RAM (e.g. mps2/an385 under QEMU), or shrink the model (quantise it)",
             )
+
+
+# ---- project types (microtvm_api.project_types) ------------------------------------------------------
+
+# The main loop each project type compiles; the others are removed from the generated src/.
+MAINS = {"host_driven": "main.c", "standalone": "main_standalone.c", "mlperftiny": "main_mlperftiny.c"}
+
+
+def app_sources_cmake(kind: str) -> str:
+    """app_sources.cmake: the project type's main, app sources, include dirs and compile definitions."""
+    from microtvm_api import project_types as pt
+
+    sources = [f"src/{MAINS[kind]}", *(f"src/{pt.APP_DIR_NAME}/{name}" for name in pt.APP_SOURCES[kind])]
+    if kind == pt.STANDALONE:
+        sources.append(f"src/{pt.INPUT_SOURCE}")
+    includes = [] if kind == pt.HOST_DRIVEN else ["src", f"src/{pt.APP_DIR_NAME}"]
+    definitions = ["TVMGEN_PROFILE"] if kind == pt.HOST_DRIVEN else []
+    return "".join([
+        f"# Written by generate_project for project_type {kind}.\n",
+        "set(app_sources\n", *(f"  ${{CMAKE_CURRENT_SOURCE_DIR}}/{s}\n" for s in sources), ")\n",
+        "set(app_include_dirs\n", *(f"  ${{CMAKE_CURRENT_SOURCE_DIR}}/{d}\n" for d in includes), ")\n",
+        f"set(app_definitions {' '.join(definitions)})\n",
+    ])  # fmt: skip
+
+
+def standalone_argv(board: Board, image: Path) -> list[str]:
+    """The emulator with the console UART on its stdout: a standalone image prints at boot, before a pty
+    could be opened, so its output is read from the process."""
+    if board.transport == "native":
+        return [str(image), "-uart_stdinout"]
+    argv = emulator_argv(board, image)
+    argv[argv.index("-serial") + 1] = "stdio"
+    return argv
