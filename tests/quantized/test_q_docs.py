@@ -34,8 +34,8 @@ def _implemented(section: str) -> set[str]:
         "tflite-stateful": set(stateful.STATEFUL_CONVERTERS),
         "tflite-int8-refused": set(lowering_math.REFUSED_INT8),
         "tflite-float": set(float_island.FLOAT_CONVERTERS),
-        "onnx-qoperator": set(onnx_importer._HANDLERS),
-        "onnx-qdq": set(onnx_importer._FLOAT_OPS),
+        "onnx-qoperator": set(onnx_importer.QOPERATOR_CONVERTERS),
+        "onnx-qdq": set(onnx_importer.QDQ_GROUP_CONVERTERS),
     }[section]
 
 

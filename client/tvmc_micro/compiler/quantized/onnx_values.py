@@ -134,3 +134,54 @@ class Pending:
     activation: tuple[float, float] | None = None  # fused Relu/Clip bounds (real values)
     fused: list[str] = field(default_factory=list)  # names of the fused activation nodes
     output_index: int = 0  # which output of a multi-output op (Split) this value is
+
+
+# --- helpers the walk and every converter family share ---------------------------------------------
+
+
+def node_label(node: Any) -> str:
+    """`op ('name')` for messages, the domain prefixed when it is not the default one."""
+    name = node.name or (node.output[0] if node.output else "?")
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    return f"{op} ({name!r})"
+
+
+def same_quantization(a: QParams, b: QParams) -> bool:
+    return (
+        a.per_tensor
+        and b.per_tensor
+        and a.scale == b.scale
+        and a.zero_point == b.zero_point
+        and a.offset == b.offset
+    )
+
+
+def group_input(p: Pending, index: int) -> tuple[QAct, QParams]:
+    """Input `index` of a QDQ group's float op, which must be a DequantizeLinear of an activation."""
+    v = p.args[index]
+    if not isinstance(v, Deq) or not isinstance(v.src, QAct):
+        raise Unmappable(f"input {index} of {p.node.op_type} is not a DequantizeLinear of an activation")
+    return v.src, v.q
+
+
+def window_pads(
+    a: dict[str, Any], in_hw: tuple[int, int], k_hw: tuple[int, int], strides: Any, dil: Any
+) -> list[int]:
+    """A 2-D window's [top, left, bottom, right] padding (Conv, AveragePool, MaxPool) from explicit pads
+    or auto_pad (SAME_UPPER puts the odd pixel last)."""
+    mode = a.get("auto_pad", b"NOTSET")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode in ("NOTSET", ""):
+        return [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+    if mode == "VALID":
+        return [0, 0, 0, 0]
+    if mode not in ("SAME_UPPER", "SAME_LOWER"):
+        raise Unmappable(f"auto_pad={mode!r} is not supported")
+    begin, end = [], []
+    for size, k, st, d in zip(in_hw, k_hw, strides, dil, strict=True):
+        out = (size + int(st) - 1) // int(st)
+        total = max((out - 1) * int(st) + (k - 1) * int(d) + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if mode == "SAME_UPPER" else big)
+        end.append(big if mode == "SAME_UPPER" else small)
+    return [begin[0], begin[1], end[0], end[1]]
