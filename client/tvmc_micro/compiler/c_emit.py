@@ -273,7 +273,7 @@ def executor(
         args = ", ".join(f"({c_type(d)}*){a}" for d, a in zip(s.kernel.param_dtypes, s.args, strict=True))
         lines.append(f"  TVMGEN_OP_HOOK({k});")
         lines += [f"  TVMGEN_ARENA_OPEN({off}, {n});" for off, n in regions[k]]
-        lines.append(f"  if ({s.symbol}({args}) != 0) return -1;")
+        lines.append(f"  if ({s.symbol}({args}) != 0) {{ TVMGEN_ARENA_END(); return -1; }}")
         if regions[k]:
             lines.append("  TVMGEN_ARENA_CLOSE();")
     lines.append(f"  TVMGEN_OP_HOOK({len(steps)});")
@@ -285,7 +285,7 @@ def executor(
         if t.id in plan.offsets:
             lines.append(f"  TVMGEN_ARENA_OPEN({plan.offsets[t.id]}, {t.nbytes});")
         lines.append(f"  memcpy(outputs->{outputs[k].c_name}, (const void*){src}, {t.nbytes});")
-    lines += ["  return 0;", "}", ""]
+    lines += ["  TVMGEN_ARENA_END();", "  return 0;", "}", ""]
     return "\n".join(lines)
 
 
@@ -313,6 +313,8 @@ def _arena_check_macros(arena_size: int) -> list[str]:
         "#endif",
         f"#define TVMGEN_ARENA_CLOSE() TVMGEN_ARENA_POISON(arena, {arena_size})",
         "#define TVMGEN_ARENA_OPEN(offset, n) TVMGEN_ARENA_UNPOISON(arena + (offset), (n))",
+        # Between runs the arena is the caller's to look at (tvmgen_<m>_memory, a test's poison fill).
+        f"#define TVMGEN_ARENA_END() TVMGEN_ARENA_UNPOISON(arena, {arena_size})",
         "#define TVMGEN_ARENA_START() \\",
         f"  do {{ TVMGEN_ARENA_UNPOISON(arena, {arena_size}); memset(arena, 0xA5, {arena_size}); "
         "TVMGEN_ARENA_CLOSE(); } while (0)",
@@ -320,6 +322,7 @@ def _arena_check_macros(arena_size: int) -> list[str]:
         "#define TVMGEN_ARENA_START() ((void)0)",
         "#define TVMGEN_ARENA_OPEN(offset, n) ((void)0)",
         "#define TVMGEN_ARENA_CLOSE() ((void)0)",
+        "#define TVMGEN_ARENA_END() ((void)0)",
         "#endif",
         "",
     ]
