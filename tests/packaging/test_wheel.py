@@ -59,6 +59,9 @@ def test_wheel_carries_templates_and_runtime(wheel: Path) -> None:
         "tvmc_micro/_resources/template_projects/crt_host/microtvm_api_server.py",
         "tvmc_micro/_resources/template_projects/cortex_m/boards.yaml",
         "tvmc_micro/_resources/template_projects/zephyr/microtvm_api_server.py",
+        "tvmc_micro/compiler/quantized/csrc/tvmc_dsp.h",
+        "tvmc_micro/compiler/quantized/csrc/conv.h",
+        "tvmc_micro/compiler/quantized/csrc/conv_block.inc",
         "microtvm_api/py.typed",
         "tvmc_micro/py.typed",
     ):

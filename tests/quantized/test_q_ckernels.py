@@ -222,6 +222,23 @@ def _kernel_source(mlf: Path) -> str:
         return f.read().decode()
 
 
+def _expanded(source: str) -> str:
+    """A generated kernel's source after the preprocessor (host gcc -E): the code its template parameters
+    select, to check which variant a spec chose."""
+    from tvmc_micro.compiler.quantized.ckernels import PRELUDE
+
+    marker = "int tvmc_expanded_marker;"
+    text = "#include <stdint.h>\n" + PRELUDE + "\n" + marker + "\n" + source
+    out = subprocess.run(
+        ["gcc", "-std=c99", "-E", "-P", "-x", "c", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split(marker, 1)[1]
+
+
 def _syn_models() -> dict[str, Any]:
     # (convnet's float edges take the QDQ path through tvmc compile, so these int8-in nets are used.)
     return {f"dspnet{seed}": (lambda seed=seed: dspnet(seed)) for seed in (41, 43)}

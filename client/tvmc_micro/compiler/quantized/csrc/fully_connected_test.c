@@ -1,0 +1,78 @@
+/* fully_connected_test.c: fully_connected.h instances (16-element steps, 4-element groups and a scalar tail
+   of K; a block of 4 units and a tail block) against a plain loop, bit for bit. */
+#include "kernel_test.h"
+#include "tvmc_dsp.h"
+
+static void ref_fc(const int8_t* x, const int8_t* w, const int32_t* b, int batches, int depth, int units,
+                   const int32_t* m, const int32_t* s, int per_channel, int32_t zp, int32_t lo, int32_t hi,
+                   int8_t* out) {
+  int i, u, k;
+  for (i = 0; i < batches; ++i)
+    for (u = 0; u < units; ++u) {
+      int32_t acc = b[u];
+      for (k = 0; k < depth; ++k) acc += x[i * depth + k] * w[u * depth + k];
+      out[i * units + u] = kt_out(acc, m[per_channel ? u : 0], s[per_channel ? u : 0], zp, lo, hi);
+    }
+}
+
+/* A: K = 37 (two 16-element steps, one 4-element group, a scalar tail of 1), 6 units (a tail block of 2),
+   2 batches, per-channel with unit 4 outside tvmc_rqz's domain. */
+#define TVMC_NAME fc_a
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
+#define TVMC_FC_BATCHES 2
+#define TVMC_FC_DEPTH 37
+#define TVMC_FC_UNITS 6
+#define TVMC_FC_BLOCK 4
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-9)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "fully_connected.h"
+
+/* B: K = 2 (no SMLAD at all), 3 units (only the tail block), per-tensor in tvmc_rqz's domain, ReLU. */
+#define TVMC_NAME fc_b
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int8_t* out
+#define TVMC_FC_BATCHES 3
+#define TVMC_FC_DEPTH 2
+#define TVMC_FC_UNITS 3
+#define TVMC_FC_BLOCK 4
+#define TVMC_RQ_MODE TVMC_RQ_FIXED
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 0
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 1188214285
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 4
+#define TVMC_OUT_ZP (-128)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "fully_connected.h"
+
+int main(void) {
+  static int8_t x[256], w[1024], got[64], want[64], r[16];
+  static int32_t b[16], m[16], s[16];
+  int rep, u;
+  for (rep = 0; rep < 8; ++rep) {
+    kt_fill8(x, 2 * 37, -128, 127);
+    kt_fill8(w, 6 * 37, -127, 127);
+    for (u = 0; u < 6; ++u) b[u] = kt_range(-3000, 3000);
+    kt_requant(m, r, s, 6, 4);
+    ref_fc(x, w, b, 2, 37, 6, m, s, 1, -9, -128, 127, want);
+    fc_a(x, w, b, m, r, got);
+    kt_compare("fc_a K=37, 6 units, table + fallback", got, want, 12);
+
+    kt_fill8(x, 3 * 2, -128, 127);
+    kt_fill8(w, 3 * 2, -127, 127);
+    m[0] = 1188214285, s[0] = -4;
+    ref_fc(x, w, b, 3, 2, 3, m, s, 0, -128, -128, 127, want);
+    fc_b(x, w, b, got);
+    kt_compare("fc_b K=2, 3 units, fixed", got, want, 9);
+  }
+  return kt_report();
+}
