@@ -215,17 +215,15 @@ def generate_kernels(c: Compilation) -> None:
     graph = c.need(c.graph, "executor graph")
     used = list(dict.fromkeys(call.func for call in graph.calls))
     configs = c.options.kernel_configs
-    if configs:
+    if configs or c.options.tuning_source is not None:
         from tvmc_micro.tune.tasks import workload_key
 
         target_json = c.need(c.target, "target").target
         for fn in used:
             key = workload_key(c.flat[fn], target_json, fn)
-            if key in configs:
-                c.applied_configs[fn] = {"task": key, "config": dict(configs[key])}
+            c.applied_configs[fn] = {"task": key, "config": dict(configs[key]) if key in configs else None}
     c.scheduled = {
-        fn: schedule_primfunc(c.flat[fn], c.applied_configs[fn]["config"] if fn in c.applied_configs else None)
-        for fn in used
+        fn: schedule_primfunc(c.flat[fn], c.applied_configs.get(fn, {}).get("config")) for fn in used
     }
     symbols = dict(zip(used, (f"tvmgen_{c.name}_{s}" for s in unique_names(used)), strict=True))
     target = tvm.target.Target(c.need(c.target, "target").target)
