@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tvmc_micro import __version__
 from tvmc_micro.errors import TvmcError
 from tvmc_micro.tune.records import (
@@ -23,8 +22,14 @@ from tvmc_micro.tune.tasks import Task
 
 def _rec(task: str, cost: float | None, **kw: object) -> Record:
     base: dict[str, object] = dict(
-        task=task, config={"tile_f": 4}, cost=cost, unit="instructions", target="T", platform="cortex_m",
-        board="mps2_an386", tool_version=__version__,
+        task=task,
+        config={"tile_f": 4},
+        cost=cost,
+        unit="instructions",
+        target="T",
+        platform="cortex_m",
+        board="mps2_an386",
+        tool_version=__version__,
     )
     base.update(kw)
     return Record(**base)  # type: ignore[arg-type]
@@ -68,7 +73,9 @@ def test_select_ignores_other_target_tool_version_and_board() -> None:
         _rec("a", 1.0, tool_version="0.0.1"),
         _rec("a", 1.0, board="mps2_an385"),
     ]
-    kept, notes = select(records, target="T", tool_version=__version__, platform="cortex_m", board="mps2_an386")
+    kept, notes = select(
+        records, target="T", tool_version=__version__, platform="cortex_m", board="mps2_an386"
+    )
     assert kept == [records[0]]
     text = "; ".join(notes)
     assert "another target" in text and "tool version 0.0.1" in text and "board mps2_an385" in text

@@ -15,7 +15,9 @@ from tests.conftest import model_path
 
 
 def tvmc(*args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=timeout
+    )
     if ok:
         assert r.returncode == 0, f"tvmc {' '.join(args)} failed:\n{r.stderr}"
     return r
@@ -31,19 +33,47 @@ def tvmc(*args: str, ok: bool = True, timeout: float = 300) -> subprocess.Comple
         (["tune", "{model}", "crt_host", "-o", "r.jsonl", "--early-stopping", "0"], "--early-stopping"),
         (["tune", "{model}", "crt_host", "-o", "r.jsonl", "--timeout", "0"], "--timeout must be positive"),
         (["tune", "{model}", "-o", "r.jsonl", "--rpc-tracker", "127.0.0.1:9"], "go together"),
-        (["tune", "{model}", "-o", "r.jsonl", "--rpc-tracker", "nohost", "--rpc-key", "k"], "is not HOST:PORT"),
         (
-            ["tune", "{model}", "crt_host", "-o", "r.jsonl", "--rpc-tracker", "127.0.0.1:9", "--rpc-key", "k"],
+            ["tune", "{model}", "-o", "r.jsonl", "--rpc-tracker", "nohost", "--rpc-key", "k"],
+            "is not HOST:PORT",
+        ),
+        (
+            [
+                "tune",
+                "{model}",
+                "crt_host",
+                "-o",
+                "r.jsonl",
+                "--rpc-tracker",
+                "127.0.0.1:9",
+                "--rpc-key",
+                "k",
+            ],
             "drop PLATFORM",
         ),
         (["tune", "{model}", "crt_host", "-o", "/no/such/dir/r.jsonl"], "cannot write records"),
-        (["tune", "{model}", "crt_host", "-o", "r.jsonl", "--tuning-records", "none.jsonl"], "does not exist"),
+        (
+            ["tune", "{model}", "crt_host", "-o", "r.jsonl", "--tuning-records", "none.jsonl"],
+            "does not exist",
+        ),
         (["tune", "{model}", "template", "-o", "r.jsonl"], "needs --template-dir"),
         (["compile", "{model}", "-o", "m.tar", "--tuning-records", "none.jsonl"], "does not exist"),
         (["micro", "rpc-worker", "crt_host", "--tracker", "x", "--key", "k"], "is not HOST:PORT"),
         (["micro", "rpc-worker", "crt_host", "--tracker", "127.0.0.1:9", "--key", " "], "must not be empty"),
         (
-            ["micro", "rpc-worker", "crt_host", "--tracker", "127.0.0.1:9", "--key", "k", "--port", "5", "--port-end", "4"],
+            [
+                "micro",
+                "rpc-worker",
+                "crt_host",
+                "--tracker",
+                "127.0.0.1:9",
+                "--key",
+                "k",
+                "--port",
+                "5",
+                "--port-end",
+                "4",
+            ],
             "not a port range",
         ),
     ],
@@ -59,7 +89,17 @@ def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
 
 def test_unreachable_tracker_is_a_clear_error(tmp_path: Path) -> None:
     model = str(model_path("hello_world_float.tflite"))
-    r = tvmc("tune", model, "-o", str(tmp_path / "r.jsonl"), "--rpc-tracker", "127.0.0.1:1", "--rpc-key", "k", ok=False)
+    r = tvmc(
+        "tune",
+        model,
+        "-o",
+        str(tmp_path / "r.jsonl"),
+        "--rpc-tracker",
+        "127.0.0.1:1",
+        "--rpc-key",
+        "k",
+        ok=False,
+    )
     assert r.returncode == 2 and "cannot reach the RPC tracker" in r.stderr, r.stderr
 
 
@@ -72,8 +112,15 @@ def test_list_tasks() -> None:
 def test_records_of_another_target_are_ignored_with_a_note(tmp_path: Path) -> None:
     model = str(model_path("hello_world_float.tflite"))
     rec = {
-        "format": "tvmc-micro/tune-record/1", "task": "t-0", "config": {"tile_f": 2}, "cost": 1.0,
-        "unit": "seconds", "target": "{}", "platform": "crt_host", "board": "", "tool_version": "0.1.0",
+        "format": "tvmc-micro/tune-record/1",
+        "task": "t-0",
+        "config": {"tile_f": 2},
+        "cost": 1.0,
+        "unit": "seconds",
+        "target": "{}",
+        "platform": "crt_host",
+        "board": "",
+        "tool_version": "0.1.0",
     }
     (tmp_path / "r.jsonl").write_text(json.dumps(rec) + "\n")
     r = tvmc("compile", model, "-o", str(tmp_path / "m.tar"), "--tuning-records", str(tmp_path / "r.jsonl"))
@@ -113,7 +160,9 @@ def test_crt_host_tune_compile_and_resume(tmp_path: Path) -> None:
 
 def _instructions(tmp_path: Path, mlf: Path, name: str, model: str) -> int:
     project = tmp_path / name
-    tvmc("micro", "create-project", str(project), str(mlf), "cortex_m", "--project-option", "board=mps2_an386")
+    tvmc(
+        "micro", "create-project", str(project), str(mlf), "cortex_m", "--project-option", "board=mps2_an386"
+    )
     tvmc("micro", "build", str(project))
     tvmc("micro", "flash", str(project))
     js = tmp_path / f"{name}.json"
@@ -129,18 +178,33 @@ def _instructions(tmp_path: Path, mlf: Path, name: str, model: str) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                    reason="needs qemu-system-arm and arm-none-eabi-gcc")
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
 def test_cortex_m_tuned_is_not_slower_and_still_correct(tmp_path: Path) -> None:
     model = str(model_path("hello_world_float.tflite"))
     out = tmp_path / "r.jsonl"
     target = "c -mcpu=cortex-m4"
-    tvmc("tune", model, "cortex_m", "--project-option", "board=mps2_an386", "--target", target,
-         "-o", str(out), "--trials", "2")
+    tvmc(
+        "tune",
+        model,
+        "cortex_m",
+        "--project-option",
+        "board=mps2_an386",
+        "--target",
+        target,
+        "-o",
+        str(out),
+        "--trials",
+        "2",
+    )
     recs = _records(out)
     assert all(x["unit"] == "instructions" and x["board"] == "mps2_an386" for x in recs)
     tvmc("compile", model, "--target", target, "-o", str(tmp_path / "plain.tar"))
-    tvmc("compile", model, "--target", target, "-o", str(tmp_path / "tuned.tar"), "--tuning-records", str(out))
+    tvmc(
+        "compile", model, "--target", target, "-o", str(tmp_path / "tuned.tar"), "--tuning-records", str(out)
+    )
     untuned = _instructions(tmp_path, tmp_path / "plain.tar", "plain", model)
     tuned = _instructions(tmp_path, tmp_path / "tuned.tar", "tuned", model)
     assert tuned <= untuned, (tuned, untuned)

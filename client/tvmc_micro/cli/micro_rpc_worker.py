@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("platform", metavar="PLATFORM", choices=PLATFORM_CHOICES, help=", ".join(PLATFORM_CHOICES))
     p.add_argument("--tracker", required=True, metavar="HOST:PORT", help="the RPC tracker")
-    p.add_argument("--key", required=True, help="the key tvmc tune --rpc-key asks for, e.g. cortex_m.mps2_an386")
+    p.add_argument(
+        "--key", required=True, help="the key tvmc tune --rpc-key asks for, e.g. cortex_m.mps2_an386"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address this worker listens on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9090, help="first port to try (default 9090)")
     p.add_argument("--port-end", type=int, default=9199, help="last port to try (default 9199)")
@@ -54,5 +56,14 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    serve(tracker, args.key, spec, host=args.host, port=args.port, port_end=args.port_end, verbose=args.verbose, ready=ready)
+    serve(
+        tracker,
+        args.key,
+        spec,
+        host=args.host,
+        port=args.port,
+        port_end=args.port_end,
+        verbose=args.verbose,
+        ready=ready,
+    )
     return 0

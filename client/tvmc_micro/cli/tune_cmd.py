@@ -40,9 +40,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--rpc-tracker", metavar="HOST:PORT", help="measure on the workers of this RPC tracker")
     p.add_argument("--rpc-key", metavar="KEY", help="the workers' key, e.g. cortex_m.mps2_an386")
     p.add_argument("--template-dir", help="template directory (with PLATFORM 'template')")
-    p.add_argument(
-        "--input-shapes", action="append", metavar="NAME:[D0,D1,...]", help="as for tvmc compile"
-    )
+    p.add_argument("--input-shapes", action="append", metavar="NAME:[D0,D1,...]", help="as for tvmc compile")
     p.add_argument("--list-tasks", action="store_true", help="list the model's tasks and knobs, then exit")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     add_project_option_arg(p)
@@ -77,10 +75,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise TvmcError(f"--timeout must be positive, got {args.timeout}")
     if (args.rpc_tracker is None) != (args.rpc_key is None):
-        raise TvmcError("--rpc-tracker and --rpc-key go together", "e.g. --rpc-tracker 127.0.0.1:9190 --rpc-key crt_host")
+        raise TvmcError(
+            "--rpc-tracker and --rpc-key go together", "e.g. --rpc-tracker 127.0.0.1:9190 --rpc-key crt_host"
+        )
     if not args.list_tasks:
         if args.rpc_tracker is None and args.platform is None:
-            raise TvmcError("say where to measure: a PLATFORM or --rpc-tracker/--rpc-key", "e.g. tvmc tune M.tflite crt_host -o r.jsonl")
+            raise TvmcError(
+                "say where to measure: a PLATFORM or --rpc-tracker/--rpc-key",
+                "e.g. tvmc tune M.tflite crt_host -o r.jsonl",
+            )
         if args.rpc_tracker is not None and (args.platform is not None or args.project_option):
             raise TvmcError(
                 "with --rpc-tracker the workers own the device: drop PLATFORM and --project-option",
@@ -106,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rpc_tracker is not None:
         from tvmc_micro.tune.farm import FarmMeasurer, parse_address
 
-        measurer = FarmMeasurer(parse_address(args.rpc_tracker), args.rpc_key, args.number, args.repeat, args.timeout)
+        measurer = FarmMeasurer(
+            parse_address(args.rpc_tracker), args.rpc_key, args.number, args.repeat, args.timeout
+        )
     else:
         from tvmc_micro.platforms import canonical_platform
         from tvmc_micro.project import template_dir_for
@@ -114,26 +119,45 @@ def run(args: argparse.Namespace) -> int:
         template_dir_for(args.platform, args.template_dir)  # a wrong --template-dir fails before any work
         platform = canonical_platform(args.platform)
         board = options.get("board")
-        measurer = LocalMeasurer(DeviceSpec(platform, args.template_dir, options), args.number, args.repeat, args.timeout, args.verbose)
+        measurer = LocalMeasurer(
+            DeviceSpec(platform, args.template_dir, options),
+            args.number,
+            args.repeat,
+            args.timeout,
+            args.verbose,
+        )
     prior = []
     for path in [p for p in (args.tuning_records, args.output) if p is not None]:
         if path == args.output and not Path(path).exists():
             continue
         records, notes = load_records(Path(path))
-        kept, why = select(records, target=target_json(mt.target), tool_version=tool_version, platform=platform, board=board)
+        kept, why = select(
+            records, target=target_json(mt.target), tool_version=tool_version, platform=platform, board=board
+        )
         for note in notes + why:
             say(f"note: {note}")
         prior += kept
     if prior:
         say(f"resuming from {len(prior)} record(s): configs measured before are not measured again")
     summary = tune(
-        TuneSettings(model, args.target, Path(args.output), args.trials, args.early_stopping, args.seed, parse_input_shapes(args.input_shapes)),
+        TuneSettings(
+            model,
+            args.target,
+            Path(args.output),
+            args.trials,
+            args.early_stopping,
+            args.seed,
+            parse_input_shapes(args.input_shapes),
+        ),
         mt,
         measurer,
         prior,
         say,
     )
-    print(f"tuned {len(summary.best)} task(s) in {summary.rounds} firmware build(s); {summary.records_written} record(s) appended to {args.output}")
+    print(
+        f"tuned {len(summary.best)} task(s) in {summary.rounds} firmware build(s); "
+        f"{summary.records_written} record(s) appended to {args.output}"
+    )
     print("\n".join(summary_lines(summary, mt)))
     print(f"next: tvmc compile {args.model} --target {args.target!r} --tuning-records {args.output}")
     return 0

@@ -12,7 +12,7 @@ Not used on purpose: dlight's normalize_prim_func + try_inline (miscompiles matm
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tvm
@@ -256,7 +256,9 @@ def _divisors(extent: int, choices: tuple[int, ...]) -> list[int]:
     return [c for c in choices if c <= extent and extent % c == 0]
 
 
-def _unroll_reduction(sch: s_tir.Schedule, block: SBlockRV, factor: int, required: list[Any]) -> s_tir.Schedule:
+def _unroll_reduction(
+    sch: s_tir.Schedule, block: SBlockRV, factor: int, required: list[Any]
+) -> s_tir.Schedule:
     """Tuning knob unroll_k: the innermost reduction loop of `block` split by `factor` (which must divide
     it) and the inner part unrolled; each output still sums in the same order. `sch` when refused."""
     loops = sch.get_loops(block)
@@ -322,7 +324,7 @@ def tuning_space(func: tirx.PrimFunc) -> tuple[dict[str, list[int]], dict[str, i
     return {}, {}
 
 
-def config_valid(config: Mapping[str, int], space: Mapping[str, list[int]]) -> bool:
+def config_valid(config: Mapping[str, int], space: Mapping[str, Sequence[int]]) -> bool:
     """True when every knob of `config` is one `space` offers and the tile fits TUNE_MAX_TILE."""
     if any(k not in space or v not in space[k] for k, v in config.items()):
         return False

@@ -138,7 +138,7 @@ class FarmMeasurer:
         count = 0
         for info in summary.get("server_info", []):
             k = str(info.get("key", ""))
-            if k == self.key or k.startswith("server:") and k[len("server:") :] == self.key:
+            if k == self.key or (k.startswith("server:") and k[len("server:") :] == self.key):
                 count += 1
         return count
 

@@ -68,7 +68,9 @@ class Measurement:
                 worker=str(data.get("worker", "?")),
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise TvmcError(f"a measurement reply is malformed: {err}", "check the worker's tvmc version") from None
+            raise TvmcError(
+                f"a measurement reply is malformed: {err}", "check the worker's tvmc version"
+            ) from None
 
     def task_costs(self, function_task: Mapping[str, str]) -> dict[str, float]:
         """Per task key: the sum of its operators' counts in one inference."""
@@ -133,7 +135,9 @@ def measure_mlf(
             with ProjectAPIClient.launch(project_dir, stderr_sink=sink, debug=verbose >= 2) as client:
                 client.build(dict(spec.options), timeout_sec=timeout_sec)
                 client.flash(dict(spec.options), timeout_sec=timeout_sec)
-                _run_and_profile(client, project_dir, platform, spec, inputs, number, repeat, timeout_sec, result)
+                _run_and_profile(
+                    client, project_dir, platform, spec, inputs, number, repeat, timeout_sec, result
+                )
         except (ProjectAPIError, DeviceError, TimeoutError) as err:
             result.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:400]
     finally:

@@ -39,7 +39,9 @@ class Record:
     model: str = ""
     worker: str = ""
     error: str | None = None
-    time: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    time: str = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    )
 
     @property
     def valid(self) -> bool:
@@ -106,9 +108,13 @@ def load_records(path: Path) -> tuple[list[Record], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TvmcError(f"tuning records file {path} does not exist", "write one with: tvmc tune MODEL -o FILE") from None
+        raise TvmcError(
+            f"tuning records file {path} does not exist", "write one with: tvmc tune MODEL -o FILE"
+        ) from None
     except UnicodeDecodeError:
-        raise TvmcError(f"{path} is not a text file of tuning records", "pass the -o file of tvmc tune") from None
+        raise TvmcError(
+            f"{path} is not a text file of tuning records", "pass the -o file of tvmc tune"
+        ) from None
     records: list[Record] = []
     bad: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -123,9 +129,14 @@ def load_records(path: Path) -> tuple[list[Record], list[str]]:
             bad.append(f"line {n}: {err}")
     notes = []
     if bad:
-        notes.append(f"{path}: skipped {len(bad)} unreadable line(s) ({'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})")
+        notes.append(
+            f"{path}: skipped {len(bad)} unreadable line(s) "
+            f"({'; '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})"
+        )
     if not records and bad:
-        raise TvmcError(f"{path} holds no tuning records ({len(bad)} unreadable lines)", "pass the -o file of tvmc tune")
+        raise TvmcError(
+            f"{path} holds no tuning records ({len(bad)} unreadable lines)", "pass the -o file of tvmc tune"
+        )
     return records, notes
 
 

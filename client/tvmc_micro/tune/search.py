@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -139,6 +139,7 @@ def tune(
         if r.task in states:
             states[r.task].measured[r.config_id()] = r.cost if r.valid else None
     tgt = target_json(mt.target)
+    parallel = max(1, measurer.parallel())  # a farm without workers fails here, before any compile
     workdir = Path(tempfile.mkdtemp(prefix="tvmc-tune-mlf-"))
     started = time.monotonic()
     # Round 0: the hand-set kernels, the baseline and the reference outputs.
@@ -147,11 +148,15 @@ def tune(
     inputs = _inputs(baseline_mlf, settings.seed)
     base = measurer.measure(baseline_mlf, inputs)
     if base.error is not None:
-        raise TvmcError(f"the untuned firmware failed on the device: {base.error}", "run with -v for the server's output")
+        raise TvmcError(
+            f"the untuned firmware failed on the device: {base.error}", "run with -v for the server's output"
+        )
     base_costs = base.task_costs(mt.function_task)
     new_records: list[Record] = []
 
-    def record(task: Task, config: Mapping[str, int], m: Measurement, cost: float | None, error: str | None) -> Record:
+    def record(
+        task: Task, config: Mapping[str, int], m: Measurement, cost: float | None, error: str | None
+    ) -> Record:
         return Record(
             task=task.key,
             config=dict(config),
@@ -179,7 +184,6 @@ def tune(
     written = len(new_records)
     say(_progress(states, 0, settings.trials, base.unit, started, None))
 
-    parallel = max(1, measurer.parallel())
     rounds = 0
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         while True:
@@ -269,7 +273,9 @@ def _inputs(mlf: Path, seed: int) -> list[bytes]:
     return [np.ascontiguousarray(a).tobytes() for a in arrays]
 
 
-def _compare(ref: Sequence[bytes], got: Sequence[bytes], mt: ModelTasks, settings: TuneSettings) -> str | None:
+def _compare(
+    ref: Sequence[bytes], got: Sequence[bytes], mt: ModelTasks, settings: TuneSettings
+) -> str | None:
     """None when the candidate firmware's outputs equal the baseline's (float: within FLOAT_TOLERANCE of
     the largest value; integer: bit for bit); else why not."""
     if len(ref) != len(got):
@@ -315,10 +321,12 @@ def summary_lines(summary: TuneSummary, mt: ModelTasks) -> list[str]:
             tuned_total -= base - cost
         gain = f"{base / cost:.3f}x" if base and cost else "?"
         cfg = ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
-        lines.append(f"  {names.get(key, key)}: best {cost:,.6g} {summary.unit} ({cfg}), hand-set {base or 0:,.6g}: {gain}")
+        lines.append(
+            f"  {names.get(key, key)}: best {cost:,.6g} {summary.unit} ({cfg}), "
+            f"hand-set {base or 0:,.6g}: {gain}"
+        )
     lines.append(
-        f"  model (sum of tasks, estimated): hand-set {summary.baseline_total:,.6g} -> tuned {tuned_total:,.6g} {summary.unit}"
+        f"  model (sum of tasks, estimated): hand-set {summary.baseline_total:,.6g} -> "
+        f"tuned {tuned_total:,.6g} {summary.unit}"
     )
     return lines
-
-

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,6 @@ def format_tasks(mt: ModelTasks) -> str:
     for k, t in enumerate(mt.tasks):
         knobs = ", ".join(f"{name} in {vals}" for name, vals in t.space.items()) or "nothing to tune"
         default = ", ".join(f"{n}={v}" for n, v in t.default.items())
-        lines.append(
-            f"  {k:>2}. {t.key}  calls {t.calls}  MACs {t.macs:,}  configs {t.size}"
-        )
+        lines.append(f"  {k:>2}. {t.key}  calls {t.calls}  MACs {t.macs:,}  configs {t.size}")
         lines.append(f"      knobs: {knobs}" + (f"; hand-set: {default}" if default else ""))
     return "\n".join(lines)
