@@ -23,11 +23,12 @@ fi
 if ! "$PYTHON" - <<'PY' 2>/dev/null
 import pathlib, sys
 import ai_edge_litert, onnxruntime, tflite_micro, tvm  # noqa: F401  (the test extras are there)
+import cloudpickle, psutil, tornado  # noqa: F401  (the [tune] extra: TVM's RPC tracker)
 import microtvm_api, tvmc_micro
 here = pathlib.Path("client").resolve()
 sys.exit(0 if pathlib.Path(tvmc_micro.__file__).resolve().is_relative_to(here) else 1)
 PY
 then
-  echo "+ $PYTHON -m pip install -e .[test]"
-  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "+ $PYTHON -m pip install -e .[test,tune]"
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test,tune]"
 fi

@@ -60,6 +60,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="compile int8 models the integer path cannot handle through float32 (dequantize/quantize)",
     )
+    p.add_argument(
+        "--tuning-records",
+        metavar="FILE",
+        help="records of tvmc tune: the best measured config of each task is applied (docs/tuning.md)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write a summary as JSON (docs/json-output.md)")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     from tvmc_micro.cli.v018_flags import add_compile_flags
@@ -119,10 +124,16 @@ def run(args: argparse.Namespace) -> int:
         )
     for note in dict.fromkeys(v018.notes):
         progress(f"note: {note}")
+    target = " ".join([args.target, *v018.target_words])
+    kernel_configs, tuning_source = None, None
+    if args.tuning_records is not None:
+        from tvmc_micro.tune.apply import configs_for_compile
+
+        kernel_configs, tuning_source = configs_for_compile(Path(args.tuning_records), target, progress)
     result = compile_model(
         Path(args.model),
         Path(args.output),
-        target=" ".join([args.target, *v018.target_words]),
+        target=target,
         model_name=args.model_name if args.model_name is not None else v018.model_name,
         input_shapes=parse_input_shapes(args.input_shapes),
         pass_config=pass_config,
@@ -132,8 +143,14 @@ def run(args: argparse.Namespace) -> int:
         allow_float_fallback=args.allow_float_fallback,
         output_format=args.output_format,
         emit_library=args.emit_library,
+        kernel_configs=kernel_configs,
+        tuning_source=tuning_source,
         progress=progress,
     )
+    if args.tuning_records is not None:
+        from tvmc_micro.tune.apply import applied_note
+
+        progress(applied_note(result.metadata, kernel_configs or {}))
     if args.json is not None:
         from tvmc_micro.json_output import write_json
 

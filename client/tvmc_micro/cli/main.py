@@ -19,7 +19,7 @@ from types import FrameType
 from microtvm_api.errors import ProjectAPIError
 
 from tvmc_micro import __version__
-from tvmc_micro.cli import analyze_cmd, compile_cmd, micro_cmd, run_cmd
+from tvmc_micro.cli import analyze_cmd, compile_cmd, micro_cmd, run_cmd, tune_cmd
 from tvmc_micro.cli.v018_flags import normalize_argv
 from tvmc_micro.errors import TvmcError
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tvmc-micro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (compile_cmd, micro_cmd, run_cmd, analyze_cmd):
+    for module in (compile_cmd, micro_cmd, run_cmd, analyze_cmd, tune_cmd):
         module.add_parser(sub)
     return parser
 

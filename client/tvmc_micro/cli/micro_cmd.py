@@ -16,7 +16,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         micro_create_project,
         micro_flash,
         micro_rpc,
+        micro_rpc_worker,
     )
 
-    for module in (micro_create_project, micro_build, micro_flash, micro_rpc, micro_conformance):
+    for module in (
+        micro_create_project,
+        micro_build,
+        micro_flash,
+        micro_rpc,
+        micro_rpc_worker,
+        micro_conformance,
+    ):
         module.add_parser(micro_sub)

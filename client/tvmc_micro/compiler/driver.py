@@ -13,7 +13,7 @@ import datetime
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +57,11 @@ class CompileOptions:
     integer_path: bool = True
     output_format: str = "mlf"  # or "so": a host shared library instead of the tar
     emit_library: bool = False  # add lib/lib<name>.a, built with the target's compiler, to the MLF
+    # Tuning (docs/tuning.md): schedule knobs per task key (tvmc_micro.tune.tasks.workload_key); a kernel
+    # whose task has no entry keeps the hand-set schedule. `tuning_source` ({"file", "sha256"}) names the
+    # records they came from, for metadata.json.
+    kernel_configs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    tuning_source: Mapping[str, str] | None = None
 
 
 OUTPUT_FORMATS = ("mlf", "so")
@@ -88,6 +93,7 @@ class Compilation:
     state_slots: list[c_emit.StateSlot] = field(default_factory=list)
     # generate_kernels
     scheduled: dict[str, Any] = field(default_factory=dict)
+    applied_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # func -> {task, config}
     kernel_src: str = ""
     kernels: dict[str, Any] = field(default_factory=dict)
     # plan_memory
@@ -208,7 +214,17 @@ def generate_kernels(c: Compilation) -> None:
 
     graph = c.need(c.graph, "executor graph")
     used = list(dict.fromkeys(call.func for call in graph.calls))
-    c.scheduled = {fn: schedule_primfunc(c.flat[fn]) for fn in used}
+    configs = c.options.kernel_configs
+    if configs or c.options.tuning_source is not None:
+        from tvmc_micro.tune.tasks import workload_key
+
+        target_json = c.need(c.target, "target").target
+        for fn in used:
+            key = workload_key(c.flat[fn], target_json, fn)
+            c.applied_configs[fn] = {"task": key, "config": dict(configs[key]) if key in configs else None}
+    c.scheduled = {
+        fn: schedule_primfunc(c.flat[fn], c.applied_configs.get(fn, {}).get("config")) for fn in used
+    }
     symbols = dict(zip(used, (f"tvmgen_{c.name}_{s}" for s in unique_names(used)), strict=True))
     target = tvm.target.Target(c.need(c.target, "target").target)
     try:
@@ -408,6 +424,8 @@ def compile_model(
     integer_path: bool = True,
     output_format: str = "mlf",
     emit_library: bool = False,
+    kernel_configs: Mapping[str, Mapping[str, int]] | None = None,
+    tuning_source: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
@@ -429,6 +447,8 @@ def compile_model(
         integer_path=integer_path,
         output_format=output_format,
         emit_library=emit_library,
+        kernel_configs=dict(kernel_configs or {}),
+        tuning_source=dict(tuning_source) if tuning_source is not None else None,
     )
     if output_format not in OUTPUT_FORMATS:
         raise CompileOptionError(
@@ -500,6 +520,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         **({"disabled_passes": list(o.disabled_passes)} if o.disabled_passes else {}),
         "desired_layout": o.desired_layout,
         "path": c.path_kind,
+        # Only when tuned, so signatures of untuned compiles stay what they were.
+        **({"tuning_records_sha256": o.tuning_source["sha256"]} if o.tuning_source else {}),
     }
 
     def io_meta(ios: list[c_emit.IoName], infos: list[Any]) -> list[dict[str, Any]]:
@@ -550,6 +572,11 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
             for row, slot in zip(c.state_rows, c.state_slots, strict=True)
         ],
         "operators": operators,
+        **(
+            {"tuning": {**dict(o.tuning_source), "applied": c.applied_configs}}
+            if o.tuning_source is not None
+            else {}
+        ),
     }
 
 

@@ -12,6 +12,7 @@ Not used on purpose: dlight's normalize_prim_func + try_inline (miscompiles matm
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tvm
@@ -161,7 +162,9 @@ def _try_step(sch: s_tir.Schedule, required: list[Any], primitive: str, *args: A
     return trial
 
 
-def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
+def schedule_primfunc(func: tirx.PrimFunc, config: Mapping[str, int] | None = None) -> tirx.PrimFunc:
+    """`func` scheduled (see the module's docstring). `config` sets the tuning knobs of its reductions
+    (`tuning_space` lists them); None keeps the hand-set choices, byte for byte."""
     try:
         sch = s_tir.Schedule(func)
         root = sch.get_sblock("root")
@@ -177,12 +180,52 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
     # Buffers written whole before scheduling must stay so (see _keeps_coverage).
     required = _write_coverage(func)[1]
 
+    # Padding feeding a reduction we will tile is computed into a small workspace under the tile loops
+    # (step 3) instead of being inlined as a bounds check in the innermost loop.
+    kept_pads = _pads_to_keep(sch, root, config)
+    sch = _inline_stages(sch, root, required, kept_pads)
+    # 3. Epilogue under the reduction's spatial loops; init before the first reduction loop.
+    for b in list(sch.get_child_blocks(root)):
+        if not _is_reduction(sch, b):
+            continue
+        tiled = _register_tile(sch, b, required, config)
+        if tiled is not None:
+            sch, placed = tiled
+            kept_pads -= placed
+            continue
+        nsp = _n_spatial(sch, b)
+        loops = sch.get_loops(b)
+        if 0 < nsp < len(loops):
+            for consumer in sch.get_consumers(b):
+                if _is_reduction(sch, consumer):
+                    continue
+                trial = _try_step(sch, required, "reverse_compute_at", consumer, loops[nsp - 1], True)
+                if trial is not None:
+                    sch = trial
+        _hoist_reduction_init(sch, b)
+        if config is not None and int(config.get("unroll_k", 1)) > 1:
+            sch = _unroll_reduction(sch, b, int(config["unroll_k"]), required)
+    # Pads kept for a tiling that did not happen after all: inline them as before.
+    for name in sorted(kept_pads):
+        trial = _try_step(sch, required, "compute_inline", sch.get_sblock(name))
+        if trial is not None:
+            sch = trial
+    result: tirx.PrimFunc = sch.mod["main"]
+    if not _keeps_coverage(result, required):  # defensive: never hand back a kernel that skips elements
+        log.warning("scheduling left part of a buffer unwritten; keeping the unscheduled kernel")
+        return func
+    return result
+
+
+def _inline_stages(
+    sch: s_tir.Schedule, root: SBlockRV, required: list[Any], kept_pads: set[str]
+) -> s_tir.Schedule:
+    """Steps 1 and 2 of schedule_primfunc: spatial stages inlined into their consumers, then the
+    elementwise consumers that could not be inlined forward inlined backwards."""
+
     def outputs() -> list[s_tir.SBlock]:
         return [sch.get(b) for b in sch.get_output_blocks(root)]
 
-    # Padding feeding a reduction we will tile is computed into a small workspace under the tile loops
-    # (step 3) instead of being inlined as a bounds check in the innermost loop.
-    kept_pads = _pads_to_keep(sch, root)
     # 1. Inline every spatial stage into its consumers (pad into conv, bias/requantize chains together).
     changed = True
     while changed:
@@ -206,35 +249,86 @@ def schedule_primfunc(func: tirx.PrimFunc) -> tirx.PrimFunc:
         trial = _try_step(sch, required, "reverse_compute_inline", b)
         if trial is not None:
             sch = trial
-    # 3. Epilogue under the reduction's spatial loops; init before the first reduction loop.
-    for b in list(sch.get_child_blocks(root)):
+    return sch
+
+
+def _divisors(extent: int, choices: tuple[int, ...]) -> list[int]:
+    return [c for c in choices if c <= extent and extent % c == 0]
+
+
+def _unroll_reduction(
+    sch: s_tir.Schedule, block: SBlockRV, factor: int, required: list[Any]
+) -> s_tir.Schedule:
+    """Tuning knob unroll_k: the innermost reduction loop of `block` split by `factor` (which must divide
+    it) and the inner part unrolled; each output still sums in the same order. `sch` when refused."""
+    loops = sch.get_loops(block)
+    nsp = _n_spatial(sch, block)
+    if nsp >= len(loops):
+        return sch
+    ext = sch.get(loops[-1]).extent
+    if not isinstance(ext, tirx.IntImm) or int(ext) % factor != 0 or int(ext) <= factor:
+        return sch
+    trial = sch.copy()
+    try:
+        _, inner = trial.split(trial.get_loops(block)[-1], [None, factor])
+        trial.unroll(inner)
+    except Exception as err:
+        log.debug("reduction unroll refused: %s", str(err).splitlines()[0] if str(err) else err)
+        return sch
+    return trial if _keeps_coverage(trial.mod["main"], required) else sch
+
+
+# Tuning knobs (docs/tuning.md): the register tile F x G of a float reduction (1 x 1: not tiled) and the
+# unroll factor of its innermost reduction loop. Values offered to the search:
+TUNE_TILE_F = (1, 2, 4, 8, 16, 32)
+TUNE_TILE_G = (1, 2, 4, 8)
+TUNE_MAX_TILE = 32  # accumulators: F * G at most this
+TUNE_UNROLL_K = (1, 2, 4, 8, 16)
+
+
+def tuning_space(func: tirx.PrimFunc) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """(knob -> values the search may try, the hand-set config) for the first float reduction of `func`
+    (the kernels this file schedules); ({}, {}) for a kernel with nothing to tune (elementwise kernels,
+    the integer path's prescheduled kernels). Every config of the space keeps each output's summation
+    order, so results equal the hand-set kernel's bit for bit."""
+    try:
+        sch = s_tir.Schedule(func)
+        root = sch.get_sblock("root")
+    except Exception:
+        return {}, {}
+    if func.attrs is not None and any(a in func.attrs for a in PRESCHEDULED_ATTRS):
+        return {}, {}
+    required = _write_coverage(func)[1]
+    sch = _inline_stages(sch, root, required, _pads_to_keep(sch, root))
+    for b in sch.get_child_blocks(root):
         if not _is_reduction(sch, b):
             continue
-        tiled = _register_tile(sch, b, required)
-        if tiled is not None:
-            sch, placed = tiled
-            kept_pads -= placed
-            continue
-        nsp = _n_spatial(sch, b)
         loops = sch.get_loops(b)
-        if 0 < nsp < len(loops):
-            for consumer in sch.get_consumers(b):
-                if _is_reduction(sch, consumer):
-                    continue
-                trial = _try_step(sch, required, "reverse_compute_at", consumer, loops[nsp - 1], True)
-                if trial is not None:
-                    sch = trial
-        _hoist_reduction_init(sch, b)
-    # Pads kept for a tiling that did not happen after all: inline them as before.
-    for name in sorted(kept_pads):
-        trial = _try_step(sch, required, "compute_inline", sch.get_sblock(name))
-        if trial is not None:
-            sch = trial
-    result: tirx.PrimFunc = sch.mod["main"]
-    if not _keeps_coverage(result, required):  # defensive: never hand back a kernel that skips elements
-        log.warning("scheduling left part of a buffer unwritten; keeping the unscheduled kernel")
-        return func
-    return result
+        nsp = _n_spatial(sch, b)
+        if not 0 < nsp < len(loops) or not isinstance(sch.get(loops[-1]).extent, tirx.IntImm):
+            continue
+        space: dict[str, list[int]] = {}
+        default: dict[str, int] = {}
+        geometry = _tile_geometry(sch, b)
+        if geometry is not None:
+            _, ext_c, pix, ext_p = geometry
+            space["tile_f"] = _divisors(ext_c, TUNE_TILE_F)
+            space["tile_g"] = _divisors(ext_p, TUNE_TILE_G) if pix >= 0 else [1]
+            plan = _tile_axes(sch, b)
+            default["tile_f"], default["tile_g"] = (plan[1], plan[3]) if plan is not None else (1, 1)
+        k_ext = int(sch.get(loops[-1]).extent)
+        space["unroll_k"] = [u for u in TUNE_UNROLL_K if u == 1 or (u < k_ext and k_ext % u == 0)]
+        default["unroll_k"] = 1
+        space = {k: v for k, v in space.items() if len(v) > 1}
+        return space, {k: v for k, v in default.items() if k in space}
+    return {}, {}
+
+
+def config_valid(config: Mapping[str, int], space: Mapping[str, Sequence[int]]) -> bool:
+    """True when every knob of `config` is one `space` offers and the tile fits TUNE_MAX_TILE."""
+    if any(k not in space or v not in space[k] for k, v in config.items()):
+        return False
+    return int(config.get("tile_f", 1)) * int(config.get("tile_g", 1)) <= TUNE_MAX_TILE
 
 
 # ------------------------------------------------------------------------------------ register tiling
@@ -274,8 +368,9 @@ def _uses(expr: Any, var: Any) -> bool:
     return any(v.same_as(var) for v in tirx.analysis.undefined_vars(expr))
 
 
-def _tile_axes(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int] | None:
-    """(channel axis, F, pixel axis or -1, G) for a float reduction worth tiling; None otherwise.
+def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int] | None:
+    """(channel axis, its extent, pixel axis or -1, its extent or 1) for a float reduction worth tiling;
+    None otherwise.
 
     The block must be S..S R..R over its own loops in order (as legalized TOPI reductions are). The
     channel axis is the innermost spatial axis some operand does not depend on (the input of a conv or
@@ -320,12 +415,34 @@ def _tile_axes(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int
         return None
     pix = chan - 1
     if pix >= 0 and extents[pix] > 1 and reuse(pix):
+        return chan, extents[chan], pix, extents[pix]
+    return chan, extents[chan], -1, 1
+
+
+def _tile_axes(
+    sch: s_tir.Schedule, block: SBlockRV, config: Mapping[str, int] | None = None
+) -> tuple[int, int, int, int] | None:
+    """(channel axis, F, pixel axis or -1, G) for the reduction `block`: the hand-set choice (the
+    largest tile of _TILE_WITH_PIXELS or _TILE_CHANNELS_ONLY that divides the extents), or the tile
+    `config` names (tile_f x tile_g; 1 x 1 means no register tiling). None: no tiling."""
+    geometry = _tile_geometry(sch, block)
+    if geometry is None:
+        return None
+    chan, ext_c, pix, ext_p = geometry
+    if config is not None and "tile_f" in config:
+        f, g = int(config["tile_f"]), int(config.get("tile_g", 1))
+        if f * g == 1:
+            return None
+        if f >= 1 and g >= 1 and ext_c % f == 0 and (g == 1 or (pix >= 0 and ext_p % g == 0)):
+            return chan, f, (pix if g > 1 else -1), g
+        log.warning("tuning config tile %dx%d does not fit this kernel; using the hand-set tile", f, g)
+    if pix >= 0:
         for f, g in _TILE_WITH_PIXELS:
-            if extents[chan] % f == 0 and extents[pix] % g == 0:
+            if ext_c % f == 0 and ext_p % g == 0:
                 return chan, f, (pix if g > 1 else -1), g
         return None
     for f in _TILE_CHANNELS_ONLY:
-        if extents[chan] % f == 0:
+        if ext_c % f == 0:
             return chan, f, -1, 1
     return None
 
@@ -375,15 +492,16 @@ def _static_elems(buf: Any) -> int | None:
 
 
 def _register_tile(
-    sch: s_tir.Schedule, block: SBlockRV, required: list[Any]
+    sch: s_tir.Schedule, block: SBlockRV, required: list[Any], config: Mapping[str, int] | None = None
 ) -> tuple[s_tir.Schedule, set[str]] | None:
     """The reduction `block` tiled (see above), with its epilogue, init and pad placed; None (and `sch`
     untouched) when the block does not qualify or a step is refused. Also returns the names of the
     pads it placed, whose buffers it drops from `required` (computed per tile, never whole)."""
-    plan = _tile_axes(sch, block)
+    plan = _tile_axes(sch, block, config)
     if plan is None:
         return None
     chan, f, pix, g = plan
+    unroll_k = int(config.get("unroll_k", 1)) if config is not None else 1
     name = sch.get(block).name_hint
     pads = [p for p in sch.get_producers(block) if _is_pad(sch, p)]
     pad_names = [sch.get(p).name_hint for p in pads]
@@ -419,6 +537,11 @@ def _register_tile(
         for blk in [init, *(sch.get_sblock(c) for c in consumers)]:
             for loop in sch.get_loops(blk)[len(outer) :]:
                 sch.unroll(loop)
+        k_ext = sch.get(reduction[-1]).extent
+        if unroll_k > 1 and isinstance(k_ext, tirx.IntImm) and int(k_ext) % unroll_k == 0:
+            # tuning knob: the innermost reduction loop split and its inner part unrolled
+            _, k_in = sch.split(reduction[-1], [None, unroll_k])
+            sch.unroll(k_in)
     except Exception as err:
         log.debug("register tiling of %s refused: %s", name, str(err).splitlines()[0] if str(err) else err)
         return None
@@ -438,14 +561,14 @@ def _register_tile(
     return sch, placed
 
 
-def _pads_to_keep(sch: s_tir.Schedule, root: SBlockRV) -> set[str]:
+def _pads_to_keep(sch: s_tir.Schedule, root: SBlockRV, config: Mapping[str, int] | None = None) -> set[str]:
     """Names of pad blocks that feed only a reduction register tiling will take (see _register_tile)."""
     keep: set[str] = set()
     for b in sch.get_child_blocks(root):
         if not _is_pad(sch, b):
             continue
         consumers = sch.get_consumers(b)
-        if len(consumers) == 1 and _is_reduction(sch, consumers[0]) and _tile_axes(sch, consumers[0]):
+        if len(consumers) == 1 and _is_reduction(sch, consumers[0]) and _tile_axes(sch, consumers[0], config):
             keep.add(sch.get(b).name_hint)
     return keep
 
