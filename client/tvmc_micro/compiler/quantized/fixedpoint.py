@@ -45,7 +45,7 @@ class RequantRangeError(ValueError):
     an int32 left by 31 or more: undefined behaviour, not a result to match)."""
 
 
-# The largest left shift MultiplyByQuantizedMultiplier takes without overflowing `1 << shift` in int32.
+# The largest left shift MultiplyByQuantizedMultiplier takes on an int32 accumulator without overflow.
 MAX_LEFT_SHIFT = 30
 
 
@@ -64,12 +64,18 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q_fixed = 0, 0
+    return q_fixed, shift
+
+
+def check_requant_shift(real: float, shift: int) -> None:
+    """MultiplyByQuantizedMultiplier shifts the int32 accumulator left by `shift` first: past 30 bits that
+    overflows in TFLite Micro (undefined behaviour), so such a requantisation is refused. (Other users
+    of QuantizeMultiplier, e.g. SOFTMAX's input scaling, take larger shifts legitimately.)"""
     if shift > MAX_LEFT_SHIFT:
         raise RequantRangeError(
             f"requantisation scale {real:.6g} needs a left shift of {shift} bits; TFLite's fixed point "
             f"takes at most {MAX_LEFT_SHIFT} (input scale × weight scale / output scale is absurdly large)"
         )
-    return q_fixed, shift
 
 
 def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:

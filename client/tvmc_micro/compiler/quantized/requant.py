@@ -33,6 +33,8 @@ class Requant:
     @classmethod
     def from_real(cls, reals: list[float]) -> Requant:
         pairs = [fp.quantize_multiplier(r) for r in reals]
+        for real, (_, shift) in zip(reals, pairs, strict=True):
+            fp.check_requant_shift(real, shift)
         mults = np.array([m for m, _ in pairs], dtype=np.int32)
         shifts = np.array([s for _, s in pairs], dtype=np.int32)
         if np.all(mults == mults[0]) and np.all(shifts == shifts[0]):
