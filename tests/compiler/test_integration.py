@@ -57,6 +57,17 @@ def _build_and_run(mlf_dir: Path, command: str) -> list[float]:
     return [float(v) for v in out.stdout.split()]
 
 
+def _real_zero_expected(meta: dict[str, object]) -> list[float]:
+    """What the README's example prints: the first output, dequantised in float32, for every input set to
+    the real value 0 (quantised: the zero point)."""
+    ins, outs = meta["inputs"], meta["outputs"]
+    assert isinstance(ins, list) and isinstance(outs, list)
+    zero = [np.full(i["shape"], (i["quantization"] or {}).get("zero_point", 0), i["dtype"]) for i in ins]
+    out, q = _reference(zero)[0].ravel(), outs[0]["quantization"]
+    real = (out.astype(np.int32) - q["zero_point"]).astype(np.float32) * np.float32(q["scale"])
+    return real.astype(np.float32).tolist()
+
+
 def test_readme_alone_builds_and_runs_the_model(compiled_mlf: MlfCache, tmp_path: Path) -> None:
     mlf = _extract(compiled_mlf(MODEL, emit_library=True), tmp_path / "mlf")
     readme = (mlf / "README.md").read_text()
@@ -64,10 +75,11 @@ def test_readme_alone_builds_and_runs_the_model(compiled_mlf: MlfCache, tmp_path
     (mlf / "main.c").write_text(c_example)  # the README's example, verbatim: it runs on a zero input
     from_sources, from_library = _blocks(readme, "sh")
     meta = json.loads((mlf / "metadata.json").read_text())["models"][0]
-    zero = [np.zeros(i["shape"], i["dtype"]) for i in meta["inputs"]]
-    expected = _reference(zero)[0].ravel().astype(float).tolist()
-    assert _build_and_run(mlf, from_sources) == expected
-    assert _build_and_run(mlf, from_library) == expected
+    expected = _real_zero_expected(meta)
+    # The example prints "%.9g" of float32 values: exact once read back as float32.
+    assert np.float32(_build_and_run(mlf, from_sources)).tolist() == expected
+    assert np.float32(_build_and_run(mlf, from_library)).tolist() == expected
+    assert "_PTR" in c_example and "_SCALE" in c_example and "_ZERO_POINT" in c_example
     # The quantisation the README states is the model's.
     q = meta["inputs"][0]["quantization"]
     assert f"scale {q['scale']}, zero point {q['zero_point']}" in readme

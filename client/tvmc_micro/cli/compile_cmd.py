@@ -32,6 +32,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(arm-none-eabi-gcc for -mcpu=cortex-*, the host cc for c)",
     )
     p.add_argument(
+        "--io-buffers",
+        choices=("arena", "separate"),
+        default="arena",
+        help="arena: the model's inputs and outputs live in the arena, shared with what is not live at "
+        "the same time (the header gives pointers to them; default); separate: in buffers the caller "
+        "owns, outside the arena",
+    )
+    p.add_argument(
         "--target",
         default="c",
         help='"c" (host C, default) or "c -mcpu=cortex-m4" (also cortex-m0, -m3, -m7, -m33, -m55, ...)',
@@ -145,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         emit_library=args.emit_library,
         kernel_configs=kernel_configs,
         tuning_source=tuning_source,
+        io_buffers=args.io_buffers,
         progress=progress,
     )
     if args.tuning_records is not None:

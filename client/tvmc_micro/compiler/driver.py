@@ -62,9 +62,11 @@ class CompileOptions:
     # records they came from, for metadata.json.
     kernel_configs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     tuning_source: Mapping[str, str] | None = None
+    io_buffers: str = "arena"  # "arena": inputs and outputs are planned arena tensors; "separate": caller's
 
 
 OUTPUT_FORMATS = ("mlf", "so")
+IO_BUFFERS = ("arena", "separate")
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Compilation:
     # plan_memory
     workspace_ids: list[list[int]] = field(default_factory=list)
     plan: ArenaPlan | None = None
+    output_slots: list[int] = field(default_factory=list)  # arena tensor of each output (io_buffers=arena)
     # bind_interface
     inputs: list[c_emit.IoName] = field(default_factory=list)
     outputs: list[c_emit.IoName] = field(default_factory=list)
@@ -237,7 +240,10 @@ def generate_kernels(c: Compilation) -> None:
 
 def plan_memory(c: Compilation) -> None:
     """Kernel workspaces become arena tensors live during their call; then one arena for everything
-    (liveness over call order, across dtypes, in-place pairs the kernels declare merged)."""
+    (liveness over call order, across dtypes, in-place pairs the kernels declare merged). With
+    `--io-buffers arena` (the default) the model's inputs and outputs are arena tensors too: an input
+    is live from step 0 to its last reader, an output from its producer to the end (step = number of
+    calls), so their bytes are shared with what is not live at the same time."""
     import tvm
 
     from tvmc_micro.compiler.planner import Interval, plan_arena
@@ -245,6 +251,8 @@ def plan_memory(c: Compilation) -> None:
 
     graph = c.need(c.graph, "executor graph")
     n_calls = len(graph.calls)
+    in_arena = c.options.io_buffers == "arena"
+    placed_kinds = ("intermediate", "workspace") + (("input", "output") if in_arena else ())
     c.workspace_ids = []
     for k, call in enumerate(graph.calls):
         ids = []
@@ -254,26 +262,36 @@ def plan_memory(c: Compilation) -> None:
         c.workspace_ids.append(ids)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    if in_arena:
+        for tid in graph.inputs:  # written by the caller (or copied in) before the first call
+            first[tid] = last[tid] = 0
     for k, call in enumerate(graph.calls):
         for tid in call.args + c.workspace_ids[k]:
-            if graph.tensors[tid].kind in ("intermediate", "workspace"):
+            if graph.tensors[tid].kind in placed_kinds:
                 first.setdefault(tid, k)
                 last[tid] = k
-    for tid in graph.outputs:
-        if graph.tensors[tid].kind == "intermediate":
+    c.output_slots = []
+    for i, tid in enumerate(graph.outputs):
+        if in_arena and graph.tensors[tid].kind not in placed_kinds:
+            # An output that is no arena tensor (a constant) gets an arena slot it is copied into.
+            t = graph.tensors[tid]
+            tid = graph.add(shape=t.shape, dtype=t.dtype, kind="output", name=f"out{i}", io_index=i)
+        c.output_slots.append(tid)
+        if graph.tensors[tid].kind in placed_kinds:
             last[tid] = n_calls
             first.setdefault(tid, n_calls)
     intervals = [Interval(t, graph.tensors[t].nbytes, first[t], last[t]) for t in first]
     pairs = []
     model_outputs = set(graph.outputs)
+    shareable = ("intermediate", "input", "output") if in_arena else ("intermediate",)
     for call in graph.calls:
         declared = [(o, i, 0) for o, i in inplace_pairs(c.scheduled[call.func])]
         declared += c.kernels[call.func].inplace
         for out_i, in_i, lead in declared:
             out_t, in_t = call.args[out_i], call.args[in_i]
             if (
-                graph.tensors[out_t].kind == "intermediate"
-                and graph.tensors[in_t].kind == "intermediate"
+                graph.tensors[out_t].kind in shareable
+                and graph.tensors[in_t].kind in shareable
                 and in_t not in model_outputs
                 and call.args.count(in_t) == 1
             ):
@@ -301,8 +319,17 @@ def bind_interface(c: Compilation) -> None:
     io_names: set[str] = set()
     in_names = unique_names([t.name for t in info.inputs], io_names)
     out_names = unique_names([t.name for t in info.outputs], io_names)
+    # With inputs and outputs in the arena, each has its arena offset (an output: its slot's).
+    in_arena = c.options.io_buffers == "arena"
     c.inputs = [
-        c_emit.IoName(graph.tensors[t], info.inputs[i].name, in_names[i]) for i, t in enumerate(graph.inputs)
+        c_emit.IoName(
+            graph.tensors[t],
+            info.inputs[i].name,
+            in_names[i],
+            info.inputs[i].quantization,
+            plan.offsets[t] if in_arena else None,
+        )
+        for i, t in enumerate(graph.inputs)
     ]
     # An output that is a reshape view of its producer keeps the shape `main` declares for it (the
     # bytes are the producer's, in the same order).
@@ -311,6 +338,8 @@ def bind_interface(c: Compilation) -> None:
             dataclasses.replace(graph.tensors[t], shape=graph.output_shapes[i]),
             info.outputs[i].name,
             out_names[i],
+            info.outputs[i].quantization,
+            plan.offsets[c.output_slots[i]] if in_arena else None,
         )
         for i, t in enumerate(graph.outputs)
     ]
@@ -351,7 +380,14 @@ def render_files(c: Compilation) -> None:
     sources = {
         f"{integration.SOURCE_DIR}/tvmgen_{name}_lib0.c": c.kernel_src.encode(),
         f"{integration.SOURCE_DIR}/tvmgen_{name}_executor.c": c_emit.executor(
-            name, graph, plan, c.steps, c.inputs, c.outputs, c.state_slots
+            name,
+            graph,
+            plan,
+            c.steps,
+            c.inputs,
+            c.outputs,
+            c.state_slots,
+            c.output_slots if c.options.io_buffers == "arena" else None,
         ).encode(),
         f"{integration.SOURCE_DIR}/tvmgen_{name}_constants.c": c_emit.constants(name, graph).encode(),
     }
@@ -359,7 +395,7 @@ def render_files(c: Compilation) -> None:
     c.files = {
         "metadata.json": (json.dumps(c.metadata, indent=2) + "\n").encode(),
         f"{integration.INCLUDE_DIR}/tvmgen_{name}.h": c_emit.header(
-            name, plan.size, c.inputs, c.outputs, c.state_slots
+            name, plan.size, c.inputs, c.outputs, c.state_slots, c.options.io_buffers == "arena"
         ).encode(),
         **sources,
         "README.md": integration.readme(model_meta, toolchain, c.options.emit_library).encode(),
@@ -426,6 +462,7 @@ def compile_model(
     emit_library: bool = False,
     kernel_configs: Mapping[str, Mapping[str, int]] | None = None,
     tuning_source: Mapping[str, str] | None = None,
+    io_buffers: str = "arena",
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
@@ -433,7 +470,9 @@ def compile_model(
     `integer_path=False` compiles int8 TFLite models through the float (QDQ) path on purpose (tests and
     comparisons); by default the integer importer is used when it is installed. `output_format="so"`
     writes a host shared library of the model instead of the tar; `emit_library=True` adds
-    `lib/lib<name>.a`, built with the target's compiler, to the tar.
+    `lib/lib<name>.a`, built with the target's compiler, to the tar. `io_buffers="arena"` (the default)
+    places the model's inputs and outputs in the arena (the header gives pointers to them);
+    `"separate"` keeps them in buffers the caller owns.
     """
     options = CompileOptions(
         target=target,
@@ -449,7 +488,13 @@ def compile_model(
         emit_library=emit_library,
         kernel_configs=dict(kernel_configs or {}),
         tuning_source=dict(tuning_source) if tuning_source is not None else None,
+        io_buffers=io_buffers,
     )
+    if io_buffers not in IO_BUFFERS:
+        raise CompileOptionError(
+            f"--io-buffers {io_buffers!r} is not one of {', '.join(IO_BUFFERS)}",
+            "arena: inputs and outputs inside the arena (default); separate: buffers the caller owns",
+        )
     if output_format not in OUTPUT_FORMATS:
         raise CompileOptionError(
             f"output format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}",
@@ -522,6 +567,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "path": c.path_kind,
         # Only when tuned, so signatures of untuned compiles stay what they were.
         **({"tuning_records_sha256": o.tuning_source["sha256"]} if o.tuning_source else {}),
+        "io_buffers": o.io_buffers,
     }
 
     def io_meta(ios: list[c_emit.IoName], infos: list[Any]) -> list[dict[str, Any]]:
@@ -533,6 +579,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
                 "dtype": io.tensor.dtype,
                 "size_bytes": io.tensor.nbytes,
                 "quantization": src.quantization,
+                **({"arena_offset": io.offset} if io.offset is not None else {}),
             }
             for io, src in zip(ios, infos, strict=True)
         ]
@@ -549,11 +596,15 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "signature": mlf.signature(mf.sha256, signed_options, tvm.__version__, tool_version, runtime),
         "compute_path": c.path_kind,
         "float_operators": c.float_operators,
+        "io_buffers": o.io_buffers,
         "memory": {
             "arena_bytes": plan.size,
             "constants_bytes": sum(t.nbytes for t in graph.tensors if t.kind == "constant"),
             "activation_lower_bound_bytes": info.activation_lower_bound_bytes,
-            "io_bytes": sum(io.tensor.nbytes for io in c.inputs + c.outputs),
+            # Bytes of inputs and outputs outside the arena: 0 when they live in it.
+            "io_bytes": 0
+            if o.io_buffers == "arena"
+            else sum(io.tensor.nbytes for io in [*c.inputs, *c.outputs]),
             "state_bytes": c_emit.state_size(c.state_slots),
         },
         "arena_timeline": timeline,

@@ -93,13 +93,8 @@ def readme(model: Mapping[str, Any], toolchain: Toolchain, has_library: bool) ->
         return "\n".join(rows)
 
     bare_metal = _bare_metal_note(toolchain)
-    first_in, first_out = ins[0], outs[0]
-    from tvmc_micro.compiler.c_emit import c_type
-
-    in_type, out_type = c_type(first_in["dtype"]), c_type(first_out["dtype"])
-    in_size, out_size = f"{up}_{first_in['c_name'].upper()}_SIZE", f"{up}_{first_out['c_name'].upper()}_SIZE"
-    other_ins = "".join(f"  /* and .{io['c_name']} = your buffer */\n" for io in ins[1:])
-    other_outs = "".join(f"  /* and .{io['c_name']} = your buffer */\n" for io in outs[1:])
+    in_arena = model.get("io_buffers", "separate") == "arena"
+    example = _c_example(name, ins, outs, in_arena)
     library = (
         f"""
 ### From the prebuilt static library
@@ -156,25 +151,87 @@ Link with the maths library (`-lm`). Float kernels turn off FMA contraction them
 ## Calling the model
 
 ```c
-#include <stdio.h>
-#include "tvmgen_{name}.h"
+{example}```
 
-static {in_type} input[{in_size} / sizeof({in_type})];
-static {out_type} output[{out_size} / sizeof({out_type})];
-
-int main(void) {{
-  struct tvmgen_{name}_inputs inputs = {{ .{first_in["c_name"]} = input }};
-{other_ins}  struct tvmgen_{name}_outputs outputs = {{ .{first_out["c_name"]} = output }};
-{other_outs}  /* fill `input` (quantise float data with the scale and zero point above) */
-  if (tvmgen_{name}_run(&inputs, &outputs) != 0) return 1;
-  for (unsigned i = 0; i < sizeof(output) / sizeof(output[0]); ++i) printf("%g\\n", (double)output[i]);
-  return 0;
-}}
-```
-
-`tvmgen_{name}_run` is not reentrant (it uses one static arena). The buffers are yours: any alignment
-the element type needs.
+{_calling_note(name, up, in_arena)}
 """
+
+
+def _c_example(
+    name: str, ins: Sequence[Mapping[str, Any]], outs: Sequence[Mapping[str, Any]], in_arena: bool
+) -> str:
+    """The README's C program: every input set to the real value 0 (quantised with the header's
+    _SCALE/_ZERO_POINT where the input is quantised), one run, the first output printed one value a line
+    (dequantised where it is quantised). Inputs and outputs at their arena _PTR, or in the program's own
+    buffers with --io-buffers separate."""
+    import numpy as np
+
+
+    up = macro_prefix(name)
+    head = ["#include <math.h>", "#include <stdio.h>", f'#include "tvmgen_{name}.h"', ""]
+    body: list[str] = []
+    if not in_arena:  # the caller's buffers, handed over in the run's structs
+        for kind, ios in (("inputs", ins), ("outputs", outs)):
+            for k, io in enumerate(ios):
+                p = f"{up}_{io['c_name'].upper()}"
+                head.append(f"static {p}_TYPE {kind[:-1]}{k}[{p}_ELEMENTS];")
+        head.append("")
+    for k, io in enumerate(ins):
+        p, v = f"{up}_{io['c_name'].upper()}", f"in{k}"
+        body.append(f"  {p}_TYPE* {v} = {p}_PTR;" if in_arena else f"  {p}_TYPE* {v} = input{k};")
+        body.append(f"  for (unsigned i = 0; i < {p}_ELEMENTS; ++i) {{")
+        if io.get("quantization") and np.dtype(io["dtype"]).kind in "iu":
+            info = np.iinfo(np.dtype(io["dtype"]))
+            lo, hi = int(info.min), int(info.max)
+            body += [
+                "    float x = 0.0f;  /* your data, quantised with the input's scale and zero point: */",
+                f"    long q = lroundf(x / {p}_SCALE) + {p}_ZERO_POINT;",
+                f"    {v}[i] = ({p}_TYPE)(q < {lo} ? {lo} : q > {hi} ? {hi} : q);",
+            ]
+        else:
+            body.append(f"    {v}[i] = ({p}_TYPE)0;  /* your data */")
+        body.append("  }")
+    if in_arena:
+        body.append(f"  if (tvmgen_{name}_run(NULL, NULL) != 0) return 1;  /* inputs and outputs in place */")
+    else:
+        for kind, ios in (("inputs", ins), ("outputs", outs)):
+            members = ", ".join(f".{io['c_name']} = {kind[:-1]}{k}" for k, io in enumerate(ios))
+            body.append(f"  struct tvmgen_{name}_{kind} {kind} = {{ {members} }};")
+        body.append(f"  if (tvmgen_{name}_run(&inputs, &outputs) != 0) return 1;")
+    p = f"{up}_{outs[0]['c_name'].upper()}"
+    body.append(f"  const {p}_TYPE* out = {p}_PTR;" if in_arena else f"  const {p}_TYPE* out = output0;")
+    body.append(f"  for (unsigned i = 0; i < {p}_ELEMENTS; ++i) {{")
+    if outs[0].get("quantization") and np.dtype(outs[0]["dtype"]).kind in "iu":
+        body += [
+            "    /* the real value, from the output's scale and zero point */",
+            f"    float y = (float)(out[i] - {p}_ZERO_POINT) * {p}_SCALE;",
+            '    printf("%.9g\\n", (double)y);',
+        ]
+    else:
+        body.append('    printf("%.9g\\n", (double)out[i]);')
+    body += ["  }", "  return 0;"]
+    return "\n".join([*head, "int main(void) {", *body, "}", ""])
+
+
+def _calling_note(name: str, up: str, in_arena: bool) -> str:
+    import textwrap
+
+    where = (
+        f"Inputs and outputs live in the arena (`{up}_<NAME>_PTR`, or `tvmgen_{name}_input_ptr(i)` and "
+        f"`tvmgen_{name}_output_ptr(i)`): a run consumes its inputs, so write them before every run. The "
+        f"struct form `tvmgen_{name}_run(&inputs, &outputs)` works too: buffers of your own are copied in "
+        "and out, a member equal to the tensor's `_PTR` is used in place."
+        if in_arena
+        else "The input and output buffers are yours: any alignment the element type needs."
+    )
+    text = (
+        f"`tvmgen_{name}_run` is not reentrant (it uses one arena). {where} Every input and output has "
+        "`_SIZE`, `_TYPE`, `_DTYPE`, `_DIMS`, `_SHAPE`, `_ELEMENTS` and, when quantised, `_SCALE` and "
+        f"`_ZERO_POINT` macros. To place the arena yourself (e.g. in DTCM), build with "
+        f"`-D{up}_EXTERNAL_ARENA` and call `tvmgen_{name}_set_arena(buffer, bytes)` first: `bytes` at least "
+        f"`{up}_WORKSPACE_SIZE`, `buffer` aligned to `{up}_ARENA_ALIGNMENT` (it returns non-zero otherwise)."
+    )
+    return textwrap.fill(text, width=108, break_on_hyphens=False, break_long_words=False)
 
 
 def _bare_metal_note(toolchain: Toolchain) -> str:

@@ -403,18 +403,23 @@ def arena_timeline(
     workspace_ids: Sequence[Sequence[int]],
     outputs: Iterable[int],
     offsets: dict[int, int],
+    inputs: Iterable[int] = (),
 ) -> list[dict[str, Any]]:
     """Every arena tensor with its placement and the steps (kernel call indices) it is live over; a model
-    output computed in the arena stays live to the end (step = number of calls, the copy-out)."""
+    output computed in the arena stays live to the end (step = number of calls, the copy-out), a model
+    input in the arena from step 0 (io_buffers "arena")."""
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    for tid in inputs:
+        if tid in offsets:
+            first[tid] = last[tid] = 0
     for k, call in enumerate(calls):
         for tid in [*call.args, *workspace_ids[k]]:
-            if tensors[tid].kind in ("intermediate", "workspace"):
+            if tid in offsets:
                 first.setdefault(tid, k)
                 last[tid] = k
     for tid in outputs:
-        if tensors[tid].kind == "intermediate":
+        if tid in offsets:
             last[tid] = len(calls)
             first.setdefault(tid, len(calls))
     rows = []
@@ -457,7 +462,8 @@ def operator_records(c: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     """(metadata.json `operators`, `memory.arena_timeline`) of a compilation after bind_interface."""
     graph, plan, mf = c.graph, c.plan, c.model
     calls = graph.calls
-    timeline = arena_timeline(graph.tensors, calls, c.workspace_ids, graph.outputs, plan.offsets)
+    outputs = c.output_slots or graph.outputs  # each output's arena tensor when I/O is in the arena
+    timeline = arena_timeline(graph.tensors, calls, c.workspace_ids, outputs, plan.offsets, graph.inputs)
     activation = ("input", "intermediate", "output")
     views = []
     for call in calls:
