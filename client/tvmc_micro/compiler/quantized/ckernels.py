@@ -275,6 +275,12 @@ _PAD_K_WEIGHT_BYTES = 4096
 _DW_PIX = 2
 
 
+# Depthwise weights widened once per call on the stack (int16 in SXTB16 order, 2 bytes per tap and channel):
+# per tap of every 4-channel block one LDRD instead of a load and two SXTB16. Only up to this many bytes of
+# stack (a 3x3 layer of at most 128 channels); wider layers widen per tap as before.
+_DW_WIDE_MAX_BYTES = 2304
+
+
 def _dw_interior(spec: dict[str, Any]) -> tuple[bool, bool]:
     """(some, all): whether the interior variant of the depthwise blocks pays (at least a quarter of the
     blocks of _DW_PIX pixels read only in-image taps; below that the extra test and code cost more than
@@ -364,6 +370,7 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         "TVMC_DW_REST": rest,
         "TVMC_DW_INTERIOR": int(some),
         "TVMC_DW_BORDER": int(not every),
+        "TVMC_DW_WIDE": int(ch >= 4 and 2 * kh * kw * (ch - ch % 4) <= _DW_WIDE_MAX_BYTES),
         **_rq_params(spec),
     }
     comment = (

@@ -10,7 +10,8 @@
 
    Parameters (integer constants): TVMC_NAME, TVMC_PARAMS (data, weight, bias, [rq tables,] out);
    TVMC_IH, TVMC_IW, TVMC_CH, TVMC_OH, TVMC_OW, TVMC_KH, TVMC_KW, TVMC_SH, TVMC_SW, TVMC_DH, TVMC_DW,
-   TVMC_PT, TVMC_PL, TVMC_IN_ZP; TVMC_DW_PIX pixels per full block, TVMC_DW_FULL pixels in full blocks,
+   TVMC_PT, TVMC_PL, TVMC_IN_ZP; TVMC_DW_WIDE 1 to widen the weights once per call on the stack
+   (18 bytes per channel; needs TVMC_CH >= 4); TVMC_DW_PIX pixels per full block, TVMC_DW_FULL pixels in full blocks,
    TVMC_DW_REST pixels in the tail block; TVMC_DW_INTERIOR 1 when blocks inside the image take the
    constant-offset path, TVMC_DW_BORDER 1 when some block reads outside the image (the tap-table path);
    and the requantisation parameters of tvmc_epilogue.inc. */
@@ -21,6 +22,22 @@
 
 __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
   int32_t p = 0, c;
+#if TVMC_DW_WIDE
+  /* The weights of every full 4-channel group widened once per call in SXTB16 order, group by group and
+     tap by tap (word pairs even/odd channels, so a tap's two words are one LDRD at a small offset): per
+     tap of every block 1 instruction instead of a load and two SXTB16; 2 * KH * KW * (TVMC_CH / 4 * 4) bytes of
+     stack. */
+  int32_t wide[(TVMC_CH / 4) * TVMC_KH * TVMC_KW * 2] __attribute__((aligned(8)));
+  {
+    int32_t g, t;
+    for (g = 0; g < TVMC_CH / 4; ++g)
+      for (t = 0; t < TVMC_KH * TVMC_KW; ++t) {
+        uint32_t w = tvmc_ld32(weight + t * TVMC_CH + 4 * g);
+        wide[(g * TVMC_KH * TVMC_KW + t) * 2] = tvmc_sxtb16(w);
+        wide[(g * TVMC_KH * TVMC_KW + t) * 2 + 1] = tvmc_sxtb16_ror8(w);
+      }
+  }
+#endif
 #if TVMC_DW_BORDER
   int8_t zrow[(TVMC_CH + 3) / 4 * 4] __attribute__((aligned(4)));
   const int8_t* tap[TVMC_DW_PIX][TVMC_KH * TVMC_KW];

@@ -36,7 +36,7 @@ static void run(const struct dw_case* t) {
   }
 }
 
-/* A: 3x3 pad 1 over 5x8x8: interior blocks at constant offsets and tap-table blocks at the edges; per-channel with channel 3 outside tvmc_rqz's domain. */
+/* A: 3x3 pad 1 over 5x8x8: interior blocks at constant offsets and tap-table blocks at the edges; per-channel with channel 3 outside tvmc_rqz's domain; weights widened per call. */
 #define TVMC_NAME dw_a
 #define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
 #define TVMC_IH 5
@@ -58,6 +58,7 @@ static void run(const struct dw_case* t) {
 #define TVMC_DW_REST 0
 #define TVMC_DW_INTERIOR 1
 #define TVMC_DW_BORDER 1
+#define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 0
 #define TVMC_RQ_PER_CHANNEL 1
@@ -96,6 +97,7 @@ static void call_a(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_REST 0
 #define TVMC_DW_INTERIOR 1
 #define TVMC_DW_BORDER 0
+#define TVMC_DW_WIDE 0
 #define TVMC_RQ_MODE TVMC_RQ_FIXED
 #define TVMC_RQ_IN_DOMAIN 0
 #define TVMC_RQ_PER_CHANNEL 0
@@ -134,6 +136,7 @@ static void call_b(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_REST 1
 #define TVMC_DW_INTERIOR 0
 #define TVMC_DW_BORDER 1
+#define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_EXACT
 #define TVMC_RQ_IN_DOMAIN 0
 #define TVMC_RQ_PER_CHANNEL 1
