@@ -225,7 +225,8 @@ def test_a_bad_input_file_fails_generate_project(tiny_mlf: Path, tmp_path: Path)
 
 
 def test_relative_input_is_read_from_the_clients_directory(tiny_mlf: Path, tmp_path: Path) -> None:
-    """The server runs in the template directory: `input=in.npz` means the directory tvmc ran in."""
+    """The server runs in the template directory: `input=in.npz` means the directory tvmc ran in (a path
+    option: tvmc sends it absolute, and that is what the project keeps)."""
     np.savez(tmp_path / "in.npz", x=np.arange(16, dtype=np.int8))
     env = {"PYTHONPATH": f"{REPO_ROOT / 'client'}:{REPO_ROOT / 'project_api'}", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
@@ -252,6 +253,27 @@ def test_relative_input_is_read_from_the_clients_directory(tiny_mlf: Path, tmp_p
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    assert "0x0f" in (tmp_path / "proj" / "generated" / pt.INPUT_SOURCE).read_text()
+    saved = json.loads((tmp_path / "proj" / "project_options.json").read_text())
+    assert saved["input"] == str(tmp_path / "in.npz")
+
+
+def test_relative_input_through_the_client_api_from_another_directory(
+    tiny_mlf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ProjectAPIClient (not only the CLI) resolves a path option against the caller's cwd."""
+    from microtvm_api.client import ProjectAPIClient
+
+    work = tmp_path / "work"
+    work.mkdir()
+    np.savez(work / "in.npz", x=np.arange(16, dtype=np.int8))
+    monkeypatch.chdir(work)
+    with ProjectAPIClient.launch(TEMPLATE_DIR, stderr_sink=None) as client:
+        client.server_info_query()
+        options = {"board": BOARD, "project_type": "standalone", "input": "in.npz"}
+        client.generate_project(tiny_mlf, None, tmp_path / "proj", options)
+    saved = json.loads((tmp_path / "proj" / "project_options.json").read_text())
+    assert saved["input"] == str(work / "in.npz")
     assert "0x0f" in (tmp_path / "proj" / "generated" / pt.INPUT_SOURCE).read_text()
 
 
