@@ -468,3 +468,50 @@ def test_float_model_standalone_prints_exact_floats(tmp_path: Path) -> None:
     got = np.array(_standalone_outputs(standalone.project_dir)["outputs"][0]["values"], np.float32)
     np.testing.assert_array_equal(got, want)
     assert abs(float(want.sum()) - 1.0) < 1e-5  # a softmax: the model really ran
+
+
+# ---- tvmc micro flash: the next step by project type --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "next_step"),
+    [
+        ([], "flashed; next: tvmc run --device micro proj --print-time --print-top 3"),
+        (
+            ["project_type=standalone", "input=in.npz"],
+            "flashed; the standalone firmware ran: its outputs are printed above and saved in proj/build/"
+            "standalone_output.json",
+        ),
+        (
+            ["project_type=mlperftiny", "mlperftiny_model=kws01"],
+            "flashed; next: python3 scripts/mlperftiny_runner.py proj -i in.npz",
+        ),
+    ],
+    ids=["host_driven", "standalone", "mlperftiny"],
+)
+def test_flash_says_what_to_do_next_for_the_project_type(
+    tiny_mlf: Path, tmp_path: Path, options: list[str], next_step: str
+) -> None:
+    """`tvmc run` is the next step only for host_driven firmware (through the CLI, from the user's cwd)."""
+    require_toolchain()
+    require_qemu()
+    np.savez(tmp_path / "in.npz", x=np.arange(16, dtype=np.int8))
+    env = {"PYTHONPATH": f"{REPO_ROOT / 'client'}:{REPO_ROOT / 'project_api'}", "PATH": "/usr/bin:/bin"}
+    settings = [a for o in [f"board={BOARD}", *options] for a in ("--project-option", o)]
+    commands = [
+        ["create-project", "proj", str(tiny_mlf), "cortex_m", *settings],
+        ["build", "proj"],
+        ["flash", "proj"],
+    ]
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "tvmc_micro.cli.main", "micro", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(next_step), done.stderr
