@@ -16,7 +16,7 @@ from microtvm_api.archive import read_member
 from microtvm_api.client import SERVER_FILE, ProjectAPIClient
 from microtvm_api.errors import ProjectAPIError
 from microtvm_api.mlf_metadata import MAX_METADATA_BYTES, parse_metadata
-from microtvm_api.options import ProjectOption, parse_key_values, resolve
+from microtvm_api.options import ProjectOption, absolute_paths, parse_key_values, resolve
 from microtvm_api.project_marker import removal_problem, template_overlap
 
 from tvmc_micro.errors import TvmcError
@@ -61,13 +61,14 @@ def option_values(items: Sequence[str]) -> dict[str, str]:
 
 def check_options(info: dict[str, Any], values: dict[str, str], method: str = "generate_project") -> None:
     """Check `--project-option` values against the options the server declares (as it will), so a typo is
-    reported before anything is changed. A server whose declarations cannot be read is left to check."""
+    reported before anything is changed. A server whose declarations cannot be read is left to check.
+    Relative values of path options are checked as the client sends them: made absolute here."""
     try:
         declared = [ProjectOption.from_json(o) for o in info.get("project_options") or []]
     except ValueError:
         return
     try:
-        resolve(declared, method, values)
+        resolve(declared, method, absolute_paths(declared, values))
     except ProjectAPIError as err:
         raise TvmcError(err.message, err.hint) from None
 

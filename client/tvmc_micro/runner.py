@@ -213,7 +213,9 @@ def run_on_device(
 
     `input_source` gets the project's model entry (metadata.json) and returns one array per input, or a
     list of such samples (each is run in turn); it runs before the transport opens, so bad inputs fail
-    without touching the device. Timing and profile run on the last sample's inputs.
+    without touching the device. Timing and profile run on the last sample's inputs: a run consumes its
+    inputs (they live in the arena), so they are set again before the profiled run; timed repeats run on
+    consumed inputs after the first (docs/timing.md).
     """
     from microtvm_api.client import ServerTransport
 
@@ -246,8 +248,7 @@ def run_on_device(
             counter = describe_counter(str(info["platform_name"]), project_dir, options, device.timer_hz)
             started = time.monotonic()
             for n, inputs in enumerate(batch):
-                for index, array in enumerate(inputs):
-                    session.set_input(index, np.ascontiguousarray(array).tobytes())
+                set_inputs(session, inputs)
                 session.run()
                 outputs = {}
                 for index, t in enumerate(model["outputs"]):
@@ -258,18 +259,33 @@ def run_on_device(
                 if len(batch) > 1 and (n + 1 == len(batch) or time.monotonic() - started > 2.0):
                     say(f"ran sample {n + 1}/{len(batch)}")
                     started = time.monotonic()
-            timing = _time_runs(session, max(1, repeat), say) if print_time else None
-            op_profile = session.profile_ops() if profile else None
+            timing = _time_runs(session, max(1, repeat), say, batch[-1]) if print_time else None
+            op_profile = profile_on(session, batch[-1]) if profile else None
         finally:
             session.close()
     return RunResult(model, all_outputs[0], timing, op_profile, device, batch[0], counter, all_outputs, batch)
 
 
-def _time_runs(session: Any, repeat: int, say: Progress) -> Any:
+def set_inputs(session: Any, inputs: Sequence[np.ndarray]) -> None:
+    for index, array in enumerate(inputs):
+        session.set_input(index, np.ascontiguousarray(array).tobytes())
+
+
+def profile_on(session: Any, inputs: Sequence[np.ndarray]) -> Any:
+    """The per-operator profile of one run on `inputs`: set again first, since the runs before consumed
+    them (inputs live in the arena, and a run reuses their bytes, as in TFLite Micro)."""
+    set_inputs(session, inputs)
+    return session.profile_ops()
+
+
+def _time_runs(session: Any, repeat: int, say: Progress, inputs: Sequence[np.ndarray]) -> Any:
     """`repeat` timed runs, in chunks of about a second each when there are many, with a progress line
-    per chunk past two seconds; the chunks' results are merged (sum, min, max)."""
+    per chunk past two seconds; the chunks' results are merged (sum, min, max). The inputs are set once,
+    before the first chunk: the device runs a chunk's repeats back to back (one TIME_RUNS), so every
+    repeat after the first computes on consumed inputs anyway (docs/timing.md)."""
     from tvmc_micro.device import TimingResult
 
+    set_inputs(session, inputs)
     done, parts = 0, []
     chunk = 1
     started = last_said = time.monotonic()

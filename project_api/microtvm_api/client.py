@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from microtvm_api import errors
 from microtvm_api.errors import ServerProtocolError, UnsupportedProtocolVersionError
+from microtvm_api.options import ProjectOption, absolute_paths
 from microtvm_api.protocol import PROTOCOL_VERSION, protocol_major
 from microtvm_api.rpc_connection import DEFAULT_TIMEOUTS, UNSET, RPCConnection
 from microtvm_api.server_process import (
@@ -161,11 +162,23 @@ class ProjectAPIClient(RPCConnection):
         declared option, a real standalone_crt_dir, and uses 0 for "no timeout"."""
         return is_v018_server_info(self.server_info)
 
+    def declared_options(self) -> list[ProjectOption]:
+        """The options the server declared in server_info (those it declared unreadably are left out)."""
+        declared = []
+        for raw in (self.server_info or {}).get("project_options") or []:
+            try:
+                declared.append(ProjectOption.from_json(raw))
+            except ValueError:
+                continue
+        return declared
+
     def options_for(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options to send. Our servers fill in defaults themselves (and saved values take precedence
-        over them), so they get what was given. A v0.18 server gets what v0.18's tvmc sent: every declared
-        option, the given value converted to its declared type, else the default (None when it has none)."""
-        given = dict(options or {})
+        over them), so they get what was given, with the relative values of path options (`path: true`)
+        made absolute against this process's working directory (the server runs in its own directory).
+        A v0.18 server gets what v0.18's tvmc sent: every declared option, the given value converted to its
+        declared type, else the default (None when it has none)."""
+        given = absolute_paths(self.declared_options(), options or {})
         if not self.is_v018_server:
             return given
         assert self.server_info is not None

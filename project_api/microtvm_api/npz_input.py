@@ -28,7 +28,6 @@ import struct
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from microtvm_api.errors import InvalidOptionError
@@ -266,23 +265,3 @@ def model_input_bytes(
             )
         result.append(struct.pack(f"<{len(values)}{fmt}", *values))
     return result, notes
-
-
-def resolve_input_path(value: str, client_cwd: Path | None) -> Path:
-    """The `input` option's file: absolute as given, else relative to the directory tvmc ran in."""
-    path = Path(value).expanduser()
-    if path.is_absolute() or client_cwd is None:
-        return path
-    return client_cwd / path
-
-
-def client_working_dir() -> Path | None:
-    """The working directory of the process that launched this server (the tvmc client), where a relative
-    path given on its command line is meant: /proc/<parent>/cwd on Linux, else $PWD, else None.
-
-    The server itself runs in its template or project directory, so its own cwd is never the right base."""
-    try:
-        return Path(os.readlink(f"/proc/{os.getppid()}/cwd"))
-    except OSError:
-        pwd = os.environ.get("PWD")
-        return Path(pwd) if pwd and Path(pwd).is_dir() else None

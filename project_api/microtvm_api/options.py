@@ -4,14 +4,16 @@ A server declares `ProjectOption`s; `server_info_query` sends them as
 ``{name, type, default, help, choices, required: [methods], optional: [methods]}``. The CLI turns
 ``--project-option key=value`` into a dict with `parse_key_values`; `resolve` (used by the server base for
 every method that takes options, and by the CLI to report mistakes before launching anything long)
-converts values to the declared type, checks choices, bounds (minimum/maximum) and shell-split `words`,
-fills defaults, enforces required options and returns only the options that apply to the method.
+converts values to the declared type, checks choices, bounds (minimum/maximum), shell-split `words` and
+absolute `path`s, fills defaults, enforces required options and returns only the options that apply to the
+method. Clients make the relative values of `path` options absolute first (`absolute_paths`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +24,11 @@ from microtvm_api.errors import InvalidOptionError
 from microtvm_api.protocol import OPTION_METHODS
 
 _DECLARATION_KEYS = frozenset(
-    ("name", "type", "default", "help", "choices", "required", "optional", "minimum", "maximum", "words")
-)
+    (
+        "name", "type", "default", "help", "choices", "required", "optional", "minimum", "maximum", "words",
+        "path",
+    )
+)  # fmt: skip
 OPTION_TYPES: dict[str, type] = {"bool": bool, "str": str, "int": int, "float": float}
 _EXPECTED = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}
 _TRUE = ("true", "1", "yes", "on")
@@ -52,6 +57,10 @@ class ProjectOption:
     # A str option whose value is split into arguments like a shell would (shlex; never run by one):
     # a value shlex cannot split (an unbalanced quote) is refused like a mistyped one.
     words: bool = False
+    # A str option whose value is a file path: clients send it absolute (a relative value is made absolute
+    # against the client's working directory before sending; the server runs elsewhere) and a relative
+    # value is refused, so it never resolves against the server's directory.
+    path: bool = False
 
     def __post_init__(self) -> None:
         # A broken declaration is the template author's bug: fail at import with a precise message.
@@ -86,6 +95,8 @@ class ProjectOption:
             raise ValueError(f"project option {self.name!r}: minimum {self.minimum} > maximum {self.maximum}")
         if self.words and type_name != "str":
             raise ValueError(f"project option {self.name!r}: words=True needs a str option")
+        if self.path and type_name != "str":
+            raise ValueError(f"project option {self.name!r}: path=True needs a str option")
         try:
             if self.choices is not None:
                 checked = tuple(_checked(self, c, choices=False) for c in self.choices)
@@ -121,6 +132,8 @@ class ProjectOption:
             declared["maximum"] = self.maximum
         if self.words:
             declared["words"] = True
+        if self.path:
+            declared["path"] = True
         return declared
 
     @classmethod
@@ -145,8 +158,9 @@ class ProjectOption:
         type_name = obj.get("type") or "str"
         if not isinstance(type_name, str):
             raise ValueError(f"project option {name!r}: type must be a string, got {type_name!r}")
-        if not isinstance(obj.get("words", False), bool):
-            raise ValueError(f"project option {name!r}: words must be a boolean")
+        for flag in ("words", "path"):
+            if not isinstance(obj.get(flag, False), bool):
+                raise ValueError(f"project option {name!r}: {flag} must be a boolean")
         return cls(
             name=name,
             type=type_name,
@@ -158,6 +172,7 @@ class ProjectOption:
             minimum=obj.get("minimum"),
             maximum=obj.get("maximum"),
             words=obj.get("words", False),
+            path=obj.get("path", False),
         )
 
 
@@ -287,7 +302,33 @@ def _checked(option: ProjectOption, value: Any, *, choices: bool = True) -> Any:
         )
     if option.words:
         split_words(option, typed)
+    if option.path and typed and not os.path.isabs(typed):
+        raise InvalidOptionError(
+            f"project option {option.name!r} is a file path and must be absolute, got {typed!r} (the server "
+            "does not run in your working directory)",
+            f"pass --project-option {option.name}=/absolute/path (tvmc makes a relative path absolute "
+            "against its working directory; another client must do the same)",
+            data={"option": option.name},
+        )
     return typed
+
+
+def absolute_paths(
+    declared: Iterable[ProjectOption], values: Mapping[str, Any], cwd: str | Path | None = None
+) -> dict[str, Any]:
+    """`values` with every relative value of a path option (`path=True`) made absolute against `cwd`
+    (default: this process's working directory), `~` expanded; the client does this before sending, since
+    the server runs in its own directory. Other values, and empty or non-string ones, are left as given."""
+    paths = {o.name for o in declared if o.path}
+    base = os.fspath(cwd) if cwd is not None else os.getcwd()
+    result = dict(values)
+    for name, value in values.items():
+        if name in paths and isinstance(value, str) and value:
+            expanded = os.path.expanduser(value)
+            if not os.path.isabs(expanded):
+                expanded = os.path.abspath(os.path.join(base, expanded))
+            result[name] = expanded
+    return result
 
 
 def split_words(option: ProjectOption, value: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 
 from microtvm_api import lifeline
 from microtvm_api.errors import CommandFailedError, InvalidOptionError, ToolNotFoundError
-from microtvm_api.npz_input import client_working_dir, model_input_bytes, resolve_input_path
+from microtvm_api.npz_input import model_input_bytes
 from microtvm_api.options import ProjectOption
 
 HOST_DRIVEN, STANDALONE, MLPERFTINY = "host_driven", "standalone", "mlperftiny"
@@ -61,7 +61,8 @@ def project_type_options(generate: str = "generate_project") -> tuple[ProjectOpt
                       choices=PROJECT_TYPES, optional=methods),
         ProjectOption("input", "str", None,
                       "project_type standalone: the .npz of model inputs built into the firmware "
-                      "(checked and converted as `tvmc run -i` does)", optional=methods),
+                      "(checked and converted as `tvmc run -i` does); a relative path is made absolute by "
+                      "tvmc against its working directory", optional=methods, path=True),
         ProjectOption("mlperftiny_model", "str", None,
                       "project_type mlperftiny: the benchmark's model id the firmware reports",
                       choices=MLPERF_MODEL_IDS, optional=methods),
@@ -155,19 +156,18 @@ def standalone_input_c(model: Mapping[str, Any], blobs: Sequence[bytes], source:
     return "\n".join(lines)  # fmt: skip
 
 
-def write_app_files(
-    out_dir: Path, model: Mapping[str, Any], options: Mapping[str, Any], *, client_cwd: Path | None = None
-) -> list[str]:
+def write_app_files(out_dir: Path, model: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
     """Writes tvmc_app_config.h (and standalone_input.c) into `out_dir` for a standalone or mlperftiny
-    project; nothing for host_driven. Returns notes for the user (inputs that were quantized)."""
+    project; nothing for host_driven. Returns notes for the user (inputs that were quantized). `input` is
+    an absolute path: a path option (the client makes it absolute; the options check refuses a relative
+    one)."""
     kind = check_project_type_options(options)
     if kind == HOST_DRIVEN:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     if kind == STANDALONE:
-        given = str(options["input"])
-        path = resolve_input_path(given, client_cwd if client_cwd is not None else client_working_dir())
+        path = Path(str(options["input"]))
         blobs, notes = model_input_bytes(model["inputs"], path)
         (out_dir / INPUT_SOURCE).write_text(standalone_input_c(model, blobs, str(path)), encoding="utf-8")
     (out_dir / CONFIG_HEADER).write_text(

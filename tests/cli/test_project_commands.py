@@ -142,3 +142,31 @@ def test_run_rejects_bad_counts(tmp_path: Path) -> None:
 def test_help_starts_no_server() -> None:
     r = tvmc("micro", "create-project", "--help")
     assert r.returncode == 0 and "--project-option" in r.stdout and "[server]" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("saved", "files", "words"),
+    [
+        (None, [], "next: tvmc run --device micro shown --print-time"),
+        ('{"project_type": "host_driven"}', [], "next: tvmc run --device micro shown"),
+        ('{"project_type": "standalone"}', [], "prints its outputs over the UART when it boots"),
+        ('{"project_type": "standalone"}', ["flashed"], "saved in {p}/flashed/standalone_output.json"),
+        ('{"project_type": "standalone"}', ["build"], "saved in {p}/build/standalone_output.json"),
+        ('{"project_type": "mlperftiny"}', [], "next: python3 scripts/mlperftiny_runner.py shown -i in.npz"),
+        ("{not json", [], "next: tvmc run --device micro shown"),  # unreadable: the default type
+        ('["a list"]', [], "next: tvmc run --device micro shown"),
+    ],
+)
+def test_flash_next_step_follows_the_saved_project_type(
+    tmp_path: Path, saved: str | None, files: list[str], words: str
+) -> None:
+    """`tvmc micro flash` ends with the next step of the project's type (project_options.json); the cortex_m
+    template tests run it through the CLI on each type."""
+    from tvmc_micro.cli.micro_flash import next_step
+
+    if saved is not None:
+        (tmp_path / "project_options.json").write_text(saved)
+    for where in files:
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "standalone_output.json").write_text("{}")
+    assert words.format(p=tmp_path) in next_step(tmp_path, "shown")

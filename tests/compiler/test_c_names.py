@@ -166,13 +166,19 @@ def test_tir_variables_get_safe_names() -> None:
 # --- arena checks ---------------------------------------------------------------------------------------
 
 
-def _executor_program(overrun: bool) -> tuple[str, str, str]:
+def _executor_program(
+    overrun: bool, funcs: tuple[str, str, str] = ("k0", "k1", "k2")
+) -> tuple[str, str, str]:
     """An executor of x -> k0 -> a -> k1 -> b -> k2 -> y over a 32-byte arena (a at 0, b at 16), from
-    c_emit itself; k0 writes one float past `a` into `b` when `overrun`."""
+    c_emit itself; k0 writes one float past `a` into `b` when `overrun`. `funcs`: the kernels' PrimFunc
+    names, given C symbols as the driver gives them (naming.kernel_symbols)."""
     from tvmc_micro.compiler import c_emit
     from tvmc_micro.compiler.executor import ExecutorGraph, KernelCall, Tensor
+    from tvmc_micro.compiler.naming import kernel_symbols
     from tvmc_micro.compiler.planner import ArenaPlan
     from tvmc_micro.compiler.tir_codegen import LoweredKernel
+
+    symbols = kernel_symbols("m", list(funcs))
 
     g = ExecutorGraph(tensors=[], calls=[], inputs=[0], outputs=[3])
     g.tensors = [
@@ -181,18 +187,18 @@ def _executor_program(overrun: bool) -> tuple[str, str, str]:
         Tensor(2, (4,), "float32", "intermediate", "b"),
         Tensor(3, (4,), "float32", "output", "y", io_index=0),
     ]
-    g.calls = [KernelCall("k0", [0, 1], [1]), KernelCall("k1", [1, 2], [2]), KernelCall("k2", [2, 3], [3])]
+    g.calls = [KernelCall(f, [i, i + 1], [i + 1]) for i, f in enumerate(funcs)]
     plan = ArenaPlan(offsets={1: 0, 2: 16}, size=32, groups={})
     ins = [c_emit.IoName(g.tensors[0], "x", "x")]
     outs = [c_emit.IoName(g.tensors[3], "y", "y")]
     steps = []
     for call in g.calls:
-        kernel = LoweredKernel(f"tvmgen_m_{call.func}", ["float32", "float32"], [])
+        kernel = LoweredKernel(symbols[call.func], ["float32", "float32"], [])
         args = [c_emit.tensor_expr("m", g.tensors[t], plan, ins, outs) for t in call.args]
         steps.append(c_emit.KernelStep(kernel.symbol, kernel, args))
     n = 5 if overrun else 4
     kernels = "#include <stdint.h>\n" + "".join(
-        f"int32_t tvmgen_m_k{k}(float* in, float* out) {{\n"
+        f"int32_t {symbols[funcs[k]]}(float* in, float* out) {{\n"
         f"  for (int i = 0; i < {n if k == 0 else 4}; ++i) out[i] = in[i % 4] + 1.0f;\n  return 0;\n}}\n"
         for k in range(3)
     )
@@ -266,3 +272,36 @@ def test_device_glue_escapes_trigraphs_and_comment_text(tmp_path: Path) -> None:
     assert "??" not in text and "in??/ */" not in text
     assert c_string_literal("in??/ */") in text and c_string_literal("op??! /* \u00e9") in text
     assert np.all([ord(ch) < 128 for ch in text])
+
+
+def test_kernels_never_take_an_executor_symbol() -> None:
+    """tvmgen_<model>_run, _input_ptr, ... are the executor's: a PrimFunc with such a name gets another."""
+    from tvmc_micro.compiler.naming import EXECUTOR_SUFFIXES, kernel_symbols
+
+    funcs = [*sorted(EXECUTOR_SUFFIXES), "RUN", "add"]
+    symbols = kernel_symbols("m", funcs)
+    assert symbols["run"] == "tvmgen_m_run_1" and symbols["input_ptr"] == "tvmgen_m_input_ptr_1"
+    assert symbols["RUN"] == "tvmgen_m_RUN_2" and symbols["add"] == "tvmgen_m_add"
+    assert len(set(symbols.values())) == len(funcs)
+    assert not {s.removeprefix("tvmgen_m_") for s in symbols.values()} & EXECUTOR_SUFFIXES
+
+
+def test_a_kernel_called_run_compiles_beside_the_executor(tmp_path: Path) -> None:
+    """The executor's own symbols (from c_emit) are all reserved, and a program whose kernels are called
+    `run`, `arena` and `input_ptr` compiles and runs (before: tvmgen_m_run was defined twice)."""
+    from tvmc_micro.compiler.naming import EXECUTOR_SUFFIXES
+
+    header, source, main = _executor_program(False, ("run", "arena", "input_ptr"))
+    kernels = {"run_1", "arena_1", "input_ptr_1"}
+    defined = set(re.findall(r"tvmgen_m_(\w+)", header + source)) - kernels - {"inputs", "outputs"}
+    assert defined <= EXECUTOR_SUFFIXES, defined - EXECUTOR_SUFFIXES
+    for name, text in (("tvmgen_m.h", header), ("executor.c", source), ("main.c", main)):
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Werror", f"-I{tmp_path}", str(tmp_path / "executor.c"),
+         str(tmp_path / "main.c"), "-o", str(tmp_path / "t")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ran = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["4", "5", "6", "7"]

@@ -101,3 +101,27 @@ def test_every_int8_input_matches_litert(sine_firmware: tuple[Path, Path, dict])
         assert max_litert_diff <= 3
         profile = session.profile_ops()
         assert len(profile.op_ticks) == len(meta["operators"]) and profile.total_ticks > 0
+
+
+def test_profile_and_timing_run_on_the_real_input_not_the_consumed_one(
+    sine_firmware: tuple[Path, Path, dict],  # type: ignore[type-arg]
+) -> None:
+    """Inputs live in the arena and a run consumes them: `tvmc run --profile/--print-time` set them again
+    before the profiled run and before the timed runs, so those compute on the real input (their outputs
+    are the first run's)."""
+    from tvmc_micro.runner import _time_runs, profile_on, set_inputs
+
+    _model, firmware, meta = sine_firmware
+    x = [np.array([[100]], dtype=np.int8).reshape(meta["inputs"][0]["shape"])]
+    with DeviceSession(ProcessTransport([str(firmware)])) as session:
+        set_inputs(session, x)
+        session.run()
+        first = session.get_output(0)
+        session.run()  # on what the first run left of the input
+        consumed = session.get_output(0)
+        assert consumed != first  # the model does consume its input: the check below means something
+        profile = profile_on(session, x)
+        assert profile.total_ticks > 0 and session.get_output(0) == first
+        session.run()
+        timing = _time_runs(session, 1, lambda _msg: None, x)
+        assert timing.count == 1 and session.get_output(0) == first

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tvmc_micro.compiler.errors import CompileOptionError, InputShapeError, LoweringError
-from tvmc_micro.compiler.naming import is_c_identifier, sanitize_c_identifier, unique_names
+from tvmc_micro.compiler.naming import is_c_identifier, kernel_symbols, sanitize_c_identifier, unique_names
 
 if TYPE_CHECKING:
     from tvmc_micro.compiler import c_emit
@@ -228,7 +228,7 @@ def generate_kernels(c: Compilation) -> None:
     c.scheduled = {
         fn: schedule_primfunc(c.flat[fn], c.applied_configs.get(fn, {}).get("config")) for fn in used
     }
-    symbols = dict(zip(used, (f"tvmgen_{c.name}_{s}" for s in unique_names(used)), strict=True))
+    symbols = kernel_symbols(c.name, used)  # never an executor symbol (tvmgen_<model>_run, ...)
     target = tvm.target.Target(c.need(c.target, "target").target)
     try:
         c.kernel_src, c.kernels = lower_kernels(c.scheduled, symbols, target, c.options.pass_config)

@@ -111,6 +111,23 @@ def unique_names(names: list[str], used: set[str] | None = None) -> list[str]:
     return [claim_unique(raw, seen, fallback=f"t{i}") for i, raw in enumerate(names)]
 
 
+# What the executor and integration C define after `tvmgen_<model>_` (c_emit, integration): a kernel,
+# named `tvmgen_<model>_<kernel>`, must never take one of them (a PrimFunc called `run` or `input_ptr`).
+EXECUTOR_SUFFIXES = frozenset(
+    (
+        "run", "input_ptr", "output_ptr", "arena_base", "set_arena", "memory", "reset_state", "arena",
+        "state", "state_ready", "metadata_json", "metadata_text",
+    )
+)  # fmt: skip
+
+
+def kernel_symbols(model: str, funcs: list[str]) -> dict[str, str]:
+    """The C symbol of each kernel: `tvmgen_<model>_<name>`, names made by `unique_names` and never one of
+    EXECUTOR_SUFFIXES (a kernel called `run` becomes `run_1`)."""
+    names = unique_names(funcs, set(EXECUTOR_SUFFIXES))
+    return {fn: f"tvmgen_{model}_{name}" for fn, name in zip(funcs, names, strict=True)}
+
+
 # Characters a literal or comment keeps as they are: printable ASCII except `"`, `\`, `?` and `*`.
 # (microtvm_api.model_glue escapes device strings the same way.)
 _PLAIN = frozenset(chr(c) for c in range(32, 127)) - set('"\\?*')

@@ -1,6 +1,16 @@
 /*
  * The model descriptor the device server serves: generated per project from metadata.json by
- * microtvm_api.model_glue.write_model_glue(). The glue owns every buffer named here.
+ * microtvm_api.model_glue.write_model_glue().
+ *
+ * Who owns the buffers named here: the glue owns the descriptor's tables (names, shapes, op_names,
+ * op_ticks). The tensors' data is the model's I/O:
+ * - inputs and outputs in the arena (metadata io_buffers "arena", the default): `data` points at the
+ *   tensor's slot in the model's arena, which the compiled model owns (the executor's static array, or
+ *   the buffer given to tvmgen_<name>_set_arena() under -DTVMGEN_<NAME>_EXTERNAL_ARENA);
+ *   tvmrt_firmware_model() fills these pointers in when called. A run consumes its inputs (their bytes
+ *   are reused), so inputs are written before every run; outputs stay valid until the next run.
+ * - io_buffers "separate": `data` points at 16-byte-aligned static buffers the glue owns and passes to
+ *   tvmgen_<name>_run().
  */
 #ifndef TVMRT_MODEL_H_
 #define TVMRT_MODEL_H_
@@ -31,7 +41,7 @@ typedef struct {
   uint8_t ndim;
   const uint32_t* shape;
   uint32_t size_bytes;
-  uint8_t* data; /* the model's I/O buffer: inputs are written here, outputs read from here */
+  uint8_t* data; /* inputs are written here, outputs read from here: an arena slot or a glue buffer */
 } tvmrt_tensor_t;
 
 typedef struct {

@@ -225,7 +225,8 @@ def test_a_bad_input_file_fails_generate_project(tiny_mlf: Path, tmp_path: Path)
 
 
 def test_relative_input_is_read_from_the_clients_directory(tiny_mlf: Path, tmp_path: Path) -> None:
-    """The server runs in the template directory: `input=in.npz` means the directory tvmc ran in."""
+    """The server runs in the template directory: `input=in.npz` means the directory tvmc ran in (a path
+    option: tvmc sends it absolute, and that is what the project keeps)."""
     np.savez(tmp_path / "in.npz", x=np.arange(16, dtype=np.int8))
     env = {"PYTHONPATH": f"{REPO_ROOT / 'client'}:{REPO_ROOT / 'project_api'}", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
@@ -252,6 +253,27 @@ def test_relative_input_is_read_from_the_clients_directory(tiny_mlf: Path, tmp_p
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    assert "0x0f" in (tmp_path / "proj" / "generated" / pt.INPUT_SOURCE).read_text()
+    saved = json.loads((tmp_path / "proj" / "project_options.json").read_text())
+    assert saved["input"] == str(tmp_path / "in.npz")
+
+
+def test_relative_input_through_the_client_api_from_another_directory(
+    tiny_mlf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ProjectAPIClient (not only the CLI) resolves a path option against the caller's cwd."""
+    from microtvm_api.client import ProjectAPIClient
+
+    work = tmp_path / "work"
+    work.mkdir()
+    np.savez(work / "in.npz", x=np.arange(16, dtype=np.int8))
+    monkeypatch.chdir(work)
+    with ProjectAPIClient.launch(TEMPLATE_DIR, stderr_sink=None) as client:
+        client.server_info_query()
+        options = {"board": BOARD, "project_type": "standalone", "input": "in.npz"}
+        client.generate_project(tiny_mlf, None, tmp_path / "proj", options)
+    saved = json.loads((tmp_path / "proj" / "project_options.json").read_text())
+    assert saved["input"] == str(work / "in.npz")
     assert "0x0f" in (tmp_path / "proj" / "generated" / pt.INPUT_SOURCE).read_text()
 
 
@@ -446,3 +468,50 @@ def test_float_model_standalone_prints_exact_floats(tmp_path: Path) -> None:
     got = np.array(_standalone_outputs(standalone.project_dir)["outputs"][0]["values"], np.float32)
     np.testing.assert_array_equal(got, want)
     assert abs(float(want.sum()) - 1.0) < 1e-5  # a softmax: the model really ran
+
+
+# ---- tvmc micro flash: the next step by project type --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "next_step"),
+    [
+        ([], "flashed; next: tvmc run --device micro proj --print-time --print-top 3"),
+        (
+            ["project_type=standalone", "input=in.npz"],
+            "flashed; the standalone firmware ran: its outputs are printed above and saved in proj/build/"
+            "standalone_output.json",
+        ),
+        (
+            ["project_type=mlperftiny", "mlperftiny_model=kws01"],
+            "flashed; next: python3 scripts/mlperftiny_runner.py proj -i in.npz",
+        ),
+    ],
+    ids=["host_driven", "standalone", "mlperftiny"],
+)
+def test_flash_says_what_to_do_next_for_the_project_type(
+    tiny_mlf: Path, tmp_path: Path, options: list[str], next_step: str
+) -> None:
+    """`tvmc run` is the next step only for host_driven firmware (through the CLI, from the user's cwd)."""
+    require_toolchain()
+    require_qemu()
+    np.savez(tmp_path / "in.npz", x=np.arange(16, dtype=np.int8))
+    env = {"PYTHONPATH": f"{REPO_ROOT / 'client'}:{REPO_ROOT / 'project_api'}", "PATH": "/usr/bin:/bin"}
+    settings = [a for o in [f"board={BOARD}", *options] for a in ("--project-option", o)]
+    commands = [
+        ["create-project", "proj", str(tiny_mlf), "cortex_m", *settings],
+        ["build", "proj"],
+        ["flash", "proj"],
+    ]
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "tvmc_micro.cli.main", "micro", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(next_step), done.stderr
