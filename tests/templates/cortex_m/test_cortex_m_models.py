@@ -81,7 +81,14 @@ def test_kws_on_every_board(board: str, compiled_mlf: Any, tmp_path: Path) -> No
         info = session.info()
         assert info.inputs[0].shape == (1, 49, 10, 1) and info.outputs[0].dtype == "int8"
         got = _run_all(session, samples)
-        first, second = session.time_runs(2), session.time_runs(2)
+        # A run consumes its inputs (they live in the arena), so each timed run gets them set again: the
+        # count is then exactly repeatable even where a kernel's path depends on the data (Cortex-M3).
+        timed = []
+        for _ in range(2):
+            session.set_input(0, samples[-1].tobytes())
+            timed.append(session.time_runs(1))
+        first, second = timed
+        session.set_input(0, samples[-1].tobytes())
         profile = session.profile_ops()
     for out, want in zip(got, tflm_outputs(KWS, samples), strict=True):
         np.testing.assert_array_equal(out, want.reshape(-1))
