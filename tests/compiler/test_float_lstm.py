@@ -25,8 +25,9 @@ REL_TOL = 1e-5
 RESET_AT = 4  # the harness resets the state before run #4 (0-based)
 
 
-def lstm_model(
-    seed: int,
+def add_lstm(
+    b: tb.ModelBuilder,
+    rng: np.random.Generator,
     batches: int,
     steps: int,
     n_in: int,
@@ -36,13 +37,11 @@ def lstm_model(
     cifg: bool = False,
     cell_clip: float = 0.0,
     extra: dict[int, list[int]] | None = None,
-    then_logistic: bool = False,
     weight_scale: float = 0.6,
-) -> bytes:
-    """One float LSTM with the 24 operands TFLite's op takes (unused ones -1); `extra` adds float operands
-    at other positions (peephole, projection, layer norm) for the refusal tests."""
-    rng = np.random.default_rng(seed)
-    b = tb.ModelBuilder()
+    variable_state: bool = True,
+) -> tuple[int, int]:
+    """One float LSTM with the 24 operands TFLite's op takes (unused ones -1), into `b`; (input, output).
+    `extra` adds float operands at other positions (peephole, projection, layer norm) for the refusals."""
     x_shape = [steps, batches, n_in] if time_major else [batches, steps, n_in]
     x = b.tensor("x", x_shape, "float32")
     ins = [x]
@@ -56,21 +55,58 @@ def lstm_model(
     ins += [-1, -1, -1]
     ins += [-1 if cifg and g == "input" else const(f"b_{g}", [n_cell], 0.3) for g in gates]
     ins += [-1, -1]
-    ins.append(b.tensor("h_state", [batches, n_cell], "float32", variable=True))
-    ins.append(b.tensor("c_state", [batches, n_cell], "float32", variable=True))
+    for name in ("h_state", "c_state"):
+        zeros = None if variable_state else np.zeros((batches, n_cell), np.float32)
+        ins.append(b.tensor(name, [batches, n_cell], "float32", data=zeros, variable=variable_state))
     ins += [-1, -1, -1, -1]
     for pos, shape in (extra or {}).items():
         ins[pos] = const(f"extra{pos}", shape)
     y = b.tensor("y", [*x_shape[:2], n_cell], "float32")
     b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], tb.lstm_options(cell_clip, time_major))
+    return x, y
+
+
+def lstm_model(seed: int, *shape: int, then_logistic: bool = False, **kw: Any) -> bytes:
+    """An LSTM alone (its whole hidden sequence is the output), or followed by LOGISTIC (TVM's op)."""
+    b = tb.ModelBuilder()
+    x, y = add_lstm(b, np.random.default_rng(seed), *shape, **kw)
     if not then_logistic:
         return b.build([x], [y])
-    z = b.tensor("z", [*x_shape[:2], n_cell], "float32")
+    z = b.tensor("z", list(b.tensors[y].shape), "float32")
     b.op("LOGISTIC", [y], [z])
     return b.build([x], [z, y])
 
 
+def keras_mnist_like(seed: int) -> bytes:
+    """The shape of TFLM's mnist_lstm example (Keras LSTM, return_sequences=False): LSTM over the rows,
+    STRIDED_SLICE of the last step, FULLY_CONNECTED, SOFTMAX."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    rng = np.random.default_rng(seed)
+    steps, n_in, n_cell, n_cls = 7, 6, 8, 4
+    b = tb.ModelBuilder()
+    x, y = add_lstm(b, rng, 1, steps, n_in, n_cell)
+    begin = b.const_int32("begin", [0, steps - 1, 0])
+    end = b.const_int32("end", [1, steps, n_cell])
+    strides = b.const_int32("strides", [1, 1, 1])
+    last = b.tensor("last", [1, n_cell], "float32")
+    opts = schema.StridedSliceOptionsT()
+    opts.shrinkAxisMask = 2
+    b.op("STRIDED_SLICE", [y, begin, end, strides], [last], opts, "StridedSliceOptions")
+    w = b.tensor(
+        "fc_w", [n_cls, n_cell], "float32", data=rng.uniform(-1, 1, (n_cls, n_cell)).astype(np.float32)
+    )
+    bias = b.tensor("fc_b", [n_cls], "float32", data=rng.uniform(-0.2, 0.2, n_cls).astype(np.float32))
+    logits = b.tensor("logits", [1, n_cls], "float32")
+    b.op("FULLY_CONNECTED", [last, w, bias], [logits], tb.fc_options(), "FullyConnectedOptions")
+    probs = b.tensor("probs", [1, n_cls], "float32")
+    b.op("SOFTMAX", [logits], [probs], tb.softmax_options(), "SoftmaxOptions")
+    return b.build([x], [probs])
+
+
 MODELS: dict[str, Callable[[], bytes]] = {
+    # LSTM -> last step -> FULLY_CONNECTED -> SOFTMAX, like TFLM's mnist_lstm example.
+    "lstm_keras_head": lambda: keras_mnist_like(4),
     # Keras-style four gates, two batches, followed by a TVM-converted op (LOGISTIC).
     "lstm_b2": lambda: lstm_model(1, 2, 4, 3, 5, then_logistic=True),
     # Time-major with large weights so that the cell clip (0.7) bites.
@@ -229,3 +265,21 @@ def test_unsupported_variants_refused_by_name(what: str, extra: dict[int, list[i
         compile_model(src, tmp_path / "m.tar")
     text = str(err.value)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in text and what in text and "not supported" in text, text
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"variable_state": False}, "is not a variable tensor"),
+        ({"extra": {1: [5, 3]}}, "must all be present or all absent"),
+    ],
+)
+def test_malformed_lstm_refused(kw: dict[str, Any], message: str, tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.errors import TvmcError
+
+    src = tmp_path / "m.tflite"
+    src.write_bytes(lstm_model(5, 1, 2, 3, 5, cifg="extra" in kw, **kw))
+    with pytest.raises(TvmcError, match=message):
+        compile_model(src, tmp_path / "m.tar")

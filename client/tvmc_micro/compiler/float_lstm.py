@@ -11,9 +11,9 @@ parameter (state before the run) and one extra result (after it) per variable te
 exactly as the integer path does for its int8 LSTM and SVDF.
 
 Supported: four-gate and CIFG LSTMs, batch- and time-major, any batch, cell clipping, the TANH cell
-activation converters emit. A state operand that is a constant instead of a variable tensor is used as
-the initial state of every run (TFLite's semantics for it). Refused, naming the operator and the operand:
-peephole connections, projection, layer normalisation, hybrid (int8 weights) models, other activations.
+activation converters emit. Refused, naming the operator and the operand: peephole connections,
+projection, layer normalisation, hybrid (int8 weights) models, other activations, state operands that are
+not variable tensors or that another operator (or the model's interface) also uses.
 """
 
 from __future__ import annotations
@@ -179,8 +179,10 @@ def check_lstm_ops(model: Any, file_name: str) -> list[_LstmOp]:
                         f"state input {p} {_name(sub, ins[p])!r} is shared with another operator or is a "
                         "model input/output; each state must have one owner"
                     )
-            elif not _has_data(model, sub, ins[p]):
-                raise refuse(f"state input {p} {_name(sub, ins[p])!r} is neither a variable nor a constant")
+            else:
+                # TFLite writes the new state into this tensor: without the variable flag its lifetime
+                # (a constant overwritten, or a plain activation) is not something TFLM runs either.
+                raise refuse(f"state input {p} {_name(sub, ins[p])!r} is not a variable tensor")
         found.append(_LstmOp(k, ins, out, cifg, time_major, cell_clip))
     return found
 
@@ -211,12 +213,7 @@ def from_tflite_with_lstm(model: Any, file_name: str, shape_dict: dict[str, list
 
     ops = {op.index: op for op in check_lstm_ops(model, file_name)}
     sub = model.Subgraphs(0)
-    states = sorted(
-        op.inputs[p]
-        for op in ops.values()
-        for p in (_HIDDEN, _CELL)
-        if sub.Tensors(op.inputs[p]).IsVariable()
-    )
+    states = sorted(op.inputs[p] for op in ops.values() for p in (_HIDDEN, _CELL))
 
     class _Converter(tf.OperatorConverter):  # type: ignore[misc]
         def __init__(self, *args: Any, **kw: Any) -> None:
@@ -260,8 +257,7 @@ def from_tflite_with_lstm(model: Any, file_name: str, shape_dict: dict[str, list
             ]
             res = self.bb.emit(relax.call_tir(gv, args, types), name_hint="float_lstm")
             for p, k in ((_HIDDEN, 1), (_CELL, 2)):
-                if ins[p] in states:
-                    self.state_updates[ins[p]] = self.bb.emit(relax.TupleGetItem(res, k))
+                self.state_updates[ins[p]] = self.bb.emit(relax.TupleGetItem(res, k))
             return relax.TupleGetItem(res, 0)
 
     shapes, dtypes = tf._input_type(model)
