@@ -104,8 +104,19 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
         )
     sparse = _sparse_tensors(mf.parsed)
     _refuse_sparse_without_densify(mf, sparse)
+    from tvmc_micro.compiler import float_lstm
+
+    # TVM converts only the CIFG LSTM, without state: float LSTMs go through our importer (float_lstm.py).
+    with_lstm = float_lstm.has_float_lstm(mf.parsed)
+    if with_lstm:
+        float_lstm.check_lstm_ops(mf.parsed, mf.path.name)  # refuses the unsupported variants by name
     try:
-        mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
+        if with_lstm:
+            mod = float_lstm.from_tflite_with_lstm(mf.parsed, mf.path.name, input_shapes or None)
+        else:
+            mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
+    except LoweringError:
+        raise
     except Exception as err:
         if sparse:
             raise LoweringError(
@@ -116,7 +127,7 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
         raise LoweringError(
             f"TVM's TFLite frontend failed on {mf.path.name}: {_first_line(err)}",
             "the operator named above is used in a way TVM 0.27 cannot convert (known gaps: "
-            "FULLY_CONNECTED on rank>2 inputs, non-CIFG LSTM, hybrid quantization); run with -v for details",
+            "FULLY_CONNECTED on rank>2 inputs, hybrid quantization); run with -v for details",
         ) from err
     # The frontend attaches the weights a second time as a `params` attribute; they are inline constants.
     main = mod["main"]
