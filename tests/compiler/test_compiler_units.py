@@ -33,6 +33,15 @@ def test_planner_inplace_only_when_input_dies_at_that_call() -> None:
     assert plan.size == 128
 
 
+def test_planner_keeps_two_operands_read_at_one_step_apart() -> None:
+    # out = a / b at step 0 with both operands model inputs (born and read at step 0) and both declared
+    # in place with out: out may take a's bytes, but then b must not join them (it is read at step 0 too).
+    a, b, out = Interval(0, 64, 0, 0), Interval(1, 64, 0, 0), Interval(2, 64, 0, 1)
+    plan = plan_arena([a, b, out], inplace=[(2, 0), (2, 1)])
+    assert plan.offsets[0] != plan.offsets[1]
+    assert plan.offsets[2] == plan.offsets[0] and plan.size == 128
+
+
 def test_planner_inplace_with_lead_shifts_the_output() -> None:
     # A depthwise-like chain: 0 -> 1 written 64 B before its input, then 1 -> 2 exactly over it.
     ivs = [Interval(0, 8000, 0, 1), Interval(1, 8000, 1, 2), Interval(2, 8000, 2, 3)]

@@ -399,7 +399,7 @@ def executor(
         f"int32_t tvmgen_{model}_run(struct tvmgen_{model}_inputs* inputs, "
         f"struct tvmgen_{model}_outputs* outputs) {{",
         f"  uint8_t* const arena = tvmgen_{model}_arena;",
-        "  (void)inputs; (void)outputs;",
+        "  (void)arena; (void)inputs; (void)outputs;",
         f"#if defined(TVMGEN_{up}_EXTERNAL_ARENA)",
         "  if (arena == NULL) return -2;",
         "#endif",

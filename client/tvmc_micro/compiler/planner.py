@@ -73,7 +73,12 @@ def plan_arena(intervals: list[Interval], inplace: Sequence[InPlace] | None = No
         members_o = [k for k in parent if root(k)[0] == ro]
         end_i = max(by_key[k].end for k in members_i)
         start_o = min(by_key[k].start for k in members_o)
-        if end_i == start_o:
+        # At the boundary step the output group may hold only tensors that step writes (born there, live
+        # on). A member born and dead at that step is one more tensor the step reads — e.g. the other
+        # operand of an elementwise op when both are model inputs read at step 0 — and must not share
+        # bytes with the input group.
+        read_at_boundary = any(by_key[k].end == start_o for k in members_o)
+        if end_i == start_o and not read_at_boundary:
             # out_key sits at in_key - lead: place the output group's root accordingly.
             parent[ro] = ri
             rel[ro] = off_i - lead - off_o
