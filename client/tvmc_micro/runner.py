@@ -259,7 +259,8 @@ def run_on_device(
                 if len(batch) > 1 and (n + 1 == len(batch) or time.monotonic() - started > 2.0):
                     say(f"ran sample {n + 1}/{len(batch)}")
                     started = time.monotonic()
-            timing = _time_runs(session, max(1, repeat), say, batch[-1]) if print_time else None
+            consumed = model.get("io_buffers", "separate") == "arena"
+            timing = _time_runs(session, max(1, repeat), say, batch[-1], consumed) if print_time else None
             op_profile = profile_on(session, batch[-1]) if profile else None
         finally:
             session.close()
@@ -278,11 +279,16 @@ def profile_on(session: Any, inputs: Sequence[np.ndarray]) -> Any:
     return session.profile_ops()
 
 
-def _time_runs(session: Any, repeat: int, say: Progress, inputs: Sequence[np.ndarray]) -> Any:
+def _time_runs(
+    session: Any, repeat: int, say: Progress, inputs: Sequence[np.ndarray], consumed: bool = False
+) -> Any:
     """`repeat` timed runs, in chunks of about a second each when there are many, with a progress line
-    per chunk past two seconds; the chunks' results are merged (sum, min, max). The inputs are set once,
-    before the first chunk: the device runs a chunk's repeats back to back (one TIME_RUNS), so every
-    repeat after the first computes on consumed inputs anyway (docs/timing.md)."""
+    per chunk past two seconds; the chunks' results are merged (sum, min, max).
+
+    `consumed`: the model's inputs live in the arena and each run overwrites them (the default layout), so
+    every timed run gets them set again and runs alone — each count is then of the real input, exactly
+    repeatable even where a kernel's path depends on the data; the cost is one input upload per run. With
+    caller-owned input buffers the device runs a chunk's repeats back to back (docs/timing.md)."""
     from tvmc_micro.device import TimingResult
 
     set_inputs(session, inputs)
@@ -290,7 +296,9 @@ def _time_runs(session: Any, repeat: int, say: Progress, inputs: Sequence[np.nda
     chunk = 1
     started = last_said = time.monotonic()
     while done < repeat:
-        n = min(chunk, repeat - done)
+        if consumed and done:
+            set_inputs(session, inputs)
+        n = 1 if consumed else min(chunk, repeat - done)
         t0 = time.monotonic()
         parts.append(session.time_runs(n))
         done += n
