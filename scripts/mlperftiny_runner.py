@@ -107,10 +107,33 @@ class Dut:
             raise DeviceError(f"{text!r}: {'; '.join(errors)}")
         return lines
 
-    def load(self, data: bytes) -> None:
-        self.command(f"db load {len(data)}")
-        for start in range(0, len(data), CHUNK_BYTES):
-            self.command("db " + data[start : start + CHUNK_BYTES].hex())
+    def load(self, data: bytes, attempts: int = 3) -> None:
+        """`db load N` and the hex chunks, then `db print` to read the buffer back: text over a UART has no
+        checksum, so a garbled chunk the device refused, or one that came out different, means the whole
+        load is sent again (at most `attempts` times)."""
+        problem = ""
+        for _ in range(attempts):
+            try:
+                self.command(f"db load {len(data)}")
+                for start in range(0, len(data), CHUNK_BYTES):
+                    self.command("db " + data[start : start + CHUNK_BYTES].hex())
+                echoed = _buffer_bytes(self.command("db print"))
+            except DeviceError as err:
+                problem = str(err)
+                continue
+            if echoed == data:
+                return
+            problem = f"db print shows {len(echoed)} bytes that differ from the {len(data)} sent"
+        raise DeviceError(f"loading {len(data)} input bytes failed {attempts} times; last: {problem}")
+
+
+def _buffer_bytes(lines: list[str]) -> bytes:
+    """The bytes `db print` lists (`m-buffer-aa-bb-...` lines)."""
+    out = bytearray()
+    for line in lines:
+        if line.startswith("m-buffer-"):
+            out += bytes(int(h, 16) for h in line[len("m-buffer-") :].split("-") if h)
+    return bytes(out)
 
 
 @dataclass
