@@ -182,6 +182,8 @@ class QemuTransport:
 
         try:
             return serial_read(self._port, n, deadline_after(timeout_sec))
+        except TransportClosedError as err:  # the pty hung up: say how QEMU ended, not just that
+            raise self._closed_error("reading the QEMU UART failed") from err
         except serial.SerialException as err:
             raise self._closed_error("reading the QEMU UART failed") from err
         except OSError as err:
@@ -200,6 +202,8 @@ class QemuTransport:
 
         try:
             serial_write(self._port, data, deadline_after(timeout_sec))
+        except TransportClosedError as err:  # the pty hung up: say how QEMU ended, not just that
+            raise self._closed_error("writing the QEMU UART failed") from err
         except serial.SerialException as err:
             raise self._closed_error("writing the QEMU UART failed") from err
         except OSError as err:
