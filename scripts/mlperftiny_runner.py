@@ -82,8 +82,18 @@ class Dut:
         return line
 
     def drain(self, quiet_sec: float = 0.3) -> None:
-        """Skip what the device printed before we listened (its boot lines, when they got through)."""
+        """Skip what the device printed before we listened (its boot lines, when they got through), then
+        send one empty command and read its answer: a byte the device lost while it waited for the host
+        to open the port ends there, not in the first real command."""
         while self.stream.read(4096, quiet_sec):
+            pass
+        self._pending = b""
+        self.stream.write(b"%", 5.0)
+        deadline = time.monotonic() + 2.0
+        try:
+            while self._line(deadline) != READY:
+                pass
+        except DeviceError:  # the '%' itself was lost: the device is waiting on an empty line anyway
             pass
         self._pending = b""
 
