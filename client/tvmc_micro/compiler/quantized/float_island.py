@@ -17,7 +17,13 @@ import numpy as np
 
 from tvmc_micro.compiler.quantized import kernels_float
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
-from tvmc_micro.compiler.quantized.lowering_base import Converter, Lowerer, _activation, _const_ints
+from tvmc_micro.compiler.quantized.lowering_base import (
+    Converter,
+    Lowerer,
+    _activation,
+    _check_broadcast,
+    _const_ints,
+)
 
 # Function attribute on the integer module's `main`: JSON list of {"index", "type"} of the operators
 # computed in float32 (absent when there are none).
@@ -95,16 +101,9 @@ def _lower_unary(kind: str) -> Callable[[Lowerer, QOperator], None]:
 
 
 def _check_binary(g: QGraph, op: QOperator) -> str | None:
-    problem = _need_float(g, op, 2)
+    problem = _need_float(g, op, 2) or _check_broadcast(g, op)
     if problem:
         return problem
-    shapes = [g.tensors[i].shape for i in op.inputs[:2]]
-    try:
-        full = np.broadcast_shapes(*shapes)
-    except ValueError:
-        return f"input shapes {[list(s) for s in shapes]} do not broadcast"
-    if tuple(full) != tuple(g.tensors[op.outputs[0]].shape):
-        return f"broadcast shape {list(full)} differs from the output shape"
     act = _activation(op)
     if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
         return f"fused activation {act} is not supported"

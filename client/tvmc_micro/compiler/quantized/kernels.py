@@ -692,6 +692,22 @@ def concatenate(
     return _finish([*inputs, out], name)
 
 
+def int32_sum_over_axes(data: te.Tensor, axes: Sequence[int]) -> tuple[te.Tensor, int]:
+    """The int32 sum of integer `data` over `axes` (negative ones allowed), the reduced axes kept as 1,
+    and how many values each sum adds: the core of TFLite's QuantizedMeanOrSum for every integer type."""
+    shape = [int(d) for d in data.shape]
+    kept = sorted(set(a % len(shape) for a in axes))
+    count = int(np.prod([shape[a] for a in kept]))
+    reduce_axes = {a: te.reduce_axis((0, shape[a]), name=f"r{a}") for a in kept}
+
+    def acc_body(*idx: tirx.Var) -> PrimExpr:
+        src = [reduce_axes[i] if i in reduce_axes else v for i, v in enumerate(idx)]
+        return te.sum(data[tuple(src)].astype("int32"), axis=list(reduce_axes.values()))
+
+    out_shape = tuple(1 if i in kept else d for i, d in enumerate(shape))
+    return te.compute(out_shape, acc_body, name="acc"), count
+
+
 def mean(
     data_shape: tuple[int, ...],
     axes: Sequence[int],
@@ -704,16 +720,8 @@ def mean(
 
     QuantizedMeanOrSum: integer sum, minus zp·count, one requantisation with 1/count folded in."""
     data = te.placeholder(data_shape, "int8", name="data")
-    axes = sorted(set(a % len(data_shape) for a in axes))
-    count = int(np.prod([data_shape[a] for a in axes]))
-    out_shape = tuple(1 if i in axes else d for i, d in enumerate(data_shape))
-    reduce_axes = {a: te.reduce_axis((0, data_shape[a]), name=f"r{a}") for a in axes}
-
-    def acc_body(*idx: tirx.Var) -> PrimExpr:
-        src = [reduce_axes[i] if i in reduce_axes else v for i, v in enumerate(idx)]
-        return te.sum(data[tuple(src)].astype("int32"), axis=list(reduce_axes.values()))
-
-    acc = te.compute(out_shape, acc_body, name="acc")
+    acc, count = int32_sum_over_axes(data, axes)
+    out_shape = tuple(int(d) for d in acc.shape)
     out = te.compute(
         out_shape,
         lambda *i: clamp_to_int8(

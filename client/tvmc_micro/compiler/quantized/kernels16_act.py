@@ -22,6 +22,7 @@ from tvmc_micro.compiler.quantized.kernels import (
     _flatten,
     _fuse_epilogue,
     _unflatten,
+    int32_sum_over_axes,
     is_integer_ratio,
 )
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
@@ -160,16 +161,8 @@ def mean(
     zp * count, one requantisation with 1/count folded into (multiplier, shift), clamped to int16. The
     converter checks that the sum, and the sum times 2^shift, fit int32."""
     data = te.placeholder(data_shape, "int16", name="data")
-    axes = sorted(set(a % len(data_shape) for a in axes))
-    count = int(np.prod([data_shape[a] for a in axes]))
-    out_shape = tuple(1 if i in axes else d for i, d in enumerate(data_shape))
-    reduce_axes = {a: te.reduce_axis((0, data_shape[a]), name=f"r{a}") for a in axes}
-
-    def acc_body(*idx: tirx.Var) -> PrimExpr:
-        src = [reduce_axes[i] if i in reduce_axes else v for i, v in enumerate(idx)]
-        return te.sum(data[tuple(src)].astype("int32"), axis=list(reduce_axes.values()))
-
-    acc = te.compute(out_shape, acc_body, name="acc")
+    acc, count = int32_sum_over_axes(data, axes)
+    out_shape = tuple(int(d) for d in acc.shape)
     out = te.compute(
         out_shape,
         lambda *i: _clamp(

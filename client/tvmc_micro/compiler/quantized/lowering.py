@@ -23,6 +23,7 @@ from tvmc_micro.compiler.quantized.lowering_base import (
     Converter,
     Lowerer,
     _activation,
+    _check_broadcast,
     _check_int8_only,
     _check_io_int8,
     _check_moves,
@@ -252,17 +253,7 @@ def _lower_mul(lw: Lowerer, op: QOperator) -> None:
 
 
 def _check_binary(g: QGraph, op: QOperator) -> str | None:
-    problem = _check_io_int8(g, op, 2)
-    if problem:
-        return problem
-    shapes = [g.tensors[i].shape for i in op.inputs[:2]]
-    try:
-        full = np.broadcast_shapes(*shapes)
-    except ValueError:
-        return f"input shapes {[list(s) for s in shapes]} do not broadcast"
-    if tuple(full) != tuple(g.tensors[op.outputs[0]].shape):
-        return f"broadcast shape {list(full)} differs from the output shape"
-    return None
+    return _check_io_int8(g, op, 2) or _check_broadcast(g, op)
 
 
 def _lower_table(kind: str) -> Callable[[Lowerer, QOperator], None]:

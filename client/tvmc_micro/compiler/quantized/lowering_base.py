@@ -153,6 +153,18 @@ def _check_moves(g: QGraph, op: QOperator, data_inputs: Sequence[int], kind: str
     return None
 
 
+def _check_broadcast(g: QGraph, op: QOperator) -> str | None:
+    """A binary operator's two inputs broadcast to exactly its output's shape."""
+    shapes = [g.tensors[i].shape for i in op.inputs[:2]]
+    try:
+        full = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return f"input shapes {[list(s) for s in shapes]} do not broadcast"
+    if tuple(full) != tuple(g.tensors[op.outputs[0]].shape):
+        return f"broadcast shape {list(full)} differs from the output shape"
+    return None
+
+
 def _const_ints(g: QGraph, index: int) -> list[int] | None:
     data = g.tensors[index].data
     return None if data is None else [int(v) for v in np.asarray(data).reshape(-1)]
