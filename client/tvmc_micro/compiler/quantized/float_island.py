@@ -145,14 +145,10 @@ def _lower_reduce(mean: bool) -> Callable[[Lowerer, QOperator], None]:
     name = "float_mean" if mean else "float_sum"
 
     def lower(lw: Lowerer, op: QOperator) -> None:
-        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        inp = lw.t(op.inputs[0])
         axes = _axes(lw.graph, op)
-        kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
         func = kernels_float.reduce_sum(inp.shape, axes, mean, name)
-        result = lw.call(func, name, [lw.value(op.inputs[0])], out, kept)
-        if tuple(out.shape) != kept:
-            result = lw.reshape(result, out.shape)
-        lw.define(op.outputs[0], result)
+        lw.define_reduction(op, func, name, axes)
 
     return lower
 

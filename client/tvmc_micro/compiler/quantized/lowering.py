@@ -622,14 +622,10 @@ def _lower_reduce(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
     kind = "reduce_max" if take_max else "reduce_min"
 
     def lower(lw: Lowerer, op: QOperator) -> None:
-        inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
+        inp = lw.t(op.inputs[0])
         axes = _reduce_axes(lw.graph, op)
-        kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
         func = kernels.reduce_max_min(inp.shape, axes, take_max, _NUMPY_DTYPE[inp.dtype], kind)
-        result = lw.call(func, kind, [lw.value(op.inputs[0])], out, kept)
-        if tuple(out.shape) != kept:
-            result = lw.reshape(result, out.shape)
-        lw.define(op.outputs[0], result)
+        lw.define_reduction(op, func, kind, axes)
 
     return lower
 

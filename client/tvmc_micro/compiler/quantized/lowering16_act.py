@@ -148,11 +148,7 @@ def _lower_mean(lw: Lowerer, op: QOperator) -> None:
     func = kernels16_act.mean(
         inp.shape, axes, inp.zero_point, out.zero_point, multiplier, shift, "mean_int16"
     )
-    kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
-    result = lw.call(func, "mean_int16", [lw.value(op.inputs[0])], out, kept)
-    if tuple(out.shape) != kept:
-        result = lw.reshape(result, out.shape)
-    lw.define(op.outputs[0], result)
+    lw.define_reduction(op, func, "mean_int16", axes)
 
 
 # --- RESIZE_NEAREST_NEIGHBOR ----------------------------------------------------------------------

@@ -64,6 +64,16 @@ class Lowerer:
     def reshape(self, value: relax.Expr, shape: tuple[int, ...]) -> relax.Expr:
         return self.bb.emit(relax.op.reshape(value, list(shape)))
 
+    def define_reduction(self, op: QOperator, func: tirx.PrimFunc, kind: str, axes: Sequence[int]) -> None:
+        """Call a reduction kernel (reduced `axes` kept as 1) on the operator's first input and define its
+        output, reshaped to the model's output shape when that drops the axes (keep_dims=False)."""
+        inp, out = self.t(op.inputs[0]), self.t(op.outputs[0])
+        kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
+        result = self.call(func, kind, [self.value(op.inputs[0])], out, kept)
+        if tuple(out.shape) != kept:
+            result = self.reshape(result, out.shape)
+        self.define(op.outputs[0], result)
+
 
 @dataclass
 class Converter:

@@ -126,11 +126,7 @@ def _lower_sum(lw: Lowerer, op: QOperator) -> None:
     m, s = fp.quantize_multiplier(inp.scale / out.scale)
     rq = Requant(np.array([m], np.int32), np.array([s], np.int32))
     func = kernels.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "sum")
-    kept = tuple(1 if i in axes else d for i, d in enumerate(inp.shape))
-    result = lw.call(func, "sum", [lw.value(op.inputs[0])], out, kept)
-    if tuple(out.shape) != kept:
-        result = lw.reshape(result, out.shape)
-    lw.define(op.outputs[0], result)
+    lw.define_reduction(op, func, "sum", axes)
 
 
 def _check_sum(g: QGraph, op: QOperator) -> str | None:
