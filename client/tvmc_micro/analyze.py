@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tvmc_micro.analyze_plot import COLORS
 from tvmc_micro.errors import TvmcError
 
 _NEEDED = ("macs", "source_ops", "output_shape", "weight_bytes", "live_arena_bytes")
@@ -144,7 +145,6 @@ def _ratio(arena: int, bound: int) -> str:
 
 # ------------------------------------------------------------------------------------------------ HTML
 
-_COLORS = {"intermediate": "#4e79a7", "workspace": "#f28e2b", "output": "#59a14f"}
 
 
 def _svg_timeline(r: Mapping[str, Any], width: int = 960, height: int = 420) -> str:
@@ -170,7 +170,7 @@ def _svg_timeline(r: Mapping[str, Any], width: int = 960, height: int = 420) -> 
         )
         parts.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(1.0, w - 1):.1f}" height="{h:.1f}" '
-            f'fill="{_COLORS.get(row["kind"], "#76b7b2")}" fill-opacity="0.8" stroke="#333" '
+            f'fill="{COLORS.get(row["kind"], "#bab0ac")}" fill-opacity="0.8" stroke="#333" '
             'stroke-width="0.5">'
             f"<title>{html.escape(tip)}</title></rect>"
         )
@@ -200,7 +200,9 @@ def _svg_macs(r: Mapping[str, Any], width: int = 960, height: int = 220) -> str:
     ops = r["operators"]
     top_macs = max([op["macs"] for op in ops] + [1])
     left, top, plot_w, plot_h = 70, 10, width - 90, height - 40
-    bw = plot_w / max(1, len(ops))
+    # The timeline's step width, so that bar k stands under step k of the arena picture.
+    steps = max([row["last_step"] for row in r["arena_timeline"]] + [len(ops) - 1, 0]) + 1
+    bw = plot_w / steps
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="MACs per operator">'
@@ -259,8 +261,8 @@ I/O {t["io_bytes"]:,} B, state {t["state_bytes"]:,} B; total {t["ram_bytes"]:,} 
 </ul>
 <h2>Arena timeline</h2>
 <p>Each box is a tensor: horizontally the steps it is live over, vertically the bytes it occupies. Blue:
-activations, orange: kernel workspaces, green: outputs computed in the arena; dashed: activation lower
-bound.</p>
+activations, teal: model inputs in the arena, orange: kernel workspaces, green: outputs computed in the
+arena; dashed: activation lower bound.</p>
 {_svg_timeline(r)}
 <h2>MACs per operator</h2>
 {_svg_macs(r)}
@@ -271,36 +273,6 @@ bound.</p>
 </table>
 </body></html>
 """
-
-
-def write_png(r: Mapping[str, Any], path: str) -> bool:
-    """The arena timeline and MACs as a PNG (matplotlib); False when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 8), dpi=100, height_ratios=[3, 1])
-    for row in r["arena_timeline"]:
-        ax1.broken_barh(
-            [(row["first_step"], row["last_step"] - row["first_step"] + 1)],
-            (row["offset"], row["size_bytes"]),
-            facecolors=_COLORS.get(row["kind"], "#76b7b2"),
-            edgecolors="#333",
-            linewidth=0.5,
-        )
-    ax1.axhline(r["totals"]["activation_lower_bound_bytes"], color="#e15759", linestyle="--")
-    ax1.set_xlabel("step (kernel call)")
-    ax1.set_ylabel("arena byte offset")
-    ax1.set_title(f"{r['model']['name']}: arena {r['totals']['arena_bytes']:,} B")
-    ax2.bar([op["index"] for op in r["operators"]], [op["macs"] for op in r["operators"]], color="#4e79a7")
-    ax2.set_ylabel("MACs")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
 
 
 def dump_json(r: Mapping[str, Any]) -> str:

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from tvmc_micro.analyze import format_report, load_model_entry, render_html, report, write_png
+    from tvmc_micro.analyze import format_report, load_model_entry, render_html, report
+    from tvmc_micro.analyze_plot import require_matplotlib, write_png
     from tvmc_micro.json_output import check_writable, write_json
 
     quiet = bool(getattr(args, "quiet", False))
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.html, args.json, args.png):
         if out is not None:
             check_writable(out)
+    if args.png is not None:
+        require_matplotlib()  # before a model is compiled: fail in a second, not after a minute
     model, what = load_model_entry(args.model, args.target, progress)
     r = report(model, what)
     print(format_report(r))
@@ -52,12 +55,6 @@ def run(args: argparse.Namespace) -> int:
         Path(args.html).write_text(render_html(r), encoding="utf-8")
         progress(f"wrote {args.html}")
     if args.png is not None:
-        if write_png(r, args.png):
-            progress(f"wrote {args.png}")
-        else:
-            print(
-                "tvmc analyze: note: --png skipped: matplotlib is not installed "
-                "(pip install 'tvmc-micro[plot]' or pip install matplotlib); --html has the same pictures",
-                file=sys.stderr,
-            )
+        write_png(r, args.png)
+        progress(f"wrote {args.png}")
     return 0
