@@ -23,9 +23,12 @@ def load_model_entry(path: str, target: str, progress: Callable[[str], None]) ->
     from tvmc_micro.project import read_mlf_metadata
 
     src = Path(path)
+    if src.is_dir():
+        return _project_model(src), f"project {src}"
     if not src.is_file():
         raise TvmcError(
-            f"{path} does not exist", "pass a model (.tflite/.onnx) or an MLF tar from tvmc compile"
+            f"{path} does not exist",
+            "pass a model (.tflite/.onnx), an MLF tar from tvmc compile or a project directory",
         )
     with src.open("rb") as f:
         head = f.read(512)
@@ -40,6 +43,33 @@ def load_model_entry(path: str, target: str, progress: Callable[[str], None]) ->
             result = compile_model(src, Path(tmp) / "model.tar", target=target, progress=progress)
         model = result.metadata["models"][0]
         what = f"{src.name} compiled for {target}"
+    _check_new_enough(model, path)
+    return model, what
+
+
+def _project_model(project_dir: Path) -> dict[str, Any]:
+    """The model entry of a generated project (its MLF is extracted in model/)."""
+    from microtvm_api.errors import ProjectAPIError
+    from microtvm_api.mlf_metadata import MAX_METADATA_BYTES, parse_metadata
+
+    meta = project_dir / "model" / "metadata.json"
+    if not meta.is_file():
+        raise TvmcError(
+            f"{project_dir} is a directory but not a generated project (no model/metadata.json)",
+            "pass a project from tvmc micro create-project, an MLF tar or a model file",
+        )
+    data = meta.read_bytes()
+    if len(data) > MAX_METADATA_BYTES:
+        raise TvmcError(f"{meta} is larger than {MAX_METADATA_BYTES} bytes", "regenerate the project")
+    try:
+        model: dict[str, Any] = parse_metadata(data, str(meta))["models"][0]
+    except ProjectAPIError as err:
+        raise TvmcError(err.message, err.hint) from None
+    _check_new_enough(model, str(project_dir))
+    return model
+
+
+def _check_new_enough(model: Mapping[str, Any], path: str) -> None:
     ops = model.get("operators") or []
     if (ops and any(k not in ops[0] for k in _NEEDED)) or "arena_timeline" not in model:
         raise TvmcError(
@@ -47,11 +77,27 @@ def load_model_entry(path: str, target: str, progress: Callable[[str], None]) ->
             "arena timeline",
             "recompile the model with this version: tvmc compile MODEL -o model.tar",
         )
-    return model, what
 
 
-def report(model: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """The analysis as data (the --json document; docs/json-output.md)."""
+def build_figures(sizes: Mapping[str, Any], weight_bytes: int) -> dict[str, Any]:
+    """What a build adds to the analysis: the image's flash (`size`'s text + data: code, read-only data
+    and initial values) with the weights' share, static RAM (data + bss) and the stack estimate."""
+    b = sizes["berkeley"]
+    flash = int(b["text"]) + int(b["data"])
+    stack = sizes.get("stack")
+    return {
+        "sizes": dict(sizes),
+        "flash_bytes": flash,
+        "weight_bytes": weight_bytes,
+        "other_flash_bytes": flash - weight_bytes,
+        "static_ram_bytes": int(b["data"]) + int(b["bss"]),
+        "stack_estimate_bytes": None if not stack else int(stack["estimated_bytes"]),
+    }
+
+
+def report(model: Mapping[str, Any], what: str, sizes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The analysis as data (the --json document; docs/json-output.md); `sizes` are a build's
+    (tvmc_micro.build_sizes), when there is one."""
     memory = dict(model["memory"])
     timeline = model["arena_timeline"]
     ops = [
@@ -96,6 +142,7 @@ def report(model: Mapping[str, Any], what: str) -> dict[str, Any]:
         "memory": memory,
         "operators": ops,
         "arena_timeline": timeline,
+        "build": None if sizes is None else build_figures(sizes, int(memory["constants_bytes"])),
     }
 
 
@@ -128,7 +175,7 @@ def format_report(r: Mapping[str, Any]) -> str:
         )
     lines += [
         f"  {'':>3}  {'total':<{sw}}  {'':<16} {t['macs']:>12,} {'':>6} {t['weight_bytes']:>10,}",
-        "flash: weights {:,} B (code size: see `tvmc micro build`'s sizes)".format(t["weight_bytes"]),
+        *_flash_lines(r),
         f"RAM:   arena {t['arena_bytes']:,} B "
         f"(activation lower bound {t['activation_lower_bound_bytes']:,} B, "
         f"{_ratio(t['arena_bytes'], t['activation_lower_bound_bytes'])}), I/O {t['io_bytes']:,} B, "
@@ -137,6 +184,33 @@ def format_report(r: Mapping[str, Any]) -> str:
         f"({t['peak_live_arena_bytes']:,} B)",
     ]
     return "\n".join(lines)
+
+
+def _flash_lines(r: Mapping[str, Any]) -> list[str]:
+    t, b = r["totals"], r.get("build")
+    if b is None:
+        return [
+            f"flash: weights {t['weight_bytes']:,} B (code size: analyze a built project, or give "
+            "--build DIR|BUILD_JSON)"
+        ]
+    berkeley = b["sizes"]["berkeley"]
+    lines = [
+        f"flash: image {b['flash_bytes']:,} B (text {berkeley['text']:,} + data {berkeley['data']:,}, "
+        f"{b['sizes']['size_tool']} {b['sizes']['image']}): weights {b['weight_bytes']:,} B, code and "
+        f"other data {b['other_flash_bytes']:,} B",
+        f"static RAM: {b['static_ram_bytes']:,} B (data {berkeley['data']:,} + bss {berkeley['bss']:,}: "
+        "the arena, I/O buffers, runtime state and any stack reservation)",
+    ]
+    stack = b["sizes"].get("stack")
+    if stack:
+        lines.append(
+            f"stack: about {stack['estimated_bytes']:,} B needed (deepest call path by gcc's "
+            f"-fcallgraph-info=su: {' -> '.join(stack['worst_path'][:6])}"
+            f"{' -> ...' if len(stack['worst_path']) > 6 else ''}); stack_bytes {stack['stack_bytes']:,}"
+        )
+    else:
+        lines.append("stack: no estimate (the template's build writes no call graphs)")
+    return lines
 
 
 def _ratio(arena: int, bound: int) -> str:

@@ -1,5 +1,5 @@
-"""`--json FILE` of compile, run and analyze: writing, output summaries, the documented schemas and a small
-checker for them (the JSON Schema subset the schemas use: type, required, properties, items, enum,
+"""`--json FILE` of compile, build, run and analyze: writing, output summaries, the documented schemas and a
+small checker for them (the JSON Schema subset the schemas use: type, required, properties, items, enum,
 minimum). docs/json-output.md describes every field; tests check each command's output with `check`."""
 
 from __future__ import annotations
@@ -253,9 +253,44 @@ COMPILE_SCHEMA: Schema = {
         "notes": {"type": "array", "items": {"type": "string"}},
     },
 }
+_STACK: Schema = {
+    "type": ["object", "null"],
+    "required": ["stack_bytes", "estimated_bytes", "worst_path", "dynamic_frames"],
+    "properties": {
+        "stack_bytes": _INT,
+        "estimated_bytes": _INT,
+        "worst_path": {"type": "array", "items": {"type": "string"}},
+        "dynamic_frames": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_SIZES: Schema = {
+    "type": "object",
+    "required": ["image", "size_tool", "berkeley", "sections", "usage", "stack"],
+    "properties": {
+        "image": {"type": "string"},
+        "size_tool": {"type": "string"},
+        "berkeley": {
+            "type": "object",
+            "required": ["text", "data", "bss", "dec"],
+            "properties": {"text": _INT, "data": _INT, "bss": _INT, "dec": _INT},
+        },
+        "sections": {"type": "object"},
+        "usage": {
+            "type": ["object", "null"],
+            "required": ["flash_bytes", "flash_total_bytes", "ram_bytes", "ram_total_bytes"],
+            "properties": {
+                "flash_bytes": _INT,
+                "flash_total_bytes": _INT,
+                "ram_bytes": _INT,
+                "ram_total_bytes": _INT,
+            },
+        },
+        "stack": _STACK,
+    },
+}
 ANALYZE_SCHEMA: Schema = {
     "type": "object",
-    "required": ["schema", "source", "model", "totals", "memory", "operators", "arena_timeline"],
+    "required": ["schema", "source", "model", "totals", "memory", "operators", "arena_timeline", "build"],
     "properties": {
         "schema": {"enum": ["tvmc-micro/analyze/1"]},
         "totals": {
@@ -279,6 +314,25 @@ ANALYZE_SCHEMA: Schema = {
                 "properties": {"source_ops": {"type": "array", "items": _SOURCE_OP}, "macs": _INT},
             },
         },
+        "build": {
+            "type": ["object", "null"],
+            "required": [
+                "sizes",
+                "flash_bytes",
+                "weight_bytes",
+                "other_flash_bytes",
+                "static_ram_bytes",
+                "stack_estimate_bytes",
+            ],
+            "properties": {
+                "sizes": _SIZES,
+                "flash_bytes": _INT,
+                "weight_bytes": _INT,
+                "other_flash_bytes": {"type": "integer"},
+                "static_ram_bytes": _INT,
+                "stack_estimate_bytes": {"type": ["integer", "null"], "minimum": 0},
+            },
+        },
         "arena_timeline": {
             "type": "array",
             "items": {
@@ -289,7 +343,20 @@ ANALYZE_SCHEMA: Schema = {
         },
     },
 }
-SCHEMAS = {"run": RUN_SCHEMA, "compile": COMPILE_SCHEMA, "analyze": ANALYZE_SCHEMA}
+BUILD_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["schema", "project_dir", "platform", "model", "elapsed_sec", "sizes", "notes"],
+    "properties": {
+        "schema": {"enum": ["tvmc-micro/build/1"]},
+        "project_dir": {"type": "string"},
+        "platform": {"type": "string"},
+        "model": {"type": ["string", "null"]},
+        "elapsed_sec": {"type": "number", "minimum": 0},
+        "sizes": {**_SIZES, "type": ["object", "null"]},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+SCHEMAS = {"run": RUN_SCHEMA, "compile": COMPILE_SCHEMA, "analyze": ANALYZE_SCHEMA, "build": BUILD_SCHEMA}
 
 _TYPES: dict[str, Any] = {
     "object": dict,

@@ -239,9 +239,20 @@ def parse_size_output(text: str) -> dict[str, int]:
     return sizes
 
 
-def usage_report(board: Board, sizes: Mapping[str, int]) -> str:
-    flash = sum(sizes.get(s, 0) for s in FLASH_SECTIONS)
-    ram = sum(sizes.get(s, 0) for s in RAM_SECTIONS)
+def usage(board: Board, sizes: Mapping[str, Any]) -> dict[str, int]:
+    """Flash and RAM the image's laid-out sections take, beside the board's totals (.data is in both:
+    its initial values are in flash and copied to RAM at reset)."""
+    return {
+        "flash_bytes": sum(int(sizes.get(s, 0)) for s in FLASH_SECTIONS),
+        "flash_total_bytes": board.flash.size,
+        "ram_bytes": sum(int(sizes.get(s, 0)) for s in RAM_SECTIONS),
+        "ram_total_bytes": board.ram.size,
+    }
+
+
+def usage_report(board: Board, sizes: Mapping[str, Any]) -> str:
+    used = usage(board, sizes)
+    flash, ram = used["flash_bytes"], used["ram_bytes"]
     rows = [f"{name:<12}{sizes[name]:>10} B" for name in (*FLASH_SECTIONS, ".bss", ".stack") if name in sizes]
     rows.append(f"FLASH used  {flash:>10} B of {board.flash.size} ({100.0 * flash / board.flash.size:.1f}%)")
     rows.append(f"RAM used    {ram:>10} B of {board.ram.size} ({100.0 * ram / board.ram.size:.1f}%)")

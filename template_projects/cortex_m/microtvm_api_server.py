@@ -34,6 +34,7 @@ from microtvm_api.errors import (  # noqa: E402
     ServerError,
     TransportClosedError,
 )
+from microtvm_api.image_sizes import SIZES_FILE, measure  # noqa: E402
 from microtvm_api.mlf_metadata import load_metadata  # noqa: E402
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project  # noqa: E402
 from microtvm_api.options import ProjectOption, load_options, save_options  # noqa: E402
@@ -178,6 +179,7 @@ class CortexMHandler(TemplateHandler):
         ]
         (root / ELF).parent.mkdir(exist_ok=True)
         (root / ELF).unlink(missing_ok=True)
+        (root / SIZES_FILE).unlink(missing_ok=True)  # a failed build leaves no figures of an older image
         for stale in (root / ELF).parent.glob(f"{ELF.name}-*.ci"):
             stale.unlink()
         argv = fw.gcc_command(
@@ -203,14 +205,21 @@ class CortexMHandler(TemplateHandler):
             if reason is None:
                 raise
             raise fw.FirmwareError(reason, "the full linker output is above") from err
-        size = run_command([fw.SIZE, "-A", str(ELF)], cwd=root, echo_output=False)
-        sizes: dict[str, Any] = dict(fw.parse_size_output(size.output))
+        measured = measure(fw.SIZE, ELF, cwd=root, package=fw.APT_PACKAGES.get(fw.SIZE))
+        # The laid-out sections stay at the top level too: the form older readers of sizes.json know.
+        sizes: dict[str, Any] = {
+            name: measured["sections"][name]
+            for name in (*fw.FLASH_SECTIONS, *fw.RAM_SECTIONS)
+            if name in measured["sections"]
+        }
+        sizes.update(measured)
+        sizes["usage"] = fw.usage(board, sizes)
         stack_bytes = int(load_options(root).get("stack_bytes", 0))
         call_graphs = sorted((root / ELF).parent.glob(f"{ELF.name}-*.ci"))
         estimate = fw.estimate_stack(call_graphs, fpu=bool(board.fpu))
         if estimate is not None:
             sizes["stack"] = {"stack_bytes": stack_bytes, **estimate.to_json()}
-        (root / "build" / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
+        (root / SIZES_FILE).write_text(json.dumps(sizes, indent=2) + "\n")
         print(f"{ELF} for {board.name}:\n{fw.usage_report(board, sizes)}", file=sys.stderr)
         if estimate is not None and estimate.bytes > stack_bytes:
             print(

@@ -14,7 +14,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "occupies which arena bytes at each step. A .tflite/.onnx model is compiled first (--target).",
     )
     p.add_argument(
-        "model", metavar="MODEL_OR_MLF", help="an MLF tar from tvmc compile, or a .tflite/.onnx model"
+        "model",
+        metavar="MODEL_OR_MLF",
+        help="an MLF tar from tvmc compile, a .tflite/.onnx model, or a generated project directory",
+    )
+    p.add_argument(
+        "--build",
+        metavar="DIR_OR_JSON",
+        help="a built project directory or the file of `tvmc micro build --json`: adds the image's code "
+        "size (binutils size) and stack estimate (default: the project's own build when MODEL_OR_MLF is "
+        "a project directory)",
     )
     p.add_argument("--target", default="c", help="target to compile a model file for (default: c)")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML page (inline SVG)")
@@ -32,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tvmc_micro.analyze import format_report, load_model_entry, render_html, report
     from tvmc_micro.analyze_plot import require_matplotlib, write_png
+    from tvmc_micro.build_sizes import load_build_sizes, read_project_sizes
+    from tvmc_micro.errors import TvmcError
     from tvmc_micro.json_output import check_writable, write_json
 
     quiet = bool(getattr(args, "quiet", False))
@@ -45,8 +56,18 @@ def run(args: argparse.Namespace) -> int:
             check_writable(out)
     if args.png is not None:
         require_matplotlib()  # before a model is compiled: fail in a second, not after a minute
+    sizes, built_model = None, None
+    if args.build is not None:
+        sizes, built_model = load_build_sizes(args.build)
     model, what = load_model_entry(args.model, args.target, progress)
-    r = report(model, what)
+    if built_model is not None and built_model != model["name"]:
+        raise TvmcError(
+            f"--build {args.build} is a build of model {built_model!r}, not of {model['name']!r}",
+            "give the build of a project made from this model (tvmc micro create-project DIR MLF ...)",
+        )
+    if args.build is None and Path(args.model).is_dir():
+        sizes = read_project_sizes(Path(args.model))  # None until the project is built
+    r = report(model, what, sizes)
     print(format_report(r))
     if args.json is not None:
         write_json(args.json, r)

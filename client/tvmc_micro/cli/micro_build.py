@@ -21,6 +21,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "-f", "--force", action="store_true", help="remove the previous build/ first (clean build)"
     )
     add_project_option_arg(p)
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the image's sizes (`size` per section, text/data/bss, stack estimate) as JSON "
+        "(docs/json-output.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,10 +35,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
+    from tvmc_micro.build_sizes import build_document
+    from tvmc_micro.json_output import check_writable, write_json
     from tvmc_micro.project import check_is_project, launched, option_values, require_project
 
     check_template_dir(args.platform, args.template_dir)
     project_dir = require_project(args.project_dir)
+    if args.json is not None:
+        check_writable(args.json)  # before a build of minutes, not after
     options = option_values(args.project_option)
     with launched(project_dir, verbose=args.verbose) as (client, info):
         check_is_project(info, project_dir, args.platform)
@@ -41,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
         start = time.monotonic()
         print(f"building {info['platform_name']} project {project_dir} ...", file=sys.stderr)
         client.build(options)
-    print(
-        f"built in {time.monotonic() - start:.1f} s; next: tvmc micro flash {args.project_dir}",
-        file=sys.stderr,
-    )
+        platform = str(info["platform_name"])
+    elapsed = time.monotonic() - start
+    print(f"built in {elapsed:.1f} s; next: tvmc micro flash {args.project_dir}", file=sys.stderr)
+    if args.json is not None:
+        doc = build_document(project_dir, platform, elapsed)
+        write_json(args.json, doc)
+        for note in doc["notes"]:
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 
