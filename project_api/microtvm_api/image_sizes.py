@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from microtvm_api.commands import run_command
+from microtvm_api.errors import CommandFailedError
 
 SIZES_FILE = "build/sizes.json"
 # Sections `size -A` lists that are never loaded onto the device.
@@ -44,9 +45,16 @@ def measure(size_tool: str, image: Path, *, cwd: Path, package: str | None = Non
     """`size -B` and `size -A` of `image` (relative to `cwd`) as the sizes.json fields they give."""
     berkeley = run_command([size_tool, "-B", str(image)], cwd=cwd, package=package, echo_output=False)
     sysv = run_command([size_tool, "-A", str(image)], cwd=cwd, package=package, echo_output=False)
+    try:
+        totals = parse_berkeley(berkeley.output)
+    except ValueError as err:
+        raise CommandFailedError(
+            f"`{size_tool} -B {image}` printed no text/data/bss line: {berkeley.output[:200]!r}",
+            "check that the tool is binutils' size for this image's architecture",
+        ) from err
     return {
         "image": str(image),
         "size_tool": Path(size_tool).name,
-        "berkeley": parse_berkeley(berkeley.output),
+        "berkeley": totals,
         "sections": parse_sysv(sysv.output),
     }
