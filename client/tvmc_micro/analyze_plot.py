@@ -124,9 +124,7 @@ def write_png(r: Mapping[str, Any], path: str) -> None:
         for k in kinds_seen
     ]
     legend.append(
-        Line2D(
-            [], [], color="#e15759", linestyle="--", label=f"activation lower bound ({bound:,} B)"
-        )
+        Line2D([], [], color="#e15759", linestyle="--", label=f"activation lower bound ({bound:,} B)")
     )
     ax.legend(handles=legend, loc="upper right", fontsize=8, framealpha=0.95)
 
