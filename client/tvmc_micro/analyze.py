@@ -332,6 +332,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}td:nth-child(n+5){{
 <li>Flash: weights {t["weight_bytes"]:,} B</li>
 <li>RAM: arena {t["arena_bytes"]:,} B (activation lower bound {t["activation_lower_bound_bytes"]:,} B),
 I/O {t["io_bytes"]:,} B, state {t["state_bytes"]:,} B; total {t["ram_bytes"]:,} B</li>
+{"".join(f"<li>{html.escape(line)}</li>" for line in (_flash_lines(r) if r.get("build") else []))}
 </ul>
 <h2>Arena timeline</h2>
 <p>Each box is a tensor: horizontally the steps it is live over, vertically the bytes it occupies. Blue:

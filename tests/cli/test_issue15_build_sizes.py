@@ -77,7 +77,8 @@ def test_analyze_of_built_project_equals_size_and_metadata(
     kws_cortex_m: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     mlf, project, build_json = kws_cortex_m
-    r = _ok(tvmc("-q", "analyze", str(project), "--json", str(tmp_path / "a.json")))
+    page = tmp_path / "a.html"
+    r = _ok(tvmc("-q", "analyze", str(project), "--json", str(tmp_path / "a.json"), "--html", str(page)))
     doc = json.loads((tmp_path / "a.json").read_text())
     assert check(doc, SCHEMAS["analyze"]) == []
     b = doc["build"]
@@ -92,6 +93,7 @@ def test_analyze_of_built_project_equals_size_and_metadata(
     assert b["stack_estimate_bytes"] == built["stack"]["estimated_bytes"]
     assert f"flash: image {b['flash_bytes']:,} B" in r.stdout
     assert f"stack: about {b['stack_estimate_bytes']:,} B needed" in r.stdout
+    assert f"flash: image {b['flash_bytes']:,} B" in page.read_text()
     # The MLF with --build (the project directory or the build's JSON) says the same.
     for build in (str(project), str(build_json)):
         _ok(tvmc("-q", "analyze", str(mlf), "--build", build, "--json", str(tmp_path / "b.json")))
