@@ -41,12 +41,15 @@ def require_matplotlib() -> None:
 
 
 def _op_label(op: Mapping[str, Any]) -> str:
-    """Short x tick text: the first source op type (CONV_2D -> CONV_2D, Gemm) or the kernel's name."""
+    """Short x tick text: the source op types fused (Gemm+Relu), the first one and a `+` when they do not
+    fit in 20 characters, or the kernel's name when no source op matched."""
     srcs = op["source_ops"]
-    text = str(srcs[0]["type"]) if srcs else str(op["kernel"])
-    if len(srcs) > 1:
-        text += "+"
-    return text[:18]
+    if not srcs:
+        return str(op["kernel"])[:20]
+    joined = "+".join(str(s["type"]) for s in srcs)
+    if len(joined) <= 20:
+        return joined
+    return str(srcs[0]["type"])[:19] + "+"
 
 
 def _fmt_int(x: float, _pos: int | None = None) -> str:
@@ -89,11 +92,19 @@ def write_png(r: Mapping[str, Any], path: str) -> None:
     fig, (ax, ax_macs, ax_w) = plt.subplots(
         3, 1, figsize=(width_in, 10.5), dpi=DPI, sharex=True, height_ratios=[5, 1.6, 1.6]
     )
-    fig.suptitle(
+    title = (
         f"{r['model']['name']}: {t['macs']:,} MACs, weights {t['weight_bytes']:,} B, "
-        f"arena {t['arena_bytes']:,} B (activation lower bound {t['activation_lower_bound_bytes']:,} B)",
-        fontsize=12,
+        f"arena {t['arena_bytes']:,} B (activation lower bound {t['activation_lower_bound_bytes']:,} B)"
     )
+    b = r.get("build")
+    if b:  # a built project: the image's size and the stack estimate on a second line
+        stack = b["stack_estimate_bytes"]
+        title += (
+            f"\nimage flash {b['flash_bytes']:,} B (weights {b['weight_bytes']:,} B + code and other data "
+            f"{b['other_flash_bytes']:,} B), static RAM {b['static_ram_bytes']:,} B"
+            + (f", stack ≈ {stack:,} B" if stack is not None else "")
+        )
+    fig.suptitle(title, fontsize=12)
 
     # --- arena timeline: a tensor live over steps a..b is a box from a-0.5 to b+0.5 (centred on steps)
     min_h = arena * 0.006  # a 12-byte tensor in a 16 KB arena stays visible

@@ -78,7 +78,21 @@ def test_analyze_of_built_project_equals_size_and_metadata(
 ) -> None:
     mlf, project, build_json = kws_cortex_m
     page = tmp_path / "a.html"
-    r = _ok(tvmc("-q", "analyze", str(project), "--json", str(tmp_path / "a.json"), "--html", str(page)))
+    png = tmp_path / "a.png"
+    r = _ok(
+        tvmc(
+            "-q",
+            "analyze",
+            str(project),
+            "--json",
+            str(tmp_path / "a.json"),
+            "--html",
+            str(page),
+            "--png",
+            str(png),
+        )
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads((tmp_path / "a.json").read_text())
     assert check(doc, SCHEMAS["analyze"]) == []
     b = doc["build"]
