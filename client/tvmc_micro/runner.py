@@ -245,7 +245,9 @@ def run_on_device(
             hello = session.open()
             check_signature(hello, model["signature"], model["name"], str(project_dir))
             device = session.info()
-            counter = describe_counter(str(info["platform_name"]), project_dir, options, device.timer_hz)
+            counter = describe_counter(
+                str(info["platform_name"]), project_dir, options, device.timer_hz, device.timer_kind
+            )
             started = time.monotonic()
             for n, inputs in enumerate(batch):
                 set_inputs(session, inputs)

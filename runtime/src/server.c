@@ -198,7 +198,8 @@ static void do_info(tvmrt_server_t* server, uint8_t* out) {
   out[1] = (uint8_t)model->num_outputs;
   tvmrt_put_u16(out + 2, (uint16_t)model->num_ops);
   tvmrt_put_u32(out + 4, tvmrt_platform_timer_hz());
-  server->cached_len += 8u;
+  out[8] = tvmrt_platform_timer_kind();
+  server->cached_len += 9u;
 }
 
 static void do_tensor_info(tvmrt_server_t* server, uint8_t* out, const uint8_t* body, size_t len) {

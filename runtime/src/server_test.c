@@ -9,6 +9,7 @@
 
 #include "../test/testutil.h"
 #include "tvmrt/frame.h"
+#include "tvmrt/platform.h"
 #include "tvmrt/profiler.h"
 #include "tvmrt/protocol.h"
 #include "tvmrt/wire.h"
@@ -195,7 +196,8 @@ static void check_nack_and_log(void) {
         "LOG packet layout");
   /* The log went around the cache: a retried INFO still gets the INFO reply. */
   send_packet(p, make_request(p, TVMRT_MSG_INFO, 101));
-  CHECK(take_replies() == 1 && g_reply[0][0] == (TVMRT_MSG_INFO | TVMRT_REPLY_FLAG) && g_reply_len[0] == 12,
+  CHECK(take_replies() == 1 && g_reply[0][0] == (TVMRT_MSG_INFO | TVMRT_REPLY_FLAG) && g_reply_len[0] == 13 &&
+            g_reply[0][12] == TVMRT_TIMER_KIND_TIMER,
         "replay after LOG");
   /* A reply-type packet echoed back at the device is ignored, not executed. */
   send_packet(p, make_request(p, TVMRT_MSG_INFO | TVMRT_REPLY_FLAG, 102));

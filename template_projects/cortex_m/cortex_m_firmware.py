@@ -59,6 +59,7 @@ class Board:
     timer_clock_hz: int
     timer_irq: int | None
     semihosting: bool
+    clock_hz: int | None = None  # the real part's core clock (what DWT CYCCNT counts at)
 
 
 def _field(entry: Mapping[str, Any], key: str, board: str, kind: type | tuple[type, ...]) -> Any:
@@ -100,6 +101,7 @@ def parse_board(name: str, entry: Mapping[str, Any]) -> Board:
         timer_clock_hz=_field(timer, "clock_hz", f"{name}.timer", int),
         timer_irq=_field(timer, "irq", f"{name}.timer", (int, type(None))),
         semihosting=bool(entry.get("semihosting", False)),
+        clock_hz=_field(entry, "clock_hz", name, (int, type(None))) if "clock_hz" in entry else None,
     )
     if board.uart_type not in UART_DRIVERS:
         raise FirmwareError(
@@ -130,6 +132,10 @@ def load_boards(path: Path = BOARDS_YAML) -> dict[str, Board]:
     return {str(name): parse_board(str(name), entry) for name, entry in raw.items()}
 
 
+# Cores with a DWT whose CYCCNT may be implemented (Armv7-M and Armv8-M Mainline; not M0/M0+/M23).
+DWT_CPUS = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
+
+
 def board_config_header(board: Board, uart_baud: int) -> str:
     """board_config.h: the board's addresses and clocks as macros for the drivers and startup code."""
     lines = [
@@ -148,6 +154,12 @@ def board_config_header(board: Board, uart_baud: int) -> str:
         lines.append(f"#define BOARD_TIMER_BASE 0x{board.timer_base:08X}u")
     if board.timer_irq is not None:
         lines.append(f"#define BOARD_TIMER_IRQ {board.timer_irq}")
+    # The core's cycle counter: the firmware uses it when it counts (probed at run time; never under QEMU),
+    # which needs the core clock to report its rate.
+    has_dwt = board.cpu in DWT_CPUS and board.clock_hz is not None
+    lines.append(f"#define BOARD_HAS_DWT {1 if has_dwt else 0}")
+    if board.clock_hz is not None:
+        lines.append(f"#define BOARD_CORE_CLOCK_HZ {board.clock_hz}u")
     lines += ["#endif", ""]
     return "\n".join(lines)
 

@@ -7,6 +7,8 @@ runs, which the project knows (its platform, board and options):
   advances 2**S ns per executed instruction, so a count of ticks is an exact instruction count, up to the
   timer's resolution (``1e9 / 2**S / timer_hz`` instructions per tick). It is not time on any real part.
 - a real board whose counter runs at the core clock (Zephyr's cycle counter on Cortex-M): cycles.
+- firmware that says (INFO's timer_kind) it timed with the core's cycle counter: the cortex_m firmware
+  uses DWT CYCCNT when it finds it counting at run time, which it never does under QEMU (no DWT there).
 - the host (crt_host, Zephyr native_sim) and QEMU without icount: time (host wall clock or QEMU's
   virtual clock following it), with the noise of a general-purpose OS.
 
@@ -94,14 +96,34 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def describe_counter(platform: str, project_dir: Path, options: Mapping[str, Any], timer_hz: int) -> Counter:
-    """The counter of a project's device from its platform, saved options (board) and run options."""
+TIMER_KIND_CORE_CYCLES = 1  # INFO's timer_kind for the core's cycle counter (device/protocol.py)
+
+
+def cycle_counter(timer_hz: int, clock_hz: int | None) -> Counter:
+    """The firmware timed with the core's cycle counter (it found one that counts at run time)."""
+    return Counter(
+        "cycles",
+        1.0,
+        True,
+        f"the core's cycle counter (DWT CYCCNT; the firmware found it counting), {timer_hz:,} Hz",
+        timer_hz,
+        clock_hz,
+    )
+
+
+def describe_counter(
+    platform: str, project_dir: Path, options: Mapping[str, Any], timer_hz: int, timer_kind: int = 0
+) -> Counter:
+    """The counter of a project's device from its platform, saved options (board), run options and what
+    the firmware said its timer counts (INFO's timer_kind)."""
     from microtvm_api.options import load_options
 
     if timer_hz <= 0:
         raise ValueError(f"timer rate must be positive, got {timer_hz}")
     saved = load_options(project_dir)
     board = str(options.get("board") or saved.get("board") or "")
+    if timer_kind == TIMER_KIND_CORE_CYCLES and platform != "cortex_m":
+        return cycle_counter(timer_hz, None)
     if platform == "crt_host":
         return time_counter(timer_hz, "host monotonic clock (crt_host runs the model as a host process)")
     if platform == "cortex_m":
@@ -110,6 +132,8 @@ def describe_counter(platform: str, project_dir: Path, options: Mapping[str, Any
         entry = entry if isinstance(entry, dict) else {}
         clock = _int_or_none(entry.get("clock_hz"))
         machine = str(entry.get("qemu_machine") or board or "?")
+        if timer_kind == TIMER_KIND_CORE_CYCLES:
+            return cycle_counter(timer_hz, clock)
         icount = str(options.get("qemu_icount", saved.get("qemu_icount", True))).lower() not in ("false", "0")
         if icount:
             from microtvm_api.qemu import ICOUNT_ARGS

@@ -133,19 +133,29 @@ def parse_hello(body: bytes) -> HelloReply:
     return HelloReply(major, minor, host_nonce, device_nonce, max_request, max_reply, name, signature)
 
 
+# What the device's timer counts (INFO's timer_kind; runtime/include/tvmrt/platform.h).
+TIMER_KIND_TIMER = 0
+TIMER_KIND_CORE_CYCLES = 1
+
+
 @dataclass(frozen=True)
 class InfoReply:
     num_inputs: int
     num_outputs: int
     num_ops: int
     timer_hz: int
+    timer_kind: int = TIMER_KIND_TIMER
 
 
 def parse_info(body: bytes) -> InfoReply:
+    """INFO's reply; runtimes before timer_kind end after timer_hz (8 bytes: a plain timer)."""
     r = _Reader(body)
-    values = r.take("BBHI")
+    num_inputs, num_outputs, num_ops, timer_hz = r.take("BBHI")
+    kind = r.take("B")[0] if len(body) > 8 else TIMER_KIND_TIMER
     r.done()
-    return InfoReply(*values)
+    if kind not in (TIMER_KIND_TIMER, TIMER_KIND_CORE_CYCLES):
+        raise MalformedReply(f"INFO names an unknown timer kind {kind}")
+    return InfoReply(num_inputs, num_outputs, num_ops, timer_hz, kind)
 
 
 # DLPack (code, bits) -> numpy-style dtype names.

@@ -97,6 +97,7 @@ class DeviceInfo:
     inputs: tuple[P.TensorInfo, ...]
     outputs: tuple[P.TensorInfo, ...]
     op_names: tuple[str, ...]
+    timer_kind: int = P.TIMER_KIND_TIMER  # what the timer counts (INFO; docs/wire-protocol.md)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ class DeviceSession:
             inputs=inputs,
             outputs=outputs,
             op_names=ops,
+            timer_kind=info.timer_kind,
         )
         return self._info
 

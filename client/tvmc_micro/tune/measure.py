@@ -179,7 +179,9 @@ def _run_and_profile(
         hello = session.open()
         check_signature(hello, model["signature"], model["name"], str(project_dir))
         device = session.info()
-        counter = describe_counter(platform, project_dir, dict(spec.options), device.timer_hz)
+        counter = describe_counter(
+            platform, project_dir, dict(spec.options), device.timer_hz, device.timer_kind
+        )
         for index, data in enumerate(inputs):
             session.set_input(index, data)
         session.run()

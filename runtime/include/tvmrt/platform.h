@@ -32,6 +32,16 @@ uint64_t tvmrt_platform_timer_elapsed(void);
 /* Tick rate of tvmrt_platform_timer_elapsed(), in Hz. */
 uint32_t tvmrt_platform_timer_hz(void);
 
+/*
+ * Optional: what tvmrt_platform_timer_elapsed() counts, sent in INFO so the host can label its figures.
+ * A port that times with the core's cycle counter when it has one that counts (Cortex-M DWT CYCCNT)
+ * says TVMRT_TIMER_KIND_CORE_CYCLES, with timer_hz the core clock. The runtime ships a weak default
+ * (TVMRT_TIMER_KIND_TIMER: a timer ticking at timer_hz).
+ */
+#define TVMRT_TIMER_KIND_TIMER 0u
+#define TVMRT_TIMER_KIND_CORE_CYCLES 1u
+uint8_t tvmrt_platform_timer_kind(void);
+
 /* Unrecoverable failure: stop (or reboot) with `code`. Never returns. */
 TVMRT_NORETURN void tvmrt_platform_abort(int32_t code);
 

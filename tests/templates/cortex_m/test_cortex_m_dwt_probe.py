@@ -1,8 +1,9 @@
 """Does QEMU's Cortex-M model count cycles? A bare probe built here for every emulated board enables the
 DWT cycle counter (DEMCR.TRCENA, DWT_CTRL.CYCCNTENA), runs a loop, and prints DWT_CTRL and CYCCNT through
-semihosting. QEMU 7.2 implements no DWT: the registers read as zero and CYCCNT does not count, which is why
-the cortex_m template's timing uses the board timer under -icount and reports instructions (docs/timing.md).
-If a QEMU release starts counting, this test fails and the counter labels must be revisited."""
+semihosting. QEMU 7.2 implements no DWT: the registers read as zero and CYCCNT does not count, so the
+cortex_m firmware's run-time probe falls back to the board timer and `tvmc run` reports instructions under
+-icount (docs/timing.md). If a QEMU release starts counting, this test fails and the labels must be
+revisited. The firmware's own fallback is checked through `tvmc run` on KWS."""
 
 from __future__ import annotations
 
