@@ -89,3 +89,24 @@ def test_old_and_broken_sizes_json(tmp_path: Path) -> None:
     sizes.write_text("{half")
     with pytest.raises(TvmcError, match="cannot read"):
         read_project_sizes(tmp_path)
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", "analyze", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_analyze_of_a_broken_project(tmp_path: Path) -> None:
+    from microtvm_api.mlf_metadata import MAX_METADATA_BYTES
+
+    meta = tmp_path / "model" / "metadata.json"
+    meta.parent.mkdir()
+    meta.write_text("{not json")
+    r = _analyze(str(tmp_path))
+    assert r.returncode == 2 and "metadata.json" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    meta.write_text(" " * (MAX_METADATA_BYTES + 1))
+    r = _analyze(str(tmp_path))
+    assert r.returncode == 2 and f"larger than {MAX_METADATA_BYTES} bytes" in r.stderr, r.stderr
