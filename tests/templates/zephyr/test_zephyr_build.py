@@ -160,11 +160,12 @@ def test_standalone_on_qemu_cortex_m3_prints_the_host_driven_outputs(
         np.testing.assert_array_equal(got, want[out["name"]], err_msg=f"{key} standalone {out['name']}")
 
 
-def test_mlperftiny_on_qemu_cortex_m3_answers_the_runner_with_the_host_driven_outputs(
-    work: Path, models_dir: Path
+@pytest.mark.parametrize("board", ["qemu_cortex_m3", "native_sim"])
+def test_mlperftiny_answers_the_runner_with_the_host_driven_outputs(
+    board: str, work: Path, models_dir: Path
 ) -> None:
-    """scripts/mlperftiny_runner.py (the MLPerf Tiny runner's commands) boots the flashed project itself."""
-    board = "qemu_cortex_m3"
+    """scripts/mlperftiny_runner.py (the MLPerf Tiny runner's commands) boots the flashed project itself
+    (QEMU: interrupt-driven UART reception; native_sim: polled)."""
     mlf, inputs = compiled("kws", work, models_dir)
     want = host_driven_outputs("kws", board, work, models_dir)
     project = work / f"kws_{board}_mlperftiny"
