@@ -5,8 +5,9 @@ commands terminated by `%` over the UART, answers read line by line up to `m-rea
     PYTHONPATH=client:project_api python3 scripts/mlperftiny_runner.py PROJECT_DIR -i in.npz
     python3 scripts/mlperftiny_runner.py PROJECT_DIR -i in.npz --port /dev/ttyACM0 --baud 115200
 
-With only PROJECT_DIR (a flashed cortex_m project) it boots the image under QEMU with the UART on a pty and
-talks to that pty through pyserial; with --port it opens a real board's serial port. The steps: `name`,
+With only PROJECT_DIR (a flashed cortex_m project, or a zephyr project for an emulated board: QEMU or
+native_sim) it boots the image in its emulator with the UART on a pty and talks to that pty through pyserial;
+with --port it opens a real board's serial port. The steps: `name`,
 `profile`, `db load N`, `db HEX` in chunks of 31 bytes (the runner's), `infer N W`, and the results. The
 input comes from an .npz checked and converted as `tvmc run -i` does (the project's model/metadata.json),
 or raw bytes (--raw FILE). Prints a JSON summary: the device's name, profile and model id, the dequantized
@@ -210,14 +211,12 @@ def outputs_from_raw(raw: bytes, outputs_meta: Sequence[dict[str, Any]]) -> dict
     return arrays
 
 
-class QemuStream:
-    """microtvm_api's QEMU transport (pyserial on QEMU's UART pty) as a ByteStream: a read that times out
-    returns no bytes instead of raising."""
+class TransportStream:
+    """A microtvm_api transport (an emulator's UART pty) as a ByteStream: a read that times out returns no
+    bytes instead of raising."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path) -> None:
-        from microtvm_api.qemu import QemuTransport
-
-        self._transport = QemuTransport(argv, log_path)
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
 
     def read(self, n: int, timeout_sec: float | None) -> bytes:
         from microtvm_api.errors import IoTimeoutError
@@ -247,7 +246,53 @@ def start_qemu(project_dir: Path) -> ByteStream:
         raise SystemExit(f"error: {project_dir} has not been flashed: run tvmc micro build and flash first")
     image = project_dir / "build" / json.loads(flashed.read_text())["image"]
     argv = qemu_argv(board["qemu_machine"], image, semihosting=bool(board.get("semihosting")))
-    return QemuStream(argv, project_dir / "build" / "mlperftiny_qemu.log")
+    from microtvm_api.qemu import QemuTransport
+
+    return TransportStream(QemuTransport(argv, project_dir / "build" / "mlperftiny_qemu.log"))
+
+
+def start_zephyr_emulator(project_dir: Path) -> ByteStream:
+    """Boot a flashed zephyr project's image in its emulator (QEMU, or the native_sim executable) with the
+    console UART on a pty, the way the project's own server boots it for `tvmc run`."""
+    options = json.loads((project_dir / "project_options.json").read_text())
+    record = project_dir / "flashed" / "flash.json"
+    if not record.is_file():
+        raise SystemExit(f"error: {project_dir} has not been flashed: run tvmc micro build and flash first")
+    # The project carries the template's helpers (its server imports them the same way).
+    sys.path.insert(0, str(project_dir))
+    from zephyr_boards import load_boards
+    from zephyr_io import Tools
+    from zephyr_project import emulator_argv
+
+    board = load_boards(project_dir / "boards.yaml").get(options["board"])
+    if board.transport not in ("qemu", "native"):
+        raise SystemExit(
+            f"error: {board.name} is a real board, not an emulator: pass its serial port with --port DEV"
+        )
+    image = project_dir / "flashed" / json.loads(record.read_text())["image"]
+    log = project_dir / "flashed" / "mlperftiny.log"
+    return TransportStream(Tools().start_emulator(board.transport, emulator_argv(board, image), log))
+
+
+def start_project(project_dir: Path) -> ByteStream:
+    """Boot a flashed project of either template in its emulator: cortex_m (build/flashed.json) or zephyr
+    (flashed/flash.json)."""
+    saved = project_dir / "project_options.json"
+    kind = json.loads(saved.read_text()).get("project_type", "host_driven") if saved.is_file() else None
+    if kind is not None and kind != "mlperftiny":
+        # Its firmware speaks the RPC protocol or prints once at boot: the commands would only time out.
+        raise SystemExit(
+            f"error: {project_dir} is a {kind} project, not mlperftiny: create one with "
+            "--project-option project_type=mlperftiny --project-option mlperftiny_model=ID"
+        )
+    if (project_dir / "zephyr_boards.py").is_file():
+        return start_zephyr_emulator(project_dir)
+    if (project_dir / "boards.yaml").is_file():
+        return start_qemu(project_dir)
+    raise SystemExit(
+        f"error: {project_dir} is not a cortex_m or zephyr project (no boards.yaml): give the project "
+        "directory tvmc micro create-project made, or a board's serial port with --port DEV"
+    )
 
 
 def input_bytes(project_dir: Path, npz: str | None, raw: str | None) -> tuple[bytes, dict[str, Any]]:
@@ -268,7 +313,9 @@ def input_bytes(project_dir: Path, npz: str | None, raw: str | None) -> tuple[by
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "project_dir", type=Path, help="a flashed mlperftiny project (its model/metadata.json)"
+        "project_dir",
+        type=Path,
+        help="a flashed mlperftiny project, cortex_m or zephyr (its model/metadata.json)",
     )
     parser.add_argument("-i", "--input", help=".npz of the model's inputs")
     parser.add_argument("--raw", help="a file of the input bytes as the device takes them")
@@ -280,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--echo", action="store_true", help="show every line sent and received")
     args = parser.parse_args(argv)
     data, model = input_bytes(args.project_dir, args.input, args.raw)
-    stream = SerialStream(args.port, args.baud) if args.port else start_qemu(args.project_dir)
+    stream = SerialStream(args.port, args.baud) if args.port else start_project(args.project_dir)
     try:
         dut = Dut(stream, echo=args.echo)
         dut.drain()

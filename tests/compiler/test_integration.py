@@ -169,6 +169,10 @@ def test_every_c_file_of_the_tar_builds_as_an_ide_would(compiled_mlf: MlfCache, 
     includes = ["-Icodegen/host/include", "-Iruntime/include"]
     flags = ["-std=c99", "-O1", "-Wall", "-Werror", "-Wno-unused-function"]
     subprocess.run(["cc", *flags, *includes, *every_c, "-lm", "-o", "app"], cwd=mlf, check=True, timeout=300)
+    # and that program runs the model: the README example's outputs, as TFLite Micro computes them
+    ran = subprocess.run([str(mlf / "app")], capture_output=True, text=True, check=True, timeout=60)
+    meta = json.loads((mlf / "metadata.json").read_text())["models"][0]
+    assert np.float32([float(v) for v in ran.stdout.split()]).tolist() == _real_zero_expected(meta)
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip(
             "arm-none-eabi-gcc is not installed (scripts/setup.sh installs it as root); host part passed"

@@ -92,7 +92,7 @@ def readme(model: Mapping[str, Any], toolchain: Toolchain, has_library: bool) ->
             )
         return "\n".join(rows)
 
-    bare_metal = _bare_metal_note(toolchain)
+    bare_metal = _bare_metal_section(name, toolchain, has_library)
     in_arena = model.get("io_buffers", "separate") == "arena"
     example = _c_example(name, ins, outs, in_arena)
     library = (
@@ -145,9 +145,11 @@ Compile every `.c` under `{SOURCE_DIR}/` with your program (the exact flags used
 In CMake, `include(tvmgen_{name}.cmake)` then add `${{TVMGEN_{name.upper()}_SOURCES}}` to your target
 and `${{TVMGEN_{name.upper()}_INCLUDE_DIRS}}` to its include directories; in a Makefile,
 `include tvmgen_{name}.mk` gives `TVMGEN_{name.upper()}_SOURCES` and `TVMGEN_{name.upper()}_CFLAGS`.
-In an IDE, add the two folders.
-Link with the maths library (`-lm`). Float kernels turn off FMA contraction themselves.{bare_metal}
-{library}
+In an IDE, add the two folders. An IDE that compiles every `.c` of the folder also compiles `runtime/`
+(tvmc-micro's RPC server, which the model does not call): add `runtime/include` to the include path too
+(`-Iruntime/include`) and link with `-Wl,--gc-sections`, which leaves it out of the image.
+Link with the maths library (`-lm`). Float kernels turn off FMA contraction themselves.
+{library}{bare_metal}
 ## Calling the model
 
 ```c
@@ -234,13 +236,56 @@ def _calling_note(name: str, up: str, in_arena: bool) -> str:
     return textwrap.fill(text, width=108, break_on_hyphens=False, break_long_words=False)
 
 
-def _bare_metal_note(toolchain: Toolchain) -> str:
+def _bare_metal_section(name: str, toolchain: Toolchain, has_library: bool) -> str:
+    """For Cortex-M targets: a whole firmware link (startup code, linker script, semihosting console), and
+    what the startup code must do for the model (the FPU of a hard-float ABI)."""
     if toolchain.cc != "arm-none-eabi-gcc":
         return ""
-    return (
-        "\nFor a microcontroller this is the compile step of your firmware's build: your startup code,"
-        "\nlinker script and `--specs` (e.g. `--specs=nano.specs`) come on top, as for any other source."
+    arch = " ".join(toolchain.arch_flags)
+    # Semihosting (rdimon) gives printf without a UART driver, on a debugger or QEMU -semihosting; nano's
+    # printf leaves out floating point unless _printf_float is pulled in (the C example prints floats).
+    link = (
+        "-T board.ld -nostartfiles --specs=nano.specs --specs=rdimon.specs -u _printf_float "
+        "-Wl,--gc-sections -lm -o app.elf"
     )
+    from_library = (
+        f"""
+or, from the prebuilt library:
+
+```sh
+{toolchain.cc} {arch} -std=c99 -O2 -I{INCLUDE_DIR} main.c startup.c -Llib -l{name} {link}
+```
+"""
+        if has_library
+        else ""
+    )
+    fpu = (
+        """
+- The model is built for the hard-float ABI: your startup code must turn the FPU on before `main`
+  (any float instruction faults until then): `*(volatile uint32_t*)0xE000ED88 |= 0xFu << 20;` (CPACR,
+  coprocessors 10 and 11), then `__asm__ volatile("dsb"); __asm__ volatile("isb");`. A firmware
+  linking this model must use the same `-mfloat-abi` and `-mfpu`."""
+        if "-mfloat-abi=hard" in toolchain.arch_flags
+        else ""
+    )
+    return f"""
+### A bare-metal firmware (Cortex-M)
+
+The model needs no heap and no initialised RAM: the weights are `const` (`.rodata`, flash) and the arena
+(and the state, if any) are zero-initialised static arrays (`.bss`). Your firmware brings the rest: the
+startup code (vector table, `.data` copy, `.bss` clear, then `main`) in `startup.c` and your board's
+memory map in the linker script `board.ld`. A complete link, printing with newlib over semihosting (to the
+debugger's console, or QEMU's with `-semihosting-config enable=on,target=native`):
+
+```sh
+{toolchain.cc} {arch} -std=c99 -O2 -I{INCLUDE_DIR} main.c startup.c {SOURCE_DIR}/*.c {link}
+```
+{from_library}{fpu}
+- With `-nostartfiles` (your startup code replaces newlib's), call `initialise_monitor_handles()` before
+  the first `printf`; `exit(status)` then ends a QEMU run with that status. On a board without a debugger
+  link `--specs=nosys.specs` instead of `rdimon.specs` and write `_write()` for your UART.
+- `-u _printf_float`: newlib-nano's `printf` prints floating point only with it (the example below does).
+"""
 
 
 def cmake_fragment(name: str, sources: Sequence[str]) -> str:

@@ -340,7 +340,9 @@ def test_tiny_model_in_every_project_type(tiny_mlf: Path, tmp_path: Path) -> Non
     mlperf = _project(tiny_mlf, tmp_path / "mp", project_type="mlperftiny", mlperftiny_model="ad01")
     with pytest.raises(NotImplementedInTemplateError, match="MLPerf Tiny"):
         mlperf.open_transport({"qemu_icount": True})
-    stream = runner.start_qemu(mlperf.project_dir)
+    with pytest.raises(SystemExit, match="is a standalone project, not mlperftiny"):
+        runner.start_project(standalone.project_dir)
+    stream = runner.start_project(mlperf.project_dir)  # as the script's main boots it
     try:
         dut = runner.Dut(stream)
         dut.drain()

@@ -95,6 +95,19 @@ def run_project(
 
 
 _CRT: dict[str, dict[str, np.ndarray]] = {}
+_HOST_DRIVEN: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+
+def host_driven_outputs(key: str, board: str, work: Path, models_dir: Path) -> dict[str, np.ndarray]:
+    """`tvmc run` on the host_driven Zephyr firmware (built once per model and board)."""
+    if (key, board) not in _HOST_DRIVEN:
+        mlf, inputs = compiled(key, work, models_dir)
+        started = time.monotonic()
+        project = work / f"{key}_{board}"
+        got = run_project(project, mlf, "zephyr", inputs, f"board={board}", f"west_cmd={WEST_CMD}")
+        print(f"{key} on {board}: create+build+flash+run {time.monotonic() - started:.1f} s")
+        _HOST_DRIVEN[(key, board)] = got
+    return _HOST_DRIVEN[(key, board)]
 
 
 @pytest.mark.parametrize("board", ["qemu_cortex_m3", "native_sim"])
@@ -103,10 +116,82 @@ def test_model_on_zephyr_equals_crt_host(key: str, board: str, work: Path, model
     mlf, inputs = compiled(key, work, models_dir)
     if key not in _CRT:
         _CRT[key] = run_project(work / f"crt_{key}", mlf, "crt_host", inputs)
-    started = time.monotonic()
-    project = work / f"{key}_{board}"
-    got = run_project(project, mlf, "zephyr", inputs, f"board={board}", f"west_cmd={WEST_CMD}")
-    print(f"{key} on {board}: create+build+flash+run {time.monotonic() - started:.1f} s")
+    got = host_driven_outputs(key, board, work, models_dir)
     assert got.keys() == _CRT[key].keys()
     for name, expected in _CRT[key].items():
         np.testing.assert_array_equal(got[name], expected, err_msg=f"{key} output {name} on {board}")
+
+
+# ---- project_type standalone and mlperftiny: the same outputs as host_driven -----------------------------
+
+
+def create_build_flash(project: Path, mlf: Path, *options: str) -> str:
+    flags = [arg for option in (f"west_cmd={WEST_CMD}", *options) for arg in ("--project-option", option)]
+    tvmc("micro", "create-project", str(project), str(mlf), "zephyr", *flags)
+    tvmc("micro", "build", str(project))
+    return tvmc_stderr("micro", "flash", str(project))
+
+
+def tvmc_stderr(*args: str) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=900
+    )
+    assert r.returncode == 0, f"tvmc {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-4000:]}"
+    return r.stderr
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_standalone_on_qemu_cortex_m3_prints_the_host_driven_outputs(
+    key: str, work: Path, models_dir: Path
+) -> None:
+    """sine: float32 outputs, printed as their bits; KWS: int8."""
+    board = "qemu_cortex_m3"
+    mlf, inputs = compiled(key, work, models_dir)
+    want = host_driven_outputs(key, board, work, models_dir)
+    project = work / f"{key}_{board}_standalone"
+    printed = create_build_flash(project, mlf, f"board={board}", "project_type=standalone", f"input={inputs}")
+    assert "tvmc-standalone-end status=0" in printed
+    report = json.loads((project / "flashed" / "standalone_output.json").read_text())
+    metadata = json.loads((project / "model" / "metadata.json").read_text())["models"][0]
+    assert report["status"] == 0 and report["signature"] == metadata["signature"] and report["ticks"] > 0
+    assert [o["name"] for o in report["outputs"]] == list(want)
+    for out in report["outputs"]:
+        got = np.array(out["values"], out["dtype"]).reshape(out["shape"])
+        np.testing.assert_array_equal(got, want[out["name"]], err_msg=f"{key} standalone {out['name']}")
+
+
+@pytest.mark.parametrize("board", ["qemu_cortex_m3", "native_sim"])
+def test_mlperftiny_answers_the_runner_with_the_host_driven_outputs(
+    board: str, work: Path, models_dir: Path
+) -> None:
+    """scripts/mlperftiny_runner.py (the MLPerf Tiny runner's commands) boots the flashed project itself
+    (QEMU: interrupt-driven UART reception; native_sim: polled)."""
+    mlf, inputs = compiled("kws", work, models_dir)
+    want = host_driven_outputs("kws", board, work, models_dir)
+    project = work / f"kws_{board}_mlperftiny"
+    flashed = create_build_flash(
+        project, mlf, f"board={board}", "project_type=mlperftiny", "mlperftiny_model=kws01"
+    )
+    assert "next: python3 scripts/mlperftiny_runner.py" in flashed
+    runner = Path(__file__).resolve().parents[3] / "scripts" / "mlperftiny_runner.py"
+    out = work / "kws_mlperftiny_out.npz"
+    r = subprocess.run(
+        [sys.executable, str(runner), str(project), "-i", str(inputs), "-n", "2", "-w", "1", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    metadata = json.loads((project / "model" / "metadata.json").read_text())["models"][0]
+    assert (result["name"], result["model"], result["tvmc_model"]) == ("tvmc-micro", "kws01", "kws_ref_model")
+    assert result["tvmc_signature"] == metadata["signature"] and result["elapsed_us"] > 0
+    with np.load(out) as got:
+        assert list(got.files) == list(want)
+        for name, expected in want.items():
+            np.testing.assert_array_equal(got[name], expected, err_msg=f"mlperftiny output {name}")
+    (spec,) = metadata["outputs"]
+    quant = spec["quantization"]
+    expected = want[spec["name"]].reshape(-1).astype(np.float32)
+    dequantized = (expected - np.float32(quant["zero_point"])) * np.float32(quant["scale"])
+    np.testing.assert_array_equal(np.array(result["results"], np.float32), dequantized)

@@ -179,3 +179,34 @@ def test_mlperftiny_project_refuses_the_rpc_transport(tiny: Path, tmp_path: Path
     assert handler.tools.calls == []  # flashing an mlperftiny image runs nothing
     with pytest.raises(NotImplementedInTemplateError, match="mlperftiny"):
         call(handler, "open_transport")
+
+
+# ---- scripts/mlperftiny_runner.py on a zephyr project: what it refuses before booting anything --------
+
+
+def _runner() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
+    import mlperftiny_runner
+
+    return mlperftiny_runner
+
+
+def test_runner_refuses_a_zephyr_project_it_cannot_boot(tiny: Path, inputs: Path, tmp_path: Path) -> None:
+    runner = _runner()
+    mlperf = dict(project_type="mlperftiny", mlperftiny_model="kws01")
+    generate(tiny, tmp_path / "unflashed", board="qemu_cortex_m3", **mlperf)
+    with pytest.raises(SystemExit, match="has not been flashed: run tvmc micro build and flash first"):
+        runner.start_project(tmp_path / "unflashed")
+    board = generate(tiny, tmp_path / "board", board="nucleo_l4r5zi", **mlperf)
+    (board.project_dir / "flashed").mkdir()
+    (board.project_dir / "flashed" / "flash.json").write_text('{"image": "zephyr.elf"}')
+    with pytest.raises(SystemExit, match=r"nucleo_l4r5zi is a real board.*--port DEV"):
+        runner.start_project(tmp_path / "board")
+    generate(tiny, tmp_path / "host", board="qemu_cortex_m3")
+    with pytest.raises(SystemExit, match="is a host_driven project, not mlperftiny"):
+        runner.start_project(tmp_path / "host")
+    generate(tiny, tmp_path / "sa", board="qemu_cortex_m3", project_type="standalone", input=str(inputs))
+    with pytest.raises(SystemExit, match="is a standalone project, not mlperftiny"):
+        runner.start_project(tmp_path / "sa")
+    with pytest.raises(SystemExit, match="is not a cortex_m or zephyr project"):
+        runner.start_project(tmp_path)
