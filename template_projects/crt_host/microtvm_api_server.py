@@ -11,7 +11,6 @@ transport.
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any
 
 from microtvm_api.commands import run_command
 from microtvm_api.errors import NotImplementedInTemplateError, ServerError, TransportClosedError
-from microtvm_api.image_sizes import SIZES_FILE, measure
+from microtvm_api.image_sizes import write_sizes
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
 from microtvm_api.options import ProjectOption, save_options
 from microtvm_api.server import TransportTimeouts, main
@@ -132,13 +131,7 @@ class CrtHostHandler(TemplateHandler):
     def _write_sizes(self) -> None:
         """build/sizes.json from binutils' `size` (a host program: sections only, no board, no stack
         estimate); without `size` on PATH the build still succeeds and says why there are no sizes."""
-        target = self.project_dir / SIZES_FILE
-        target.unlink(missing_ok=True)  # never leave the previous build's figures beside this image
-        if shutil.which("size") is None:
-            print("note: `size` (binutils) not found: no build/sizes.json", file=sys.stderr)
-            return
-        sizes = measure("size", Path("build") / "firmware", cwd=self.project_dir, package="binutils")
-        target.write_text(json.dumps(sizes, indent=2) + "\n", encoding="utf-8")
+        write_sizes("size", Path("build") / "firmware", project_dir=self.project_dir, package="binutils")
 
     def flash(self, options: Mapping[str, Any]) -> None:
         image = self._project_path(

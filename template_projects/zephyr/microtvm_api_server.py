@@ -23,6 +23,7 @@ from microtvm_api.errors import (
     ToolNotFoundError,
     TransportClosedError,
 )
+from microtvm_api.image_sizes import write_sizes
 from microtvm_api.mlf_metadata import load_metadata
 from microtvm_api.new_project import MODEL_DIR, TemplateHandler, new_project
 from microtvm_api.options import ProjectOption, save_options
@@ -169,6 +170,11 @@ class ZephyrHandler(TemplateHandler):
         argv = [*west, "build", "-b", board.name, "-d", build_dir, "--pristine", "auto", project]
         argv += ["--", *cmake_args] if cmake_args else []
         self.tools.run(argv, cwd=self.project_dir, env=env)
+        # The size tool of the toolchain that built the image (the Zephyr SDK's own binutils are not on
+        # PATH: such a build says so and writes no sizes).
+        size_tool = "size" if board.toolchain == "host" else "arm-none-eabi-size"
+        write_sizes(size_tool, Path(BUILD_DIR) / "zephyr" / "zephyr.elf", project_dir=self.project_dir,
+                    package="binutils" if size_tool == "size" else "binutils-arm-none-eabi")
 
     def flash(self, options: Mapping[str, Any]) -> None:
         self._require_project("flash")

@@ -122,6 +122,21 @@ def test_model_on_zephyr_equals_crt_host(key: str, board: str, work: Path, model
         np.testing.assert_array_equal(got[name], expected, err_msg=f"{key} output {name} on {board}")
 
 
+@pytest.mark.parametrize("board", ["qemu_cortex_m3", "native_sim"])
+def test_build_json_reports_what_size_says(board: str, work: Path, models_dir: Path) -> None:
+    """`tvmc micro build --json` on a Zephyr build gives the Berkeley figures binutils' size prints."""
+    key = next(iter(MODELS))
+    host_driven_outputs(key, board, work, models_dir)  # builds the project once
+    project = work / f"{key}_{board}"
+    report = work / f"{key}_{board}_build.json"
+    tvmc("micro", "build", str(project), "--json", str(report))
+    sizes = json.loads(report.read_text())["sizes"]
+    tool = "size" if board == "native_sim" else "arm-none-eabi-size"
+    out = subprocess.run([tool, "-B", "build/zephyr/zephyr.elf"], cwd=project, capture_output=True,
+                         text=True, check=True).stdout.split("\n")[1].split()
+    assert sizes["berkeley"] == dict(zip(("text", "data", "bss", "dec"), map(int, out[:4]), strict=True))
+
+
 # ---- project_type standalone and mlperftiny: the same outputs as host_driven -----------------------------
 
 
