@@ -14,7 +14,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -185,27 +185,24 @@ def tune(
     say(_progress(states, 0, settings.trials, base.unit, started, None))
 
     rounds = 0
+    submitted = 0
+    # Keep `parallel` candidate firmwares in flight: a new one is proposed and compiled as soon as any
+    # measurement returns (so compiling overlaps the other workers' measurements).
     with ThreadPoolExecutor(max_workers=parallel) as pool:
+        in_flight: dict[Future[Measurement], dict[str, dict[str, int]]] = {}
         while True:
-            batch: list[tuple[dict[str, dict[str, int]], Future[Measurement]]] = []
-            for _ in range(parallel):
-                proposal = {}
-                for key, st in states.items():
-                    if st.trials + len(st.pending) >= settings.trials:
-                        continue
-                    if settings.early_stopping is not None and st.since_best >= settings.early_stopping:
-                        continue
-                    config = st.propose(rng)
-                    if config is not None:
-                        proposal[key] = config
-                        st.pending.add(config_id(config))
+            while len(in_flight) < parallel:
+                proposal = _propose(states, settings, rng)
                 if not proposal:
                     break
-                mlf = _compile(settings, proposal, workdir / f"candidate{rounds + len(batch)}.tar")
-                batch.append((proposal, pool.submit(measurer.measure, mlf, inputs)))
-            if not batch:
+                mlf = _compile(settings, proposal, workdir / f"candidate{submitted}.tar")
+                submitted += 1
+                in_flight[pool.submit(measurer.measure, mlf, inputs)] = proposal
+            if not in_flight:
                 break
-            for proposal, fut in batch:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in done:
+                proposal = in_flight.pop(fut)
                 rounds += 1
                 try:
                     m = fut.result()
@@ -241,6 +238,23 @@ def tune(
         if b is not None:
             best[key] = (b[0], b[1], st.baseline)
     return TuneSummary(rounds, written, sum(base_costs.values()), base.unit, best)
+
+
+def _propose(
+    states: Mapping[str, TaskState], settings: TuneSettings, rng: random.Random
+) -> dict[str, dict[str, int]]:
+    """One candidate set: a config for every task that still has trials (and patience) left."""
+    proposal = {}
+    for key, st in states.items():
+        if st.trials + len(st.pending) >= settings.trials:
+            continue
+        if settings.early_stopping is not None and st.since_best >= settings.early_stopping:
+            continue
+        config = st.propose(rng)
+        if config is not None:
+            proposal[key] = config
+            st.pending.add(config_id(config))
+    return proposal
 
 
 def _tvm_version() -> str:
