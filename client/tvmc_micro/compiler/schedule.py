@@ -309,7 +309,7 @@ def tuning_space(func: tirx.PrimFunc) -> tuple[dict[str, list[int]], dict[str, i
             continue
         space: dict[str, list[int]] = {}
         default: dict[str, int] = {}
-        geometry = _tile_geometry(sch, b)
+        geometry = _tile_geometry(sch, b, tuned=True)
         if geometry is not None:
             _, ext_c, pix, ext_p = geometry
             space["tile_f"] = _divisors(ext_c, TUNE_TILE_F)
@@ -368,7 +368,9 @@ def _uses(expr: Any, var: Any) -> bool:
     return any(v.same_as(var) for v in tirx.analysis.undefined_vars(expr))
 
 
-def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int] | None:
+def _tile_geometry(
+    sch: s_tir.Schedule, block: SBlockRV, tuned: bool = False
+) -> tuple[int, int, int, int] | None:
     """(channel axis, its extent, pixel axis or -1, its extent or 1) for a float reduction worth tiling;
     None otherwise.
 
@@ -376,7 +378,10 @@ def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int,
     channel axis is the innermost spatial axis some operand does not depend on (the input of a conv or
     matmul: reused across output channels) and another does (the weights); the pixel axis, the spatial
     axis just outside it, must likewise leave some operand (the weights) independent of it. Depthwise
-    convolutions read their input per channel: no reuse, no tiling (they are fast as they are).
+    convolutions read their input per channel: no reuse, no hand-set tiling. With `tuned` (a tuning
+    config asks) they qualify when their pixel axis has reuse (the weights): a tile of G pixels x F
+    channels then loads each weight once for G pixels and tests the padding once per tile (the pad is
+    placed per tile), a knob the search may try.
     """
     blk = sch.get(block)
     if len(blk.writes) != 1 or str(_source(blk.writes[0]).dtype) != "float32":
@@ -411,9 +416,13 @@ def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int,
         return any(u) and not all(u)
 
     chan = next((a for a in range(nsp - 1, -1, -1) if extents[a] > 1), None)
-    if chan is None or not reuse(chan):
+    if chan is None:
         return None
     pix = chan - 1
+    if not reuse(chan):
+        if tuned and pix >= 0 and extents[pix] > 1 and reuse(pix):
+            return chan, extents[chan], pix, extents[pix]
+        return None
     if pix >= 0 and extents[pix] > 1 and reuse(pix):
         return chan, extents[chan], pix, extents[pix]
     return chan, extents[chan], -1, 1
@@ -425,10 +434,15 @@ def _tile_axes(
     """(channel axis, F, pixel axis or -1, G) for the reduction `block`: the hand-set choice (the
     largest tile of _TILE_WITH_PIXELS or _TILE_CHANNELS_ONLY that divides the extents), or the tile
     `config` names (tile_f x tile_g; 1 x 1 means no register tiling). None: no tiling."""
-    geometry = _tile_geometry(sch, block)
+    geometry = _tile_geometry(sch, block, tuned=config is not None and "tile_f" in config)
     if geometry is None:
         return None
     chan, ext_c, pix, ext_p = geometry
+    if config is not None and _tile_geometry(sch, block) is None:  # tiled only as a config asks (depthwise)
+        f, g = int(config["tile_f"]), int(config.get("tile_g", 1))
+        if f < 1 or g < 1 or f * g == 1 or ext_c % f or ext_p % g:
+            return None
+        return chan, f, (pix if g > 1 else -1), g
     if config is not None and "tile_f" in config:
         f, g = int(config["tile_f"]), int(config.get("tile_g", 1))
         if f * g == 1:
