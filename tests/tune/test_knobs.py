@@ -113,3 +113,19 @@ def test_float_depthwise_tile_knob() -> None:
     assert tvm_ffi.structural_equal(plain, same)
     tiled = schedule_primfunc(func, {"tile_f": 4, "tile_g": 2})
     assert REGISTER_TILES_ATTR in (tiled.attrs or {}), fn
+    assert space.get("pad_whole") == [0, 1] and 3 in space.get("unroll_k", []), space
+    # pad_whole: the padding stays a block of its own, computed whole (not inlined as bounds checks).
+    assert not _blocks(tiled, "pad")
+    whole = schedule_primfunc(func, {"tile_f": 4, "tile_g": 2, "pad_whole": 1, "unroll_k": 3})
+    assert _blocks(whole, "pad") and REGISTER_TILES_ATTR in (whole.attrs or {})
+    assert whole.script().count("if_then_else") == 1, (
+        "a bounds check is left in the taps (only the pad has one)"
+    )
+
+
+def _blocks(func: object, prefix: str) -> list[str]:
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    names = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
+    return [n for n in names if n.startswith(prefix)]
