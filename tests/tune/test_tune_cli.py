@@ -208,3 +208,28 @@ def test_cortex_m_tuned_is_not_slower_and_still_correct(tmp_path: Path) -> None:
     untuned = _instructions(tmp_path, tmp_path / "plain.tar", "plain", model)
     tuned = _instructions(tmp_path, tmp_path / "tuned.tar", "tuned", model)
     assert tuned <= untuned, (tuned, untuned)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_cortex_m_int8_c_kernel_knobs_are_bit_exact(tmp_path: Path) -> None:
+    """The int8 DSP kernels' knobs measured on mps2_an386: every candidate firmware's outputs equal the
+    hand-set kernels' bit for bit (a record carries an error otherwise), and the tuned compile still
+    matches the TFLite reference."""
+    model = str(model_path("hello_world_int8.tflite"))
+    out = tmp_path / "r.jsonl"
+    target = "c -mcpu=cortex-m4"
+    tvmc(
+        "tune", model, "cortex_m", "--project-option", "board=mps2_an386", "--target", target,
+        "-o", str(out), "--trials", "3",
+    )  # fmt: skip
+    recs = _records(out)
+    assert {tuple(x["config"]) for x in recs} == {("fc_block",)}, recs
+    assert len(recs) >= 3 + 3 and all(x["error"] is None and x["cost"] for x in recs), recs
+    tvmc(
+        "compile", model, "--target", target, "-o", str(tmp_path / "tuned.tar"), "--tuning-records", str(out)
+    )
+    _instructions(tmp_path, tmp_path / "tuned.tar", "tuned", model)

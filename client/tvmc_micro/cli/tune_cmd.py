@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         from tvmc_micro.tune.farm import FarmMeasurer, parse_address
 
         measurer = FarmMeasurer(
-            parse_address(args.rpc_tracker), args.rpc_key, args.number, args.repeat, args.timeout
+            parse_address(args.rpc_tracker), args.rpc_key, args.number, args.repeat, args.timeout, say
         )
     else:
         from tvmc_micro.platforms import canonical_platform

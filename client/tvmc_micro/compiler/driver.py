@@ -212,6 +212,7 @@ def generate_kernels(c: Compilation) -> None:
     """Schedule each distinct PrimFunc and generate its C (one `lib0.c`), named `tvmgen_<model>_<op>`."""
     import tvm
 
+    from tvmc_micro.compiler.quantized.ckernel_knobs import with_knobs
     from tvmc_micro.compiler.schedule import schedule_primfunc
     from tvmc_micro.compiler.tir_codegen import lower_kernels
 
@@ -225,9 +226,9 @@ def generate_kernels(c: Compilation) -> None:
         for fn in used:
             key = workload_key(c.flat[fn], target_json, fn)
             c.applied_configs[fn] = {"task": key, "config": dict(configs[key]) if key in configs else None}
-    c.scheduled = {
-        fn: schedule_primfunc(c.flat[fn], c.applied_configs.get(fn, {}).get("config")) for fn in used
-    }
+    # A config carries schedule knobs (TIR kernels) or C-kernel knobs (the int8 DSP kernels' spec).
+    cfg = {fn: c.applied_configs.get(fn, {}).get("config") for fn in used}
+    c.scheduled = {fn: schedule_primfunc(with_knobs(c.flat[fn], cfg[fn]), cfg[fn]) for fn in used}
     symbols = kernel_symbols(c.name, used)  # never an executor symbol (tvmgen_<model>_run, ...)
     target = tvm.target.Target(c.need(c.target, "target").target)
     try:

@@ -183,7 +183,10 @@ def schedule_primfunc(func: tirx.PrimFunc, config: Mapping[str, int] | None = No
     # Padding feeding a reduction we will tile is computed into a small workspace under the tile loops
     # (step 3) instead of being inlined as a bounds check in the innermost loop.
     kept_pads = _pads_to_keep(sch, root, config)
-    sch = _inline_stages(sch, root, required, kept_pads)
+    # Tuning knob pad_whole: pads feeding a reduction are computed whole, once, into a workspace (the
+    # arena grows by the padded tensor) so the reduction reads without a bounds check per tap.
+    whole = _reduction_pads(sch, root) if config is not None and config.get("pad_whole") else set()
+    sch = _inline_stages(sch, root, required, kept_pads | whole)
     # 3. Epilogue under the reduction's spatial loops; init before the first reduction loop.
     for b in list(sch.get_child_blocks(root)):
         if not _is_reduction(sch, b):
@@ -206,7 +209,7 @@ def schedule_primfunc(func: tirx.PrimFunc, config: Mapping[str, int] | None = No
         if config is not None and int(config.get("unroll_k", 1)) > 1:
             sch = _unroll_reduction(sch, b, int(config["unroll_k"]), required)
     # Pads kept for a tiling that did not happen after all: inline them as before.
-    for name in sorted(kept_pads):
+    for name in sorted(kept_pads - whole):
         trial = _try_step(sch, required, "compute_inline", sch.get_sblock(name))
         if trial is not None:
             sch = trial
@@ -252,6 +255,16 @@ def _inline_stages(
     return sch
 
 
+def _k_loop(sch: s_tir.Schedule, reduction: Sequence[Any]) -> int:
+    """Index in `reduction` of the loop the unroll_k knob unrolls: the innermost one longer than 1 (a
+    depthwise convolution's innermost reduction loop is its channel multiplier, usually 1)."""
+    for k in range(len(reduction) - 1, -1, -1):
+        ext = sch.get(reduction[k]).extent
+        if not isinstance(ext, tirx.IntImm) or int(ext) > 1:
+            return k
+    return len(reduction) - 1
+
+
 def _divisors(extent: int, choices: tuple[int, ...]) -> list[int]:
     return [c for c in choices if c <= extent and extent % c == 0]
 
@@ -265,12 +278,13 @@ def _unroll_reduction(
     nsp = _n_spatial(sch, block)
     if nsp >= len(loops):
         return sch
-    ext = sch.get(loops[-1]).extent
-    if not isinstance(ext, tirx.IntImm) or int(ext) % factor != 0 or int(ext) <= factor:
+    k = _k_loop(sch, loops[nsp:])
+    ext = sch.get(loops[nsp + k]).extent
+    if not isinstance(ext, tirx.IntImm) or int(ext) % factor != 0 or int(ext) < factor:
         return sch
     trial = sch.copy()
     try:
-        _, inner = trial.split(trial.get_loops(block)[-1], [None, factor])
+        _, inner = trial.split(trial.get_loops(block)[nsp + k], [None, factor])
         trial.unroll(inner)
     except Exception as err:
         log.debug("reduction unroll refused: %s", str(err).splitlines()[0] if str(err) else err)
@@ -299,6 +313,7 @@ def tuning_space(func: tirx.PrimFunc) -> tuple[dict[str, list[int]], dict[str, i
     if func.attrs is not None and any(a in func.attrs for a in PRESCHEDULED_ATTRS):
         return {}, {}
     required = _write_coverage(func)[1]
+    has_pad = bool(_reduction_pads(sch, root))
     sch = _inline_stages(sch, root, required, _pads_to_keep(sch, root))
     for b in sch.get_child_blocks(root):
         if not _is_reduction(sch, b):
@@ -309,15 +324,19 @@ def tuning_space(func: tirx.PrimFunc) -> tuple[dict[str, list[int]], dict[str, i
             continue
         space: dict[str, list[int]] = {}
         default: dict[str, int] = {}
-        geometry = _tile_geometry(sch, b)
+        geometry = _tile_geometry(sch, b, tuned=True)
         if geometry is not None:
             _, ext_c, pix, ext_p = geometry
             space["tile_f"] = _divisors(ext_c, TUNE_TILE_F)
             space["tile_g"] = _divisors(ext_p, TUNE_TILE_G) if pix >= 0 else [1]
             plan = _tile_axes(sch, b)
             default["tile_f"], default["tile_g"] = (plan[1], plan[3]) if plan is not None else (1, 1)
-        k_ext = int(sch.get(loops[-1]).extent)
+        if has_pad:
+            space["pad_whole"], default["pad_whole"] = [0, 1], 0
+        k_ext = int(sch.get(loops[nsp + _k_loop(sch, loops[nsp:])]).extent)
         space["unroll_k"] = [u for u in TUNE_UNROLL_K if u == 1 or (u < k_ext and k_ext % u == 0)]
+        if 1 < k_ext <= TUNE_UNROLL_K[-1] and k_ext not in space["unroll_k"]:
+            space["unroll_k"].append(k_ext)  # the whole loop (e.g. a 3-tap kernel row)
         default["unroll_k"] = 1
         space = {k: v for k, v in space.items() if len(v) > 1}
         return space, {k: v for k, v in default.items() if k in space}
@@ -368,7 +387,9 @@ def _uses(expr: Any, var: Any) -> bool:
     return any(v.same_as(var) for v in tirx.analysis.undefined_vars(expr))
 
 
-def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int, int] | None:
+def _tile_geometry(
+    sch: s_tir.Schedule, block: SBlockRV, tuned: bool = False
+) -> tuple[int, int, int, int] | None:
     """(channel axis, its extent, pixel axis or -1, its extent or 1) for a float reduction worth tiling;
     None otherwise.
 
@@ -376,7 +397,10 @@ def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int,
     channel axis is the innermost spatial axis some operand does not depend on (the input of a conv or
     matmul: reused across output channels) and another does (the weights); the pixel axis, the spatial
     axis just outside it, must likewise leave some operand (the weights) independent of it. Depthwise
-    convolutions read their input per channel: no reuse, no tiling (they are fast as they are).
+    convolutions read their input per channel: no reuse, no hand-set tiling. With `tuned` (a tuning
+    config asks) they qualify when their pixel axis has reuse (the weights): a tile of G pixels x F
+    channels then loads each weight once for G pixels and tests the padding once per tile (the pad is
+    placed per tile), a knob the search may try.
     """
     blk = sch.get(block)
     if len(blk.writes) != 1 or str(_source(blk.writes[0]).dtype) != "float32":
@@ -411,9 +435,13 @@ def _tile_geometry(sch: s_tir.Schedule, block: SBlockRV) -> tuple[int, int, int,
         return any(u) and not all(u)
 
     chan = next((a for a in range(nsp - 1, -1, -1) if extents[a] > 1), None)
-    if chan is None or not reuse(chan):
+    if chan is None:
         return None
     pix = chan - 1
+    if not reuse(chan):
+        if tuned and pix >= 0 and extents[pix] > 1 and reuse(pix):
+            return chan, extents[chan], pix, extents[pix]
+        return None
     if pix >= 0 and extents[pix] > 1 and reuse(pix):
         return chan, extents[chan], pix, extents[pix]
     return chan, extents[chan], -1, 1
@@ -425,10 +453,15 @@ def _tile_axes(
     """(channel axis, F, pixel axis or -1, G) for the reduction `block`: the hand-set choice (the
     largest tile of _TILE_WITH_PIXELS or _TILE_CHANNELS_ONLY that divides the extents), or the tile
     `config` names (tile_f x tile_g; 1 x 1 means no register tiling). None: no tiling."""
-    geometry = _tile_geometry(sch, block)
+    geometry = _tile_geometry(sch, block, tuned=config is not None and "tile_f" in config)
     if geometry is None:
         return None
     chan, ext_c, pix, ext_p = geometry
+    if config is not None and _tile_geometry(sch, block) is None:  # tiled only as a config asks (depthwise)
+        f, g = int(config["tile_f"]), int(config.get("tile_g", 1))
+        if f < 1 or g < 1 or f * g == 1 or ext_c % f or ext_p % g:
+            return None
+        return chan, f, (pix if g > 1 else -1), g
     if config is not None and "tile_f" in config:
         f, g = int(config["tile_f"]), int(config.get("tile_g", 1))
         if f * g == 1:
@@ -504,7 +537,7 @@ def _register_tile(
     unroll_k = int(config.get("unroll_k", 1)) if config is not None else 1
     name = sch.get(block).name_hint
     pads = [p for p in sch.get_producers(block) if _is_pad(sch, p)]
-    pad_names = [sch.get(p).name_hint for p in pads]
+    pad_names = [] if config is not None and config.get("pad_whole") else [sch.get(p).name_hint for p in pads]
     consumers = [sch.get(c).name_hint for c in sch.get_consumers(block)]
     sch = sch.copy()
     try:
@@ -537,10 +570,11 @@ def _register_tile(
         for blk in [init, *(sch.get_sblock(c) for c in consumers)]:
             for loop in sch.get_loops(blk)[len(outer) :]:
                 sch.unroll(loop)
-        k_ext = sch.get(reduction[-1]).extent
+        k_loop = reduction[_k_loop(sch, reduction)]
+        k_ext = sch.get(k_loop).extent
         if unroll_k > 1 and isinstance(k_ext, tirx.IntImm) and int(k_ext) % unroll_k == 0:
             # tuning knob: the innermost reduction loop split and its inner part unrolled
-            _, k_in = sch.split(reduction[-1], [None, unroll_k])
+            _, k_in = sch.split(k_loop, [None, unroll_k])
             sch.unroll(k_in)
     except Exception as err:
         log.debug("register tiling of %s refused: %s", name, str(err).splitlines()[0] if str(err) else err)
@@ -569,6 +603,18 @@ def _pads_to_keep(sch: s_tir.Schedule, root: SBlockRV, config: Mapping[str, int]
             continue
         consumers = sch.get_consumers(b)
         if len(consumers) == 1 and _is_reduction(sch, consumers[0]) and _tile_axes(sch, consumers[0], config):
+            keep.add(sch.get(b).name_hint)
+    return keep
+
+
+def _reduction_pads(sch: s_tir.Schedule, root: SBlockRV) -> set[str]:
+    """Names of pad blocks whose consumers are all reductions (the pad_whole knob keeps them whole)."""
+    keep: set[str] = set()
+    for b in sch.get_child_blocks(root):
+        if not _is_pad(sch, b):
+            continue
+        consumers = sch.get_consumers(b)
+        if consumers and all(_is_reduction(sch, c) for c in consumers):
             keep.add(sch.get(b).name_hint)
     return keep
 

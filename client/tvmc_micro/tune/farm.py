@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def parse_address(text: str, what: str = "--rpc-tracker") -> tuple[str, int]:
     return host, int(port)
 
 
-def _register(spec_json: str, verbose: int) -> None:
+def _register(spec_json: str, verbose: int, worker: str) -> None:
     """server_init_callback: runs in the RPC server's process; registers MEASURE_FUNC there."""
     import tempfile
 
@@ -63,7 +64,7 @@ def _register(spec_json: str, verbose: int) -> None:
                 )
             except TvmcError as err:
                 m = Measurement(spec.platform, str(spec.options.get("board", "")), error=f"worker: {err}")
-        m.worker = f"{spec.platform}:{spec.options.get('board', '')}@{_hostname()}"
+        m.worker = worker
         return json.dumps(m.as_json())
 
     tvm_ffi.register_global_func(MEASURE_FUNC, measure, override=True)
@@ -91,6 +92,9 @@ def serve(
         from tvm import rpc
     except ImportError as err:  # tornado, cloudpickle, psutil: pip install tvmc-micro[tune]
         raise TvmcError(f"TVM's RPC needs {err.name}", "pip install 'tvmc-micro[tune]'") from None
+    # Records name the worker that measured them: device, machine and this process (several workers
+    # of one machine are told apart by the process id).
+    worker = f"{spec.platform}:{spec.options.get('board', '')}@{_hostname()}/{os.getpid()}"
     server = rpc.Server(
         host,
         port,
@@ -98,7 +102,7 @@ def serve(
         key=key,
         tracker_addr=tracker,
         silent=verbose < 1,
-        server_init_callback=functools.partial(_register, json.dumps(spec.as_json()), verbose),
+        server_init_callback=functools.partial(_register, json.dumps(spec.as_json()), verbose, worker),
     )
     if ready is not None:
         ready(server.port)
@@ -118,6 +122,7 @@ class FarmMeasurer:
     number: int = 1
     repeat: int = 1
     timeout_sec: float = 120.0
+    say: Callable[[str], None] | None = None  # told when a candidate set is retried on another worker
 
     def _client(self) -> Any:
         try:
@@ -174,6 +179,8 @@ class FarmMeasurer:
                 raise
             except Exception as err:  # the worker died, hung past the session timeout, or was refused
                 errors.append(_first(err))
+                if self.say is not None and len(errors) <= RETRIES:
+                    self.say(f"a worker of {self.key!r} failed ({errors[-1]}); retrying on another")
         raise TvmcError(
             f"the candidate set failed on {1 + RETRIES} workers of {self.key!r}: {'; '.join(errors)}",
             "check the workers' output (tvmc -v micro rpc-worker ...)",

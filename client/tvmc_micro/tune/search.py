@@ -14,7 +14,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -133,7 +133,7 @@ def tune(
     if not states:
         raise TvmcError(
             f"{settings.model.name} has no kernel with knobs to tune (tasks: {len(mt.tasks)})",
-            "this first slice tunes the float path's reductions (conv2d, matmul); see docs/tuning.md",
+            "tvmc tune MODEL --list-tasks --target T shows the knobs per kernel; see docs/tuning.md",
         )
     for r in prior:
         if r.task in states:
@@ -142,70 +142,62 @@ def tune(
     parallel = max(1, measurer.parallel())  # a farm without workers fails here, before any compile
     workdir = Path(tempfile.mkdtemp(prefix="tvmc-tune-mlf-"))
     started = time.monotonic()
-    # Round 0: the hand-set kernels, the baseline and the reference outputs.
+    # Round 0: the hand-set kernels, the baseline and the reference outputs. On a farm the first candidate
+    # sets are compiled and sent while the baseline is measured (their results wait for it); the hand-set
+    # configs are held pending meanwhile so no candidate repeats one.
     say("measuring the hand-set kernels (baseline)")
     baseline_mlf = _compile(settings, {}, workdir / "baseline.tar")
     inputs = _inputs(baseline_mlf, settings.seed)
-    base = measurer.measure(baseline_mlf, inputs)
-    if base.error is not None:
-        raise TvmcError(
-            f"the untuned firmware failed on the device: {base.error}", "run with -v for the server's output"
-        )
-    base_costs = base.task_costs(mt.function_task)
-    new_records: list[Record] = []
-
-    def record(
-        task: Task, config: Mapping[str, int], m: Measurement, cost: float | None, error: str | None
-    ) -> Record:
-        return Record(
-            task=task.key,
-            config=dict(config),
-            cost=cost,
-            unit=m.unit,
-            target=tgt,
-            platform=m.platform,
-            board=m.board,
-            tool_version=tool_version,
-            task_name=task.name,
-            calls=task.calls,
-            tvm_version=_tvm_version(),
-            model=mt.model_name,
-            worker=m.worker,
-            error=error,
-        )
-
-    for key, st in states.items():
-        st.baseline = base_costs.get(key)
-        did = config_id(st.task.default)
-        if did not in st.measured:
-            st.measured[did] = st.baseline
-            new_records.append(record(st.task, st.task.default, base, st.baseline, None))
-    append_records(settings.output, new_records)
-    written = len(new_records)
-    say(_progress(states, 0, settings.trials, base.unit, started, None))
-
+    for st in states.values():
+        st.pending.add(config_id(st.task.default))
     rounds = 0
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        while True:
-            batch: list[tuple[dict[str, dict[str, int]], Future[Measurement]]] = []
-            for _ in range(parallel):
-                proposal = {}
-                for key, st in states.items():
-                    if st.trials + len(st.pending) >= settings.trials:
-                        continue
-                    if settings.early_stopping is not None and st.since_best >= settings.early_stopping:
-                        continue
-                    config = st.propose(rng)
-                    if config is not None:
-                        proposal[key] = config
-                        st.pending.add(config_id(config))
+    submitted = 0
+    pool = ThreadPoolExecutor(max_workers=parallel)
+    try:
+        base_future = pool.submit(measurer.measure, baseline_mlf, inputs)
+        in_flight: dict[Future[Measurement], dict[str, dict[str, int]]] = {}
+
+        def fill(slots: int) -> None:
+            nonlocal submitted
+            while len(in_flight) < slots:
+                proposal = _propose(states, settings, rng)
                 if not proposal:
                     break
-                mlf = _compile(settings, proposal, workdir / f"candidate{rounds + len(batch)}.tar")
-                batch.append((proposal, pool.submit(measurer.measure, mlf, inputs)))
-            if not batch:
+                mlf = _compile(settings, proposal, workdir / f"candidate{submitted}.tar")
+                submitted += 1
+                in_flight[pool.submit(measurer.measure, mlf, inputs)] = proposal
+
+        fill(parallel - 1)
+        base = base_future.result()
+        if base.error is not None:
+            for fut in in_flight:
+                fut.cancel()
+            raise TvmcError(
+                f"the untuned firmware failed on the device: {base.error}",
+                "run with -v for the server's output",
+            )
+        record = _record_factory(mt, tgt, tool_version)
+        base_costs = base.task_costs(mt.function_task)
+        new_records: list[Record] = []
+        for key, st in states.items():
+            st.baseline = base_costs.get(key)
+            did = config_id(st.task.default)
+            st.pending.discard(did)
+            if did not in st.measured:
+                st.measured[did] = st.baseline
+                new_records.append(record(st.task, st.task.default, base, st.baseline, None))
+        append_records(settings.output, new_records)
+        written = len(new_records)
+        say(_progress(states, 0, settings.trials, base.unit, started, None))
+        # Keep `parallel` candidate firmwares in flight: a new one is proposed and compiled as soon as any
+        # measurement returns (so compiling overlaps the other workers' measurements).
+        while True:
+            fill(parallel)
+            if not in_flight:
                 break
-            for proposal, fut in batch:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in done:
+                proposal = in_flight.pop(fut)
                 rounds += 1
                 try:
                     m = fut.result()
@@ -235,12 +227,58 @@ def tune(
                 append_records(settings.output, out)
                 written += len(out)
                 say(_progress(states, rounds, settings.trials, m.unit, started, error))
+    finally:
+        # On an error (or Ctrl-C) candidates not started yet are dropped; running ones end on their own.
+        pool.shutdown(wait=True, cancel_futures=True)
     best = {}
     for key, st in states.items():
         b = st.best()
         if b is not None:
             best[key] = (b[0], b[1], st.baseline)
     return TuneSummary(rounds, written, sum(base_costs.values()), base.unit, best)
+
+
+def _record_factory(
+    mt: ModelTasks, tgt: str, tool_version: str
+) -> Callable[[Task, Mapping[str, int], Measurement, float | None, str | None], Record]:
+    def record(
+        task: Task, config: Mapping[str, int], m: Measurement, cost: float | None, error: str | None
+    ) -> Record:
+        return Record(
+            task=task.key,
+            config=dict(config),
+            cost=cost,
+            unit=m.unit,
+            target=tgt,
+            platform=m.platform,
+            board=m.board,
+            tool_version=tool_version,
+            task_name=task.name,
+            calls=task.calls,
+            tvm_version=_tvm_version(),
+            model=mt.model_name,
+            worker=m.worker,
+            error=error,
+        )
+
+    return record
+
+
+def _propose(
+    states: Mapping[str, TaskState], settings: TuneSettings, rng: random.Random
+) -> dict[str, dict[str, int]]:
+    """One candidate set: a config for every task that still has trials (and patience) left."""
+    proposal = {}
+    for key, st in states.items():
+        if st.trials + len(st.pending) >= settings.trials:
+            continue
+        if settings.early_stopping is not None and st.since_best >= settings.early_stopping:
+            continue
+        config = st.propose(rng)
+        if config is not None:
+            proposal[key] = config
+            st.pending.add(config_id(config))
+    return proposal
 
 
 def _tvm_version() -> str:

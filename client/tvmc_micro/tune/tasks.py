@@ -81,6 +81,7 @@ def extract_tasks(
 ) -> ModelTasks:
     """The model's tasks, by running the compiler's first stages (read, import, Relax lowering)."""
     from tvmc_micro.compiler import driver
+    from tvmc_micro.compiler.quantized.ckernel_knobs import kernel_space
     from tvmc_micro.compiler.schedule import tuning_space
 
     say = progress or (lambda _m: None)
@@ -102,7 +103,9 @@ def extract_tasks(
             key = workload_key(func, parsed.target, fn)
             function_task[fn] = key
             if key not in by_key:
-                space, default = tuning_space(func)
+                # The int8 DSP C kernels' knobs where ckernels replaces the PrimFunc, else the schedule's.
+                ck = kernel_space(func, parsed.target)
+                space, default = ck if ck is not None else tuning_space(func)
                 by_key[key] = Task(key, fn, [], 0, space, default)
             if fn not in by_key[key].functions:
                 by_key[key].functions.append(fn)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from tvmc_micro.compiler.quantized import ckernel_knobs
+
 SPEC_ATTR = "tvmc_micro.ckernel_spec"
 # Cores whose -mcpu implies the DSP extension (SMLAD, SXTB16).
 DSP_MCPUS = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-m85"})
@@ -64,6 +66,7 @@ def _expand(name: str) -> str:
 def _instance(template: str, comment: str, params: dict[str, object]) -> str:
     """One kernel: a comment, the template's parameters as #defines, then the template (which #undefs
     them at its end)."""
+    params = ckernel_knobs.override(template, params)
     defines = [f"#define {k} {v}" for k, v in params.items()]
     return "\n".join([f"/* {comment} */", *defines, _expand(template)])
 
@@ -90,6 +93,14 @@ def has_dsp(target: Any) -> bool:
 
 def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedKernel | None:
     spec = json.loads(spec_json)
+    knobs = spec.pop(ckernel_knobs.KNOBS_KEY, None)  # tuning knobs (ckernel_knobs.py), applied by _instance
+    if knobs is not None:
+        with ckernel_knobs.active(knobs):
+            return _generate(spec, symbol, param_dtypes)
+    return _generate(spec, symbol, param_dtypes)
+
+
+def _generate(spec: dict[str, Any], symbol: str, param_dtypes: list[str]) -> GeneratedKernel | None:
     kind = spec["kind"]
     if kind == "conv2d":
         return _conv2d(spec, symbol, param_dtypes)
