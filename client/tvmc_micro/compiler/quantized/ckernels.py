@@ -179,10 +179,14 @@ def _rq_params(spec: dict[str, Any]) -> dict[str, object]:
 
 def _k_unroll(k4: int, npix: int) -> int:
     """Unroll factor of a conv block's 4-tap loop: the whole loop in the hot full blocks (every tap at an
-    immediate offset, no loop counter) up to _FULL_UNROLL_GROUPS groups, else 4 or 2 when they divide it."""
+    immediate offset, no loop counter) up to _FULL_UNROLL_GROUPS groups, else chunks of 8 groups in the
+    full blocks when they divide it (against 4: ResNet-8 -1.4% instructions, person_detect -0.3%, each
+    +1 KB of .text), else 4 or 2 when they divide it."""
     groups = k4 // 4
     if npix == _CONV_PIX and groups <= _FULL_UNROLL_GROUPS:
         return groups
+    if npix == _CONV_PIX and groups % 8 == 0:
+        return 8
     return 4 if groups % 4 == 0 else (2 if groups % 2 == 0 else 1)
 
 
