@@ -29,6 +29,7 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
 #if TVMC_FC_WIDE
     {
       int32_t g;
+      TVMC_LD2_FENCE(); /* the previous row's LDRDs have read the copy this row overwrites */
       TVMC_UNROLL(4)
       for (g = 0; g < TVMC_FC_DEPTH; g += 4) {
         uint32_t v = tvmc_ld32(x + g);
@@ -36,7 +37,7 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
         memcpy(xw + g, &e, 4);
         memcpy(xw + g + 2, &o, 4);
       }
-      TVMC_FILLED(); /* the LDRDs of fc_block.inc read xw from here on */
+      TVMC_LD2_FENCE(); /* the LDRDs of fc_block.inc read xw from here on */
     }
 #endif
     int8_t* o = out + b * TVMC_FC_UNITS;
