@@ -145,39 +145,26 @@ def attribute_work(
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", type=Path, required=True, help="a .tflite model (int8 or float32)")
-    parser.add_argument(
-        "--target",
-        help="tvmc --target for the compile (default: \"c -mcpu=<the board's cpu>\"; \"c\": the portable "
-        "kernels, no DSP micro-kernels)",
-    )
-    parser.add_argument(
-        "--board", default="mps2_an386", help="a board of template_projects/cortex_m/boards.yaml"
-    )
-    parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
-    parser.add_argument("--batches", type=int, default=2, help="runs per timed batch (two batches)")
-    parser.add_argument("--transfers", type=int, default=2, help="set_input/get_output calls timed")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-    if not args.model.is_file():
-        parser.error(f"--model {args.model}: no such file")
-    if args.target is None:
-        args.target = board_target(args.board)
-
+def measure_model(
+    model: Path,
+    target: str,
+    board: str = "mps2_an386",
+    opt_level: str = "O2",
+    batches: int = 2,
+    transfers: int = 2,
+) -> dict[str, Any]:
+    """Compile `model` for `target`, build and flash it for `board` through the cortex_m template and
+    measure it under QEMU: the figures main() prints (and writes with --json), as a dict."""
     from tvmc_micro.compiler import compile_model
 
-    model_bytes = args.model.read_bytes()
+    model_bytes = model.read_bytes()
     with tempfile.TemporaryDirectory(prefix="cortex_m_model_") as tmp:
         work_dir = Path(tmp)
         mlf = work_dir / "model.tar"
-        compile_model(args.model, mlf, target=args.target, model_name="model")
+        compile_model(model, mlf, target=target, model_name="model")
         metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
-        sizes = make_project(mlf.resolve(), work_dir / "project", args.board, args.opt_level)
-        figures = measure(work_dir / "project", args.batches, args.transfers)
+        sizes = make_project(mlf.resolve(), work_dir / "project", board, opt_level)
+        figures = measure(work_dir / "project", batches, transfers)
 
     per_op = figures.pop("per_operator_instructions")
     ops = attribute_work(
@@ -202,11 +189,11 @@ def main() -> int:
             round(entry["instructions"] / entry["macs"], 3) if entry["macs"] else None
         )
 
-    result: dict[str, Any] = {
-        "model": args.model.name,
-        "target": args.target,
-        "board": args.board,
-        "opt_level": args.opt_level,
+    return {
+        "model": model.name,
+        "target": target,
+        "board": board,
+        "opt_level": opt_level,
         **figures,
         "total_macs": sum(op["macs"] or 0 for op in ops),
         "sections_bytes": {k.lstrip("."): v for k, v in sizes.items() if isinstance(v, int)},
@@ -217,6 +204,33 @@ def main() -> int:
         "operators": ops,
     }
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, required=True, help="a .tflite model (int8 or float32)")
+    parser.add_argument(
+        "--target",
+        help='tvmc --target for the compile (default: "c -mcpu=<the board\'s cpu>"; "c": the portable '
+        "kernels, no DSP micro-kernels)",
+    )
+    parser.add_argument(
+        "--board", default="mps2_an386", help="a board of template_projects/cortex_m/boards.yaml"
+    )
+    parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
+    parser.add_argument("--batches", type=int, default=2, help="runs per timed batch (two batches)")
+    parser.add_argument("--transfers", type=int, default=2, help="set_input/get_output calls timed")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not args.model.is_file():
+        parser.error(f"--model {args.model}: no such file")
+    if args.target is None:
+        args.target = board_target(args.board)
+
+    result = measure_model(args.model, args.target, args.board, args.opt_level, args.batches, args.transfers)
+    total = result["instructions_per_inference"]
+    by_kind, ops = result["by_kind"], result["operators"]
     rows = [
         ("model / target", f"{args.model.name} / {args.target}"),
         ("board / opt level", f"{args.board} / -{args.opt_level}"),

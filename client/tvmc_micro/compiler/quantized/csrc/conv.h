@@ -5,8 +5,9 @@
    Each block of TVMC_CONV_PIX output pixels first widens its receptive fields into the workspace (int16 in
    SXTB16 order: bytes 0,2 then 1,3 of every 4-tap group; out-of-image taps read the input zero point),
    then computes 2 output channels x the block's pixels at a time with SMLAD (per 4 taps of a 3-pixel
-   block: 2 weight loads, 4 SXTB16, 6 patch loads and 12 SMLAD for 24 MACs), and requantises channel by
-   channel (tvmc_epilogue.inc). A 1x1 unpadded conv widens straight from the input.
+   block: 2 weight loads, 4 SXTB16, 3 LDRD of patch words and 12 SMLAD for 24 MACs; the workspace must be
+   4-byte aligned, as arena tensors are), and requantises channel by channel (tvmc_epilogue.inc). A 1x1
+   unpadded conv widens straight from the input.
 
    Parameters (all integer constants):
      TVMC_NAME, TVMC_PARAMS     symbol and parameter list: data, weight, bias, [rq tables,] out, ws
@@ -24,7 +25,8 @@
      TVMC_CONV_WK_OFFSET        byte offset in ws of that weight copy
      TVMC_CONV_PIX              pixels per full block; TVMC_CONV_FULL pixels in full blocks,
                                 TVMC_CONV_REST pixels in the tail block
-     TVMC_CONV_UNROLL_FULL, TVMC_CONV_UNROLL_TAIL  unroll factor of the 4-tap loop in full / tail blocks
+     TVMC_CONV_UNROLL_FULL, TVMC_CONV_UNROLL_TAIL  4-tap groups per chunk of K in full / tail blocks
+                                (a divisor of the group count; all of them: K fully unrolled)
      and the requantisation parameters of tvmc_epilogue.inc. */
 #include "tvmc_dsp.h"
 #define TVMC_CONV_DIRECT 1

@@ -1,5 +1,5 @@
-/* conv_test.c: conv.h instances of every patch path and requantisation mode against kt_conv, bit for bit
-   (built for the host: the portable twins of the DSP intrinsics). */
+/* conv_test.c: conv.h instances of every patch path and requantisation mode, K walked whole or in chunks,
+   against kt_conv, bit for bit (built for the host: the portable twins of the DSP intrinsics). */
 #include "kernel_test.h"
 #include "tvmc_dsp.h"
 
@@ -16,7 +16,7 @@ struct conv_case {
 static void run(const struct conv_case* t) {
   static int8_t x[4096], w[4096], got[4096], want[4096], r[64];
   static int32_t b[64], m[64], s[64];
-  static int16_t ws[4096];
+  static int16_t ws[4096] __attribute__((aligned(16))); /* an arena tensor is 16-byte aligned */
   int n = t->oh * t->ow * t->oc, rep;
   for (rep = 0; rep < 4; ++rep) {
     kt_fill8(x, t->ih * t->iw * t->ic, -128, 127);
@@ -223,6 +223,101 @@ static void call_d(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8
   conv_d(x, w, b, m, r, o, ws);
 }
 
+
+/* E: 1x1, K = 72 walked in 9 chunks of 2 4-tap groups (each pixel's patch words at
+   offsets from the middle pixel's row), 11 pixels (three blocks and a tail of 2), 7 output channels. */
+#define TVMC_NAME conv_e
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out, \
+    int16_t* ws
+#define TVMC_IH 1
+#define TVMC_IW 11
+#define TVMC_IC 72
+#define TVMC_OH 1
+#define TVMC_OW 11
+#define TVMC_OC 7
+#define TVMC_KH 1
+#define TVMC_KW 1
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 0
+#define TVMC_PL 0
+#define TVMC_IN_ZP (3)
+#define TVMC_CONV_K 72
+#define TVMC_CONV_KB 72
+#define TVMC_CONV_ROW 72
+#define TVMC_CONV_PATCH TVMC_CONV_DIRECT
+#define TVMC_CONV_PAD_K 0
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 432
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 9
+#define TVMC_CONV_REST 2
+#define TVMC_CONV_UNROLL_FULL 2
+#define TVMC_CONV_UNROLL_TAIL 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-4)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "conv.h"
+static void call_e(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  conv_e(x, w, b, m, r, o, ws);
+}
+
+/* F: 1x1, K = 600: rows 1,200 bytes apart, beyond LDRD's reach from the middle row
+   (the outer pixels take two LDRs on the DSP cores), 4 pixels (one block and a tail of 1), 3 channels. */
+#define TVMC_NAME conv_f
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out, \
+    int16_t* ws
+#define TVMC_IH 1
+#define TVMC_IW 4
+#define TVMC_IC 600
+#define TVMC_OH 1
+#define TVMC_OW 4
+#define TVMC_OC 3
+#define TVMC_KH 1
+#define TVMC_KW 1
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 0
+#define TVMC_PL 0
+#define TVMC_IN_ZP (-128)
+#define TVMC_CONV_K 600
+#define TVMC_CONV_KB 600
+#define TVMC_CONV_ROW 600
+#define TVMC_CONV_PATCH TVMC_CONV_DIRECT
+#define TVMC_CONV_PAD_K 0
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 3600
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 3
+#define TVMC_CONV_REST 1
+#define TVMC_CONV_UNROLL_FULL 2
+#define TVMC_CONV_UNROLL_TAIL 2
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (0)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "conv.h"
+static void call_f(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  conv_f(x, w, b, m, r, o, ws);
+}
+
 int main(void) {
   static const struct conv_case cases[] = {
       {"conv_a 1x1 direct, fixed", 2, 5, 12, 2, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0, -7, 5, -128, 127, 0, -1,
@@ -233,6 +328,10 @@ int main(void) {
        -1, 1317624576, -1, call_c},
       {"conv_d dilated, K tail, table in domain", 7, 7, 1, 7, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2, -1, 127, -128,
        127, 1, -1, 0, 0, call_d},
+      {"conv_e K=72 in chunks, table + fallback", 1, 11, 72, 1, 11, 7, 1, 1, 1, 1, 1, 1, 0, 0, 3, -4, -128,
+       127, 1, 6, 0, 0, call_e},
+      {"conv_f K=600, rows beyond LDRD's reach", 1, 4, 600, 1, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0, -128, 0, -128,
+       127, 1, -1, 0, 0, call_f},
   };
   unsigned i;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) run(&cases[i]);

@@ -23,6 +23,7 @@ static void ref_fc(const int8_t* x, const int8_t* w, const int32_t* b, int batch
 #define TVMC_FC_DEPTH 37
 #define TVMC_FC_UNITS 6
 #define TVMC_FC_BLOCK 4
+#define TVMC_FC_WIDE 0
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 0
 #define TVMC_RQ_PER_CHANNEL 1
@@ -42,6 +43,7 @@ static void ref_fc(const int8_t* x, const int8_t* w, const int32_t* b, int batch
 #define TVMC_FC_DEPTH 2
 #define TVMC_FC_UNITS 3
 #define TVMC_FC_BLOCK 4
+#define TVMC_FC_WIDE 0
 #define TVMC_RQ_MODE TVMC_RQ_FIXED
 #define TVMC_RQ_IN_DOMAIN 0
 #define TVMC_RQ_PER_CHANNEL 0
@@ -54,9 +56,72 @@ static void ref_fc(const int8_t* x, const int8_t* w, const int32_t* b, int batch
 #define TVMC_ACT_MAX (127)
 #include "fully_connected.h"
 
+/* C: widened input, K = 20 (one 16-element step and one 4-element group), 13 units (two blocks of 6 and a
+   tail block of 1), 2 batches, per-channel in tvmc_rqz's domain (no fallback branch), ReLU6-like clamp. */
+#define TVMC_NAME fc_c
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
+#define TVMC_FC_BATCHES 2
+#define TVMC_FC_DEPTH 20
+#define TVMC_FC_UNITS 13
+#define TVMC_FC_BLOCK 6
+#define TVMC_FC_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 1
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (3)
+#define TVMC_ACT_MIN (-20)
+#define TVMC_ACT_MAX (90)
+#include "fully_connected.h"
+
+/* D: widened input, K = 4 (a single group, no 16-element step), 5 units (only the tail block), per-tensor
+   exact requantisation (a left shift). */
+#define TVMC_NAME fc_d
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int8_t* out
+#define TVMC_FC_BATCHES 1
+#define TVMC_FC_DEPTH 4
+#define TVMC_FC_UNITS 5
+#define TVMC_FC_BLOCK 6
+#define TVMC_FC_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_EXACT
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 0
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 1518500250
+#define TVMC_RQ_LEFT 2
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-1)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "fully_connected.h"
+
+/* E: widened input, K = 128, 18 units (three full blocks, no tail), per-channel with unit 7 outside
+   tvmc_rqz's domain: the shape of the 128-wide layers of the MLPerf Tiny anomaly-detection model. */
+#define TVMC_NAME fc_e
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
+#define TVMC_FC_BATCHES 1
+#define TVMC_FC_DEPTH 128
+#define TVMC_FC_UNITS 18
+#define TVMC_FC_BLOCK 6
+#define TVMC_FC_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-128)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "fully_connected.h"
+
 int main(void) {
-  static int8_t x[256], w[1024], got[64], want[64], r[16];
-  static int32_t b[16], m[16], s[16];
+  static int8_t x[256], w[4096], got[64], want[64], r[32];
+  static int32_t b[32], m[32], s[32];
   int rep, u;
   for (rep = 0; rep < 8; ++rep) {
     kt_fill8(x, 2 * 37, -128, 127);
@@ -73,6 +138,30 @@ int main(void) {
     ref_fc(x, w, b, 3, 2, 3, m, s, 0, -128, -128, 127, want);
     fc_b(x, w, b, got);
     kt_compare("fc_b K=2, 3 units, fixed", got, want, 9);
+
+    kt_fill8(x, 2 * 20, -128, 127);
+    kt_fill8(w, 13 * 20, -127, 127);
+    for (u = 0; u < 13; ++u) b[u] = kt_range(-3000, 3000);
+    kt_requant(m, r, s, 13, -1);
+    ref_fc(x, w, b, 2, 20, 13, m, s, 1, 3, -20, 90, want);
+    fc_c(x, w, b, m, r, got);
+    kt_compare("fc_c wide K=20, 13 units, table in domain", got, want, 26);
+
+    kt_fill8(x, 4, -128, 127);
+    kt_fill8(w, 5 * 4, -127, 127);
+    m[0] = 1518500250, s[0] = 2;
+    ref_fc(x, w, b, 1, 4, 5, m, s, 0, -1, -128, 127, want);
+    fc_d(x, w, b, got);
+    kt_compare("fc_d wide K=4, 5 units, exact with a left shift", got, want, 5);
+
+    /* an input row at an odd address: the kernel reads it bytewise-safe (only its stack copy is aligned) */
+    kt_fill8(x + 1, 128, -128, 127);
+    kt_fill8(w, 18 * 128, -127, 127);
+    for (u = 0; u < 18; ++u) b[u] = kt_range(-30000, 30000);
+    kt_requant(m, r, s, 18, 7);
+    ref_fc(x + 1, w, b, 1, 128, 18, m, s, 1, -128, -128, 127, want);
+    fc_e(x + 1, w, b, m, r, got);
+    kt_compare("fc_e wide K=128, 18 units, table + fallback", got, want, 18);
   }
   return kt_report();
 }

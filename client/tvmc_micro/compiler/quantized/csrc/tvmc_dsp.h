@@ -56,6 +56,38 @@ static inline int32_t tvmc_smlatt(int32_t a, int32_t b, int32_t acc) {
 }
 #endif
 static inline uint32_t tvmc_ld32(const void* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+/* TVMC_LD2(base, off, lo, hi): the two words at byte offset off (a multiple of 4) of a 4-byte aligned
+   base into the int32_t lvalues lo and hi: one LDRD on the DSP cores where off is a compile-time constant
+   in LDRD's immediate range (+-1020), two LDRs otherwise. GCC splits a plain 64-bit load into two LDRs,
+   and an "m" operand made it hoist every address into a spilled register (or keep the buffer's pointer
+   live), so the LDRD is a volatile asm without a memory operand: the caller puts TVMC_LD2_FENCE() between
+   the stores filling the buffer and these loads, and again between these loads and the next stores to
+   the buffer (volatile asms keep their order, and the fence's memory clobber keeps stores on their side
+   of it). The caller guarantees the alignment: LDRD faults on an unaligned address. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TVMC_LD2(base, off, lo, hi)                                                                   \
+  do {                                                                                              \
+    if (__builtin_constant_p(off) && (off) >= -1020 && (off) <= 1020) {                             \
+      int32_t a_, b_;                                                                               \
+      __asm__ volatile("ldrd %0, %1, [%2, %3]"                                                      \
+                       : "=r"(a_), "=r"(b_)                                                         \
+                       : "r"(base), "n"(__builtin_constant_p(off) ? (off) : 0));                    \
+      (lo) = a_;                                                                                    \
+      (hi) = b_;                                                                                    \
+    } else {                                                                                        \
+      (lo) = (int32_t)tvmc_ld32((const int8_t*)(base) + (off));                                     \
+      (hi) = (int32_t)tvmc_ld32((const int8_t*)(base) + (off) + 4);                                 \
+    }                                                                                               \
+  } while (0)
+#define TVMC_LD2_FENCE() __asm__ volatile("" ::: "memory")
+#else
+#define TVMC_LD2(base, off, lo, hi)                                \
+  do {                                                           \
+    (lo) = (int32_t)tvmc_ld32((const int8_t*)(base) + (off));     \
+    (hi) = (int32_t)tvmc_ld32((const int8_t*)(base) + (off) + 4); \
+  } while (0)
+#define TVMC_LD2_FENCE() ((void)0)
+#endif
 /* TFLite's MultiplyByQuantizedMultiplier(acc, mult, left - right) for 0 <= mult < 2^31 (QuantizeMultiplier's
    output). SaturatingRoundingDoublingHighMul is h = floor((x * mult + 2^30) / 2^31): its nudge and
    truncating division agree with that floor for both signs, and its one saturating case needs
