@@ -29,7 +29,7 @@
 #define TVMC_DW_IX(q, t) (((ox) + (q)) * TVMC_SW - TVMC_PL + ((t) % TVMC_KW) * TVMC_DW)
 #define TVMC_DW_LOAD(q, t)                                                                   \
   ((TVMC_DW_COLSIN || (TVMC_DW_IX(q, t) >= 0 && TVMC_DW_IX(q, t) < TVMC_IW))                 \
-       ? tvmc_ld32(r[(t) / TVMC_KW] + TVMC_DW_IX(q, t) * TVMC_CH + c)                          \
+       ? tvmc_ld32(TVMC_DW_ROW((t) / TVMC_KW) + TVMC_DW_IX(q, t) * TVMC_CH + c)                          \
        : TVMC_DW_ZP4)
 
 __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
@@ -50,25 +50,49 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
       }
   }
 #endif
-#if TVMC_DW_ZROW
+#if TVMC_DW_ROWBUF
+  /* The kernel rows of an output row whose window reaches above or below the image, copied here at the
+     image's row stride with zero-point rows in place of the missing ones: every output row then reads
+     its taps at constant offsets from one pointer (fewer live registers in the blocks). */
+  int8_t rowbuf[(((TVMC_KH - 1) * TVMC_DH + 1) * TVMC_IW * TVMC_CH + 3) / 4 * 4] __attribute__((aligned(4)));
+#elif TVMC_DW_ZROW
   /* stands in for an input row above or below the image (the taps of in-image columns read it) */
   int8_t zrow[(TVMC_IW * TVMC_CH + 3) / 4 * 4] __attribute__((aligned(4)));
   memset(zrow, (TVMC_IN_ZP) & 0xff, sizeof(zrow));
 #endif
   for (oy = 0; oy < TVMC_OH; ++oy) {
-    /* r[ky]: input row oy * SH - PT + ky * DH at column 0 (or the zero-point row) */
-    const int8_t* r[TVMC_KH];
     int8_t* orow = out + oy * (TVMC_OW * TVMC_CH);
     int32_t ky;
+#if TVMC_DW_ZROW && !TVMC_DW_ROWBUF
+    /* r[ky]: input row oy * SH - PT + ky * DH at column 0 (or the zero-point row) */
+    const int8_t* r[TVMC_KH];
     TVMC_UNROLL(16)
     for (ky = 0; ky < TVMC_KH; ++ky) {
       int32_t iy = oy * TVMC_SH - TVMC_PT + ky * TVMC_DH;
-#if TVMC_DW_ZROW
       r[ky] = (iy >= 0 && iy < TVMC_IH) ? data + iy * (TVMC_IW * TVMC_CH) : zrow;
-#else
-      r[ky] = data + iy * (TVMC_IW * TVMC_CH);
-#endif
     }
+#define TVMC_DW_ROW(k) (r[k])
+#else
+    /* r0: input row oy * SH - PT at column 0 (or its copy), kernel row ky TVMC_DH * ky rows below it */
+    const int8_t* r0;
+#if TVMC_DW_ROWBUF
+    if (oy * TVMC_SH - TVMC_PT < 0 || oy * TVMC_SH - TVMC_PT + (TVMC_KH - 1) * TVMC_DH >= TVMC_IH) {
+      TVMC_UNROLL(16)
+      for (ky = 0; ky < TVMC_KH; ++ky) {
+        int32_t iy = oy * TVMC_SH - TVMC_PT + ky * TVMC_DH;
+        int8_t* row = rowbuf + ky * (TVMC_DH * TVMC_IW * TVMC_CH);
+        if (iy >= 0 && iy < TVMC_IH)
+          memcpy(row, data + iy * (TVMC_IW * TVMC_CH), TVMC_IW * TVMC_CH);
+        else
+          memset(row, (TVMC_IN_ZP) & 0xff, TVMC_IW * TVMC_CH);
+      }
+      r0 = rowbuf;
+    } else
+#endif
+      r0 = data + (oy * TVMC_SH - TVMC_PT) * (TVMC_IW * TVMC_CH);
+#define TVMC_DW_ROW(k) (r0 + (k) * (TVMC_DH * TVMC_IW * TVMC_CH))
+#endif
+    (void)ky;
 #if TVMC_DW_XL > 0
     TVMC_UNROLL(16)
     for (ox = 0; ox < TVMC_DW_XL; ox += TVMC_DW_PIX) {
@@ -107,4 +131,5 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
 #undef TVMC_DW_ZP4
 #undef TVMC_DW_IX
 #undef TVMC_DW_LOAD
+#undef TVMC_DW_ROW
 #include "tvmc_undef.inc"

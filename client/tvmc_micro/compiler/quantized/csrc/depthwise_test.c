@@ -1,8 +1,9 @@
 /* depthwise_test.c: depthwise.h instances (edge blocks unrolled with their out-of-image columns folded,
    the loop without bounds tests, zero-point rows above and below, short blocks at the end of a row,
    channels not a multiple of 4, strides, dilation, 5x5 taps, a single output pixel, every requantisation
-   mode) against kt_conv, bit for bit. The edge parameters (TVMC_DW_XL/XR/ZROW) are what ckernels._dw_plan
-   gives for each shape. */
+   mode, edge rows copied into the row buffer or read through one pointer per kernel row (C, G)) against
+   kt_conv, bit for bit. The edge parameters (TVMC_DW_XL/XR/ZROW) are what ckernels._dw_plan gives for
+   each shape. */
 #include "kernel_test.h"
 #include "tvmc_dsp.h"
 
@@ -39,7 +40,7 @@ static void run(const struct dw_case* t) {
   }
 }
 
-/* A: 3x3 pad 1 over 5x8x8: interior blocks at constant offsets and tap-table blocks at the edges; per-channel with channel 3 outside tvmc_rqz's domain; weights widened per call. */
+/* A: 3x3 pad 1 over 5x8x8: edge blocks on both sides of the bounds-free loop, edge rows copied; per-channel with channel 3 outside tvmc_rqz's domain; weights widened per call. */
 #define TVMC_NAME dw_a
 #define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
 #define TVMC_IH 5
@@ -60,6 +61,7 @@ static void run(const struct dw_case* t) {
 #define TVMC_DW_XL 2
 #define TVMC_DW_XR 6
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 0
@@ -77,7 +79,7 @@ static void call_a(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
   dw_a(x, w, b, m, r, o);
 }
 
-/* B: 3x3 unpadded over 5x6x12: every block inside (no tap table); per-tensor in tvmc_rqz's domain with a clamp. */
+/* B: 3x3 unpadded over 5x6x12: every block in the bounds-free loop, no row copy; per-tensor in tvmc_rqz's domain with a clamp. */
 #define TVMC_NAME dw_b
 #define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int8_t* out
 #define TVMC_IH 5
@@ -98,6 +100,7 @@ static void call_a(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 0
 #define TVMC_DW_XR 4
 #define TVMC_DW_ZROW 0
+#define TVMC_DW_ROWBUF 0
 #define TVMC_DW_WIDE 0
 #define TVMC_RQ_MODE TVMC_RQ_FIXED
 #define TVMC_RQ_IN_DOMAIN 0
@@ -115,7 +118,7 @@ static void call_b(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
   dw_b(x, w, b, o);
 }
 
-/* C: 3x2 taps, stride 2, dilation 2x1, 7 channels (a tail of 3 after one group of 4), 9 pixels (a 1-pixel tail), tap table only; per-channel with a left shift (the exact tvmc_rq). */
+/* C: 3x2 taps, stride 2, dilation 2x1, 7 channels (a tail of 3 after one group of 4), rows of 3 pixels (a 1-pixel edge block), one pointer per kernel row (no row copy); per-channel with a left shift (the exact tvmc_rq). */
 #define TVMC_NAME dw_c
 #define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_left, int8_t* rq_right, int8_t* out
 #define TVMC_IH 7
@@ -136,6 +139,7 @@ static void call_b(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 0
 #define TVMC_DW_XR 2
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 0
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_EXACT
 #define TVMC_RQ_IN_DOMAIN 0
@@ -173,6 +177,7 @@ static void call_c(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 0
 #define TVMC_DW_XR 2
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_FIXED
 #define TVMC_RQ_IN_DOMAIN 0
@@ -211,6 +216,7 @@ static void call_d(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 2
 #define TVMC_DW_XR 4
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
 #define TVMC_DW_WIDE 0
 #define TVMC_RQ_MODE TVMC_RQ_EXACT
 #define TVMC_RQ_IN_DOMAIN 0
@@ -249,6 +255,7 @@ static void call_e(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 2
 #define TVMC_DW_XR 6
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 1
@@ -266,7 +273,7 @@ static void call_f(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
   dw_f(x, w, b, m, r, o);
 }
 
-/* G: one output pixel over 2x2x5 (stride 2, pad 1: every edge at once, a 1-channel tail). */
+/* G: one output pixel over 2x2x5 (stride 2, pad 1: every edge at once, a 1-channel tail; one pointer per kernel row). */
 #define TVMC_NAME dw_g
 #define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out
 #define TVMC_IH 2
@@ -287,6 +294,7 @@ static void call_f(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 1
 #define TVMC_DW_XR 1
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 0
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 0
@@ -325,6 +333,7 @@ static void call_g(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
 #define TVMC_DW_XL 2
 #define TVMC_DW_XR 4
 #define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
 #define TVMC_DW_WIDE 1
 #define TVMC_RQ_MODE TVMC_RQ_TABLE
 #define TVMC_RQ_IN_DOMAIN 0
