@@ -45,23 +45,27 @@ def test_dead_channels_stay_on_the_fast_kernel(kind: str, tmp_path: Path) -> Non
     _check_generated(spec, mults, shifts, rng, tmp_path)
 
 
-# Depthwise blocks: every pixel in-image (VALID: no tap table at all), none in-image (a 2x2 map under a
-# 3x3 kernel), mixed with a pixel pair straddling two rows, and channels past the last group of 4.
-DW_INTERIOR_GEOMS = {
+# Depthwise rows: every column inside the image (VALID: only the loop without bounds tests, no zero-point
+# row), none inside (a 2x2 map under a 3x3 kernel: every block unrolled at the edges), edge blocks on both
+# sides of the loop, a dilated kernel hanging over the right edge only, channels past the last group of 4,
+# edge rows copied into the row buffer or, for rows too wide for it (3 x 40 x 32 bytes), read through one
+# pointer per kernel row.
+DW_ROW_GEOMS = {
     "dw_all_inside": ([1, 7, 6, 12], [1, 3, 3, 12], [1, 3, 2, 12], [2, 2], [1, 1], [0, 0]),
     "dw_none_inside": ([1, 2, 2, 4], [1, 3, 3, 4], [1, 2, 2, 4], [1, 1], [1, 1], [1, 1]),
     "dw_mixed_rows": ([1, 9, 9, 9], [1, 3, 3, 9], [1, 9, 9, 9], [1, 1], [1, 1], [1, 1]),
     "dw_few_inside": ([1, 5, 5, 9], [1, 3, 3, 9], [1, 5, 5, 9], [1, 1], [1, 1], [1, 1]),
     "dw_mixed_dilated": ([1, 8, 7, 6], [1, 2, 3, 6], [1, 6, 5, 6], [1, 1], [2, 1], [0, 1]),
+    "dw_wide_rows": ([1, 4, 40, 32], [1, 3, 3, 32], [1, 4, 40, 32], [1, 1], [1, 1], [1, 1]),
 }
 
 
 @pytest.mark.parametrize("in_place", [False, True])
-@pytest.mark.parametrize("name", sorted(DW_INTERIOR_GEOMS))
-def test_depthwise_interior_blocks(name: str, in_place: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(DW_ROW_GEOMS))
+def test_depthwise_row_plans(name: str, in_place: bool, tmp_path: Path) -> None:
     from tvmc_micro.compiler.quantized import ckernels
 
-    data, weight, out, stride, dilation, pad = DW_INTERIOR_GEOMS[name]
+    data, weight, out, stride, dilation, pad = DW_ROW_GEOMS[name]
     geom = {"data_shape": data, "weight_shape": weight, "out_shape": out}
     geom.update({"stride": stride, "dilation": dilation, "pad": pad})
     rng = np.random.default_rng(zlib.crc32(f"dwi/{name}".encode()))
@@ -69,11 +73,21 @@ def test_depthwise_interior_blocks(name: str, in_place: bool, tmp_path: Path) ->
     mults = [int(v) for v in rng.integers(1 << 30, 1 << 31, size=n)]
     shifts = [int(v) for v in rng.integers(-9, -2, size=n)]
     spec = _spec("depthwise", geom, mults, shifts, (-3, 9), (-128, 127))
-    some, every = ckernels._dw_interior(spec)
-    want = {"dw_all_inside": (True, True), "dw_none_inside": (False, False), "dw_few_inside": (False, False)}
-    assert (some, every) == want.get(name, (True, False))
+    plans = {  # (XL, XR, zero-point rows, row buffer)
+        "dw_all_inside": (0, 2, False, False),
+        "dw_none_inside": (2, 2, True, True),
+        "dw_mixed_rows": (2, 8, True, True),
+        "dw_few_inside": (2, 4, True, True),
+        "dw_mixed_dilated": (2, 4, False, False),
+        "dw_wide_rows": (2, 38, True, False),  # 3 x 40 x 32 B of rows + 2,304 B of weights: too much stack
+    }
+    xl, xr, zrow, rowbuf = plans[name]
+    assert ckernels._dw_plan(spec) == (xl, xr, zrow)
     gen = ckernels.generate(json.dumps(spec), "kern", ["int8", "int8", "int32", "int32", "int8", "int8"])
-    assert gen is not None and ("zrow" in _expanded(gen.source)) == (not every)
+    assert gen is not None
+    defines = {f"#define TVMC_DW_{k} {v}\n" for k, v in (("XL", xl), ("XR", xr), ("ZROW", int(zrow)))}
+    defines.add(f"#define TVMC_DW_ROWBUF {int(rowbuf)}\n")
+    assert all(d in gen.source for d in defines)
     _check_generated(spec, mults, shifts, rng, tmp_path, in_place=in_place)
 
 
