@@ -56,7 +56,7 @@ def _lib0_text(tar: Path) -> str:
 
 
 def test_int8_c_kernel_knobs(tmp_path: Path) -> None:
-    """The DSP C kernels' knobs (conv k_unroll, depthwise dw_wide/dw_interior, fc_block): the hand-set
+    """The DSP C kernels' knobs (conv k_unroll, depthwise dw_wide/dw_rowbuf, fc_block): the hand-set
     config is byte-identical, each other value changes the #define it names, and a config outside the
     space (a record file is data) keeps the hand-set kernel."""
     from tvmc_micro.compiler import compile_model
@@ -66,7 +66,7 @@ def test_int8_c_kernel_knobs(tmp_path: Path) -> None:
     target = "c -mcpu=cortex-m4"
     mt = extract_tasks(model, target)
     knobs = {k for t in mt.tasks for k in t.space}
-    assert {"k_unroll", "dw_wide", "dw_interior", "fc_block"} <= knobs, knobs
+    assert {"k_unroll", "dw_wide", "dw_rowbuf", "fc_block"} <= knobs, knobs
     compile_model(model, tmp_path / "plain.tar", target=target)
     same = {t.key: t.default for t in mt.tasks if t.space}
     compile_model(model, tmp_path / "same.tar", target=target, kernel_configs=same)
@@ -77,7 +77,7 @@ def test_int8_c_kernel_knobs(tmp_path: Path) -> None:
             other[t.key] = {k: next(v for v in vals if v != t.default[k]) for k, vals in t.space.items()}
     compile_model(model, tmp_path / "other.tar", target=target, kernel_configs=other)
     plain, changed = _lib0_text(tmp_path / "plain.tar"), _lib0_text(tmp_path / "other.tar")
-    for define in ("TVMC_CONV_UNROLL_FULL", "TVMC_DW_WIDE", "TVMC_DW_INTERIOR", "TVMC_FC_BLOCK"):
+    for define in ("TVMC_CONV_UNROLL_FULL", "TVMC_DW_WIDE", "TVMC_DW_ROWBUF", "TVMC_FC_BLOCK"):
         before = sorted(x for x in plain.splitlines() if x.startswith(f"#define {define} "))
         after = sorted(x for x in changed.splitlines() if x.startswith(f"#define {define} "))
         assert before and before != after, define

@@ -8,11 +8,14 @@ generated C follows from the PrimFunc alone); ckernels.generate hands it to `ove
 instance it writes.
 
 Knobs (template: #define overridden; values):
-* k_unroll (conv.h: TVMC_CONV_UNROLL_FULL): unroll of the 4-tap loop in full pixel blocks, 1, 2, 4, 8, 16
-  below the group count, and the full count (up to K_UNROLL_MAX_GROUPS).
+* k_unroll (conv.h: TVMC_CONV_UNROLL_FULL): 4-tap groups per chunk of K in full pixel blocks (the chunk's
+  loop is unrolled, every tap at an immediate offset): the divisors 1, 2, 4, 8, 16 of the group count below
+  it, and the full count (up to K_UNROLL_MAX_GROUPS). The kernel walks K in whole chunks, so a value that
+  does not divide the group count would read past the row: never offered.
 * dw_wide (depthwise.h: TVMC_DW_WIDE): weights pre-widened to int16 once per call on the stack, 0 or 1.
-* dw_interior (depthwise.h: TVMC_DW_INTERIOR): constant-offset path for in-image blocks, 0 or 1 (layers
-  with some block at an edge).
+* dw_rowbuf (depthwise.h: TVMC_DW_ROWBUF): an output row whose window reaches above or below the image
+  copies its kernel rows to the stack (1) or reads them through per-row pointers (0); offered on stride-1
+  layers with such rows whose copy and widened weights fit DW_WIDE_TUNE_MAX_BYTES.
 * fc_block (fully_connected.h: TVMC_FC_BLOCK): units computed together, 1, 2, 3, 4, 6, 8 up to the units.
 """
 
@@ -65,8 +68,8 @@ def override(template: str, params: dict[str, object]) -> dict[str, object]:
     elif template == "depthwise.h":
         if "dw_wide" in knobs:
             out["TVMC_DW_WIDE"] = int(knobs["dw_wide"])
-        if "dw_interior" in knobs and params["TVMC_DW_BORDER"]:
-            out["TVMC_DW_INTERIOR"] = int(knobs["dw_interior"])
+        if "dw_rowbuf" in knobs:
+            out["TVMC_DW_ROWBUF"] = int(knobs["dw_rowbuf"])
     elif template == "fully_connected.h" and "fc_block" in knobs:
         out["TVMC_FC_BLOCK"] = int(knobs["fc_block"])
     seen.append((template, dict(params)))
@@ -80,7 +83,7 @@ def _space_of(template: str, p: Mapping[str, Any]) -> tuple[dict[str, list[int]]
         k4 = int(p["TVMC_CONV_KB"]) - int(p["TVMC_CONV_KB"]) % 4
         groups = k4 // 4
         hand = int(p["TVMC_CONV_UNROLL_FULL"])
-        values = {u for u in (1, 2, 4, 8, 16) if u < groups} | {hand}
+        values = {u for u in (1, 2, 4, 8, 16) if u < groups and groups % u == 0} | {hand}
         if groups <= K_UNROLL_MAX_GROUPS:
             values.add(groups)
         space["k_unroll"], default["k_unroll"] = sorted(v for v in values if v >= 1), hand
@@ -89,8 +92,11 @@ def _space_of(template: str, p: Mapping[str, Any]) -> tuple[dict[str, list[int]]
         hand_wide = int(p["TVMC_DW_WIDE"])
         if ch >= 4 and (hand_wide or 2 * taps * (ch - ch % 4) <= DW_WIDE_TUNE_MAX_BYTES):
             space["dw_wide"], default["dw_wide"] = [0, 1], hand_wide
-        if int(p["TVMC_DW_BORDER"]):
-            space["dw_interior"], default["dw_interior"] = [0, 1], int(p["TVMC_DW_INTERIOR"])
+        rows = ((int(p["TVMC_KH"]) - 1) * int(p["TVMC_DH"]) + 1) * int(p["TVMC_IW"]) * ch
+        wide_max = 2 * taps * (ch - ch % 4) if ch >= 4 else 0
+        stride_1 = (int(p["TVMC_SH"]), int(p["TVMC_SW"])) == (1, 1)
+        if int(p["TVMC_DW_ZROW"]) and stride_1 and rows + wide_max <= DW_WIDE_TUNE_MAX_BYTES:
+            space["dw_rowbuf"], default["dw_rowbuf"] = [0, 1], int(p["TVMC_DW_ROWBUF"])
     elif template == "fully_connected.h":
         units, hand = int(p["TVMC_FC_UNITS"]), int(p["TVMC_FC_BLOCK"])
         blocks = sorted({b for b in _FC_BLOCKS if b <= units} | {hand})
