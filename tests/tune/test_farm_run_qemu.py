@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,7 +69,8 @@ def _keys(port: int) -> dict[str, int]:
     from tvm import rpc
     from tvmc_micro.tune.farm_run import tracker_keys
 
-    return tracker_keys(rpc.connect_tracker("127.0.0.1", port).summary())
+    keys: dict[str, int] = tracker_keys(rpc.connect_tracker("127.0.0.1", port).summary())
+    return keys
 
 
 def _worker(port: int, key: str, slot: int) -> subprocess.Popen[bytes]:
@@ -158,11 +160,17 @@ def test_farm_run_equals_local_run(
 ) -> None:
     port, _ = farm
     model = model_path(MODEL)
+    # A batch of 4 samples by input name, as a user passes it (-i in.npz).
+    meta = json.loads((projects["cortex_m"] / "model" / "metadata.json").read_text())["models"][0]
+    rng = np.random.default_rng(7)
+    batch = {
+        t["name"]: rng.integers(-128, 128, size=(4, *t["shape"])).astype(t["dtype"]) for t in meta["inputs"]
+    }
+    savez: Any = np.savez  # numpy's stub types **arrays as the allow_pickle flag
+    savez(tmp_path / "in.npz", **batch)
     common = [
-        "--samples",
-        "4",
-        "--seed",
-        "7",
+        "-i",
+        str(tmp_path / "in.npz"),
         "--print-time",
         "--repeat",
         "3",
