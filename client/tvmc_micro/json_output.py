@@ -223,10 +223,12 @@ RUN_SCHEMA: Schema = {
         "timing",
         "profile",
         "validation",
+        "worker",
         "exit_status",
     ],
     "properties": {
         "schema": {"enum": ["tvmc-micro/run/1"]},
+        "worker": {"type": ["string", "null"]},
         "samples": {"type": "integer", "minimum": 1},
         "outputs": {"type": "array", "items": {"type": "array", "items": _OUTPUT}},
         "counter": {**_COUNTER, "type": ["object", "null"]},

@@ -11,9 +11,10 @@ from tvmc_micro.platforms import PLATFORM_CHOICES
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "rpc-worker",
-        help="serve a device to tvmc tune through TVM's RPC tracker (a board-farm worker)",
+        help="serve a device to tvmc tune and tvmc run through TVM's RPC tracker (a board-farm worker)",
         description="Register at the RPC tracker under KEY and measure the candidate firmwares tvmc tune "
-        "sends on the device of PLATFORM (one board, one QEMU instance or one host process at a time).",
+        "sends on the device of PLATFORM (one board, one QEMU instance or one host process at a time); "
+        "tvmc run --rpc-tracker --rpc-key KEY runs whole projects on it the same way.",
     )
     p.add_argument("platform", metavar="PLATFORM", choices=PLATFORM_CHOICES, help=", ".join(PLATFORM_CHOICES))
     p.add_argument("--tracker", required=True, metavar="HOST:PORT", help="the RPC tracker")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from tvmc_micro.cli.common import add_project_option_arg
 
@@ -13,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run the model flashed on a device (through its project) and show outputs and time",
         description="Open a session with the firmware of PROJECT_DIR through its Project API server, check "
         "that the device runs this project's model (signature), set the inputs, run, and read the outputs. "
-        "Never re-flashes: run `tvmc micro flash PROJECT_DIR` after a build.",
+        "Never re-flashes: run `tvmc micro flash PROJECT_DIR` after a build. With --rpc-tracker and "
+        "--rpc-key the model runs on a board-farm worker instead (docs/tuning.md): the worker builds and "
+        "flashes the project's model.tar with the project's options on its own device, then runs as here.",
     )
     p.add_argument("project_dir", metavar="PROJECT_DIR", help="a project made by tvmc micro create-project")
     p.add_argument("--device", choices=("micro",), default="micro", help="only 'micro' (default)")
@@ -73,6 +76,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "|value| for float ones); default: 0 for TFLite on the integer path, 1 for ONNX integer, 3 for "
         "int8 through float, 1e-5 for float outputs",
     )
+    p.add_argument(
+        "--rpc-tracker",
+        metavar="HOST:PORT",
+        help="run on a worker of this RPC tracker (tvmc micro rpc-worker) instead of this machine's device",
+    )
+    p.add_argument("--rpc-key", metavar="KEY", help="the workers' key, e.g. cortex_m.mps2_an386")
+    p.add_argument(
+        "--rpc-timeout",
+        type=float,
+        default=30.0,
+        metavar="SEC",
+        help="how long to wait for a free worker of --rpc-key (default 30)",
+    )
     p.add_argument("--list-options", action="store_true", help="list the project's options and exit")
     p.add_argument("--platform", default=None, help=argparse.SUPPRESS)
     add_project_option_arg(p)
@@ -97,6 +113,23 @@ def run(args: argparse.Namespace) -> int:
         timing_summary,
     )
 
+    # Farm flags first: a usage error is reported before the project is read.
+    if (args.rpc_tracker is None) != (args.rpc_key is None):
+        raise TvmcError(
+            "--rpc-tracker and --rpc-key go together",
+            "e.g. --rpc-tracker 127.0.0.1:9190 --rpc-key cortex_m.mps2_an386",
+        )
+    tracker = None
+    if args.rpc_tracker is not None:
+        from tvmc_micro.tune.farm import parse_address
+
+        tracker = parse_address(args.rpc_tracker)
+        if not args.rpc_key.strip():
+            raise TvmcError("--rpc-key must not be empty", "e.g. --rpc-key cortex_m.mps2_an386")
+        if not 0 < args.rpc_timeout <= 86400:
+            raise TvmcError(
+                f"--rpc-timeout must be a number of seconds in (0, 86400], got {args.rpc_timeout:g}"
+            )
     project_dir = require_project(args.project_dir)
     if args.repeat < 1:
         raise TvmcError(f"--repeat must be at least 1, got {args.repeat}")
@@ -137,17 +170,38 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"tvmc run: {msg}", file=sys.stderr, flush=True)
 
-    result = run_on_device(
-        project_dir,
-        options,
-        lambda model: load_samples(model["inputs"], args.inputs, args.samples, args.fill_mode, args.seed),
-        repeat=args.repeat,
-        print_time=args.print_time,
-        profile=args.profile,
-        verbose=args.verbose,
-        platform=args.platform,
-        progress=progress,
-    )
+    def samples(model: dict[str, Any]) -> Any:
+        return load_samples(model["inputs"], args.inputs, args.samples, args.fill_mode, args.seed)
+
+    worker = None
+    if tracker is not None:
+        from tvmc_micro.tune.farm_run import run_on_farm
+
+        result, worker = run_on_farm(
+            project_dir,
+            tracker,
+            args.rpc_key,
+            options,
+            samples,
+            repeat=args.repeat,
+            print_time=args.print_time,
+            profile=args.profile,
+            wait_sec=args.rpc_timeout,
+            verbose=args.verbose,
+            progress=progress,
+        )
+    else:
+        result = run_on_device(
+            project_dir,
+            options,
+            samples,
+            repeat=args.repeat,
+            print_time=args.print_time,
+            profile=args.profile,
+            verbose=args.verbose,
+            platform=args.platform,
+            progress=progress,
+        )
     samples_out = result.samples_outputs or [result.outputs]
     samples_in = result.samples_inputs or [result.inputs or []]
     if args.outputs:
@@ -203,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
             if result.profile is None
             else profile_rows(result.profile, result.model, result.counter),
             "validation": None if aggregate is None else aggregate.as_json(),
+            "worker": worker,
             "exit_status": status,
         }
         write_json(args.json, doc)

@@ -6,7 +6,8 @@ candidate firmware (an MLF, base64 in a JSON request), measures it on the device
 (tvmc_micro.tune.measure.measure_mlf) and answers the measurement as JSON. `tvmc tune --rpc-tracker`
 asks the tracker for a free worker per candidate set, as many at once as the key has workers; a set
 whose worker fails or hangs is retried on another one (records are written by the client, so a lost
-worker loses no record).
+worker loses no record). The same worker also runs a whole project's MLF for `tvmc run --rpc-tracker`
+(tvmc_micro.tune.farm_run).
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def _register(spec_json: str, verbose: int, worker: str) -> None:
         return json.dumps(m.as_json())
 
     tvm_ffi.register_global_func(MEASURE_FUNC, measure, override=True)
+    # `tvmc run --rpc-tracker`: the same worker runs a project's MLF (tvmc_micro.tune.farm_run).
+    from tvmc_micro.tune.farm_run import register_run
+
+    register_run(spec, verbose, worker)
 
 
 def _hostname() -> str:
