@@ -63,10 +63,13 @@ class CompileOptions:
     kernel_configs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     tuning_source: Mapping[str, str] | None = None
     io_buffers: str = "arena"  # "arena": inputs and outputs are planned arena tensors; "separate": caller's
+    # The DSP C kernels' weights (ckernels.KERNEL_WEIGHTS): "int16" widens conv/FC weights at compile time.
+    kernel_weights: str = "int8"
 
 
 OUTPUT_FORMATS = ("mlf", "so")
 IO_BUFFERS = ("arena", "separate")
+KERNEL_WEIGHTS = ("int8", "int16")  # = quantized.ckernels.KERNEL_WEIGHTS (not imported: keeps TVM out)
 
 
 @dataclass
@@ -232,11 +235,54 @@ def generate_kernels(c: Compilation) -> None:
     symbols = kernel_symbols(c.name, used)  # never an executor symbol (tvmgen_<model>_run, ...)
     target = tvm.target.Target(c.need(c.target, "target").target)
     try:
-        c.kernel_src, c.kernels = lower_kernels(c.scheduled, symbols, target, c.options.pass_config)
+        c.kernel_src, c.kernels = lower_kernels(
+            c.scheduled, symbols, target, c.options.pass_config, c.options.kernel_weights
+        )
     except (LoweringError, CompileOptionError):
         raise
     except Exception as err:
         raise _wrap("kernel code generation", err, c.options.pass_config) from err
+    apply_weight_layouts(graph, c.kernels)
+
+
+def apply_weight_layouts(graph: ExecutorGraph, kernels: Mapping[str, Any]) -> None:
+    """Rewrite the constants a kernel reads in its own layout (`weight_layout` of a LoweredKernel:
+    --kernel-weights int16) before they are emitted: in place when only that kernel's parameter reads the
+    constant, else as a new constant beside it."""
+    import numpy as np
+
+    uses: dict[int, set[tuple[str, int]]] = {}
+    for call in graph.calls:
+        for i, tid in enumerate(call.args):
+            uses.setdefault(tid, set()).add((call.func, i))
+    done: dict[tuple[int, str], int] = {}
+    for call in graph.calls:
+        ker = kernels[call.func]
+        if ker.weight_layout is None:
+            continue
+        i, layout = ker.weight_layout
+        tid = call.args[i]
+        if (tid, call.func) in done:
+            call.args[i] = done[tid, call.func]
+            continue
+        t = graph.tensors[tid]
+        if t.kind != "constant" or t.constant is None:
+            raise LoweringError(
+                f"kernel {ker.symbol} reads argument {i} ({t.name}) as weights laid out at compile time, "
+                f"but it is a {t.kind} tensor, not a constant",
+                "compile with --kernel-weights int8 (the default)",
+            )
+        data = np.ascontiguousarray(layout(t.constant))
+        if uses[tid] == {(call.func, i)} and tid not in graph.outputs:
+            graph.tensors[tid] = dataclasses.replace(
+                t, shape=data.shape, dtype=str(data.dtype), constant=data
+            )
+            new = tid
+        else:
+            new = graph.add(
+                shape=data.shape, dtype=str(data.dtype), kind="constant", name=f"{t.name}_w", constant=data
+            )
+        done[tid, call.func] = call.args[i] = new
 
 
 def plan_memory(c: Compilation) -> None:
@@ -464,6 +510,7 @@ def compile_model(
     kernel_configs: Mapping[str, Mapping[str, int]] | None = None,
     tuning_source: Mapping[str, str] | None = None,
     io_buffers: str = "arena",
+    kernel_weights: str = "int8",
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
@@ -473,7 +520,9 @@ def compile_model(
     writes a host shared library of the model instead of the tar; `emit_library=True` adds
     `lib/lib<name>.a`, built with the target's compiler, to the tar. `io_buffers="arena"` (the default)
     places the model's inputs and outputs in the arena (the header gives pointers to them);
-    `"separate"` keeps them in buffers the caller owns.
+    `"separate"` keeps them in buffers the caller owns. `kernel_weights="int16"` has the Cortex-M DSP conv
+    and fully connected kernels read weights widened to int16 at compile time (twice their flash, fewer
+    instructions; docs/model-library-format.md).
     """
     options = CompileOptions(
         target=target,
@@ -490,7 +539,13 @@ def compile_model(
         kernel_configs=dict(kernel_configs or {}),
         tuning_source=dict(tuning_source) if tuning_source is not None else None,
         io_buffers=io_buffers,
+        kernel_weights=kernel_weights,
     )
+    if kernel_weights not in KERNEL_WEIGHTS:
+        raise CompileOptionError(
+            f"--kernel-weights {kernel_weights!r} is not one of {', '.join(KERNEL_WEIGHTS)}",
+            "int8: the model's weights as they are (default); int16: conv/FC weights widened at compile time",
+        )
     if io_buffers not in IO_BUFFERS:
         raise CompileOptionError(
             f"--io-buffers {io_buffers!r} is not one of {', '.join(IO_BUFFERS)}",
@@ -569,6 +624,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         # Only when tuned, so signatures of untuned compiles stay what they were.
         **({"tuning_records_sha256": o.tuning_source["sha256"]} if o.tuning_source else {}),
         "io_buffers": o.io_buffers,
+        # Only when given, so signatures of default compiles stay what they were.
+        **({"kernel_weights": o.kernel_weights} if o.kernel_weights != "int8" else {}),
     }
 
     def io_meta(ios: list[c_emit.IoName], infos: list[Any]) -> list[dict[str, Any]]:
@@ -598,6 +655,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "compute_path": c.path_kind,
         "float_operators": c.float_operators,
         "io_buffers": o.io_buffers,
+        "kernel_weights": o.kernel_weights,
         "memory": {
             "arena_bytes": plan.size,
             "constants_bytes": sum(t.nbytes for t in graph.tensors if t.kind == "constant"),
