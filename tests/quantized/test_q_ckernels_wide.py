@@ -40,7 +40,7 @@ def widenet(seed: int) -> Synthetic:
     w = net.conv(w, 12, (1, 3), per_channel=True, padding="SAME")  # K = 300: chunks of 4-tap groups
     net.conv(w, 5, (1, 1), per_channel=True, padding="VALID")  # K = 12
     net.fc(net.reshape(z, (5, 63)), 6, per_channel=True)  # depth 63: int8 weights kept
-    net.fc(net.reshape(w, (3, 252)), 11, per_channel=False, activation="RELU")  # blocks 4+4+3
+    net.fc(net.reshape(w, (3, 252)), 11, per_channel=False, activation="RELU")  # blocks of 6 and 5
     model = net.b.build([x], net.outputs)
     return Synthetic(f"widenet{seed}", model, ["int8"], [shape], net.output_names)
 
@@ -168,6 +168,28 @@ def test_non_constant_weights_are_refused() -> None:
     kernel = LoweredKernel("k_fc", ["int8", "int16", "int8"], [], weight_layout=(1, lambda a: a))
     with pytest.raises(LoweringError, match=r"argument 1 \(w\).*not a constant"):
         apply_weight_layouts(g, {"fc": kernel})
+
+
+def test_fc_layout_follows_the_block_knob() -> None:
+    """A tuning knob that changes the FC block changes the widened layout with it (and the C block)."""
+    import json
+
+    from tvmc_micro.compiler.quantized import ckernel_knobs, ckernels
+
+    rq = {"in_domain": True, "per_channel": False, "has_left": False, "mult": 1 << 30, "left": 0, "right": 4}
+    spec = {"kind": "fully_connected", "batches": 1, "depth": 8, "units": 7, "out_zp": 0, "requant": rq}
+    spec["act_range"] = [-128, 127]
+    w = np.arange(56, dtype=np.int8)
+    for knobs, block in (({}, 6), ({"fc_block": 3}, 3)):
+        text = json.dumps({**spec, ckernel_knobs.KNOBS_KEY: knobs} if knobs else spec)
+        gen = ckernels.generate(text, "f", ["int8", "int8", "int32", "int8"], "int16")
+        assert gen is not None and gen.weight_layout is not None and gen.param_dtypes[1] == "int16"
+        assert f"#define TVMC_FC_BLOCK {block}\n" in gen.source
+        index, layout = gen.weight_layout
+        assert index == 1
+        assert layout(w).tolist() == ckernels.widened_blocks(w.reshape(7, 8), block).tolist()
+    narrow = ckernels.generate(json.dumps(spec), "f", ["int8", "int8", "int32", "int8"], "int8")
+    assert narrow is not None and narrow.weight_layout is None and narrow.param_dtypes[1] == "int8"
 
 
 def test_weight_layout_checks_its_input() -> None:

@@ -479,6 +479,10 @@ _FC_UNITS = 4
 # per MAC against 1.50 for the narrow block). 6 units would reach 1.34 but double each kernel's code (ad01:
 # +5.5 KB of .text for 3% fewer instructions); 8 units spill.
 _FC_WIDE_UNITS = 4
+# With weights widened at compile time too (--kernel-weights int16) a group costs 1 + 3 * units instructions
+# for 4 * units MACs, no SXTB16 temporaries: 6 units (ad01: 254,280 -> 242,240 instructions, +3.7 KB of
+# .text, against +264 KB of widened weights) fit the registers; 8 spill (254,240).
+_FC_WIDE_W_UNITS = 6
 _FC_WIDE_MAX_BYTES = 2048
 
 
@@ -497,7 +501,7 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
         "TVMC_FC_BATCHES": batches,
         "TVMC_FC_DEPTH": k,
         "TVMC_FC_UNITS": nunits,
-        "TVMC_FC_BLOCK": _FC_WIDE_UNITS if wide else _FC_UNITS,
+        "TVMC_FC_BLOCK": _FC_WIDE_W_UNITS if wide_w else (_FC_WIDE_UNITS if wide else _FC_UNITS),
         "TVMC_FC_WIDE": int(wide),
         "TVMC_FC_WIDE_W": int(wide_w),
         **_rq_params(spec),
