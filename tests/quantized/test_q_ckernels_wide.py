@@ -6,6 +6,7 @@ SMLAD), and bad values or non-constant weights are refused with a clear error.""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -155,9 +156,8 @@ def test_bad_kernel_weights_value_is_refused(tmp_path: Path) -> None:
 
 def test_non_constant_weights_are_refused() -> None:
     """A kernel that wants its weights laid out at compile time, handed an arena tensor."""
-    from tvmc_micro.compiler.driver import apply_weight_layouts
     from tvmc_micro.compiler.errors import LoweringError
-    from tvmc_micro.compiler.executor import ExecutorGraph, KernelCall
+    from tvmc_micro.compiler.executor import ExecutorGraph, KernelCall, apply_weight_layouts
     from tvmc_micro.compiler.tir_codegen import LoweredKernel
 
     g = ExecutorGraph(tensors=[], calls=[], inputs=[], outputs=[])
@@ -210,8 +210,7 @@ def test_weight_layout_checks_its_input() -> None:
 
 def test_shared_constant_gets_a_widened_copy() -> None:
     """A constant another kernel also reads stays as it is; the widening kernel gets its own copy."""
-    from tvmc_micro.compiler.driver import apply_weight_layouts
-    from tvmc_micro.compiler.executor import ExecutorGraph, KernelCall
+    from tvmc_micro.compiler.executor import ExecutorGraph, KernelCall, apply_weight_layouts
     from tvmc_micro.compiler.tir_codegen import LoweredKernel
 
     g = ExecutorGraph(tensors=[], calls=[], inputs=[], outputs=[])
@@ -233,3 +232,23 @@ def test_shared_constant_gets_a_widened_copy() -> None:
     new = g.tensors[g.calls[0].args[1]]
     assert new.id != c and new.kind == "constant" and new.dtype == "int16"
     assert new.constant is not None and new.constant.tolist() == [3, 2, 1, 0]
+
+
+def _tvmc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tvmc_micro", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_cli_kernel_weights(tmp_path: Path) -> None:
+    """`tvmc compile --kernel-weights int16` reaches the compile; a bad value is refused by name."""
+    syn = widenet(5)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(syn.model)
+    out = tmp_path / "m.tar"
+    done = _tvmc("compile", str(model), "--target", M4, "--kernel-weights", "int16", "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert '"kernel_weights": "int16"' in _member(out, "metadata.json")
+    bad = _tvmc("compile", str(model), "--target", M4, "--kernel-weights", "int4", "-o", str(out))
+    assert bad.returncode != 0 and "--kernel-weights" in bad.stderr and "int4" in bad.stderr
+    assert "--kernel-weights {int8,int16}" in _tvmc("compile", "--help").stdout

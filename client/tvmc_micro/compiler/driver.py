@@ -215,6 +215,7 @@ def generate_kernels(c: Compilation) -> None:
     """Schedule each distinct PrimFunc and generate its C (one `lib0.c`), named `tvmgen_<model>_<op>`."""
     import tvm
 
+    from tvmc_micro.compiler.executor import apply_weight_layouts
     from tvmc_micro.compiler.quantized.ckernel_knobs import with_knobs
     from tvmc_micro.compiler.schedule import schedule_primfunc
     from tvmc_micro.compiler.tir_codegen import lower_kernels
@@ -242,47 +243,7 @@ def generate_kernels(c: Compilation) -> None:
         raise
     except Exception as err:
         raise _wrap("kernel code generation", err, c.options.pass_config) from err
-    apply_weight_layouts(graph, c.kernels)
-
-
-def apply_weight_layouts(graph: ExecutorGraph, kernels: Mapping[str, Any]) -> None:
-    """Rewrite the constants a kernel reads in its own layout (`weight_layout` of a LoweredKernel:
-    --kernel-weights int16) before they are emitted: in place when only that kernel's parameter reads the
-    constant, else as a new constant beside it."""
-    import numpy as np
-
-    uses: dict[int, set[tuple[str, int]]] = {}
-    for call in graph.calls:
-        for i, tid in enumerate(call.args):
-            uses.setdefault(tid, set()).add((call.func, i))
-    done: dict[tuple[int, str], int] = {}
-    for call in graph.calls:
-        ker = kernels[call.func]
-        if ker.weight_layout is None:
-            continue
-        i, layout = ker.weight_layout
-        tid = call.args[i]
-        if (tid, call.func) in done:
-            call.args[i] = done[tid, call.func]
-            continue
-        t = graph.tensors[tid]
-        if t.kind != "constant" or t.constant is None:
-            raise LoweringError(
-                f"kernel {ker.symbol} reads argument {i} ({t.name}) as weights laid out at compile time, "
-                f"but it is a {t.kind} tensor, not a constant",
-                "compile with --kernel-weights int8 (the default)",
-            )
-        data = np.ascontiguousarray(layout(t.constant))
-        if uses[tid] == {(call.func, i)} and tid not in graph.outputs:
-            graph.tensors[tid] = dataclasses.replace(
-                t, shape=data.shape, dtype=str(data.dtype), constant=data
-            )
-            new = tid
-        else:
-            new = graph.add(
-                shape=data.shape, dtype=str(data.dtype), kind="constant", name=f"{t.name}_w", constant=data
-            )
-        done[tid, call.func] = call.args[i] = new
+    apply_weight_layouts(graph, c.kernels)  # --kernel-weights int16: constants in the kernels' layout
 
 
 def plan_memory(c: Compilation) -> None:

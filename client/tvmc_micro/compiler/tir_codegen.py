@@ -48,7 +48,7 @@ class LoweredKernel:
     # blocks by schedule.inplace_pairs instead.
     inplace: list[tuple[int, int, int]] = field(default_factory=list)
     # (param index, layout): a hand-written kernel reads that constant parameter as layout(model's array)
-    # (ckernels.GeneratedKernel.weight_layout); driver.apply_weight_layouts rewrites the constant.
+    # (ckernels.GeneratedKernel.weight_layout); executor.apply_weight_layouts rewrites the constant.
     weight_layout: tuple[int, Any] | None = None
 
 

@@ -17,6 +17,11 @@ here as C, one function per layer with every shape, stride and padding a compile
   and byte store. Per-channel constants are derived from the stored shift in the epilogue, so no kernel
   workspace holds a table.
 
+With `--kernel-weights int16` (generate's kernel_weights) the conv and FULLY_CONNECTED kernels read weights
+widened to int16 at compile time, in the order their SMLADs consume them (`widened_blocks`): one LDRD per
+channel and 4-tap group and no SXTB16, for twice those weights' flash. The kernel declares the layout
+(GeneratedKernel.weight_layout) and executor.apply_weight_layouts rewrites the constant.
+
 Every intrinsic has a portable C twin selected when `__ARM_FEATURE_DSP` is absent, so the same source
 built for the host computes bit for bit what the Cortex-M build computes.
 
