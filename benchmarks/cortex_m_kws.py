@@ -153,6 +153,9 @@ def main() -> int:
         help="tvmc --target for the compile (default: \"c -mcpu=<the board's cpu>\"; \"c\": the portable "
         "kernels, no DSP micro-kernels)",
     )
+    parser.add_argument(
+        "--kernel-weights", default="int8", choices=("int8", "int16"), help="tvmc compile --kernel-weights"
+    )
     parser.add_argument("--batches", type=int, default=5, help="runs per timed batch (two batches)")
     parser.add_argument("--transfers", type=int, default=20, help="set_input/get_output calls timed")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -166,7 +169,8 @@ def main() -> int:
             from tvmc_micro.compiler import compile_model
 
             mlf = work / "kws.tar"
-            compile_model(MODELS / "kws_ref_model.tflite", mlf, target=target)
+            model = MODELS / "kws_ref_model.tflite"
+            compile_model(model, mlf, target=target, kernel_weights=args.kernel_weights)
         metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
         sizes = make_project(mlf.resolve(), work / "project", args.board, args.opt_level)
         figures = measure(work / "project", args.batches, args.transfers)
@@ -177,6 +181,7 @@ def main() -> int:
         "board": args.board,
         "target": target if args.mlf is None else None,
         "opt_level": args.opt_level,
+        "kernel_weights": args.kernel_weights if args.mlf is None else None,
         **figures,
         # sizes.json also holds the build's stack estimate (a mapping): only the sections are byte counts.
         "sections_bytes": {k.lstrip("."): v for k, v in sizes.items() if isinstance(v, int)},
@@ -196,6 +201,7 @@ def main() -> int:
     rows = [
         ("board / opt level", f"{args.board} / -{args.opt_level}"),
         ("target", target if args.mlf is None else f"(from {args.mlf.name})"),
+        ("kernel weights", args.kernel_weights if args.mlf is None else "(from the MLF)"),
         (
             "instructions per inference",
             f"{n:,} (±{result['instruction_resolution']}, repeatable: {result['repeatable']})",

@@ -152,6 +152,7 @@ def measure_model(
     opt_level: str = "O2",
     batches: int = 2,
     transfers: int = 2,
+    kernel_weights: str = "int8",
 ) -> dict[str, Any]:
     """Compile `model` for `target`, build and flash it for `board` through the cortex_m template and
     measure it under QEMU: the figures main() prints (and writes with --json), as a dict."""
@@ -161,7 +162,7 @@ def measure_model(
     with tempfile.TemporaryDirectory(prefix="cortex_m_model_") as tmp:
         work_dir = Path(tmp)
         mlf = work_dir / "model.tar"
-        compile_model(model, mlf, target=target, model_name="model")
+        compile_model(model, mlf, target=target, model_name="model", kernel_weights=kernel_weights)
         metadata = json.loads(_read_member(mlf, "metadata.json"))["models"][0]
         sizes = make_project(mlf.resolve(), work_dir / "project", board, opt_level)
         figures = measure(work_dir / "project", batches, transfers)
@@ -194,6 +195,7 @@ def measure_model(
         "target": target,
         "board": board,
         "opt_level": opt_level,
+        "kernel_weights": kernel_weights,
         **figures,
         "total_macs": sum(op["macs"] or 0 for op in ops),
         "sections_bytes": {k.lstrip("."): v for k, v in sizes.items() if isinstance(v, int)},
@@ -219,6 +221,9 @@ def main() -> int:
         "--board", default="mps2_an386", help="a board of template_projects/cortex_m/boards.yaml"
     )
     parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
+    parser.add_argument(
+        "--kernel-weights", default="int8", choices=("int8", "int16"), help="tvmc compile --kernel-weights"
+    )
     parser.add_argument("--batches", type=int, default=2, help="runs per timed batch (two batches)")
     parser.add_argument("--transfers", type=int, default=2, help="set_input/get_output calls timed")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -228,12 +233,15 @@ def main() -> int:
     if args.target is None:
         args.target = board_target(args.board)
 
-    result = measure_model(args.model, args.target, args.board, args.opt_level, args.batches, args.transfers)
+    result = measure_model(
+        args.model, args.target, args.board, args.opt_level, args.batches, args.transfers, args.kernel_weights
+    )
     total = result["instructions_per_inference"]
     by_kind, ops = result["by_kind"], result["operators"]
     rows = [
         ("model / target", f"{args.model.name} / {args.target}"),
         ("board / opt level", f"{args.board} / -{args.opt_level}"),
+        ("kernel weights", args.kernel_weights),
         (
             "instructions per inference",
             f"{total:,} (±{result['instruction_resolution']}, repeatable: {result['repeatable']})",

@@ -15,6 +15,7 @@ MACs count CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED only, as the baseline 
 "text_bytes", "rodata_bytes", ...}}, "skipped": {stem: reason}}. Examples:
     python benchmarks/cortex_m_suite.py --json /tmp/suite.json
     python benchmarks/cortex_m_suite.py --models kws_ref_model ad01_int8
+    python benchmarks/cortex_m_suite.py --kernel-weights int16 --json /tmp/suite16.json
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def main() -> int:
         "--target", help=f"tvmc --target for the compile (default: {board_target(BOARD)!r}, the board's core)"
     )
     parser.add_argument("--opt-level", default="O2", choices=("O0", "O1", "O2", "O3", "Os"))
+    parser.add_argument(
+        "--kernel-weights",
+        default="int8",
+        choices=("int8", "int16"),
+        help="tvmc compile --kernel-weights (int16: conv/FC weights widened at compile time)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.json is not None and not args.json.parent.is_dir():
@@ -114,7 +121,11 @@ def main() -> int:
             print(f"skipping {stem}: {skipped[stem]}", file=sys.stderr)
             continue
         print(f"measuring {stem} ...", file=sys.stderr, flush=True)
-        rows[stem] = suite_row(stem, measure_model(model, target, BOARD, args.opt_level), tflm[stem])
+        rows[stem] = suite_row(
+            stem,
+            measure_model(model, target, BOARD, args.opt_level, kernel_weights=args.kernel_weights),
+            tflm[stem],
+        )
         if stem in baseline_macs and baseline_macs[stem] != rows[stem]["macs"]:
             print(
                 f"note: {stem}: {rows[stem]['macs']:,} MACs counted here, "
@@ -124,7 +135,7 @@ def main() -> int:
 
     print(
         f"Models of {args.baseline.name} on {BOARD} under QEMU -icount shift=0, "
-        f"target {target!r}, -{args.opt_level}"
+        f"target {target!r}, -{args.opt_level}, kernel weights {args.kernel_weights}"
     )
     header = (
         "model",
@@ -164,6 +175,7 @@ def main() -> int:
             "board": BOARD,
             "target": target,
             "opt_level": args.opt_level,
+            "kernel_weights": args.kernel_weights,
             "models": rows,
             "skipped": skipped,
         }

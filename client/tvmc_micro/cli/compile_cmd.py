@@ -40,6 +40,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "owns, outside the arena",
     )
     p.add_argument(
+        "--kernel-weights",
+        choices=("int8", "int16"),
+        default="int8",
+        help="int8: weights as in the model (default); int16: on DSP Cortex-M targets (-mcpu=cortex-m4, "
+        "m7, m33, ...) the int8 conv and fully connected kernels read weights widened to int16 at compile "
+        "time (no SXTB16 per use: fewer instructions, those weights take twice the flash)",
+    )
+    p.add_argument(
         "--target",
         default="c",
         help='"c" (host C, default) or "c -mcpu=cortex-m4" (also cortex-m0, -m3, -m7, -m33, -m55, ...)',
@@ -154,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         kernel_configs=kernel_configs,
         tuning_source=tuning_source,
         io_buffers=args.io_buffers,
+        kernel_weights=args.kernel_weights,
         progress=progress,
     )
     if args.tuning_records is not None:

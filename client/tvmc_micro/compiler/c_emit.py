@@ -563,13 +563,23 @@ def constants(model: str, graph: ExecutorGraph) -> str:
         "#include <stdbool.h>",
         "#include <stdint.h>",
         "",
+        "/* int16 weights are read two words at a time (LDRD, which needs 4-byte alignment on Cortex-M). */",
+        "#if defined(__GNUC__) || defined(__clang__)",
+        "#define TVMGEN_CONST_ALIGN4 __attribute__((aligned(4)))",
+        "#else",
+        "#define TVMGEN_CONST_ALIGN4",
+        "#endif",
+        "",
     ]
     for t in graph.tensors:
         if t.kind != "constant" or t.constant is None:
             continue
         values = _format_values(t.constant) or ["0"]
         body = ",\n".join("  " + ", ".join(values[i : i + 12]) for i in range(0, len(values), 12))
+        align = " TVMGEN_CONST_ALIGN4" if t.dtype == "int16" else ""
         lines.append(f"/* {t.dtype}{list(t.shape)} */")
-        lines.append(f"const {c_type(t.dtype)} tvmgen_{model}_{t.name}[{len(values)}] = {{\n{body}\n}};")
+        lines.append(
+            f"const {c_type(t.dtype)} tvmgen_{model}_{t.name}[{len(values)}]{align} = {{\n{body}\n}};"
+        )
         lines.append("")
     return "\n".join(lines)

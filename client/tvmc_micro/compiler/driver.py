@@ -63,10 +63,13 @@ class CompileOptions:
     kernel_configs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     tuning_source: Mapping[str, str] | None = None
     io_buffers: str = "arena"  # "arena": inputs and outputs are planned arena tensors; "separate": caller's
+    # The DSP C kernels' weights (ckernels.KERNEL_WEIGHTS): "int16" widens conv/FC weights at compile time.
+    kernel_weights: str = "int8"
 
 
 OUTPUT_FORMATS = ("mlf", "so")
 IO_BUFFERS = ("arena", "separate")
+KERNEL_WEIGHTS = ("int8", "int16")  # = quantized.ckernels.KERNEL_WEIGHTS (not imported: keeps TVM out)
 
 
 @dataclass
@@ -212,6 +215,7 @@ def generate_kernels(c: Compilation) -> None:
     """Schedule each distinct PrimFunc and generate its C (one `lib0.c`), named `tvmgen_<model>_<op>`."""
     import tvm
 
+    from tvmc_micro.compiler.executor import apply_weight_layouts
     from tvmc_micro.compiler.quantized.ckernel_knobs import with_knobs
     from tvmc_micro.compiler.schedule import schedule_primfunc
     from tvmc_micro.compiler.tir_codegen import lower_kernels
@@ -232,11 +236,14 @@ def generate_kernels(c: Compilation) -> None:
     symbols = kernel_symbols(c.name, used)  # never an executor symbol (tvmgen_<model>_run, ...)
     target = tvm.target.Target(c.need(c.target, "target").target)
     try:
-        c.kernel_src, c.kernels = lower_kernels(c.scheduled, symbols, target, c.options.pass_config)
+        c.kernel_src, c.kernels = lower_kernels(
+            c.scheduled, symbols, target, c.options.pass_config, c.options.kernel_weights
+        )
     except (LoweringError, CompileOptionError):
         raise
     except Exception as err:
         raise _wrap("kernel code generation", err, c.options.pass_config) from err
+    apply_weight_layouts(graph, c.kernels)  # --kernel-weights int16: constants in the kernels' layout
 
 
 def plan_memory(c: Compilation) -> None:
@@ -464,6 +471,7 @@ def compile_model(
     kernel_configs: Mapping[str, Mapping[str, int]] | None = None,
     tuning_source: Mapping[str, str] | None = None,
     io_buffers: str = "arena",
+    kernel_weights: str = "int8",
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile a TFLite/ONNX model into a Model Library Format tar at `output_path`.
@@ -473,7 +481,9 @@ def compile_model(
     writes a host shared library of the model instead of the tar; `emit_library=True` adds
     `lib/lib<name>.a`, built with the target's compiler, to the tar. `io_buffers="arena"` (the default)
     places the model's inputs and outputs in the arena (the header gives pointers to them);
-    `"separate"` keeps them in buffers the caller owns.
+    `"separate"` keeps them in buffers the caller owns. `kernel_weights="int16"` has the Cortex-M DSP conv
+    and fully connected kernels read weights widened to int16 at compile time (twice their flash, fewer
+    instructions; docs/model-library-format.md).
     """
     options = CompileOptions(
         target=target,
@@ -490,7 +500,13 @@ def compile_model(
         kernel_configs=dict(kernel_configs or {}),
         tuning_source=dict(tuning_source) if tuning_source is not None else None,
         io_buffers=io_buffers,
+        kernel_weights=kernel_weights,
     )
+    if kernel_weights not in KERNEL_WEIGHTS:
+        raise CompileOptionError(
+            f"--kernel-weights {kernel_weights!r} is not one of {', '.join(KERNEL_WEIGHTS)}",
+            "int8: the model's weights as they are (default); int16: conv/FC weights widened at compile time",
+        )
     if io_buffers not in IO_BUFFERS:
         raise CompileOptionError(
             f"--io-buffers {io_buffers!r} is not one of {', '.join(IO_BUFFERS)}",
@@ -569,6 +585,8 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         # Only when tuned, so signatures of untuned compiles stay what they were.
         **({"tuning_records_sha256": o.tuning_source["sha256"]} if o.tuning_source else {}),
         "io_buffers": o.io_buffers,
+        # Only when given, so signatures of default compiles stay what they were.
+        **({"kernel_weights": o.kernel_weights} if o.kernel_weights != "int8" else {}),
     }
 
     def io_meta(ios: list[c_emit.IoName], infos: list[Any]) -> list[dict[str, Any]]:
@@ -598,6 +616,7 @@ def _model_metadata(c: Compilation, runtime: dict[str, bytes]) -> dict[str, Any]
         "compute_path": c.path_kind,
         "float_operators": c.float_operators,
         "io_buffers": o.io_buffers,
+        "kernel_weights": o.kernel_weights,
         "memory": {
             "arena_bytes": plan.size,
             "constants_bytes": sum(t.nbytes for t in graph.tensors if t.kind == "constant"),

@@ -7,7 +7,9 @@ reuses memory only within one dtype and ignores kernel workspaces); planner.py m
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,3 +246,41 @@ def bind_state(g: ExecutorGraph, names: list[str]) -> list[tuple[int, int]]:
     del g.outputs[-n:]
     del g.output_shapes[-n:]
     return placed
+
+
+def apply_weight_layouts(graph: ExecutorGraph, kernels: Mapping[str, Any]) -> None:
+    """Rewrite the constants a kernel reads in its own layout (`weight_layout` of a LoweredKernel:
+    --kernel-weights int16) before they are emitted: in place when only that kernel's parameter reads the
+    constant, else as a new constant beside it."""
+    uses: dict[int, set[tuple[str, int]]] = {}
+    for call in graph.calls:
+        for i, tid in enumerate(call.args):
+            uses.setdefault(tid, set()).add((call.func, i))
+    done: dict[tuple[int, str], int] = {}
+    for call in graph.calls:
+        ker = kernels[call.func]
+        if ker.weight_layout is None:
+            continue
+        i, layout = ker.weight_layout
+        tid = call.args[i]
+        if (tid, call.func) in done:
+            call.args[i] = done[tid, call.func]
+            continue
+        t = graph.tensors[tid]
+        if t.kind != "constant" or t.constant is None:
+            raise LoweringError(
+                f"kernel {ker.symbol} reads argument {i} ({t.name}) as weights laid out at compile time, "
+                f"but it is a {t.kind} tensor, not a constant",
+                "compile with --kernel-weights int8 (the default)",
+            )
+        data = np.ascontiguousarray(layout(t.constant))
+        if uses[tid] == {(call.func, i)} and tid not in graph.outputs:
+            graph.tensors[tid] = dataclasses.replace(
+                t, shape=data.shape, dtype=str(data.dtype), constant=data
+            )
+            new = tid
+        else:
+            new = graph.add(
+                shape=data.shape, dtype=str(data.dtype), kind="constant", name=f"{t.name}_w", constant=data
+            )
+        done[tid, call.func] = call.args[i] = new

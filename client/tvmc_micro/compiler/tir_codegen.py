@@ -47,6 +47,9 @@ class LoweredKernel:
     # `lead` bytes before that input (planner.InPlace); the TIR kernels' pairs are derived from their
     # blocks by schedule.inplace_pairs instead.
     inplace: list[tuple[int, int, int]] = field(default_factory=list)
+    # (param index, layout): a hand-written kernel reads that constant parameter as layout(model's array)
+    # (ckernels.GeneratedKernel.weight_layout); executor.apply_weight_layouts rewrites the constant.
+    weight_layout: tuple[int, Any] | None = None
 
 
 def _lowering_passes() -> list[Any]:
@@ -298,9 +301,11 @@ def lower_kernels(
     symbols: dict[str, str],
     target: tvm.target.Target,
     pass_config: dict[str, Any],
+    kernel_weights: str = "int8",
 ) -> tuple[str, dict[str, LoweredKernel]]:
-    """Lower scheduled PrimFuncs (by IRModule name) to one C source; returns (source, kernels by name)."""
-    direct_src, direct = _direct_c_kernels(funcs, symbols, target)
+    """Lower scheduled PrimFuncs (by IRModule name) to one C source; returns (source, kernels by name).
+    kernel_weights: the DSP C kernels' weight layout (ckernels.KERNEL_WEIGHTS)."""
+    direct_src, direct = _direct_c_kernels(funcs, symbols, target, kernel_weights)
     funcs = {n: f for n, f in funcs.items() if n not in direct}
     if not funcs:
         return _clean_source("", direct_src), direct
@@ -324,7 +329,7 @@ def lower_kernels(
 
 
 def _direct_c_kernels(
-    funcs: dict[str, tirx.PrimFunc], symbols: dict[str, str], target: tvm.target.Target
+    funcs: dict[str, tirx.PrimFunc], symbols: dict[str, str], target: tvm.target.Target, kernel_weights: str
 ) -> tuple[str, dict[str, LoweredKernel]]:
     """Hook: kernels the int8 path writes as C itself on DSP cores (quantized/ckernels.py)."""
     from tvmc_micro.compiler.quantized import ckernels
@@ -338,12 +343,12 @@ def _direct_c_kernels(
         if spec is None:
             continue
         dtypes = [str(p.dtype) for p in f.params]
-        gen = ckernels.generate(str(spec), symbols[name], dtypes)
+        gen = ckernels.generate(str(spec), symbols[name], dtypes, kernel_weights)
         if gen is None:
             continue
         parts.append(gen.source)
         ws = [Workspace(gen.workspace[0], gen.workspace[1])] if gen.workspace else []
-        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws, list(gen.inplace))
+        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws, list(gen.inplace), gen.weight_layout)
     if not parts:
         return "", {}
     return "\n" + ckernels.PRELUDE + "\n" + "\n".join(parts), done

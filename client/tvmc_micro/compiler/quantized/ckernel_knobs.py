@@ -56,8 +56,9 @@ def active(knobs: Mapping[str, int] | None) -> Iterator[list[tuple[str, dict[str
         _ACTIVE.reset(token)
 
 
-def override(template: str, params: dict[str, object]) -> dict[str, object]:
-    """`params` of one template instance with the active knobs applied (unchanged outside `active`)."""
+def override(template: str, params: dict[str, object], record: bool = True) -> dict[str, object]:
+    """`params` of one template instance with the active knobs applied (unchanged outside `active`);
+    record=False: a look ahead (a weight layout that follows a knob), not the instance itself."""
     state = _ACTIVE.get()
     if state is None:
         return params
@@ -72,7 +73,8 @@ def override(template: str, params: dict[str, object]) -> dict[str, object]:
             out["TVMC_DW_ROWBUF"] = int(knobs["dw_rowbuf"])
     elif template == "fully_connected.h" and "fc_block" in knobs:
         out["TVMC_FC_BLOCK"] = int(knobs["fc_block"])
-    seen.append((template, dict(params)))
+    if record:
+        seen.append((template, dict(params)))
     return out
 
 

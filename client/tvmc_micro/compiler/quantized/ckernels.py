@@ -19,6 +19,11 @@ here as C, one function per layer with every shape, stride and padding a compile
   and byte store. Per-channel constants are derived from the stored shift in the epilogue, so no kernel
   workspace holds a table.
 
+With `--kernel-weights int16` (generate's kernel_weights) the conv and FULLY_CONNECTED kernels read weights
+widened to int16 at compile time, in the order their SMLADs consume them (`widened_blocks`): one LDRD per
+channel and 4-tap group and no SXTB16, for twice those weights' flash. The kernel declares the layout
+(GeneratedKernel.weight_layout) and executor.apply_weight_layouts rewrites the constant.
+
 Every intrinsic has a portable C twin selected when `__ARM_FEATURE_DSP` is absent, so the same source
 built for the host computes bit for bit what the Cortex-M build computes.
 
@@ -31,10 +36,14 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import numpy as np
+
+from tvmc_micro.compiler.errors import LoweringError
 from tvmc_micro.compiler.quantized import ckernel_knobs
 
 SPEC_ATTR = "tvmc_micro.ckernel_spec"
@@ -42,6 +51,9 @@ SPEC_ATTR = "tvmc_micro.ckernel_spec"
 DSP_MCPUS = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-m85"})
 
 CSRC = "csrc"  # the C sources, package data beside this module
+# --kernel-weights: "int8" keeps the model's weights as they are; "int16" has the conv and fully connected
+# kernels read weights widened at compile time (twice the flash for those weights, no SXTB16 per use).
+KERNEL_WEIGHTS = ("int8", "int16")
 
 
 @functools.cache
@@ -83,6 +95,9 @@ class GeneratedKernel:
     # bytes before that input (0: at the same address), so the planner may merge the two when the input
     # dies at this call.
     inplace: tuple[tuple[int, int, int], ...] = ()
+    # (param index, layout): the kernel reads that parameter (a constant) as layout(the model's array)
+    # (--kernel-weights int16); the driver rewrites the constant before it is emitted.
+    weight_layout: tuple[int, Callable[[np.ndarray], np.ndarray]] | None = None
 
 
 def has_dsp(target: Any) -> bool:
@@ -94,8 +109,15 @@ def has_dsp(target: Any) -> bool:
     return mcpu is not None and str(mcpu) in DSP_MCPUS
 
 
-def generate(spec_json: str, symbol: str, param_dtypes: list[str]) -> GeneratedKernel | None:
+def generate(
+    spec_json: str, symbol: str, param_dtypes: list[str], kernel_weights: str = "int8"
+) -> GeneratedKernel | None:
+    """One kernel as C (None: not one of ours). kernel_weights (KERNEL_WEIGHTS): "int16" lays the weights
+    of the conv and fully connected kernels out widened at compile time where the layer allows it."""
+    if kernel_weights not in KERNEL_WEIGHTS:
+        raise ValueError(f"kernel_weights must be one of {KERNEL_WEIGHTS}, not {kernel_weights!r}")
     spec = json.loads(spec_json)
+    spec["_wide_weights"] = kernel_weights == "int16"
     knobs = spec.pop(ckernel_knobs.KNOBS_KEY, None)  # tuning knobs (ckernel_knobs.py), applied by _instance
     if knobs is not None:
         with ckernel_knobs.active(knobs):
@@ -116,6 +138,46 @@ def _generate(spec: dict[str, Any], symbol: str, param_dtypes: list[str]) -> Gen
     if kind == "avg_pool":
         return _avg_pool(spec, symbol, param_dtypes)
     return None
+
+
+def widened_blocks(w: np.ndarray, block: int) -> np.ndarray:
+    """The int16 weights TVMC_CONV_WIDE_W / TVMC_FC_WIDE_W read: rows `w` [n, k] (k a multiple of 4) in
+    blocks of `block` rows (the last block shorter); per block and 4-element group, each row's elements
+    0, 2, 1, 3 (its two SXTB16-order words) side by side. Flat, n * k elements."""
+    n, k = w.shape
+    groups = w.reshape(n, k // 4, 4)[:, :, [0, 2, 1, 3]].astype(np.int16)
+    parts = [groups[r : r + block].transpose(1, 0, 2).reshape(-1) for r in range(0, n, block)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+_REPORT = "report this model (internal error)"
+
+
+def _conv_weight_layout(spec: dict[str, Any], k: int, kb: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's conv weights ([OC, KH, KW, IC], or [KH, KW, OC] for weight_hwo) as conv.h's
+    TVMC_CONV_WIDE_W layout: [OC, K] rows zero-padded to kb, in channel pairs."""
+    oc = int(spec["weight_shape"][0])
+    hwo = bool(spec.get("weight_hwo"))
+
+    def layout(w: np.ndarray) -> np.ndarray:
+        if w.size != oc * k:
+            raise LoweringError(f"conv weights of {w.size} elements, the kernel expects {oc} x {k}", _REPORT)
+        rows = w.reshape(k, oc).T if hwo else w.reshape(oc, k)
+        rows = np.pad(rows, ((0, 0), (0, kb - k)))
+        return widened_blocks(rows, 2)
+
+    return layout
+
+
+def _fc_weight_layout(units: int, depth: int, block: int) -> Callable[[np.ndarray], np.ndarray]:
+    def layout(w: np.ndarray) -> np.ndarray:
+        if w.size != units * depth:
+            raise LoweringError(
+                f"FC weights of {w.size} elements, the kernel expects {units} x {depth}", _REPORT
+            )
+        return widened_blocks(w.reshape(units, depth), block)
+
+    return layout
 
 
 def _signature(symbol: str, param_dtypes: list[str], names: list[str]) -> str:
@@ -218,8 +280,15 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     # weights made per call in the workspace, oc * kp bytes, when that is small).
     kp = (k + 3) // 4 * 4
     # (Only when the zero taps add at most 1/8 more MACs: for K = 9 the scalar tail is cheaper.)
-    pad_k = not direct and kp != k and 8 * (kp - k) <= k and oc * kp <= _PAD_K_WEIGHT_BYTES
+    # (Widened weights are padded at compile time, so no workspace limit applies to them.)
+    wide_w = bool(spec.get("_wide_weights"))
+    small = oc * kp <= _PAD_K_WEIGHT_BYTES or wide_w
+    pad_k = not direct and kp != k and 8 * (kp - k) <= k and small
     kb = kp if pad_k else k  # the K the blocks run
+    # --kernel-weights int16: weights widened and laid out at compile time (needs whole 4-tap groups).
+    wide_w = wide_w and kb % 4 == 0
+    if wide_w:
+        dtypes = [dtypes[0], "int16", *dtypes[2:]]
     # Patch rows for _CONV_PIX pixels: int16, the first k4 in SXTB16 order, the tail in natural order.
     row = kb + (kb % 2)
     # Output pixel p of a stride-1 1x1 conv reads input pixel p only, and each block widens its pixels into
@@ -229,7 +298,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     names = _param_names(spec, ["ws"])
     ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else kp)
     wk_offset = ws_bytes
-    if spec.get("weight_hwo") or pad_k:
+    if (spec.get("weight_hwo") or pad_k) and not wide_w:
         # A DEPTHWISE_CONV_2D of one input channel (kernels.py hands it over as this conv) has [kh, kw, oc]
         # weights: each call first lays them out as the [oc, kh, kw] rows the blocks read (oc * K bytes of
         # workspace, a few hundred instructions per call); a padded K gets its rows zero-padded there too.
@@ -260,6 +329,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         "TVMC_CONV_REST": rest,
         "TVMC_CONV_UNROLL_FULL": _k_unroll(k4, _CONV_PIX),
         "TVMC_CONV_UNROLL_TAIL": _k_unroll(k4, rest),
+        "TVMC_CONV_WIDE_W": int(wide_w),
         **_rq_params(spec),
     }
     comment = (
@@ -267,8 +337,13 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         f"dilation {dh}x{dw}, pad {pt},{pl}: K = {k}"
     )
     pairs = ((names.index("out"), names.index("data"), 0),) if inplace else ()
+    layout = (names.index("weight"), _conv_weight_layout(spec, k, kb)) if wide_w else None
     return GeneratedKernel(
-        _instance("conv.h", comment, params) + "\n", [*dtypes, "int16"], (ws_bytes, "int16"), inplace=pairs
+        _instance("conv.h", comment, params) + "\n",
+        [*dtypes, "int16"],
+        (ws_bytes, "int16"),
+        inplace=pairs,
+        weight_layout=layout,
     )
 
 
@@ -438,6 +513,10 @@ _FC_UNITS = 4
 # per MAC against 1.50 for the narrow block). 6 units would reach 1.34 but double each kernel's code (ad01:
 # +5.5 KB of .text for 3% fewer instructions); 8 units spill.
 _FC_WIDE_UNITS = 4
+# With weights widened at compile time too (--kernel-weights int16) a group costs 1 + 3 * units instructions
+# for 4 * units MACs, no SXTB16 temporaries: 6 units (ad01: 254,280 -> 242,240 instructions, +3.7 KB of
+# .text, against +264 KB of widened weights) fit the registers; 8 spill (254,240).
+_FC_WIDE_W_UNITS = 6
 _FC_WIDE_MAX_BYTES = 2048
 
 
@@ -447,18 +526,29 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
     batches, k, nunits = int(spec["batches"]), int(spec["depth"]), int(spec["units"])
     names = _param_names(spec, [])
     wide = k % 4 == 0 and 2 * k <= _FC_WIDE_MAX_BYTES
+    wide_w = wide and bool(spec.get("_wide_weights"))  # --kernel-weights int16
+    if wide_w:
+        dtypes = [dtypes[0], "int16", *dtypes[2:]]
     params: dict[str, object] = {
         "TVMC_NAME": symbol,
         "TVMC_PARAMS": _params(symbol, dtypes, names),
         "TVMC_FC_BATCHES": batches,
         "TVMC_FC_DEPTH": k,
         "TVMC_FC_UNITS": nunits,
-        "TVMC_FC_BLOCK": _FC_WIDE_UNITS if wide else _FC_UNITS,
+        "TVMC_FC_BLOCK": _FC_WIDE_W_UNITS if wide_w else (_FC_WIDE_UNITS if wide else _FC_UNITS),
         "TVMC_FC_WIDE": int(wide),
+        "TVMC_FC_WIDE_W": int(wide_w),
         **_rq_params(spec),
     }
     comment = f"FULLY_CONNECTED {batches}x{k} -> {batches}x{nunits}"
-    return GeneratedKernel(_instance("fully_connected.h", comment, params) + "\n", dtypes, None)
+    layout = None
+    if wide_w:
+        # the layout follows the block size a tuning knob may have changed
+        block = int(str(ckernel_knobs.override("fully_connected.h", params, record=False)["TVMC_FC_BLOCK"]))
+        layout = (names.index("weight"), _fc_weight_layout(nunits, k, block))
+    return GeneratedKernel(
+        _instance("fully_connected.h", comment, params) + "\n", dtypes, None, weight_layout=layout
+    )
 
 
 def _add(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKernel:

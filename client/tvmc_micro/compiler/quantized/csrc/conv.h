@@ -27,15 +27,27 @@
                                 TVMC_CONV_REST pixels in the tail block
      TVMC_CONV_UNROLL_FULL, TVMC_CONV_UNROLL_TAIL  4-tap groups per chunk of K in full / tail blocks
                                 (a divisor of the group count; all of them: K fully unrolled)
+     TVMC_CONV_WIDE_W           1: `weight` is int16, widened at compile time (--kernel-weights int16;
+                                KB a multiple of 4, zero-padded and [OC, KB] already): per 4-tap group
+                                and channel pair, both channels' SXTB16-order words side by side
+                                (c0 taps 0,2 | c0 taps 1,3 | c1 taps 0,2 | c1 taps 1,3; an odd last
+                                channel alone), so each channel's group is one LDRD and no SXTB16
+                                (per 4 taps of a 3-pixel block: 5 LDRD and 12 SMLAD for 24 MACs)
      and the requantisation parameters of tvmc_epilogue.inc. */
 #include "tvmc_dsp.h"
 #define TVMC_CONV_DIRECT 1
 #define TVMC_CONV_ROWS 2
 #define TVMC_CONV_BYTES 3
 #include "tvmc_epilogue.inc"
+#if TVMC_CONV_WIDE_W && TVMC_CONV_KB % 4
+#error "TVMC_CONV_WIDE_W needs TVMC_CONV_KB a multiple of 4"
+#endif
 
 __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
-#if TVMC_CONV_WEIGHT_HWO || TVMC_CONV_PAD_K
+#if TVMC_CONV_WIDE_W
+  /* laid out at compile time: no per-call copy */
+  const int16_t* wk = weight;
+#elif TVMC_CONV_WEIGHT_HWO || TVMC_CONV_PAD_K
   /* Each call first lays the weights out as the [OC, KB] rows the blocks read (zero-padded to KB). */
   int8_t* wk = (int8_t*)ws + TVMC_CONV_WK_OFFSET;
 #endif
@@ -43,7 +55,7 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
   /* the patch's pad taps (the blocks assemble only the first K bytes) */
   memset((int8_t*)(ws + TVMC_CONV_PIX * TVMC_CONV_ROW) + TVMC_CONV_K, 0, TVMC_CONV_KB - TVMC_CONV_K);
 #endif
-#if TVMC_CONV_WEIGHT_HWO || TVMC_CONV_PAD_K
+#if !TVMC_CONV_WIDE_W && (TVMC_CONV_WEIGHT_HWO || TVMC_CONV_PAD_K)
   {
     int32_t c, t;
     for (c = 0; c < TVMC_OC; ++c)
@@ -54,7 +66,7 @@ __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
         wk[c * TVMC_CONV_KB + t] = t < TVMC_CONV_K ? weight[c * TVMC_CONV_K + t] : 0;
 #endif
   }
-#else
+#elif !TVMC_CONV_WIDE_W
   const int8_t* wk = weight;
 #endif
   int32_t pix = 0;

@@ -1,5 +1,5 @@
 /* conv_test.c: conv.h instances of every patch path and requantisation mode, K walked whole or in chunks,
-   against kt_conv, bit for bit (built for the host: the portable twins of the DSP intrinsics). */
+   int8 weights and weights widened at compile time (TVMC_CONV_WIDE_W), against kt_conv, bit for bit (built for the host: the portable twins of the DSP intrinsics). */
 #include "kernel_test.h"
 #include "tvmc_dsp.h"
 
@@ -318,6 +318,171 @@ static void call_f(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8
   conv_f(x, w, b, m, r, o, ws);
 }
 
+/* The compile-time layout of --kernel-weights int16 (ckernels.widened_blocks), written here from its
+   description: OHWI rows zero-padded to kb taps, in channel pairs (a lone last channel), per 4-tap group
+   each channel's taps 0, 2 then 1, 3. */
+static int16_t wide_w[8192] __attribute__((aligned(4)));
+static void widen_pairs(const int8_t* w, int oc, int k, int kb) {
+  int c0, g, a, n;
+  int16_t* d = wide_w;
+  for (c0 = 0; c0 < oc; c0 += 2) {
+    n = oc - c0 < 2 ? oc - c0 : 2;
+    for (g = 0; g < kb; g += 4)
+      for (a = 0; a < n; ++a) {
+        static const int order[4] = {0, 2, 1, 3};
+        int q;
+        for (q = 0; q < 4; ++q) {
+          int t = g + order[q];
+          *d++ = t < k ? w[(c0 + a) * k + t] : 0;
+        }
+      }
+  }
+}
+
+/* G: conv_b's 3x3 rows with weights widened at compile time, 5 channels (a lone last channel). */
+#define TVMC_NAME conv_g
+#define TVMC_PARAMS \
+  int8_t* data, int16_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out, int16_t* ws
+#define TVMC_IH 4
+#define TVMC_IW 5
+#define TVMC_IC 4
+#define TVMC_OH 4
+#define TVMC_OW 5
+#define TVMC_OC 5
+#define TVMC_KH 3
+#define TVMC_KW 3
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 1
+#define TVMC_PL 1
+#define TVMC_IN_ZP (-128)
+#define TVMC_CONV_K 36
+#define TVMC_CONV_KB 36
+#define TVMC_CONV_ROW 36
+#define TVMC_CONV_PATCH TVMC_CONV_ROWS
+#define TVMC_CONV_PAD_K 0
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 252
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 18
+#define TVMC_CONV_REST 2
+#define TVMC_CONV_UNROLL_FULL 9
+#define TVMC_CONV_UNROLL_TAIL 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-3)
+#define TVMC_ACT_MIN (-100)
+#define TVMC_ACT_MAX (90)
+#define TVMC_CONV_WIDE_W 1
+#include "conv.h"
+static void call_g(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  widen_pairs(w, 5, 36, 36);
+  conv_g(x, wide_w, b, m, r, o, ws);
+}
+
+/* H: conv_c's K = 27 with the weights zero-padded to 28 and widened at compile time (no per-call copy). */
+#define TVMC_NAME conv_h
+#define TVMC_PARAMS int8_t* data, int16_t* weight, int32_t* bias, int8_t* out, int16_t* ws
+#define TVMC_IH 7
+#define TVMC_IW 6
+#define TVMC_IC 3
+#define TVMC_OH 4
+#define TVMC_OW 3
+#define TVMC_OC 4
+#define TVMC_KH 3
+#define TVMC_KW 3
+#define TVMC_SH 2
+#define TVMC_SW 2
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 1
+#define TVMC_PL 1
+#define TVMC_IN_ZP (9)
+#define TVMC_CONV_K 27
+#define TVMC_CONV_KB 28
+#define TVMC_CONV_ROW 28
+#define TVMC_CONV_PATCH TVMC_CONV_BYTES
+#define TVMC_CONV_PAD_K 1
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 196
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 12
+#define TVMC_CONV_REST 0
+#define TVMC_CONV_UNROLL_FULL 7
+#define TVMC_CONV_UNROLL_TAIL 1
+#define TVMC_RQ_MODE TVMC_RQ_EXACT
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 0
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 1317624576
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 1
+#define TVMC_OUT_ZP (0)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#define TVMC_CONV_WIDE_W 1
+#include "conv.h"
+static void call_h(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  (void)m, (void)r;
+  widen_pairs(w, 4, 27, 28);
+  conv_h(x, wide_w, b, o, ws);
+}
+
+/* I: conv_f's K = 600 walked in chunks of 2 groups with widened weights. */
+#define TVMC_NAME conv_i
+#define TVMC_PARAMS int8_t* data, int16_t* weight, int32_t* bias, int32_t* rq_mult, int8_t* rq_right, int8_t* out, \
+    int16_t* ws
+#define TVMC_IH 1
+#define TVMC_IW 4
+#define TVMC_IC 600
+#define TVMC_OH 1
+#define TVMC_OW 4
+#define TVMC_OC 3
+#define TVMC_KH 1
+#define TVMC_KW 1
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 0
+#define TVMC_PL 0
+#define TVMC_IN_ZP (-128)
+#define TVMC_CONV_K 600
+#define TVMC_CONV_KB 600
+#define TVMC_CONV_ROW 600
+#define TVMC_CONV_PATCH TVMC_CONV_DIRECT
+#define TVMC_CONV_PAD_K 0
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 3600
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 3
+#define TVMC_CONV_REST 1
+#define TVMC_CONV_UNROLL_FULL 2
+#define TVMC_CONV_UNROLL_TAIL 2
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 0
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (0)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#define TVMC_CONV_WIDE_W 1
+#include "conv.h"
+static void call_i(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  widen_pairs(w, 3, 600, 600);
+  conv_i(x, wide_w, b, m, r, o, ws);
+}
+
 int main(void) {
   static const struct conv_case cases[] = {
       {"conv_a 1x1 direct, fixed", 2, 5, 12, 2, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0, -7, 5, -128, 127, 0, -1,
@@ -332,6 +497,12 @@ int main(void) {
        127, 1, 6, 0, 0, call_e},
       {"conv_f K=600, rows beyond LDRD's reach", 1, 4, 600, 1, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0, -128, 0, -128,
        127, 1, -1, 0, 0, call_f},
+      {"conv_g widened weights, 3x3 rows, odd channels", 4, 5, 4, 4, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, -128, -3,
+       -100, 90, 1, 2, 0, 0, call_g},
+      {"conv_h widened weights, padded K", 7, 6, 3, 4, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 9, 0, -128, 127, 0, -1,
+       1317624576, -1, call_h},
+      {"conv_i widened weights, K=600 in chunks", 1, 4, 600, 1, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0, -128, 0, -128,
+       127, 1, -1, 0, 0, call_i},
   };
   unsigned i;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) run(&cases[i]);

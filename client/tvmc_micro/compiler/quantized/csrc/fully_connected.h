@@ -10,11 +10,19 @@
    bytes, in SXTB16 order), so a block reads each 4-element group's two words with one LDRD (per 4 k and
    4 units: 1 LDRD, 4 weight loads, 8 SXTB16, 8 SMLAD = 21 instructions for 16 MACs).
 
+   With TVMC_FC_WIDE_W too (--kernel-weights int16) `weight` is int16, widened at compile time: per block of
+   units (TVMC_FC_BLOCK, the last one shorter) and 4-element group, every unit's two SXTB16-order words
+   side by side, so each unit's group is one LDRD (per 4 k and 4 units: 5 LDRD and 8 SMLAD = 13
+   instructions for 16 MACs).
+
    Parameters (integer constants): TVMC_NAME, TVMC_PARAMS (data, weight, bias, [rq tables,] out);
-   TVMC_FC_BATCHES, TVMC_FC_DEPTH, TVMC_FC_UNITS, TVMC_FC_BLOCK, TVMC_FC_WIDE; the requantisation
-   parameters of tvmc_epilogue.inc. */
+   TVMC_FC_BATCHES, TVMC_FC_DEPTH, TVMC_FC_UNITS, TVMC_FC_BLOCK, TVMC_FC_WIDE, TVMC_FC_WIDE_W; the
+   requantisation parameters of tvmc_epilogue.inc. */
 #include "tvmc_dsp.h"
 #include "tvmc_epilogue.inc"
+#if TVMC_FC_WIDE_W && !TVMC_FC_WIDE
+#error "TVMC_FC_WIDE_W needs TVMC_FC_WIDE (a depth that is a multiple of 4)"
+#endif
 
 __attribute__((optimize("no-schedule-insns"))) int32_t TVMC_NAME(TVMC_PARAMS) {
   int32_t b, u;
