@@ -1,0 +1,288 @@
+"""Regressions found by scripts/stress_models.py (random Keras/ONNX models against the reference
+interpreters), each rebuilt here as a tiny model without TensorFlow, compiled, built against the poisoned
+harness and compared with its reference:
+
+* float TRANSPOSE_CONV with a fused activation (TRANSPOSE_CONV version 4: TVM's converter dropped it);
+* int8 UNIDIRECTIONAL_SEQUENCE_LSTM whose operator intermediates have shape [0], as the converter writes
+  them (refused as a damaged model);
+* 16x8 MAXIMUM / MINIMUM (refused although TFLite Micro runs them);
+* onnxruntime quantize_static's DequantizeLinear -> Resize (linear) -> QuantizeLinear (refused).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from compiler_harness import BuiltModel, build, extract
+from test_float_models import REL_TOL, _litert, _onnxruntime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "quantized"))
+import tflite_builder as tb
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+N_SAMPLES = 4  # more than the harness's three poison bytes
+
+
+def _compile(source: Path, tmp_path: Path, **options: Any) -> BuiltModel:
+    from tvmc_micro.compiler import compile_model
+
+    compile_model(source, tmp_path / "m.tar", **options)
+    return build(extract(tmp_path / "m.tar", tmp_path / "m"))
+
+
+def _samples(built: BuiltModel, seed: int) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(N_SAMPLES):
+        row = []
+        for spec in built.model["inputs"]:
+            dt = np.dtype(spec["dtype"])
+            if dt.kind == "f":
+                row.append(rng.uniform(-1.5, 1.5, spec["shape"]).astype(dt))
+            else:
+                info = np.iinfo(dt)
+                row.append(rng.integers(info.min, info.max, spec["shape"], endpoint=True).astype(dt))
+        rows.append(row)
+    return rows
+
+
+def _tflm(model: bytes, samples: list[list[np.ndarray]], n_out: int = 1) -> list[list[np.ndarray]]:
+    """TFLite Micro over the samples in order (state carried from run to run, as in the harness)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    result = []
+    for sample in samples:
+        for i, x in enumerate(sample):
+            interp.set_input(x, i)
+        interp.invoke()
+        result.append([interp.get_output(i).copy() for i in range(n_out)])
+    return result
+
+
+# --- float TRANSPOSE_CONV with a fused activation ------------------------------------------------------
+
+
+def _transpose_conv_relu(activation: str, padding: str) -> bytes:
+    rng = np.random.default_rng(len(activation))
+    b = tb.ModelBuilder()
+    x = b.tensor("x", [1, 4, 5, 2], "float32")
+    side = (8, 10) if padding == "SAME" else (9, 11)
+    w = b.tensor("w", [3, 3, 3, 2], "float32", data=rng.normal(0, 0.7, (3, 3, 3, 2)).astype(np.float32))
+    bias = b.tensor("b", [3], "float32", data=np.array([0.3, -0.2, 0.1], np.float32))
+    y = b.tensor("y", [1, *side, 3], "float32")
+    options = schema.TransposeConvOptionsT()
+    options.padding = schema.Padding.SAME if padding == "SAME" else schema.Padding.VALID
+    options.strideH = options.strideW = 2
+    options.fusedActivationFunction = getattr(schema.ActivationFunctionType, activation)
+    b.op("TRANSPOSE_CONV", [b.const_int32("shape", [1, *side, 3]), w, x, bias], [y], options, version=4)
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("activation", ["RELU", "RELU6", "RELU_N1_TO_1"])
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_transpose_conv_fused_activation_matches_litert(
+    tmp_path: Path, activation: str, padding: str
+) -> None:
+    source = tmp_path / "m.tflite"
+    source.write_bytes(_transpose_conv_relu(activation, padding))
+    built = _compile(source, tmp_path)
+    samples = _samples(built, 1)
+    ours, ref = built.run(samples, tmp_path), _litert(source, samples)
+    for got, want in zip(ours, ref, strict=True):
+        assert got[0].shape == want[0].shape
+        assert float(np.max(np.abs(got[0] - want[0]))) <= REL_TOL * float(np.max(np.abs(want[0])))
+    # The activation matters for these inputs (an unclipped result would fail the comparison above).
+    low = {"RELU": 0.0, "RELU6": 0.0, "RELU_N1_TO_1": -1.0}[activation]
+    assert all(float(r[0].min()) == low for r in ref)
+
+
+# --- int8 LSTM with the converter's empty intermediates --------------------------------------------------
+
+
+def _lstm_with_intermediates() -> bytes:
+    """test_q_stateful's int8 LSTM plus the five operator intermediates TFLite's converter attaches to a
+    quantized LSTM (shape [0], carrying only quantization parameters)."""
+    from test_q_stateful import lstm_model
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(lstm_model(3, 2, -11, 0.0), 0))
+    sub = model.subgraphs[0]
+    mids = []
+    for name in ("input", "forget", "cell", "output"):
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = f"input_to_{name}_intermediate", [0], schema.TensorType.INT8, 0
+        mids.append(len(sub.tensors))
+        sub.tensors.append(t)
+    hidden = schema.TensorT()
+    hidden.name, hidden.shape, hidden.type, hidden.buffer = (
+        "effective_hidden_scale",
+        [0],
+        schema.TensorType.INT8,
+        0,
+    )
+    q = schema.QuantizationParametersT()
+    q.scale, q.zeroPoint = [0.0022], [0]
+    hidden.quantization = q
+    mids.append(len(sub.tensors))
+    sub.tensors.append(hidden)
+    sub.operators[0].intermediates = mids
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_int8_lstm_with_empty_intermediates_matches_tflm(tmp_path: Path) -> None:
+    data = _lstm_with_intermediates()
+    source = tmp_path / "m.tflite"
+    source.write_bytes(data)
+    built = _compile(source, tmp_path)
+    samples = _samples(built, 2)
+    ours, ref = built.run(samples, tmp_path), _tflm(data, samples)
+    for got, want in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(got[0], want[0].reshape(got[0].shape))
+
+
+def test_empty_tensor_that_is_not_an_intermediate_is_still_refused(tmp_path: Path) -> None:
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import TvmcError
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(_lstm_with_intermediates(), 0))
+    sub = model.subgraphs[0]
+    sub.operators[0].intermediates = list(sub.operators[0].intermediates)[1:]  # one left unattached
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    source = tmp_path / "m.tflite"
+    source.write_bytes(bytes(builder.Output()))
+    with pytest.raises(TvmcError, match=r"input_to_input_intermediate' shape\[0\] is 0"):
+        compile_model(source, tmp_path / "m.tar")
+
+
+# --- 16x8 MAXIMUM / MINIMUM ----------------------------------------------------------------------------
+
+
+def _max_min16(op: str, b_shape: list[int], constant: bool) -> bytes:
+    rng = np.random.default_rng(len(b_shape) + constant)
+    b = tb.ModelBuilder()
+    scale = 3.1e-4
+    x = b.tensor("x", [1, 4, 5, 6], "int16", scale, 0)
+    data = rng.integers(-30000, 30000, b_shape).astype(np.int16) if constant else None
+    other = b.tensor("other", b_shape, "int16", scale, 0, data=data)
+    y = b.tensor("y", [1, 4, 5, 6], "int16", scale, 0)
+    b.op(op, [x, other], [y])
+    return b.build([x] if constant else [x, other], [y])
+
+
+@pytest.mark.parametrize("op", ["MAXIMUM", "MINIMUM"])
+@pytest.mark.parametrize("b_shape, constant", [([1, 4, 5, 6], False), ([6], False), ([1, 1, 5, 1], True)])
+def test_int16_maximum_minimum_match_tflm(
+    tmp_path: Path, op: str, b_shape: list[int], constant: bool
+) -> None:
+    data = _max_min16(op, b_shape, constant)
+    source = tmp_path / "m.tflite"
+    source.write_bytes(data)
+    built = _compile(source, tmp_path)
+    assert any(op.lower() in o["name"] for o in built.model["operators"]), built.model["operators"]
+    samples = _samples(built, 3)
+    ours, ref = built.run(samples, tmp_path), _tflm(data, samples)
+    for got, want in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_int16_maximum_of_differently_quantized_inputs_is_refused(tmp_path: Path) -> None:
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import TvmcError
+
+    b = tb.ModelBuilder()
+    x = b.tensor("x", [1, 6], "int16", 3e-4, 0)
+    other = b.tensor("other", [1, 6], "int16", 5e-4, 0)
+    y = b.tensor("y", [1, 6], "int16", 3e-4, 0)
+    b.op("MAXIMUM", [x, other], [y])
+    source = tmp_path / "m.tflite"
+    source.write_bytes(b.build([x, other], [y]))
+    with pytest.raises(TvmcError, match=r"MAXIMUM.*'other'.*compares stored values"):
+        compile_model(source, tmp_path / "m.tar")
+
+
+# --- ONNX QDQ Resize (linear) ------------------------------------------------------------------------------
+
+
+def _qdq_resize_linear(tmp_path: Path, transform: str, geometry: dict[str, list[float]], act: str) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(7)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.2, (4,)).astype(np.float32), "b"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (2, 4, 1, 1)).astype(np.float32), "w2"),
+    ]
+    resize_in = ["c", "", "scales"] if "scales" in geometry else ["c", "", "", "sizes"]
+    if "scales" in geometry:
+        inits.append(numpy_helper.from_array(np.array(geometry["scales"], np.float32), "scales"))
+        out_hw = [int(np.floor(s * d)) for s, d in zip(geometry["scales"][2:], (5, 6), strict=True)]
+    else:
+        inits.append(numpy_helper.from_array(np.array(geometry["sizes"], np.int64), "sizes"))
+        out_hw = [int(v) for v in geometry["sizes"][2:]]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Resize", resize_in, ["r"], mode="linear", coordinate_transformation_mode=transform),
+        helper.make_node("Conv", ["r", "w2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, *out_hw])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    onnx.save(model, src)
+    data = np.random.default_rng(8)
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.left = 8
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            self.left -= 1
+            return {"x": data.uniform(-1, 1, (1, 3, 5, 6)).astype(np.float32)} if self.left >= 0 else None
+
+    kind = QuantType.QInt8 if act == "int8" else QuantType.QUInt8
+    quantize_static(
+        str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=kind,
+        weight_type=QuantType.QInt8,
+    )  # fmt: skip
+    return dst
+
+
+@pytest.mark.parametrize("act", ["int8", "uint8"])
+@pytest.mark.parametrize(
+    "transform, geometry",
+    [
+        ("half_pixel", {"scales": [1, 1, 2, 2]}),
+        ("asymmetric", {"scales": [1, 1, 0.5, 1.5]}),
+        ("align_corners", {"sizes": [1, 4, 7, 3]}),
+        ("pytorch_half_pixel", {"sizes": [1, 4, 1, 9]}),
+    ],
+)
+def test_qdq_resize_linear_bit_exact_with_onnxruntime(
+    tmp_path: Path, transform: str, geometry: dict[str, list[float]], act: str
+) -> None:
+    source = _qdq_resize_linear(tmp_path, transform, geometry, act)
+    built = _compile(source, tmp_path)
+    assert any("resize_linear" in o["name"] for o in built.model["operators"]), built.model["operators"]
+    samples = _samples(built, 4)
+    ours, ref = built.run(samples, tmp_path), _onnxruntime(source, samples)
+    for got, want in zip(ours, ref, strict=True):
+        assert np.array_equal(got[0].view(np.int32), want[0].view(np.int32)), np.abs(got[0] - want[0]).max()
