@@ -286,3 +286,123 @@ def test_qdq_resize_linear_bit_exact_with_onnxruntime(
     ours, ref = built.run(samples, tmp_path), _onnxruntime(source, samples)
     for got, want in zip(ours, ref, strict=True):
         assert np.array_equal(got[0].view(np.int32), want[0].view(np.int32)), np.abs(got[0] - want[0]).max()
+
+
+# --- ONNX float LSTM ---------------------------------------------------------------------------------------
+
+
+def _onnx_lstm(
+    tmp_path: Path,
+    direction: str = "forward",
+    layout: int = 0,
+    bias: bool = True,
+    initial: bool = False,
+    extra_inputs: dict[int, np.ndarray] | None = None,
+    **attrs: Any,
+) -> Path:
+    """x -> LSTM (all three outputs are model outputs)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    steps, batch, n_in, hidden = 5, 2, 3, 4
+    dirs = 2 if direction == "bidirectional" else 1
+    consts: dict[int, np.ndarray] = {
+        1: rng.uniform(-0.7, 0.7, (dirs, 4 * hidden, n_in)),
+        2: rng.uniform(-0.7, 0.7, (dirs, 4 * hidden, hidden)),
+    }
+    if bias:
+        consts[3] = rng.uniform(-0.4, 0.4, (dirs, 8 * hidden))
+    state_shape = (batch, dirs, hidden) if layout else (dirs, batch, hidden)
+    if initial:
+        consts[5] = rng.uniform(-0.5, 0.5, state_shape)
+        consts[6] = rng.uniform(-0.5, 0.5, state_shape)
+    consts.update(extra_inputs or {})
+    names = ["x"] + [""] * 7
+    inits = []
+    for k, value in consts.items():
+        names[k] = f"in{k}"
+        dtype = np.int32 if k == 4 else np.float32
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype), f"in{k}"))
+    while names[-1] == "":
+        names.pop()
+    x_shape = [batch, steps, n_in] if layout else [steps, batch, n_in]
+    y_shape = [batch, steps, dirs, hidden] if layout else [steps, dirs, batch, hidden]
+    node = helper.make_node(
+        "LSTM", names, ["y", "y_h", "y_c"], hidden_size=hidden, direction=direction, **attrs,
+        **({"layout": layout} if layout else {}),
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape),
+            helper.make_tensor_value_info("y_h", TensorProto.FLOAT, list(state_shape)),
+            helper.make_tensor_value_info("y_c", TensorProto.FLOAT, list(state_shape)),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    path = tmp_path / "lstm.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"direction": "reverse", "bias": False},
+        {"direction": "bidirectional", "initial": True},
+        {"direction": "reverse", "initial": True},
+    ],
+)
+def test_onnx_lstm_matches_onnxruntime(tmp_path: Path, options: dict[str, Any]) -> None:
+    source = _onnx_lstm(tmp_path, **options)
+    built = _compile(source, tmp_path)
+    samples = _samples(built, 5)
+    ours, ref = built.run(samples, tmp_path), _onnxruntime(source, samples)
+    for got_row, want_row in zip(ours, ref, strict=True):
+        for got, want in zip(got_row, want_row, strict=True):
+            assert got.shape == want.shape
+            assert float(np.max(np.abs(got - want))) <= REL_TOL * float(np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        ({"extra_inputs": {7: np.ones((1, 12))}}, "peephole connections"),
+        ({"extra_inputs": {4: np.full(2, 5)}}, "sequence_lens"),
+        ({"clip": 3.0}, "attribute clip=3.0"),
+        ({"layout": 1}, "attribute layout=1"),
+        ({"activations": ["Sigmoid", "Relu", "Tanh"]}, "activations ['sigmoid', 'relu', 'tanh']"),
+    ],
+)
+def test_onnx_lstm_variants_are_refused_by_name(tmp_path: Path, options: dict[str, Any], needle: str) -> None:
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import LoweringError
+
+    source = _onnx_lstm(tmp_path, **options)
+    with pytest.raises(LoweringError, match="ONNX LSTM") as err:
+        compile_model(source, tmp_path / "m.tar")
+    assert needle in str(err.value)
+    assert not (tmp_path / "m.tar").exists()
+
+
+def test_onnx_lstm_with_computed_weights_is_refused(tmp_path: Path) -> None:
+    """Weights that are a model input (not an initializer) are not constants."""
+    import onnx
+    from onnx import TensorProto, helper
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import LoweringError
+
+    source = _onnx_lstm(tmp_path)
+    model = onnx.load(source)
+    w = next(t for t in model.graph.initializer if t.name == "in1")
+    model.graph.input.append(helper.make_tensor_value_info("in1", TensorProto.FLOAT, list(w.dims)))
+    model.graph.initializer.remove(w)
+    onnx.save(model, source)
+    with pytest.raises(LoweringError, match="weights W is computed at run time"):
+        compile_model(source, tmp_path / "m.tar")

@@ -179,8 +179,13 @@ def _refuse_sparse_without_densify(mf: ModelFile, sparse: dict[int, str]) -> Non
 def _from_onnx(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     from tvm.relax.frontend.onnx import from_onnx
 
+    from tvmc_micro.compiler.onnx_lstm import onnx_lstm_converter
+
     try:
-        mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
+        with onnx_lstm_converter():  # TVM has no ONNX LSTM converter: ours (onnx_lstm.py)
+            mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
+    except LoweringError:
+        raise
     except Exception as err:
         raise LoweringError(
             f"TVM's ONNX frontend failed on {mf.path.name}: {_first_line(err)}",
