@@ -91,7 +91,7 @@ def _reduce_mean_dequantized_axes() -> bytes:
 def _float_op_at_output() -> bytes:
     net = QNet(13, "int8", True)
     x = net.input((1, 4, 4, 4))
-    relu = net.node("Relu", [net.deq(x)])
+    relu = net.node("Softmax", [net.deq(x)])
     graph_out = onnx.helper.make_tensor_value_info(relu, onnx.TensorProto.FLOAT, [1, 4, 4, 4])
     graph = onnx.helper.make_graph(
         net.nodes,
@@ -348,7 +348,7 @@ CASES = [
     (_qlinear_mul_per_channel_output, ["QLinearMul", "Mul input C is int8 per-channel"]),
     (_qlinear_matmul_float_b, ["QLinearMatMul", "neither a constant nor an integer activation"]),
     (_reduce_mean_dequantized_axes, ["ReduceMean", "axes are not a constant int64 tensor"]),
-    (_float_op_at_output, ["model output", "float Relu with no QuantizeLinear"]),
+    (_float_op_at_output, ["model output", "float Softmax with no QuantizeLinear"]),
     (_per_channel_activation, ["QuantizeLinear", "per-channel", "needs int8/uint8 per-tensor"]),
     (_runtime_scale, ["ReduceMax", "no integer kernel", "QuantizeLinear"]),
     (_pad_requantizes, ["Pad", "changes the quantisation"]),
