@@ -446,3 +446,74 @@ def test_qdq_model_ending_in_float_unary_op_matches_onnxruntime(
     ours, ref = built.run(samples, tmp_path), _onnxruntime(source, samples)
     for got, want in zip(ours, ref, strict=True):
         assert float(np.max(np.abs(got[0] - want[0]))) <= REL_TOL * float(np.max(np.abs(want[0])))
+
+
+# --- ONNX PRelu of opset < 7 (per-channel 1-D slope) ----------------------------------------------
+
+_ONNX_BACKEND_DATA = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data"
+
+
+def _read_pb(path: Path) -> np.ndarray:
+    import onnx
+    from onnx import numpy_helper
+
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString(path.read_bytes())
+    return numpy_helper.to_array(tensor)
+
+
+@pytest.mark.parametrize("case", ["1d_multiparam", "2d_multiparam", "3d_multiparam", "1d"])
+def test_legacy_prelu_matches_onnx_backend_test_data(tmp_path: Path, case: str) -> None:
+    """PyTorch's opset-6 PReLU exports shipped with onnx's backend tests (onnxruntime cannot run opset-6
+    PRelu): compiled, run under poison, compared with the expected outputs stored beside them."""
+    folder = _ONNX_BACKEND_DATA / "pytorch-converted" / f"test_PReLU_{case}"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not shipped by this onnx package")
+    built = _compile(folder / "model.onnx", tmp_path)
+    x = _read_pb(folder / "test_data_set_0" / "input_0.pb")
+    want = _read_pb(folder / "test_data_set_0" / "output_0.pb")
+    got = built.run([[x]] * N_SAMPLES, tmp_path)
+    for row in got:
+        assert float(np.max(np.abs(row[0] - want))) <= REL_TOL * float(np.max(np.abs(want)))
+
+
+def _prelu_model(tmp_path: Path, shape: list[int], slope: np.ndarray, opset: int) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "s"], ["y"])],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("s", TensorProto.FLOAT, list(slope.shape)),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(slope, "s")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 3
+    path = tmp_path / "prelu.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("shape", [[2, 3, 3], [1, 3, 2, 2]])
+def test_legacy_prelu_slope_is_per_channel(tmp_path: Path, shape: list[int]) -> None:
+    """Distinct slopes, and a last axis as long as the channel axis ([2, 3, 3]: TVM's converter took the
+    last axis and gave a wrong result without an error): PRelu-6 applies slope[c] to channel c."""
+    slope = np.array([0.1, -0.5, 0.9], np.float32)
+    built = _compile(_prelu_model(tmp_path, shape, slope, 6), tmp_path)
+    samples = _samples(built, 7)
+    per_channel = slope.reshape([1, 3] + [1] * (len(shape) - 2))
+    for (x,), (got,) in zip(samples, built.run(samples, tmp_path), strict=True):
+        np.testing.assert_array_equal(got, np.where(x >= 0, x, x * per_channel))
+
+
+def test_prelu_slope_that_does_not_broadcast_is_refused(tmp_path: Path) -> None:
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import LoweringError
+
+    source = _prelu_model(tmp_path, [1, 3, 4], np.ones(3, np.float32), 13)
+    with pytest.raises(LoweringError, match=r"slope of shape \[3\] does not broadcast against the input"):
+        compile_model(source, tmp_path / "m.tar")

@@ -179,10 +179,10 @@ def _refuse_sparse_without_densify(mf: ModelFile, sparse: dict[int, str]) -> Non
 def _from_onnx(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     from tvm.relax.frontend.onnx import from_onnx
 
-    from tvmc_micro.compiler.onnx_lstm import onnx_lstm_converter
+    from tvmc_micro.compiler.onnx_converters import onnx_converter_fixes
 
     try:
-        with onnx_lstm_converter():  # TVM has no ONNX LSTM converter: ours (onnx_lstm.py)
+        with onnx_converter_fixes():  # our LSTM and PRelu converters (onnx_converters.py)
             mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
     except LoweringError:
         raise

@@ -263,9 +263,9 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
 
     model = mf.parsed
     graph = model.graph
-    from tvmc_micro.compiler import onnx_lstm
+    from tvmc_micro.compiler import onnx_converters
 
-    supported = set(_get_convert_map()) | {"Constant", "If"} | set(onnx_lstm.OPS)
+    supported = set(_get_convert_map()) | {"Constant", "If"} | set(onnx_converters.OPS)
     # QDQ/QLinear models go to the integer importer, which maps the QLinear* ops TVM's frontend lacks.
     from tvmc_micro.compiler.quantized.onnx_values import QDQ_OPS, QLINEAR_OPS
 

@@ -1,4 +1,11 @@
-"""Float ONNX LSTM on the float path, with the kernel of TFLite's float LSTM (float_lstm_kernel.py).
+"""Converters added to TVM's ONNX frontend (used while it imports a model: `onnx_converter_fixes()`).
+
+PRelu of opset < 7 (PyTorch's old exports): a 1-D slope of C values applies per channel (axis 1), as
+ONNX's own backend test data for those models has it; TVM applies any 1-D slope along the last axis (an
+AssertionError in lowering when the sizes differ, a wrong result when they agree by chance). From opset
+7 on the slope broadcasts as numpy does; a slope that does not broadcast is refused by name.
+
+Float ONNX LSTM on the float path, with the kernel of TFLite's float LSTM (float_lstm_kernel.py).
 
 TVM 0.27's ONNX frontend has no LSTM converter, so models with the op (PyTorch's nn.LSTM export,
 onnxruntime's test models) were refused although onnxruntime runs them. The ONNX op is stateless (the
@@ -22,7 +29,7 @@ import numpy as np
 
 from tvmc_micro.compiler.errors import LoweringError
 
-OPS = ("LSTM",)  # what this module adds to TVM's ONNX converter map
+OPS = ("LSTM",)  # what this module adds to TVM's ONNX converter map (PRelu it only replaces)
 _ONNX_TO_TFLITE_GATES = [0, 2, 3, 1]  # ONNX blocks i, o, f, c -> TFLite order i, f, c, o
 _DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
 
@@ -107,9 +114,29 @@ def convert_lstm(bb: Any, inputs: list[Any], attr: dict[str, Any]) -> Any:
     return relax.Tuple([y_all, h_all, c_all])
 
 
+def _prelu_slope(x: Any, slope: Any, opset: int) -> Any:
+    """The slope reshaped so that it broadcasts against x as the op's opset defines."""
+    from tvm import relax
+
+    x_shape = [int(d) for d in x.ty.shape]
+    s_shape = [int(d) for d in slope.ty.shape]
+    size = int(np.prod(s_shape)) if s_shape else 1
+    if opset < 7 and len(s_shape) == 1 and size > 1 and len(x_shape) >= 2 and x_shape[1] == size:
+        # Legacy PRelu: one slope per channel.
+        return relax.op.reshape(slope, [size] + [1] * (len(x_shape) - 2))
+    try:
+        np.broadcast_shapes(tuple(x_shape), tuple(s_shape))
+    except ValueError:
+        raise LoweringError(
+            f"ONNX PRelu: slope of shape {s_shape} does not broadcast against the input {x_shape}",
+            "give the slope a shape that broadcasts (e.g. [C, 1, 1] for NCHW per-channel slopes)",
+        ) from None
+    return slope
+
+
 @contextmanager
-def onnx_lstm_converter() -> Iterator[None]:
-    """TVM's ONNX converter map with our LSTM in it, while the block runs."""
+def onnx_converter_fixes() -> Iterator[None]:
+    """TVM's ONNX converter map with our LSTM and PRelu in it, while the block runs."""
     from tvm.relax.frontend.onnx import onnx_frontend as of
 
     class LSTM(of.OnnxOpConverter):  # type: ignore[misc]
@@ -117,14 +144,31 @@ def onnx_lstm_converter() -> Iterator[None]:
         def _impl_v7(cls, bb: Any, inputs: list[Any], attr: dict[str, Any], params: Any) -> Any:
             return convert_lstm(bb, inputs, attr)
 
+    class PRelu(of.OnnxOpConverter):  # type: ignore[misc]
+        @classmethod
+        def _impl_v1(cls, bb: Any, inputs: list[Any], attr: dict[str, Any], params: Any) -> Any:
+            return cls._convert(bb, inputs, attr, params, 6)
+
+        @classmethod
+        def _impl_v7(cls, bb: Any, inputs: list[Any], attr: dict[str, Any], params: Any) -> Any:
+            return cls._convert(bb, inputs, attr, params, 7)
+
+        @classmethod
+        def _convert(cls, bb: Any, inputs: list[Any], attr: dict[str, Any], params: Any, opset: int) -> Any:
+            slope = _prelu_slope(inputs[0], inputs[1], opset)
+            if slope is not inputs[1]:
+                slope = bb.normalize(slope)
+            return of.PRelu._impl_v1(bb, [inputs[0], slope], attr, params)
+
     original = of._get_convert_map
 
-    def with_lstm() -> dict[str, Any]:
+    def with_fixes() -> dict[str, Any]:
         table = dict(original())
         table["LSTM"] = LSTM
+        table["PRelu"] = PRelu
         return table
 
-    of._get_convert_map = with_lstm
+    of._get_convert_map = with_fixes
     try:
         yield
     finally:
