@@ -52,6 +52,8 @@ def _samples(model: dict[str, Any], seed: int) -> list[list[Any]]:
             dt = np.dtype(spec["dtype"])
             if dt.kind == "f":
                 row.append(rng.uniform(-1.0, 1.0, spec["shape"]).astype(dt))
+            elif spec.get("quantization") is None:  # raw integers (indices): small and non-negative
+                row.append(rng.integers(0, 2, spec["shape"], endpoint=True).astype(dt))
             else:
                 info = np.iinfo(dt)
                 row.append(rng.integers(info.min, info.max, spec["shape"], endpoint=True).astype(dt))
