@@ -517,3 +517,19 @@ def test_prelu_slope_that_does_not_broadcast_is_refused(tmp_path: Path) -> None:
     source = _prelu_model(tmp_path, [1, 3, 4], np.ones(3, np.float32), 13)
     with pytest.raises(LoweringError, match=r"slope of shape \[3\] does not broadcast against the input"):
         compile_model(source, tmp_path / "m.tar")
+
+
+@pytest.mark.parametrize("case", ["model1", "model3", "model6"])
+def test_onnx_sequence_models_are_refused_by_name(tmp_path: Path, case: str) -> None:
+    """onnx's sequence test models crashed the census (KeyError on a sequence-typed value) and, past it,
+    TVM's sequence conversion gave wrong results: refused naming the sequence ops."""
+    from tvmc_micro.compiler import compile_model
+    from tvmc_micro.compiler.errors import UnsupportedOperatorsError
+
+    model = _ONNX_BACKEND_DATA / "simple" / f"test_sequence_{case}" / "model.onnx"
+    if not model.is_file():
+        pytest.skip(f"{model} is not shipped by this onnx package")
+    with pytest.raises(
+        UnsupportedOperatorsError, match=r"(SequenceConstruct|SequenceEmpty|SplitToSequence) x1"
+    ):
+        compile_model(model, tmp_path / "m.tar")
