@@ -91,7 +91,7 @@ def _reduce_mean_dequantized_axes() -> bytes:
 def _float_op_at_output() -> bytes:
     net = QNet(13, "int8", True)
     x = net.input((1, 4, 4, 4))
-    relu = net.node("Relu", [net.deq(x)])
+    relu = net.node("Softmax", [net.deq(x)])
     graph_out = onnx.helper.make_tensor_value_info(relu, onnx.TensorProto.FLOAT, [1, 4, 4, 4])
     graph = onnx.helper.make_graph(
         net.nodes,
@@ -144,6 +144,23 @@ def _move(op: str, consts: list[np.ndarray | None], opset: int = 13, **attrs) ->
 
     build.__name__ = f"_{op.lower()}_" + "_".join(f"{k}" for k in attrs) if attrs else f"_{op.lower()}"
     return build
+
+
+def _resize_linear_3d() -> bytes:
+    net = QNet(27, "int8", True)
+    x = net.input((1, 2, 4))
+    return net.finish([net.move("Resize", x, (1, 2, 8), [None, _f32s(1, 1, 2)], mode="linear")])
+
+
+def _resize_linear_per_channel() -> bytes:
+    """A linear Resize whose QuantizeLinear has one scale per channel (axis 1)."""
+    net = QNet(28, "int8", True)
+    x = net.input((1, 2, 4, 4))
+    r = net.node("Resize", [net.deq(x), "", net.const("k", _f32s(1, 1, 2, 2))], mode="linear")
+    scales = net.const("cs", np.array([0.05, 0.07], np.float32))
+    zps = net.const("cz", np.zeros(2, np.int8))
+    out = net.quant(r, (1, 2, 8, 8), (scales, zps))
+    return net.finish([out])
 
 
 def _slice_dequantized_starts() -> bytes:
@@ -280,7 +297,34 @@ MOVE_CASES = [
     (_move("Pad", [_i64(0, 0, 1, 1, 0, 0, 1, 1)], mode="reflect"), ["Pad", "mode 'reflect'"]),
     (_move("Pad", [_i64(1, 1)]), ["Pad", "are not 8 non-negative values"]),
     (_pad_value_is_an_activation, ["Pad", "constant value is not a constant"]),
-    (_move("Resize", [None, _f32s(1, 1, 2, 2)], mode="linear"), ["Resize", "mode 'nearest'", "'linear'"]),
+    (
+        _move(
+            "Resize",
+            [None, _f32s(1, 1, 2, 2)],
+            mode="linear",
+            coordinate_transformation_mode="tf_crop_and_resize",
+        ),
+        ["Resize", "coordinate_transformation_mode 'tf_crop_and_resize'"],
+    ),
+    (
+        _move(
+            "Resize",
+            [None, _f32s(1, 1, 2, 2)],
+            mode="linear",
+            coordinate_transformation_mode="tf_half_pixel_for_nn",
+        ),
+        ["Resize", "'tf_half_pixel_for_nn' is for nearest only"],
+    ),
+    (
+        _move("Resize", [None, _f32s(1, 1, 2, 2)], mode="linear", exclude_outside=1),
+        ["Resize exclude_outside=1"],
+    ),
+    (_move("Resize", [None, _f32s(1, 1, 2, 2)], mode="cubic"), ["Resize", "mode 'nearest'", "'cubic'"]),
+    (_resize_linear_3d, ["Resize", "only 4-D Resize with mode 'linear'"]),
+    (
+        _resize_linear_per_channel,
+        ["QuantizeLinear", "output is int8 per-channel", "needs int8/uint8 per-tensor"],
+    ),
     (_move("Resize", [None, _f32s(1, 2, 1, 1)], mode="nearest"), ["Resize", "only change H and W"]),
     (_move("Resize", [None, None, _i64(1, 4, 4, 4)], mode="nearest"), ["Resize", "only change H and W"]),
     (_move("Resize", [None], mode="nearest"), ["Resize", "constant 4-D scales or sizes"]),
@@ -304,7 +348,7 @@ CASES = [
     (_qlinear_mul_per_channel_output, ["QLinearMul", "Mul input C is int8 per-channel"]),
     (_qlinear_matmul_float_b, ["QLinearMatMul", "neither a constant nor an integer activation"]),
     (_reduce_mean_dequantized_axes, ["ReduceMean", "axes are not a constant int64 tensor"]),
-    (_float_op_at_output, ["model output", "float Relu with no QuantizeLinear"]),
+    (_float_op_at_output, ["model output", "float Softmax with no QuantizeLinear"]),
     (_per_channel_activation, ["QuantizeLinear", "per-channel", "needs int8/uint8 per-tensor"]),
     (_runtime_scale, ["ReduceMax", "no integer kernel", "QuantizeLinear"]),
     (_pad_requantizes, ["Pad", "changes the quantisation"]),

@@ -210,12 +210,13 @@ def from_tflite_with_lstm(model: Any, file_name: str, shape_dict: dict[str, list
 
     from tvmc_micro.compiler.executor import STATE_ATTR
     from tvmc_micro.compiler.float_lstm_kernel import lstm_float_kernel
+    from tvmc_micro.compiler.tflite_converter import operator_converter
 
     ops = {op.index: op for op in check_lstm_ops(model, file_name)}
     sub = model.Subgraphs(0)
     states = sorted(op.inputs[p] for op in ops.values() for p in (_HIDDEN, _CELL))
 
-    class _Converter(tf.OperatorConverter):  # type: ignore[misc]
+    class _Converter(operator_converter()):  # type: ignore[misc]
         def __init__(self, *args: Any, **kw: Any) -> None:
             super().__init__(*args, **kw)
             self.convert_map[LSTM_OP] = self._convert_lstm

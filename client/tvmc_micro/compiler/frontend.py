@@ -105,6 +105,7 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     sparse = _sparse_tensors(mf.parsed)
     _refuse_sparse_without_densify(mf, sparse)
     from tvmc_micro.compiler import float_lstm
+    from tvmc_micro.compiler.tflite_converter import operator_converter
 
     # TVM converts only the CIFG LSTM, without state: float LSTMs go through our importer (float_lstm.py).
     with_lstm = float_lstm.has_float_lstm(mf.parsed)
@@ -114,7 +115,9 @@ def _from_tflite(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
         if with_lstm:
             mod = float_lstm.from_tflite_with_lstm(mf.parsed, mf.path.name, input_shapes or None)
         else:
-            mod = from_tflite(mf.parsed, shape_dict=input_shapes or None)
+            mod = from_tflite(
+                mf.parsed, shape_dict=input_shapes or None, op_converter=operator_converter()
+            )
     except LoweringError:
         raise
     except Exception as err:
@@ -176,8 +179,13 @@ def _refuse_sparse_without_densify(mf: ModelFile, sparse: dict[int, str]) -> Non
 def _from_onnx(mf: ModelFile, input_shapes: dict[str, list[int]]) -> Any:
     from tvm.relax.frontend.onnx import from_onnx
 
+    from tvmc_micro.compiler.onnx_converters import onnx_converter_fixes
+
     try:
-        mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
+        with onnx_converter_fixes():  # our LSTM and PRelu converters (onnx_converters.py)
+            mod = from_onnx(mf.parsed, shape_dict=input_shapes or None, keep_params_in_input=False)
+    except LoweringError:
+        raise
     except Exception as err:
         raise LoweringError(
             f"TVM's ONNX frontend failed on {mf.path.name}: {_first_line(err)}",

@@ -263,7 +263,12 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
 
     model = mf.parsed
     graph = model.graph
-    supported = set(_get_convert_map()) | {"Constant", "If"}
+    from tvmc_micro.compiler import onnx_converters
+
+    supported = set(_get_convert_map()) | {"Constant", "If"} | set(onnx_converters.OPS)
+    # Sequence and optional values: TVM converts some of these ops, but the results were wrong on onnx's
+    # own sequence test models, and the static C executor has no such values: refused by name.
+    supported -= {op for op in supported if "Sequence" in op or op.startswith("Optional")}
     # QDQ/QLinear models go to the integer importer, which maps the QLinear* ops TVM's frontend lacks.
     from tvmc_micro.compiler.quantized.onnx_values import QDQ_OPS, QLINEAR_OPS
 
@@ -342,6 +347,8 @@ def onnx_census(mf: ModelFile, input_shapes: dict[str, list[int]]) -> GraphInfo:
     sizes_by_name: dict[str, int] = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
         tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or tt.elem_type == 0:
+            continue  # a sequence, map or optional value (the ops making it are refused by name)
         if all(d.HasField("dim_value") for d in tt.shape.dim):
             info = TensorInfo(vi.name, [int(d.dim_value) for d in tt.shape.dim], _onnx_dtype(tt.elem_type))
             sizes_by_name[vi.name] = info.size_bytes

@@ -107,8 +107,15 @@ def _check_subgraph(model: Any, s: int, file_size: int) -> None:
     where_sg = f"subgraph {s}" if s else "the model"
     constant = [False] * n_t
     activation_bytes = 0
+    # Operator intermediates (the converter's int8 LSTM writes them with shape [0]) only carry
+    # quantization parameters: TFLite Micro never allocates them, so an empty shape is fine there.
+    intermediates = {
+        i
+        for k in range(sub.OperatorsLength())
+        for i in _ints(sub.Operators(k).IntermediatesAsNumpy(), sub.Operators(k).IntermediatesLength())
+    }
     for t in range(n_t):
-        constant[t] = _check_tensor(model, sub, s, t)
+        constant[t] = _check_tensor(model, sub, s, t, empty_ok=t in intermediates)
         if not constant[t]:
             activation_bytes += _tensor_bytes(sub, s, t)
     if activation_bytes > MAX_TENSOR_BYTES:
@@ -170,8 +177,9 @@ def _tensor_bytes(sub: Any, s: int, t: int) -> int:
     return size
 
 
-def _check_tensor(model: Any, sub: Any, s: int, t: int) -> bool:
-    """Check one tensor; returns whether it is a constant (holds data)."""
+def _check_tensor(model: Any, sub: Any, s: int, t: int, empty_ok: bool = False) -> bool:
+    """Check one tensor; returns whether it is a constant (holds data). `empty_ok`: a 0 dimension is
+    allowed (an operator intermediate)."""
     tensor = sub.Tensors(t)
     where = _where(sub, t, s)
     try:
@@ -193,7 +201,7 @@ def _check_tensor(model: Any, sub: Any, s: int, t: int) -> bool:
     data_len = buf.DataLength() if buf.DataLength() else (buf.Size() if buf.Offset() > 1 else 0)
     is_constant = data_len > 0
     for i, d in enumerate(shape):
-        if d < 0 or (d == 0 and not is_constant):
+        if d < 0 or (d == 0 and not is_constant and not empty_ok):
             raise ModelCheckError(f"{where} shape[{i}] is {d}; dimensions must be positive")
     nbytes = _tensor_bytes(sub, s, t)
     if nbytes > MAX_TENSOR_BYTES:

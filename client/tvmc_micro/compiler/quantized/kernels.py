@@ -811,11 +811,16 @@ def strided_slice(
 
 
 def maximum_minimum(
-    shape_a: tuple[int, ...], shape_b: tuple[int, ...], out_shape: tuple[int, ...], take_max: bool, name: str
+    shape_a: tuple[int, ...],
+    shape_b: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    take_max: bool,
+    name: str,
+    dtype: str = "int8",
 ) -> tirx.PrimFunc:
-    """MAXIMUM/MINIMUM on the stored int8 values (numpy broadcasting), as TFLM compares them."""
-    a = te.placeholder(shape_a, "int8", name="a")
-    b = te.placeholder(shape_b, "int8", name="b")
+    """MAXIMUM/MINIMUM on the stored int8 (or int16) values (numpy broadcasting), as TFLM compares them."""
+    a = te.placeholder(shape_a, dtype, name="a")
+    b = te.placeholder(shape_b, dtype, name="b")
     pick = tirx.max if take_max else tirx.min
 
     def body(*idx: tirx.Var) -> PrimExpr:

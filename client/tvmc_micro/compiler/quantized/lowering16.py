@@ -529,5 +529,5 @@ CONVERTERS16: dict[str, Converter] = {
     "MAX_POOL_2D": _pool_converter("max"),
     "AVERAGE_POOL_2D": _pool_converter("average"),
     "CONCATENATION": Converter(_check_concat, _lower_concat),
-    **ACT_CONVERTERS16,  # LOGISTIC, TANH, SOFTMAX, MEAN, RESIZE_NEAREST_NEIGHBOR
+    **ACT_CONVERTERS16,  # LOGISTIC, TANH, SOFTMAX, MEAN, RESIZE_NEAREST_NEIGHBOR, MAXIMUM, MINIMUM
 }

@@ -1,4 +1,5 @@
-"""Converters for int16 ("16x8") LOGISTIC, TANH, SOFTMAX, MEAN and RESIZE_NEAREST_NEIGHBOR, joined into
+"""Converters for int16 ("16x8") LOGISTIC, TANH, SOFTMAX, MEAN, RESIZE_NEAREST_NEIGHBOR, MAXIMUM and MINIMUM,
+joined into
 lowering16.CONVERTERS16. Each check refuses exactly what TFLite Micro's Prepare() refuses (naming the
 requirement) plus parameters for which its C++ arithmetic would overflow; each lower computes what
 Prepare() computes and emits one kernel call (kernels16_act).
@@ -17,9 +18,16 @@ from tvmc_micro.compiler.quantized import activation_tables16 as tables
 from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized import kernels16_act
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
-from tvmc_micro.compiler.quantized.kernels import is_integer_ratio
+from tvmc_micro.compiler.quantized.kernels import is_integer_ratio, maximum_minimum
 from tvmc_micro.compiler.quantized.lowering import CONVERTERS
-from tvmc_micro.compiler.quantized.lowering_base import Converter, Lowerer, _check_moves, _const_ints
+from tvmc_micro.compiler.quantized.lowering_base import (
+    Converter,
+    Lowerer,
+    _check_broadcast,
+    _check_moves,
+    _const_ints,
+    _same_quantization,
+)
 from tvmc_micro.compiler.quantized.lowering_moves import _nearest_sources
 
 _INT32_LIMIT = 1 << 31
@@ -182,7 +190,35 @@ def _lower_resize_nearest(lw: Lowerer, op: QOperator) -> None:
     lw.define(op.outputs[0], lw.call(func, "resize_nearest_int16", args, out))
 
 
+# --- MAXIMUM / MINIMUM ---------------------------------------------------------------------------
+
+
+def _check_max_min(g: QGraph, op: QOperator) -> str | None:
+    out = g.tensors[op.outputs[0]]
+    for i in (*op.inputs[:2], op.outputs[0]):
+        problem = _int16(g.tensors[i], "input" if i != op.outputs[0] else "output", zero_point_zero=False)
+        if problem:
+            return problem
+    for i in op.inputs[:2]:
+        if not _same_quantization(g.tensors[i], out):
+            return (
+                f"input {g.tensors[i].name!r} is {g.tensors[i].describe_quantization()}, the output "
+                f"{out.describe_quantization()}; TFLite Micro compares stored values, so they must match"
+            )
+    return _check_broadcast(g, op)
+
+
+def _lower_max_min(lw: Lowerer, op: QOperator) -> None:
+    """TFLM's int16 MAXIMUM/MINIMUM compare the stored values, as for int8."""
+    a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
+    kind = "maximum_int16" if op.name == "MAXIMUM" else "minimum_int16"
+    func = maximum_minimum(a.shape, b.shape, out.shape, op.name == "MAXIMUM", kind, "int16")
+    lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
+
+
 ACT_CONVERTERS16: dict[str, Converter] = {
+    "MAXIMUM": Converter(_check_max_min, _lower_max_min),
+    "MINIMUM": Converter(_check_max_min, _lower_max_min),
     "LOGISTIC": _logistic_tanh_converter(False),
     "TANH": _logistic_tanh_converter(True),
     "SOFTMAX": Converter(_check_softmax, _lower_softmax),

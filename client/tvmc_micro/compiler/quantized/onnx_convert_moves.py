@@ -18,7 +18,7 @@ import numpy as np
 from tvm import relax
 
 from tvmc_micro.compiler.quantized import kernels, onnx_kernels
-from tvmc_micro.compiler.quantized.onnx_tables import nearest_sources
+from tvmc_micro.compiler.quantized.onnx_tables import linear_sources, nearest_sources
 from tvmc_micro.compiler.quantized.onnx_values import (
     Deq,
     FloatIn,
@@ -169,18 +169,13 @@ def pad(lw: LowererView, p: Pending, x: QAct, xq: QParams | None) -> QAct:
     return QAct(lw.call(func, "pad", [x.expr], shape, "int8"), shape, False, x.offset)
 
 
-def resize(lw: LowererView, p: Pending, x: QAct) -> QAct:
-    """Resize, mode 'nearest', on H and W of a 4-D tensor: the source pixel of every output row and
-    column computed here in float32 as ORT does (coordinate transformation, then nearest mode)."""
-    a = node_attrs(p.node)
+def _attr_text(p: Pending, key: str, default: str) -> str:
+    v = node_attrs(p.node).get(key, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
 
-    def text(key: str, default: str) -> str:
-        v = a.get(key, default)
-        return v.decode() if isinstance(v, bytes) else str(v)
 
-    mode = text("mode", "nearest")
-    if mode != "nearest" or len(x.shape) != 4:
-        raise Unmappable(f"only 4-D Resize with mode 'nearest' is supported (got {mode!r})")
+def _resize_geometry(p: Pending, x: QAct) -> tuple[tuple[int, int], tuple[np.float32, np.float32]]:
+    """A 4-D Resize's output (H, W) and its float32 scales, from the constant scales or sizes."""
     scales = const_input(p, 2, "scales")
     sizes = const_input(p, 3, "sizes")
     n, c, h, w = x.shape
@@ -196,8 +191,21 @@ def resize(lw: LowererView, p: Pending, x: QAct) -> QAct:
         out_hw = (int(np.floor(h * scale_hw[0])), int(np.floor(w * scale_hw[1])))
     else:
         raise Unmappable("Resize needs constant 4-D scales or sizes")
-    transform = text("coordinate_transformation_mode", "half_pixel")
-    nearest = text("nearest_mode", "round_prefer_floor")
+    return out_hw, scale_hw
+
+
+def resize(lw: LowererView, p: Pending, x: QAct) -> QAct:
+    """Resize, mode 'nearest', on H and W of a 4-D tensor: the source pixel of every output row and
+    column computed here in float32 as ORT does (coordinate transformation, then nearest mode).
+    (Mode 'linear' computes new values: only its QDQ group is mapped, by resize_linear.)"""
+    mode = _attr_text(p, "mode", "nearest")
+    if mode != "nearest" or len(x.shape) != 4:
+        where = " outside a DequantizeLinear -> Resize -> QuantizeLinear group" if mode == "linear" else ""
+        raise Unmappable(f"only 4-D Resize with mode 'nearest' is supported{where} (got {mode!r})")
+    n, c, h, w = x.shape
+    out_hw, scale_hw = _resize_geometry(p, x)
+    transform = _attr_text(p, "coordinate_transformation_mode", "half_pixel")
+    nearest = _attr_text(p, "nearest_mode", "round_prefer_floor")
     rows = nearest_sources(out_hw[0], h, scale_hw[0], transform, nearest)
     cols = nearest_sources(out_hw[1], w, scale_hw[1], transform, nearest)
     x = lw.nhwc(x)
@@ -209,6 +217,38 @@ def resize(lw: LowererView, p: Pending, x: QAct) -> QAct:
             args.append(relax.const(np.array(values, np.int32)))
     out = lw.call(func, "resize_nearest", args, out_phys, "int8")
     return QAct(out, (n, c, *out_hw), True, x.offset)
+
+
+def resize_linear(lw: LowererView, p: Pending, x: QAct, xq: QParams, yq: QParams) -> QAct:
+    """DequantizeLinear -> Resize (mode 'linear', H and W of a 4-D tensor) -> QuantizeLinear: ORT keeps
+    the float Resize between the two (no integer kernel), so this computes it in float32 as ORT does,
+    with ORT's source indices and distances (onnx_tables.linear_sources), then quantises. (Per-channel
+    DequantizeLinear/QuantizeLinear of activations are refused before a group is converted.)"""
+    if len(x.shape) != 4:
+        raise Unmappable("only 4-D Resize with mode 'linear' is supported")
+    for key, allowed in (("antialias", "0"), ("exclude_outside", "0")):
+        if _attr_text(p, key, "0") != allowed:
+            raise Unmappable(f"Resize {key}={_attr_text(p, key, '0')} is not supported")
+    n, c, h, w = x.shape
+    out_hw, scale_hw = _resize_geometry(p, x)
+    transform = _attr_text(p, "coordinate_transformation_mode", "half_pixel")
+    y1, y2, dy1, dy2 = linear_sources(out_hw[0], h, scale_hw[0], transform)
+    x1, x2, dx1, dx2 = linear_sources(out_hw[1], w, scale_hw[1], transform)
+    x = lw.nhwc(x)
+    out_phys = (n, out_hw[0], out_hw[1], c)
+    func = onnx_kernels.resize_linear(
+        x.physical_shape, out_phys, xq.zero_point - x.offset, yq.zero_point - yq.offset, "resize_linear"
+    )
+    args = [
+        x.expr,
+        relax.const(np.array([y1, y2], np.int32)),
+        relax.const(np.array([x1, x2], np.int32)),
+        relax.const(np.stack([dy1, dy2])),
+        relax.const(np.stack([dx1, dx2])),
+        relax.const(onnx_kernels.fparams(xq.scale, yq.scale)),
+    ]
+    out = lw.call(func, "resize_linear", args, out_phys, "int8")
+    return QAct(out, (n, c, *out_hw), True, yq.offset)
 
 
 def gather(lw: LowererView, p: Pending, x: QAct) -> QAct:
@@ -364,6 +404,8 @@ def _move_group(lw: LowererView, p: Pending, out_q: QParams) -> QAct:
     if isinstance(x, FloatIn):  # a float model input moved before its QuantizeLinear: likewise
         return move(lw, p, lw.quantize_input(x, out_q), out_q)
     xa, xq = group_input(p, 0)
+    if op == "Resize" and _attr_text(p, "mode", "nearest") == "linear":
+        return resize_linear(lw, p, xa, xq, out_q)
     if same_quantization(xq, out_q):
         return move(lw, p, xa, xq)
     if op == "Pad" or not out_q.per_tensor:  # a requantised pad value is not the float one

@@ -16,6 +16,7 @@ exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,14 @@ from tvm import relax, te, tirx
 
 from tvmc_micro.compiler.quantized import kernels, onnx_kernels
 from tvmc_micro.compiler.quantized.onnx_convert_moves import MOVE_OPS, move
+from tvmc_micro.compiler.quantized.onnx_tables import LUT_FUNCS, sigmoid
 from tvmc_micro.compiler.quantized.onnx_values import (
     Deq,
     FloatIn,
     IndexOut,
     Pending,
     QAct,
+    QParams,
     Unmappable,
     f32,
     node_attrs,
@@ -112,7 +115,30 @@ def _float_output(lw: LowererView, p: Pending) -> Any:
         return lw.dequantized(move(lw, p, d.src, d.q), d.q)
     if op in _BINARY and len(p.args) == 2:
         return _binary_float_output(lw, p)
+    if op in _FLOAT_TABLE_OPS and len(p.args) == 1 and isinstance(d, Deq) and isinstance(d.src, QAct):
+        return _unary_float_output(lw, p, d.src, d.q)
     raise Unmappable(f"it is computed by a float {op} with no QuantizeLinear after it")
+
+
+# Elementwise float ops that may end the model after a DequantizeLinear: ORT computes them on the 256
+# possible dequantised values, so a float32 table of those values is the op (within a float32 ulp of
+# ORT's own implementation of the function).
+_FLOAT_TABLE_OPS: dict[str, Callable[[dict[str, Any]], Callable[[np.ndarray], np.ndarray]]] = {
+    **LUT_FUNCS,
+    "Sigmoid": lambda _a: sigmoid,
+    "Relu": lambda _a: lambda v: np.maximum(v, np.float32(0)),
+}
+
+
+def _unary_float_output(lw: LowererView, p: Pending, x: QAct, q: QParams) -> Any:
+    if not q.per_tensor:
+        raise Unmappable(f"{p.node.op_type} reads a per-channel DequantizeLinear")
+    x = lw.nchw(x)
+    stored = np.arange(-128, 128, dtype=np.int32)
+    real = (stored + x.offset - q.zero_point).astype(np.float32) * f32(q.scale)
+    table = np.asarray(_FLOAT_TABLE_OPS[p.node.op_type](node_attrs(p.node))(real), np.float32)
+    func = kernels.lookup_table(x.shape, "float_output", "int8", "float32")
+    return lw.call(func, "float_output", [x.expr, relax.const(table)], x.shape, "float32")
 
 
 def _float_operand(lw: LowererView, v: Any, k: int, op: str) -> tuple[Any, tuple[int, ...]]:

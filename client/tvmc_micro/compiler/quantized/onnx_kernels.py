@@ -324,6 +324,44 @@ def binary_float(
     return _finish([a, b, fp, out], name)
 
 
+def resize_linear(
+    data_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    in_zero_point: int,
+    out_zero_point: int,
+    name: str,
+) -> tirx.PrimFunc:
+    """DequantizeLinear -> Resize (mode 'linear', 2-D) -> QuantizeLinear run in float32 as ORT does (it
+    keeps the float Resize between them): each of the four sources dequantised as float(x - zp) *
+    x_scale, weighted by the products of ORT's distance tables (the far distance weighs the near
+    source), summed left to right, / y_scale, rounded half to even. NHWC in and out; inputs after the
+    data: rows int32 [2, OH] (y1, y2), cols int32 [2, OW] (x1, x2), row distances float32 [2, OH]
+    (dy1, dy2), column distances [2, OW] (dx1, dx2), fparams [x_scale, y_scale]."""
+    n, oh, ow, c = out_shape
+    data = te.placeholder(data_shape, "int8", name="data")
+    rows = te.placeholder((2, oh), "int32", name="rows")
+    cols = te.placeholder((2, ow), "int32", name="cols")
+    dy = te.placeholder((2, oh), "float32", name="dy")
+    dx = te.placeholder((2, ow), "float32", name="dx")
+    fp = te.placeholder((2,), "float32", name="fparams")
+
+    def real(b: tirx.Var, y: PrimExpr, x: PrimExpr, ch: tirx.Var) -> PrimExpr:
+        return (data[b, y, x, ch].astype("int32") - in_zero_point).astype("float32") * fp[0]
+
+    def body(b: tirx.Var, y: tirx.Var, x: tirx.Var, ch: tirx.Var) -> PrimExpr:
+        y1, y2, x1, x2 = rows[0, y], rows[1, y], cols[0, x], cols[1, x]
+        value = (
+            dx[1, x] * dy[1, y] * real(b, y1, x1, ch)
+            + dx[0, x] * dy[1, y] * real(b, y1, x2, ch)
+            + dx[1, x] * dy[0, y] * real(b, y2, x1, ch)
+            + dx[0, x] * dy[0, y] * real(b, y2, x2, ch)
+        )
+        return _round_clamp(value / fp[1], out_zero_point)
+
+    out = te.compute((n, oh, ow, c), body, name="out")
+    return _finish([data, rows, cols, dy, dx, fp, out], name)
+
+
 def argmax(data_shape: tuple[int, ...], axis: int, last: bool, name: str) -> tirx.PrimFunc:
     """ArgMax over `axis` of the stored values (int8 storage preserves the order of the raw uint8/int8
     values), int64 indices, the axis kept as 1: the first maximum, or the last with `last`

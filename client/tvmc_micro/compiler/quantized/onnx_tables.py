@@ -16,6 +16,47 @@ import numpy as np
 from tvmc_micro.compiler.quantized.onnx_values import Unmappable, f32
 
 
+def _original_coordinate(
+    o: int, out_size: int, in_size: int, scale: np.float32, transform: str
+) -> np.float32:
+    """ORT's Resize coordinate transformation of output coordinate `o`, in float32."""
+    f = np.float32
+    if transform == "half_pixel":
+        return f((f(o) + f(0.5)) / scale - f(0.5))
+    if transform == "pytorch_half_pixel":
+        return f((f(o) + f(0.5)) / scale - f(0.5)) if out_size > 1 else f(0)
+    if transform == "asymmetric":
+        return f(f(o) / scale)
+    if transform == "tf_half_pixel_for_nn":
+        return f((f(o) + f(0.5)) / scale)
+    if transform == "align_corners":
+        return f(0) if out_size == 1 else f(f(o) * f(in_size - 1) / f(out_size - 1))
+    raise Unmappable(f"Resize coordinate_transformation_mode {transform!r} is not supported")
+
+
+def linear_sources(
+    out_size: int, in_size: int, scale: np.float32, transform: str
+) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """ORT's bilinear setup along one axis: for every output coordinate the two source indices (i1, i2)
+    and the distances to them (d1 = |x - i1|, d2 = |x - i2|, both 0.5 where i1 == i2), in float32.
+    A scale of exactly 1 keeps the coordinate (ORT skips the transformation there)."""
+    f = np.float32
+    i1s, i2s, d1s, d2s = [], [], [], []
+    if transform == "tf_half_pixel_for_nn":
+        raise Unmappable("Resize coordinate_transformation_mode 'tf_half_pixel_for_nn' is for nearest only")
+    for o in range(out_size):
+        x = f(o) if scale == f(1) else _original_coordinate(o, out_size, in_size, scale, transform)
+        x = max(f(0), min(x, f(in_size - 1)))
+        i1 = min(int(x), in_size - 1)
+        i2 = min(i1 + 1, in_size - 1)
+        d1, d2 = (f(0.5), f(0.5)) if i1 == i2 else (abs(x - f(i1)), abs(x - f(i2)))
+        i1s.append(i1)
+        i2s.append(i2)
+        d1s.append(d1)
+        d2s.append(d2)
+    return i1s, i2s, np.array(d1s, np.float32), np.array(d2s, np.float32)
+
+
 def nearest_sources(
     out_size: int, in_size: int, scale: np.float32, transform: str, nearest: str
 ) -> list[int]:
@@ -23,18 +64,7 @@ def nearest_sources(
     f = np.float32
     result = []
     for o in range(out_size):
-        if transform == "half_pixel":
-            x = (f(o) + f(0.5)) / scale - f(0.5)
-        elif transform == "pytorch_half_pixel":
-            x = (f(o) + f(0.5)) / scale - f(0.5) if out_size > 1 else f(0)
-        elif transform == "asymmetric":
-            x = f(o) / scale
-        elif transform == "tf_half_pixel_for_nn":
-            x = (f(o) + f(0.5)) / scale
-        elif transform == "align_corners":
-            x = f(0) if out_size == 1 else f(o) * f(in_size - 1) / f(out_size - 1)
-        else:
-            raise Unmappable(f"Resize coordinate_transformation_mode {transform!r} is not supported")
+        x = _original_coordinate(o, out_size, in_size, scale, transform)
         if nearest == "round_prefer_floor":
             k = np.floor(x) if x == np.floor(x) + f(0.5) else np.round(x)
         elif nearest == "round_prefer_ceil":
