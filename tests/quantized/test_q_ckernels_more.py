@@ -395,17 +395,17 @@ def test_add_kernel(name: str, where: str, tmp_path: Path) -> None:
 
 
 def test_small_or_broadcast_add_keeps_the_tir_kernel() -> None:
-    from tvmc_micro.compiler.quantized import kernels
+    from tvmc_micro.compiler.quantized import kernels_elementwise
     from tvmc_micro.compiler.quantized.ckernels import SPEC_ATTR
     from tvmc_micro.compiler.quantized.requant import Requant
 
     rq = Requant.from_real([0.25])
-    params = kernels.AddParams(1, 2, 3, 20, rq, rq, Requant.from_real([1e-5]), (-128, 127))
-    big = kernels.add((1, 32, 32), (1, 32, 32), (1, 32, 32), params, "add")
+    params = kernels_elementwise.AddParams(1, 2, 3, 20, rq, rq, Requant.from_real([1e-5]), (-128, 127))
+    big = kernels_elementwise.add((1, 32, 32), (1, 32, 32), (1, 32, 32), params, "add")
     assert SPEC_ATTR in big.attrs
     small, wide = (1, 31, 32), (1, 32, 32)  # 992 elements; a broadcast
     for shape_a, shape_b, out in [(small, small, small), (wide, (1, 1, 32), wide)]:
-        f = kernels.add(shape_a, shape_b, out, params, "add")
+        f = kernels_elementwise.add(shape_a, shape_b, out, params, "add")
         assert f.attrs is None or SPEC_ATTR not in f.attrs
 
 

@@ -2,7 +2,8 @@
 
 An int8 activation is a function of one int8 value, so evaluating TFLM's reference integer kernel once per
 possible input at import time gives exactly its output for every input; the device then does one table load
-per element (kernels.lookup_table), in place when the planner allows. Entry k is input value k - 128.
+per element (kernels_elementwise.lookup_table), in place when the planner allows. Entry k is input value
+k - 128.
 
 Each builder mirrors one TFLM Prepare()+Eval() pair; float parameters are float32 as in the flatbuffer and
 the quotients are taken in the precision the C++ uses (noted per function).

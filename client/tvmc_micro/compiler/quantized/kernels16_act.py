@@ -22,8 +22,12 @@ from tvmc_micro.compiler.quantized.kernels import (
     _flatten,
     _fuse_epilogue,
     _unflatten,
-    int32_sum_over_axes,
+)
+from tvmc_micro.compiler.quantized.kernels_moves import (
     is_integer_ratio,
+)
+from tvmc_micro.compiler.quantized.kernels_reduce import (
+    int32_sum_over_axes,
 )
 from tvmc_micro.compiler.quantized.tir_fixedpoint import PrimExpr
 
@@ -185,7 +189,7 @@ def resize_nearest(
 ) -> tirx.PrimFunc:
     """RESIZE_NEAREST_NEIGHBOR (NHWC) on any element type: out[n, y, x, c] = in[n, rows[y], cols[x], c],
     a plain integer ratio as an index expression, any other mapping an int32 table argument (rows, then
-    columns) as kernels.resize_nearest does for int8."""
+    columns) as kernels_moves.resize_nearest does for int8."""
     data = te.placeholder(data_shape, dtype, name="data")
     args = [data]
 

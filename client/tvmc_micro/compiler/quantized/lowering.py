@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tvm import relax
 
-from tvmc_micro.compiler.quantized import activation_tables, kernels
+from tvmc_micro.compiler.quantized import activation_tables, kernels, kernels_elementwise, kernels_reduce
 from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
 from tvmc_micro.compiler.quantized.lowering_base import (
@@ -214,7 +214,7 @@ def _lower_add(lw: Lowerer, op: QOperator, subtract: bool = False) -> None:
     a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     left_shift = 20
     twice_max = 2 * float(max(np.float32(a.scales[0]), np.float32(b.scales[0])))
-    params = kernels.AddParams(
+    params = kernels_elementwise.AddParams(
         zero_point_a=a.zero_point,
         zero_point_b=b.zero_point,
         output_zero_point=out.zero_point,
@@ -226,7 +226,7 @@ def _lower_add(lw: Lowerer, op: QOperator, subtract: bool = False) -> None:
         subtract=subtract,
     )
     kind = "sub" if subtract else "add"
-    func = kernels.add(a.shape, b.shape, out.shape, params, kind)
+    func = kernels_elementwise.add(a.shape, b.shape, out.shape, params, kind)
     lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
 
 
@@ -238,7 +238,7 @@ def _lower_sub(lw: Lowerer, op: QOperator) -> None:
 def _lower_mul(lw: Lowerer, op: QOperator) -> None:
     a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     rq = Requant.from_real([a.scale * b.scale / out.scale])
-    func = kernels.mul(
+    func = kernels_elementwise.mul(
         a.shape,
         b.shape,
         out.shape,
@@ -265,7 +265,8 @@ def _lower_table(kind: str) -> Callable[[Lowerer, QOperator], None]:
             table = fp.tanh_table(inp.scale, inp.zero_point)
         else:
             table = _requantize_table(inp, out)
-        func = kernels.lookup_table(inp.shape, kind, str(np.dtype(_NUMPY_DTYPE[inp.dtype])), str(table.dtype))
+        in_dtype = str(np.dtype(_NUMPY_DTYPE[inp.dtype]))
+        func = kernels_elementwise.lookup_table(inp.shape, kind, in_dtype, str(table.dtype))
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), relax.const(table)], out))
 
     return lower
@@ -299,7 +300,7 @@ def _lower_softmax(lw: Lowerer, op: QOperator) -> None:
     inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
     beta = float(np.float32(op.options.get("Beta", 1.0)))
     table, start = fp.trim_exp_table(fp.softmax_exp_table(inp.scale, beta))
-    func = kernels.softmax(inp.shape, start, "softmax", _NUMPY_DTYPE[out.dtype])
+    func = kernels_elementwise.softmax(inp.shape, start, "softmax", _NUMPY_DTYPE[out.dtype])
     lw.define(op.outputs[0], lw.call(func, "softmax", [lw.value(op.inputs[0]), relax.const(table)], out))
 
 
@@ -373,7 +374,7 @@ def _lower_lut(
     def lower(lw: Lowerer, op: QOperator) -> None:
         inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
         table = make(inp, out, op)
-        func = kernels.lookup_table(inp.shape, kind)
+        func = kernels_elementwise.lookup_table(inp.shape, kind)
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), relax.const(table)], out))
 
     return lower
@@ -443,7 +444,7 @@ def _lower_max_min(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
 
     def lower(lw: Lowerer, op: QOperator) -> None:
         a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
-        func = kernels.maximum_minimum(a.shape, b.shape, out.shape, take_max, kind)
+        func = kernels_elementwise.maximum_minimum(a.shape, b.shape, out.shape, take_max, kind)
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
 
     return lower
@@ -529,7 +530,7 @@ def _lower_squared_difference(lw: Lowerer, op: QOperator) -> None:
     a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     left_shift = 7
     twice_max = 2.0 * float(max(np.float32(a.scales[0]), np.float32(b.scales[0])))
-    params = kernels.AddParams(
+    params = kernels_elementwise.AddParams(
         zero_point_a=a.zero_point,
         zero_point_b=b.zero_point,
         output_zero_point=out.zero_point,
@@ -539,7 +540,7 @@ def _lower_squared_difference(lw: Lowerer, op: QOperator) -> None:
         requant_out=Requant.from_real([twice_max * twice_max / float((1 << 2 * left_shift) * out.scales[0])]),
         act_range=(-128, 127),
     )
-    func = kernels.squared_difference(a.shape, b.shape, out.shape, params, "squared_difference")
+    func = kernels_elementwise.squared_difference(a.shape, b.shape, out.shape, params, "squared_difference")
     args = [lw.value(op.inputs[0]), lw.value(op.inputs[1])]
     lw.define(op.outputs[0], lw.call(func, "squared_difference", args, out))
 
@@ -559,7 +560,7 @@ def _lower_prelu(lw: Lowerer, op: QOperator) -> None:
     inp, alpha, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
     pos = Requant.from_real([inp.scale / out.scale])
     neg = Requant.from_real([inp.scale * alpha.scale / out.scale])
-    func = kernels.prelu(
+    func = kernels_elementwise.prelu(
         inp.shape, alpha.shape, inp.zero_point, alpha.zero_point, out.zero_point, pos, neg, "prelu"
     )
     lw.define(op.outputs[0], lw.call(func, "prelu", [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
@@ -589,7 +590,7 @@ def _lower_arg(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
         assert axis_values is not None
         axis = axis_values[0] % len(inp.shape)
         dtype = _NUMPY_DTYPE[inp.dtype]
-        func = kernels.arg_min_max(inp.shape, axis, take_max, _NUMPY_DTYPE[out.dtype], dtype, kind)
+        func = kernels_reduce.arg_min_max(inp.shape, axis, take_max, _NUMPY_DTYPE[out.dtype], dtype, kind)
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
 
     return lower
@@ -624,7 +625,7 @@ def _lower_reduce(take_max: bool) -> Callable[[Lowerer, QOperator], None]:
     def lower(lw: Lowerer, op: QOperator) -> None:
         inp = lw.t(op.inputs[0])
         axes = _reduce_axes(lw.graph, op)
-        func = kernels.reduce_max_min(inp.shape, axes, take_max, _NUMPY_DTYPE[inp.dtype], kind)
+        func = kernels_reduce.reduce_max_min(inp.shape, axes, take_max, _NUMPY_DTYPE[inp.dtype], kind)
         lw.define_reduction(op, func, kind, axes)
 
     return lower

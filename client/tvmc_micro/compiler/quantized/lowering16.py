@@ -13,7 +13,7 @@ import numpy as np
 from tvm import relax
 
 from tvmc_micro.compiler.quantized import fixedpoint as fp
-from tvmc_micro.compiler.quantized import kernels, kernels16
+from tvmc_micro.compiler.quantized import kernels, kernels16, kernels_elementwise, kernels_moves
 from tvmc_micro.compiler.quantized.fixedpoint16 import Requant64, activation_range16
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
 from tvmc_micro.compiler.quantized.lowering import CONVERTERS, _geometry, _same_padding
@@ -235,11 +235,11 @@ def _add_sub_converter(sub: bool) -> Converter:
     def lower(lw: Lowerer, op: QOperator) -> None:
         a, b, out = lw.t(op.inputs[0]), lw.t(op.inputs[1]), lw.t(op.outputs[0])
         ra, rb, ro = (Requant.from_real([r]) for r in _add_sub_multipliers(a, b, out))
-        params = kernels.AddParams(
+        params = kernels_elementwise.AddParams(
             a.zero_point, b.zero_point, out.zero_point, 15, ra, rb, ro, _act_range16(op, out), subtract=sub
         )
         kind = "sub_int16" if sub else "add_int16"
-        func = kernels.add(a.shape, b.shape, out.shape, params, kind, dtype="int16")
+        func = kernels_elementwise.add(a.shape, b.shape, out.shape, params, kind, dtype="int16")
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), lw.value(op.inputs[1])], out))
 
     return Converter(_check_add_sub, lower)
@@ -374,7 +374,7 @@ def _lower_pad(lw: Lowerer, op: QOperator) -> None:
         cv = lw.t(op.inputs[2]).data
         assert cv is not None
         value = int(np.asarray(cv).reshape(-1)[0])
-    func = kernels.pad(inp.shape, out.shape, before, value, "int16", "pad_int16")
+    func = kernels_moves.pad(inp.shape, out.shape, before, value, "int16", "pad_int16")
     lw.define(op.outputs[0], lw.call(func, "pad_int16", [lw.value(op.inputs[0])], out))
 
 
@@ -509,7 +509,7 @@ def _lower_concat(lw: Lowerer, op: QOperator) -> None:
     out = lw.t(op.outputs[0])
     axis = int(op.options.get("Axis", 0)) % len(out.shape)
     shapes = [lw.t(i).shape for i in op.inputs]
-    func = kernels.concatenate(shapes, out.shape, axis, "int16", "concatenation_int16")
+    func = kernels_moves.concatenate(shapes, out.shape, axis, "int16", "concatenation_int16")
     lw.define(op.outputs[0], lw.call(func, "concatenation_int16", [lw.value(i) for i in op.inputs], out))
 
 

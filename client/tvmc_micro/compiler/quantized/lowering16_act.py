@@ -18,7 +18,12 @@ from tvmc_micro.compiler.quantized import activation_tables16 as tables
 from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized import kernels16_act
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
-from tvmc_micro.compiler.quantized.kernels import is_integer_ratio, maximum_minimum
+from tvmc_micro.compiler.quantized.kernels_elementwise import (
+    maximum_minimum,
+)
+from tvmc_micro.compiler.quantized.kernels_moves import (
+    is_integer_ratio,
+)
 from tvmc_micro.compiler.quantized.lowering import CONVERTERS
 from tvmc_micro.compiler.quantized.lowering_base import (
     Converter,

@@ -11,7 +11,7 @@ from tvm import relax
 
 from tvmc_micro.compiler.quantized import fixedpoint as fp
 from tvmc_micro.compiler.quantized import fixedpoint_math as fm
-from tvmc_micro.compiler.quantized import kernels, kernels_math
+from tvmc_micro.compiler.quantized import kernels_elementwise, kernels_math, kernels_reduce
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator, QTensor
 from tvmc_micro.compiler.quantized.lowering_base import (
     Converter,
@@ -40,7 +40,7 @@ def _lower_table(
 ) -> Callable[[Lowerer, QOperator], None]:
     def lower(lw: Lowerer, op: QOperator) -> None:
         inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
-        func = kernels.lookup_table(inp.shape, kind)
+        func = kernels_elementwise.lookup_table(inp.shape, kind)
         table = relax.const(make(inp, out))
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0]), table], out))
 
@@ -125,7 +125,7 @@ def _lower_sum(lw: Lowerer, op: QOperator) -> None:
     axes = _sum_axes(lw.graph, op)
     m, s = fp.quantize_multiplier(inp.scale / out.scale)
     rq = Requant(np.array([m], np.int32), np.array([s], np.int32))
-    func = kernels.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "sum")
+    func = kernels_reduce.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "sum")
     lw.define_reduction(op, func, "sum", axes)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from tvm import relax
 
 from tvmc_micro.compiler.quantized import fixedpoint as fp
-from tvmc_micro.compiler.quantized import kernels
+from tvmc_micro.compiler.quantized import kernels_moves, kernels_reduce
 from tvmc_micro.compiler.quantized.graph import QGraph, QOperator
 from tvmc_micro.compiler.quantized.lowering_base import (
     _NUMPY_DTYPE,
@@ -58,7 +58,7 @@ def _lower_pad(lw: Lowerer, op: QOperator) -> None:
         cv = lw.t(op.inputs[2]).data
         assert cv is not None
         value = int(np.asarray(cv).reshape(-1)[0])
-    func = kernels.pad(inp.shape, out.shape, [int(p) for p in pads[:, 0]], value, "int8", "pad")
+    func = kernels_moves.pad(inp.shape, out.shape, [int(p) for p in pads[:, 0]], value, "int8", "pad")
     lw.define(op.outputs[0], lw.call(func, "pad", [lw.value(op.inputs[0])], out))
 
 
@@ -80,7 +80,7 @@ def _lower_concat(lw: Lowerer, op: QOperator) -> None:
     out = lw.t(op.outputs[0])
     axis = int(op.options.get("Axis", 0)) % len(out.shape)
     shapes = [lw.t(i).shape for i in op.inputs]
-    func = kernels.concatenate(shapes, out.shape, axis, "int8", "concatenation")
+    func = kernels_moves.concatenate(shapes, out.shape, axis, "int8", "concatenation")
     lw.define(op.outputs[0], lw.call(func, "concatenation", [lw.value(i) for i in op.inputs], out))
 
 
@@ -107,7 +107,7 @@ def _lower_mean(lw: Lowerer, op: QOperator) -> None:
     count = int(np.prod([inp.shape[a] for a in axes]))
     m, s = fp.mean_multiplier(inp.scale, out.scale, count)
     rq = Requant(np.array([m], np.int32), np.array([s], np.int32))
-    func = kernels.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "mean")
+    func = kernels_reduce.mean(inp.shape, axes, inp.zero_point, out.zero_point, rq, "mean")
     lw.define_reduction(op, func, "mean", axes)
 
 
@@ -136,7 +136,7 @@ def _lower_transpose(lw: Lowerer, op: QOperator) -> None:
     if _is_view(inp.shape, perm):
         lw.define(op.outputs[0], lw.reshape(lw.value(op.inputs[0]), out.shape))
         return
-    func = kernels.transpose(inp.shape, perm, _NUMPY_DTYPE[inp.dtype], "transpose")
+    func = kernels_moves.transpose(inp.shape, perm, _NUMPY_DTYPE[inp.dtype], "transpose")
     lw.define(op.outputs[0], lw.call(func, "transpose", [lw.value(op.inputs[0])], out))
 
 
@@ -174,7 +174,7 @@ def _emit_slice(
     if tuple(kept) == tuple(inp.shape) and all(b == 0 for b in begin) and all(s == 1 for s in strides):
         lw.define(dst, lw.reshape(lw.value(src), out.shape))
         return
-    func = kernels.strided_slice(inp.shape, begin, strides, kept, _NUMPY_DTYPE[inp.dtype], kind)
+    func = kernels_moves.strided_slice(inp.shape, begin, strides, kept, _NUMPY_DTYPE[inp.dtype], kind)
     result = lw.call(func, kind, [lw.value(src)], out, kept)
     if tuple(out.shape) != tuple(kept):
         result = lw.reshape(result, out.shape)
@@ -383,7 +383,7 @@ def _lower_pack(lw: Lowerer, op: QOperator) -> None:
     if len(parts) == 1:
         lw.define(op.outputs[0], lw.reshape(parts[0], out.shape))
         return
-    func = kernels.concatenate([unit] * len(parts), out.shape, axis, _NUMPY_DTYPE[out.dtype], "pack")
+    func = kernels_moves.concatenate([unit] * len(parts), out.shape, axis, _NUMPY_DTYPE[out.dtype], "pack")
     lw.define(op.outputs[0], lw.call(func, "pack", parts, out))
 
 
@@ -426,10 +426,10 @@ def _lower_resize_nearest(lw: Lowerer, op: QOperator) -> None:
     align, half = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
     rows = _nearest_sources(inp.shape[1], out.shape[1], align, half)
     cols = _nearest_sources(inp.shape[2], out.shape[2], align, half)
-    func = kernels.resize_nearest(inp.shape, out.shape, rows, cols, "resize_nearest")
+    func = kernels_moves.resize_nearest(inp.shape, out.shape, rows, cols, "resize_nearest")
     args: list[relax.Expr] = [lw.value(op.inputs[0])]
     for values, in_size in ((rows, inp.shape[1]), (cols, inp.shape[2])):
-        if not kernels.is_integer_ratio(values, in_size):
+        if not kernels_moves.is_integer_ratio(values, in_size):
             args.append(relax.const(np.asarray(values, np.int32)))
     lw.define(op.outputs[0], lw.call(func, "resize_nearest", args, out))
 
@@ -457,7 +457,7 @@ def _lower_space_depth(to_space: bool) -> Callable[[Lowerer, QOperator], None]:
     def lower(lw: Lowerer, op: QOperator) -> None:
         inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
         block = int(op.options.get("BlockSize", 1))
-        builder = kernels.depth_to_space if to_space else kernels.space_to_depth
+        builder = kernels_moves.depth_to_space if to_space else kernels_moves.space_to_depth
         func = builder(inp.shape, block, _NUMPY_DTYPE[inp.dtype], kind)
         lw.define(op.outputs[0], lw.call(func, kind, [lw.value(op.inputs[0])], out))
 
@@ -490,7 +490,7 @@ def _lower_gather(lw: Lowerer, op: QOperator) -> None:
     axis = int(op.options.get("Axis", 0)) % len(inp.shape)
     indices = _const_ints(lw.graph, op.inputs[1])
     assert indices is not None
-    func = kernels.gather(inp.shape, axis, len(indices), _NUMPY_DTYPE[inp.dtype], "gather")
+    func = kernels_moves.gather(inp.shape, axis, len(indices), _NUMPY_DTYPE[inp.dtype], "gather")
     args = [lw.value(op.inputs[0]), relax.const(np.asarray(indices, np.int32))]
     flat = (*inp.shape[:axis], len(indices), *inp.shape[axis + 1 :])
     result = lw.call(func, "gather", args, out, flat)
@@ -546,9 +546,9 @@ def _lower_space_batch(to_batch: bool) -> Callable[[Lowerer, QOperator], None]:
         in4, out4 = _space_batch_4d(inp.shape), _space_batch_4d(out.shape)
         dtype = _NUMPY_DTYPE[inp.dtype]
         if to_batch:
-            func = kernels.space_to_batch(in4, out4, block, (top, left), out.zero_point, dtype, kind)
+            func = kernels_moves.space_to_batch(in4, out4, block, (top, left), out.zero_point, dtype, kind)
         else:
-            func = kernels.batch_to_space(in4, out4, block, (top, left), dtype, kind)
+            func = kernels_moves.batch_to_space(in4, out4, block, (top, left), dtype, kind)
         data = lw.value(op.inputs[0])
         if in4 != tuple(inp.shape):
             data = lw.reshape(data, in4)
@@ -591,7 +591,7 @@ def _lower_mirror_pad(lw: Lowerer, op: QOperator) -> None:
     inp, out = lw.t(op.inputs[0]), lw.t(op.outputs[0])
     pads = [(int(a), int(b)) for a, b in _pad_amounts(lw.graph, op)]
     offset = 1 if int(op.options.get("Mode", 0)) == 0 else 0  # REFLECT skips the edge, SYMMETRIC repeats it
-    func = kernels.mirror_pad(inp.shape, pads, offset, _NUMPY_DTYPE[inp.dtype], "mirror_pad")
+    func = kernels_moves.mirror_pad(inp.shape, pads, offset, _NUMPY_DTYPE[inp.dtype], "mirror_pad")
     lw.define(op.outputs[0], lw.call(func, "mirror_pad", [lw.value(op.inputs[0])], out))
 
 
@@ -631,7 +631,7 @@ def _lower_resize_bilinear(lw: Lowerer, op: QOperator) -> None:
         _resize_scale_10(inp.shape[1], out.shape[1], align),
         _resize_scale_10(inp.shape[2], out.shape[2], align),
     )
-    func = kernels.resize_bilinear(inp.shape, out.shape, scale, half, "resize_bilinear")
+    func = kernels_moves.resize_bilinear(inp.shape, out.shape, scale, half, "resize_bilinear")
     lw.define(op.outputs[0], lw.call(func, "resize_bilinear", [lw.value(op.inputs[0])], out))
 
 

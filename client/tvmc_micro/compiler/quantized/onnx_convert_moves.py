@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tvm import relax
 
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized import kernels, kernels_moves, kernels_reduce, onnx_kernels
 from tvmc_micro.compiler.quantized.onnx_tables import linear_sources, nearest_sources
 from tvmc_micro.compiler.quantized.onnx_values import (
     Deq,
@@ -128,7 +128,7 @@ def slice_(lw: LowererView, p: Pending, x: QAct) -> QAct:
     shape = tuple(out)
     if any(d <= 0 for d in shape):
         raise Unmappable(f"{p.node.op_type} gives an empty tensor {list(shape)}")
-    func = kernels.strided_slice(x.shape, begin, steps, shape, "int8", "slice")
+    func = kernels_moves.strided_slice(x.shape, begin, steps, shape, "int8", "slice")
     return QAct(lw.call(func, "slice", [x.expr], shape, "int8"), shape, False, x.offset)
 
 
@@ -165,7 +165,7 @@ def pad(lw: LowererView, p: Pending, x: QAct, xq: QParams | None) -> QAct:
         raw = 0 if value is None else int(value.reshape(-1)[0])
     stored = raw - x.offset
     shape = tuple(d + b + e for d, b, e in zip(x.shape, before, after, strict=True))
-    func = kernels.pad(x.shape, shape, before, stored, "int8", "pad")
+    func = kernels_moves.pad(x.shape, shape, before, stored, "int8", "pad")
     return QAct(lw.call(func, "pad", [x.expr], shape, "int8"), shape, False, x.offset)
 
 
@@ -210,10 +210,10 @@ def resize(lw: LowererView, p: Pending, x: QAct) -> QAct:
     cols = nearest_sources(out_hw[1], w, scale_hw[1], transform, nearest)
     x = lw.nhwc(x)
     out_phys = (n, out_hw[0], out_hw[1], c)
-    func = kernels.resize_nearest(x.physical_shape, out_phys, rows, cols, "resize_nearest")
+    func = kernels_moves.resize_nearest(x.physical_shape, out_phys, rows, cols, "resize_nearest")
     args = [x.expr]
     for values, size in ((rows, h), (cols, w)):
-        if not kernels.is_integer_ratio(values, size):
+        if not kernels_moves.is_integer_ratio(values, size):
             args.append(relax.const(np.array(values, np.int32)))
     out = lw.call(func, "resize_nearest", args, out_phys, "int8")
     return QAct(out, (n, c, *out_hw), True, x.offset)
@@ -258,7 +258,7 @@ def gather(lw: LowererView, p: Pending, x: QAct) -> QAct:
     x = lw.nchw(x)
     axis = int(node_attrs(p.node).get("axis", 0)) % len(x.shape)
     flat = indices.astype(np.int64).reshape(-1) % x.shape[axis]
-    func = kernels.gather(x.shape, axis, flat.size, "int8", "gather")
+    func = kernels_moves.gather(x.shape, axis, flat.size, "int8", "gather")
     flat_shape = (*x.shape[:axis], flat.size, *x.shape[axis + 1 :])
     out = lw.call(func, "gather", [x.expr, relax.const(flat.astype(np.int32))], flat_shape, "int8")
     shape = (*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
@@ -334,7 +334,7 @@ def transpose(lw: LowererView, node: Any, x: QAct) -> QAct:
         p for p in perm if x.shape[p] != 1
     ) == [p for p in perm if x.shape[p] != 1]:
         return QAct(lw.bb.emit(relax.op.reshape(x.expr, list(shape))), shape, False, x.offset)
-    func = kernels.transpose(x.shape, perm, "int8", "transpose")
+    func = kernels_moves.transpose(x.shape, perm, "int8", "transpose")
     return QAct(lw.call(func, "transpose", [x.expr], shape, "int8"), shape, False, x.offset)
 
 
@@ -366,7 +366,7 @@ def global_max_pool(lw: LowererView, x: QAct) -> QAct:
     phys = x.physical_shape
     axes = (1, 2) if x.nhwc and len(phys) == 4 else tuple(range(2, len(phys)))
     out_phys = tuple(1 if i in axes else d for i, d in enumerate(phys))
-    func = kernels.reduce_max_min(phys, axes, True, "int8", "global_max_pool")
+    func = kernels_reduce.reduce_max_min(phys, axes, True, "int8", "global_max_pool")
     out = lw.call(func, "global_max_pool", [x.expr], out_phys, "int8")
     logical = (*x.shape[:2], *[1] * (len(x.shape) - 2))
     return QAct(out, logical, x.nhwc and len(phys) == 4, x.offset)
@@ -386,7 +386,7 @@ def concat(lw: LowererView, parts: list[tuple[QAct, QParams]], yq: QParams, axis
     shapes = [a.physical_shape for a in acts]
     out_phys = list(shapes[0])
     out_phys[phys_axis] = sum(s[phys_axis] for s in shapes)
-    func = kernels.concatenate(shapes, tuple(out_phys), phys_axis, "int8", "concatenation")
+    func = kernels_moves.concatenate(shapes, tuple(out_phys), phys_axis, "int8", "concatenation")
     out = lw.call(func, "concatenation", [a.expr for a in acts], tuple(out_phys), "int8")
     logical = list(acts[0].shape)
     logical[axis] = sum(a.shape[axis] for a in acts)

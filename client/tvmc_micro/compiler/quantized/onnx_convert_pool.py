@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from tvm import relax
 
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized import kernels, kernels_moves, onnx_kernels
 from tvmc_micro.compiler.quantized.onnx_tables import softmax_table
 from tvmc_micro.compiler.quantized.onnx_values import (
     Pending,
@@ -90,7 +90,7 @@ def softmax(lw: LowererView, node: Any, x: QAct, xq: QParams, yq: QParams, opset
         perm = list(range(rank))
         perm[axis], perm[-1] = rank - 1, axis
         moved = tuple(x.shape[p] for p in perm)
-        func = kernels.transpose(x.shape, perm, "int8", "transpose")
+        func = kernels_moves.transpose(x.shape, perm, "int8", "transpose")
         src = lw.call(func, "transpose", [src], moved, "int8")
         shape: tuple[int, ...] = moved
         depth = moved[-1]
@@ -111,7 +111,7 @@ def softmax(lw: LowererView, node: Any, x: QAct, xq: QParams, yq: QParams, opset
     )
     out = lw.bb.emit(relax.op.reshape(out, list(shape)))
     if perm is not None:
-        func = kernels.transpose(shape, perm, "int8", "transpose")
+        func = kernels_moves.transpose(shape, perm, "int8", "transpose")
         out = lw.call(func, "transpose", [out], x.shape, "int8")
     return QAct(out, x.shape, False, yq.offset)
 

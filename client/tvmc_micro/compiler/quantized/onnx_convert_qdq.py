@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tvm import relax, te, tirx
 
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized import kernels, kernels_elementwise, onnx_kernels
 from tvmc_micro.compiler.quantized.onnx_convert_moves import MOVE_OPS, move
 from tvmc_micro.compiler.quantized.onnx_tables import LUT_FUNCS, sigmoid
 from tvmc_micro.compiler.quantized.onnx_values import (
@@ -137,7 +137,7 @@ def _unary_float_output(lw: LowererView, p: Pending, x: QAct, q: QParams) -> Any
     stored = np.arange(-128, 128, dtype=np.int32)
     real = (stored + x.offset - q.zero_point).astype(np.float32) * f32(q.scale)
     table = np.asarray(_FLOAT_TABLE_OPS[p.node.op_type](node_attrs(p.node))(real), np.float32)
-    func = kernels.lookup_table(x.shape, "float_output", "int8", "float32")
+    func = kernels_elementwise.lookup_table(x.shape, "float_output", "int8", "float32")
     return lw.call(func, "float_output", [x.expr, relax.const(table)], x.shape, "float32")
 
 

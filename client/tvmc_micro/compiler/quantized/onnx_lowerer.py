@@ -15,7 +15,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvmc_micro.compiler.quantized import kernels, onnx_kernels
+from tvmc_micro.compiler.quantized import kernels_elementwise, kernels_moves, onnx_kernels
 from tvmc_micro.compiler.quantized.onnx_values import (
     FloatIn,
     Pending,
@@ -122,7 +122,7 @@ class OnnxLowerer:
         kept = [p for p in perm if phys[p] != 1]
         if kept == sorted(kept):
             return self.bb.emit(relax.op.reshape(q.expr, list(target)))
-        func = kernels.transpose(phys, perm, "int8", "transpose")
+        func = kernels_moves.transpose(phys, perm, "int8", "transpose")
         return self.call(func, "transpose", [q.expr], target, "int8")
 
     # --- emit helpers every family uses -------------------------------------------------------------------
@@ -141,7 +141,7 @@ class OnnxLowerer:
             np.rint(np.clip(y, -(2.0**24), 2.0**24)) + yq.zero_point, yq.offset - 128, yq.offset + 127
         )
         table = (raw - yq.offset).astype(np.int8)
-        func = kernels.lookup_table(x.physical_shape, kind)
+        func = kernels_elementwise.lookup_table(x.physical_shape, kind)
         out = self.call(func, kind, [x.expr, relax.const(table)], x.physical_shape, "int8")
         return QAct(out, x.shape, x.nhwc, yq.offset)
 
