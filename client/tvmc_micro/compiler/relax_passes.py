@@ -11,6 +11,7 @@ from typing import Any
 
 import tvm
 from tvm import relax
+from tvm.ir.expr import Constant
 
 from tvmc_micro.compiler.errors import CompileOptionError
 
@@ -54,6 +55,52 @@ def _round_int_avg_pool() -> Any:
             return relax.op.astype(rounded, dtype)
 
     @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")  # type: ignore[untyped-decorator]
+    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        rewriter = _Rewriter(mod)
+        for gv, func in list(mod.functions.items()):
+            if isinstance(func, relax.Function):
+                mod[gv] = rewriter.visit_expr(func)
+        return relax.transform.Normalize()(mod)
+
+    return _pass
+
+
+def _bounded_take() -> Any:
+    """GATHER/Gather with indices computed at run time reads inside the table whatever the indices are.
+
+    The frontends emit `relax.take(mode="fast")`, whose C reads `table[index]` unchecked: an embedding
+    model fed an out-of-range token id reads (or faults on) memory outside the table. TFLite Micro and
+    onnxruntime stop with an error there; a kernel of ours has no error path, so it wraps the index
+    instead (mode "wrap": exact for every valid index, negative ones included, and an index out of range
+    lands on some row of the table rather than outside it). Constant indices were checked at import and
+    keep the unchecked read: a constant out of range is refused here by name.
+    """
+    take_op = tvm.ir.Op.get("relax.take")
+
+    @relax.expr_functor.mutator
+    class _Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: relax.Call) -> relax.Expr:
+            call = super().visit_call_(call)
+            if not (isinstance(call.op, tvm.ir.Op) and call.op.same_as(take_op)):
+                return call
+            if str(call.attrs.mode) != "fast":
+                return call
+            data, indices = call.args
+            axis = call.attrs.axis
+            if isinstance(indices, Constant):
+                values = indices.value.numpy()
+                shape = [int(d) for d in data.ty.shape]
+                size = shape[int(axis) if axis is not None else 0]
+                if values.size and (values.min() < -size or values.max() >= size):
+                    raise CompileOptionError(
+                        f"a gather's constant indices reach {int(values.min())}..{int(values.max())} "
+                        f"but the table has {size} entries on that axis",
+                        "the model is damaged: re-export it",
+                    )
+                return call
+            return relax.op.take(data, indices, None if axis is None else int(axis), mode="wrap")
+
+    @tvm.transform.module_pass(opt_level=0, name="BoundedTake")  # type: ignore[untyped-decorator]
     def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
         rewriter = _Rewriter(mod)
         for gv, func in list(mod.functions.items()):
@@ -129,7 +176,8 @@ def _nchw_conv2d_transpose() -> Any:
 def lower_to_flat_main(
     mod: tvm.IRModule, target: tvm.target.Target, desired_layout: str | None
 ) -> tvm.IRModule:
-    passes: list[Any] = [_round_int_avg_pool()]
+    # Constant indices are folded first, so the bounds check sees them as constants.
+    passes: list[Any] = [_round_int_avg_pool(), relax.transform.FoldConstant(), _bounded_take()]
     if desired_layout is not None:
         if desired_layout not in ("NCHW", "NHWC"):
             raise CompileOptionError(
