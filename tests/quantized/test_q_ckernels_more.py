@@ -197,6 +197,11 @@ def _check_fc(
     ]
     gen = ckernels.generate(json.dumps(spec), "kern", [d for d, _, _ in params])
     assert gen is not None and ("tvmc_smlad(" in _expanded(gen.source)) == (depth >= 4)
+    if gen.rq_layout is not None:  # the per-channel tables precomputed, as the driver lays them out
+        i, layout = gen.rq_layout
+        laid = layout(np.asarray(params[i][2]))
+        params[i] = (str(laid.dtype), params[i][1], laid.reshape(-1))
+        assert gen.param_dtypes[i] == str(laid.dtype)
     ctype = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
     decls = [_c_array(ctype[d], n, a) for d, n, a in params]
     args = [n for _, n, _ in params]

@@ -250,7 +250,8 @@ def bind_state(g: ExecutorGraph, names: list[str]) -> list[tuple[int, int]]:
 
 def apply_weight_layouts(graph: ExecutorGraph, kernels: Mapping[str, Any]) -> None:
     """Rewrite the constants a kernel reads in its own layout (`weight_layout` of a LoweredKernel:
-    --kernel-weights int16) before they are emitted: in place when only that kernel's parameter reads the
+    --kernel-weights int16; `rq_layout`: requantisation tables precomputed for the epilogue) before they are
+    emitted: in place when only that kernel's parameter reads the
     constant, else as a new constant beside it."""
     uses: dict[int, set[tuple[str, int]]] = {}
     for call in graph.calls:
@@ -259,28 +260,42 @@ def apply_weight_layouts(graph: ExecutorGraph, kernels: Mapping[str, Any]) -> No
     done: dict[tuple[int, str], int] = {}
     for call in graph.calls:
         ker = kernels[call.func]
-        if ker.weight_layout is None:
-            continue
-        i, layout = ker.weight_layout
-        tid = call.args[i]
-        if (tid, call.func) in done:
-            call.args[i] = done[tid, call.func]
-            continue
-        t = graph.tensors[tid]
-        if t.kind != "constant" or t.constant is None:
-            raise LoweringError(
-                f"kernel {ker.symbol} reads argument {i} ({t.name}) as weights laid out at compile time, "
-                f"but it is a {t.kind} tensor, not a constant",
-                "compile with --kernel-weights int8 (the default)",
-            )
-        data = np.ascontiguousarray(layout(t.constant))
-        if uses[tid] == {(call.func, i)} and tid not in graph.outputs:
-            graph.tensors[tid] = dataclasses.replace(
-                t, shape=data.shape, dtype=str(data.dtype), constant=data
-            )
-            new = tid
-        else:
-            new = graph.add(
-                shape=data.shape, dtype=str(data.dtype), kind="constant", name=f"{t.name}_w", constant=data
-            )
-        done[tid, call.func] = call.args[i] = new
+        for laid in (ker.weight_layout, getattr(ker, "rq_layout", None)):
+            if laid is not None:
+                _apply_layout(graph, call, ker, laid, uses, done)
+
+
+def _apply_layout(
+    graph: ExecutorGraph,
+    call: Any,
+    ker: Any,
+    laid: tuple[int, Any],
+    uses: dict[int, set[tuple[str, int]]],
+    done: dict[tuple[int, str], int],
+) -> None:
+    """One (param index, layout) of apply_weight_layouts."""
+    i, layout = laid
+    tid = call.args[i]
+    if (tid, call.func) in done:
+        call.args[i] = done[tid, call.func]
+        return
+    t = graph.tensors[tid]
+    if t.kind != "constant" or t.constant is None:
+        raise LoweringError(
+            f"kernel {ker.symbol} reads argument {i} ({t.name}) as a constant laid out at compile time, "
+            f"but it is a {t.kind} tensor, not a constant",
+            "compile with --kernel-weights int8 (the default)"
+            if ker.weight_layout is not None and laid is ker.weight_layout
+            else "report this model: its requantisation tables are not constants",
+        )
+    data = np.ascontiguousarray(layout(t.constant))
+    if uses[tid] == {(call.func, i)} and tid not in graph.outputs:
+        graph.tensors[tid] = dataclasses.replace(
+            t, shape=data.shape, dtype=str(data.dtype), constant=data
+        )
+        new = tid
+    else:
+        new = graph.add(
+            shape=data.shape, dtype=str(data.dtype), kind="constant", name=f"{t.name}_w", constant=data
+        )
+    done[tid, call.func] = call.args[i] = new

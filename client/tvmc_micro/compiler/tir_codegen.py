@@ -50,6 +50,8 @@ class LoweredKernel:
     # (param index, layout): a hand-written kernel reads that constant parameter as layout(model's array)
     # (ckernels.GeneratedKernel.weight_layout); executor.apply_weight_layouts rewrites the constant.
     weight_layout: tuple[int, Any] | None = None
+    # (param index, layout) of a requantisation table the kernel reads precomputed (GeneratedKernel.rq_layout)
+    rq_layout: tuple[int, Any] | None = None
 
 
 def _lowering_passes() -> list[Any]:
@@ -348,7 +350,9 @@ def _direct_c_kernels(
             continue
         parts.append(gen.source)
         ws = [Workspace(gen.workspace[0], gen.workspace[1])] if gen.workspace else []
-        done[name] = LoweredKernel(symbols[name], gen.param_dtypes, ws, list(gen.inplace), gen.weight_layout)
+        done[name] = LoweredKernel(
+            symbols[name], gen.param_dtypes, ws, list(gen.inplace), gen.weight_layout, gen.rq_layout
+        )
     if not parts:
         return "", {}
     return "\n" + ckernels.PRELUDE + "\n" + "\n".join(parts), done

@@ -98,6 +98,9 @@ class GeneratedKernel:
     # (param index, layout): the kernel reads that parameter (a constant) as layout(the model's array)
     # (--kernel-weights int16); the driver rewrites the constant before it is emitted.
     weight_layout: tuple[int, Callable[[np.ndarray], np.ndarray]] | None = None
+    # (param index, layout): a requantisation table read precomputed (TVMC_RQ_PACKED of tvmc_epilogue.inc),
+    # rewritten like weight_layout but whatever --kernel-weights says.
+    rq_layout: tuple[int, Callable[[np.ndarray], np.ndarray]] | None = None
 
 
 def has_dsp(target: Any) -> bool:
@@ -232,6 +235,41 @@ def _params(symbol: str, dtypes: list[str], names: list[str]) -> str:
     return _signature(symbol, dtypes, names).split("(", 1)[1][:-1]
 
 
+def _rq_packed(spec: dict[str, Any]) -> bool:
+    """Per-channel tables all inside tvmc_rqz's domain: rq_right is read precomputed (TVMC_RQ_PACKED)."""
+    return _rq_mode(spec) == "table" and bool(spec["requant"].get("in_domain"))
+
+
+def _rq_pack(
+    spec: dict[str, Any], names: list[str], dtypes: list[str], channels: int
+) -> tuple[list[str], tuple[int, Callable[[np.ndarray], np.ndarray]] | None]:
+    """(param dtypes, GeneratedKernel.rq_layout) of a kernel whose tables _rq_packed reads precomputed:
+    rq_right becomes int32 (khi, e - 1) pairs, the high word and shift tvmc_rqz takes, so a channel's
+    epilogue constants cost two loads instead of a load and three instructions per pixel block."""
+    if not _rq_packed(spec):
+        return dtypes, None
+    i = names.index("rq_right")
+    return [*dtypes[:i], "int32", *dtypes[i + 1 :]], (i, _rq_right_layout(channels, int(spec["out_zp"])))
+
+
+def _rq_right_layout(channels: int, out_zp: int) -> Callable[[np.ndarray], np.ndarray]:
+    def layout(r: np.ndarray) -> np.ndarray:
+        e = np.asarray(r, dtype=np.int64).reshape(-1)
+        if e.size != channels:
+            raise LoweringError(
+                f"a requantisation table of {e.size} shifts, the kernel expects {channels}", _REPORT
+            )
+        out = (e < _RQZ_MIN_RIGHT) | (e > _RQZ_MAX_RIGHT)
+        if np.any(out):
+            bad = sorted(set(e[out].tolist()))
+            raise LoweringError(f"right shifts {bad} outside tvmc_rqz's domain", _REPORT)
+        # TVMC_KHI(e) of tvmc_epilogue.inc: |2 zp + 1| < 2^8 and e <= 22, so no int32 wrap
+        khi = (2 * out_zp + 1) * (np.int64(1) << (e - 2))
+        return np.stack([khi, e - 1], axis=1).astype(np.int32)
+
+    return layout
+
+
 def _rq_params(spec: dict[str, Any]) -> dict[str, object]:
     """The requantisation parameters of csrc/tvmc_epilogue.inc."""
     rq = spec["requant"]
@@ -240,6 +278,7 @@ def _rq_params(spec: dict[str, Any]) -> dict[str, object]:
     params: dict[str, object] = {
         "TVMC_RQ_MODE": {"fixed": "TVMC_RQ_FIXED", "table": "TVMC_RQ_TABLE", "exact": "TVMC_RQ_EXACT"}[mode],
         "TVMC_RQ_IN_DOMAIN": int(bool(rq.get("in_domain"))),
+        "TVMC_RQ_PACKED": int(_rq_packed(spec)),
         "TVMC_RQ_PER_CHANNEL": int(bool(rq["per_channel"])),
         "TVMC_RQ_HAS_LEFT": int(bool(rq["has_left"])),
         "TVMC_RQ_MULT": int(rq["mult"]),
@@ -296,6 +335,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
     # output may sit over the input (the arena then holds one of the two: KWS's pointwise layers).
     inplace = direct and (sh, sw) == (1, 1) and oc <= ic
     names = _param_names(spec, ["ws"])
+    dtypes, rq_layout = _rq_pack(spec, names, dtypes, oc)
     ws_bytes = (_CONV_PIX * row) * 2 + (0 if direct else kp)
     wk_offset = ws_bytes
     if (spec.get("weight_hwo") or pad_k) and not wide_w:
@@ -344,6 +384,7 @@ def _conv2d(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> GeneratedKe
         (ws_bytes, "int16"),
         inplace=pairs,
         weight_layout=layout,
+        rq_layout=rq_layout,
     )
 
 
@@ -472,6 +513,7 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
     dh, dw = spec["dilation"]
     pt, pl = spec["pad"]
     names = _param_names(spec, [])
+    dtypes, rq_layout = _rq_pack(spec, names, dtypes, ch)
     xl, xr, zrow = _dw_plan(spec)
     wide_bytes = 2 * kh * kw * (ch - ch % 4)
     if ch < 4 or wide_bytes > _DW_WIDE_MAX_BYTES:
@@ -500,7 +542,9 @@ def _depthwise(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Generate
         f"dilation {dh}x{dw}, pad {pt},{pl}"
     )
     pairs = ((names.index("out"), names.index("data"), _depthwise_lead(spec)),)
-    return GeneratedKernel(_instance("depthwise.h", comment, params) + "\n", dtypes, None, inplace=pairs)
+    return GeneratedKernel(
+        _instance("depthwise.h", comment, params) + "\n", dtypes, None, inplace=pairs, rq_layout=rq_layout
+    )
 
 
 # Units computed together by the FULLY_CONNECTED kernel: each 4-element input word is loaded and widened
@@ -529,6 +573,7 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
     wide_w = wide and bool(spec.get("_wide_weights"))  # --kernel-weights int16
     if wide_w:
         dtypes = [dtypes[0], "int16", *dtypes[2:]]
+    dtypes, rq_layout = _rq_pack(spec, names, dtypes, nunits)
     params: dict[str, object] = {
         "TVMC_NAME": symbol,
         "TVMC_PARAMS": _params(symbol, dtypes, names),
@@ -547,7 +592,11 @@ def _fully_connected(spec: dict[str, Any], symbol: str, dtypes: list[str]) -> Ge
         block = int(str(ckernel_knobs.override("fully_connected.h", params, record=False)["TVMC_FC_BLOCK"]))
         layout = (names.index("weight"), _fc_weight_layout(nunits, k, block))
     return GeneratedKernel(
-        _instance("fully_connected.h", comment, params) + "\n", dtypes, None, weight_layout=layout
+        _instance("fully_connected.h", comment, params) + "\n",
+        dtypes,
+        None,
+        weight_layout=layout,
+        rq_layout=rq_layout,
     )
 
 

@@ -483,6 +483,56 @@ static void call_i(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8
   conv_i(x, wide_w, b, m, r, o, ws);
 }
 
+/* J: B's geometry with the per-channel tables read precomputed (TVMC_RQ_PACKED): every channel in
+   tvmc_rqz's domain up to its edges, output zero point 127 (the largest high word), a clamp. */
+#define TVMC_NAME conv_j
+#define TVMC_PARAMS \
+  int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int32_t* rq_right, int8_t* out, int16_t* ws
+#define TVMC_IH 4
+#define TVMC_IW 5
+#define TVMC_IC 4
+#define TVMC_OH 4
+#define TVMC_OW 5
+#define TVMC_OC 6
+#define TVMC_KH 3
+#define TVMC_KW 3
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 1
+#define TVMC_PL 1
+#define TVMC_IN_ZP (-128)
+#define TVMC_CONV_K 36
+#define TVMC_CONV_KB 36
+#define TVMC_CONV_ROW 36
+#define TVMC_CONV_PATCH TVMC_CONV_ROWS
+#define TVMC_CONV_PAD_K 0
+#define TVMC_CONV_WEIGHT_HWO 0
+#define TVMC_CONV_WK_OFFSET 252
+#define TVMC_CONV_PIX 3
+#define TVMC_CONV_FULL 18
+#define TVMC_CONV_REST 2
+#define TVMC_CONV_UNROLL_FULL 9
+#define TVMC_CONV_UNROLL_TAIL 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 1
+#define TVMC_RQ_PACKED 1
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (127)
+#define TVMC_ACT_MIN (-100)
+#define TVMC_ACT_MAX (90)
+#include "conv.h"
+static void call_j(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* r, int8_t* o, int16_t* ws) {
+  int32_t packed[2 * 6];
+  kt_pack_rq(r, 6, 127, packed);
+  conv_j(x, w, b, m, packed, o, ws);
+}
+
 int main(void) {
   static const struct conv_case cases[] = {
       {"conv_a 1x1 direct, fixed", 2, 5, 12, 2, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0, -7, 5, -128, 127, 0, -1,
@@ -503,6 +553,8 @@ int main(void) {
        1317624576, -1, call_h},
       {"conv_i widened weights, K=600 in chunks", 1, 4, 600, 1, 4, 3, 1, 1, 1, 1, 1, 1, 0, 0, -128, 0, -128,
        127, 1, -1, 0, 0, call_i},
+      {"conv_j 3x3 rows, packed tables over the domain, clamp", 4, 5, 4, 4, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1,
+       -128, 127, -100, 90, 1, -2, 0, 0, call_j},
   };
   unsigned i;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) run(&cases[i]);

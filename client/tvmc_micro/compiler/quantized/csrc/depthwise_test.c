@@ -351,6 +351,90 @@ static void call_h(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8
   dw_h(x, w, b, m, r, o);
 }
 
+/* I: A's geometry with the per-channel tables read precomputed (TVMC_RQ_PACKED), every channel in tvmc_rqz's domain up to its edges, output zero point -128 */
+#define TVMC_NAME dw_i
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int32_t* rq_right, int8_t* out
+#define TVMC_IH 5
+#define TVMC_IW 8
+#define TVMC_CH 8
+#define TVMC_OH 5
+#define TVMC_OW 8
+#define TVMC_KH 3
+#define TVMC_KW 3
+#define TVMC_SH 1
+#define TVMC_SW 1
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 1
+#define TVMC_PL 1
+#define TVMC_IN_ZP (-128)
+#define TVMC_DW_PIX 2
+#define TVMC_DW_XL 2
+#define TVMC_DW_XR 6
+#define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 1
+#define TVMC_DW_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 1
+#define TVMC_RQ_PACKED 1
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-128)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "depthwise.h"
+static void call_i(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8_t* r, int8_t* o) {
+  int32_t packed[2 * 8];
+  (void)l;
+  kt_pack_rq(r, 8, -128, packed);
+  dw_i(x, w, b, m, packed, o);
+}
+
+/* J: G's geometry (a channel tail: TVMC_RQ1) with packed tables over the domain, output zero point 127 */
+#define TVMC_NAME dw_j
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int32_t* rq_right, int8_t* out
+#define TVMC_IH 2
+#define TVMC_IW 2
+#define TVMC_CH 5
+#define TVMC_OH 1
+#define TVMC_OW 1
+#define TVMC_KH 3
+#define TVMC_KW 3
+#define TVMC_SH 2
+#define TVMC_SW 2
+#define TVMC_DH 1
+#define TVMC_DW 1
+#define TVMC_PT 1
+#define TVMC_PL 1
+#define TVMC_IN_ZP (5)
+#define TVMC_DW_PIX 2
+#define TVMC_DW_XL 1
+#define TVMC_DW_XR 1
+#define TVMC_DW_ZROW 1
+#define TVMC_DW_ROWBUF 0
+#define TVMC_DW_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 1
+#define TVMC_RQ_PACKED 1
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (127)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (127)
+#include "depthwise.h"
+static void call_j(int8_t* x, int8_t* w, int32_t* b, int32_t* m, int8_t* l, int8_t* r, int8_t* o) {
+  int32_t packed[2 * 5];
+  (void)l;
+  kt_pack_rq(r, 5, 127, packed);
+  dw_j(x, w, b, m, packed, o);
+}
+
 int main(void) {
   static const struct dw_case cases[] = {
       {"dw_a interior + border, table + fallback", 5, 8, 8, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, -128, -5, -128, 127,
@@ -369,6 +453,10 @@ int main(void) {
        1, 4, -1, 0, 0, call_g},
       {"dw_h dilation 2, pad 2 over 7x7x8", 7, 7, 8, 7, 7, 3, 3, 1, 1, 2, 2, 2, 2, 0, -9, -128, 127,
        1, 6, -1, 0, 0, call_h},
+      {"dw_i A with packed tables over the domain", 5, 8, 8, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, -128, -128, -128,
+       127, 1, -2, -1, 0, 0, call_i},
+      {"dw_j G (channel tail) with packed tables", 2, 2, 5, 1, 1, 3, 3, 2, 2, 1, 1, 1, 1, 5, 127, -128, 127,
+       1, -2, -1, 0, 0, call_j},
   };
   unsigned i;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) run(&cases[i]);

@@ -198,9 +198,31 @@ static void widen_blocks(const int8_t* w, int units, int depth, int block) {
 #define TVMC_FC_WIDE_W 1
 #include "fully_connected.h"
 
+/* P: C's shape with the per-channel tables read precomputed (TVMC_RQ_PACKED), every unit in tvmc_rqz's
+   domain up to its edges, output zero point -60, a clamp. */
+#define TVMC_NAME fc_p
+#define TVMC_PARAMS int8_t* data, int8_t* weight, int32_t* bias, int32_t* rq_mult, int32_t* rq_right, int8_t* out
+#define TVMC_FC_BATCHES 2
+#define TVMC_FC_DEPTH 20
+#define TVMC_FC_UNITS 13
+#define TVMC_FC_BLOCK 6
+#define TVMC_FC_WIDE 1
+#define TVMC_RQ_MODE TVMC_RQ_TABLE
+#define TVMC_RQ_IN_DOMAIN 1
+#define TVMC_RQ_PACKED 1
+#define TVMC_RQ_PER_CHANNEL 1
+#define TVMC_RQ_HAS_LEFT 0
+#define TVMC_RQ_MULT 0
+#define TVMC_RQ_LEFT 0
+#define TVMC_RQ_RIGHT 0
+#define TVMC_OUT_ZP (-60)
+#define TVMC_ACT_MIN (-128)
+#define TVMC_ACT_MAX (90)
+#include "fully_connected.h"
+
 int main(void) {
   static int8_t x[256], w[4096], got[64], want[64], r[32];
-  static int32_t b[32], m[32], s[32];
+  static int32_t b[32], m[32], s[32], packed[64];
   int rep, u;
   for (rep = 0; rep < 8; ++rep) {
     kt_fill8(x, 2 * 37, -128, 127);
@@ -267,6 +289,15 @@ int main(void) {
     widen_blocks(w, 5, 4, 6);
     fc_h(x, wide_w, b, got);
     kt_compare("fc_h widened weights K=4, 5 units", got, want, 5);
+
+    kt_fill8(x, 2 * 20, -128, 127);
+    kt_fill8(w, 13 * 20, -127, 127);
+    for (u = 0; u < 13; ++u) b[u] = kt_range(-3000, 3000);
+    kt_requant(m, r, s, 13, -2);
+    ref_fc(x, w, b, 2, 20, 13, m, s, 1, -60, -128, 90, want);
+    kt_pack_rq(r, 13, -60, packed);
+    fc_p(x, w, b, m, packed, got);
+    kt_compare("fc_p wide K=20, 13 units, packed tables over the domain", got, want, 26);
   }
   return kt_report();
 }

@@ -55,6 +55,23 @@ __attribute__((unused)) static void kt_requant(int32_t* mult, int8_t* right, int
     right[i] = (int8_t)-shift[i];
   }
   if (bad >= 0) shift[bad] = 0, right[bad] = 0;
+  if (bad == -2) /* every channel in tvmc_rqz's domain, its edges included: m 0, 2^30, 2^31 - 1; e 2 .. 22 */
+    for (i = 0; i < n; ++i) {
+      static const int32_t edge[3] = {0, 0x40000000, 0x7fffffff};
+      if (i % 4 < 3) mult[i] = edge[i % 4];
+      right[i] = (int8_t)(i % 3 == 0 ? 2 + (i / 3) % 21 : (i % 3 == 1 ? 22 - (i / 3) % 21 : kt_range(2, 22)));
+      shift[i] = -right[i];
+    }
+}
+
+/* tvmc_epilogue.inc's TVMC_RQ_PACKED table from the shifts (as ckernels._rq_right_layout writes it):
+   (2 zp + 1) * 2^(e - 2) and e - 1 per channel. */
+__attribute__((unused)) static void kt_pack_rq(const int8_t* right, int n, int32_t zp, int32_t* packed) {
+  int i;
+  for (i = 0; i < n; ++i) {
+    packed[2 * i] = (int32_t)((int64_t)(2 * zp + 1) * ((int64_t)1 << (right[i] - 2)));
+    packed[2 * i + 1] = right[i] - 1;
+  }
 }
 
 /* Plain convolution (depthwise: channel c reads only input channel c, weights [KH, KW, C]; else OHWI):
