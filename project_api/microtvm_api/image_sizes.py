@@ -66,12 +66,15 @@ def measure(size_tool: str, image: Path, *, cwd: Path, package: str | None = Non
 def write_sizes(size_tool: str, image: Path, *, project_dir: Path, package: str | None = None) -> bool:
     """Measure `image` (relative to `project_dir`) into build/sizes.json for a template whose board has
     no flash/RAM table (crt_host, zephyr). The previous build's file goes first, so figures never sit
-    beside another image; without `size_tool` on PATH the build still succeeds, says why there are no
-    sizes, and returns False."""
+    beside another image; without `size_tool` on PATH or without the image the build still succeeds,
+    says why there are no sizes, and returns False."""
     target = project_dir / SIZES_FILE
     target.unlink(missing_ok=True)
     if shutil.which(size_tool) is None:
         print(f"note: `{size_tool}` (binutils) not found: no {SIZES_FILE}", file=sys.stderr)
+        return False
+    if not (project_dir / image).is_file():  # a build system that put its image elsewhere: say so, go on
+        print(f"note: the build left no {image}: no {SIZES_FILE}", file=sys.stderr)
         return False
     sizes = measure(size_tool, image, cwd=project_dir, package=package)
     target.write_text(json.dumps(sizes, indent=2) + "\n", encoding="utf-8")

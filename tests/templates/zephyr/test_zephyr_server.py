@@ -132,6 +132,8 @@ def test_build_argv_and_environment(
     call(handler, "build", {"zephyr_base": str(fake_zephyr), "west_cmd": PY_WEST})
     (run,) = handler.tools.calls
     project = handler.project_dir
+    # The recorded build made no image: no sizes, and the build still succeeded (the note says why).
+    assert not (project / "build" / "sizes.json").exists()
     assert run.argv == [
         sys.executable,
         "-m",
