@@ -9,8 +9,9 @@ tf_keras`; ONNX generation needs only onnx and onnxruntime):
     python3 scripts/stress_models.py gen-onnx -n 100 --seed 1 --out /tmp/stress
 
 Run (the project's environment): each model is compiled with our compiler in its own worker process,
-built against the poisoned-memory host harness (tests/compiler/compiler_harness.py), run on random inputs
-and compared with the reference interpreter (TFLite Micro for .tflite, falling back to LiteRT when TFLite
+built against the poisoned-memory host harness (tests/compiler/compiler_harness.py), run on --samples
+random inputs in a row (default 4; model state such as an LSTM's carries from one run to the next) and
+compared with the reference interpreter (TFLite Micro for .tflite, falling back to LiteRT when TFLite
 Micro cannot run the model; onnxruntime for .onnx):
 
     PYTHONPATH=client:project_api python3 scripts/stress_models.py run /tmp/stress --json result.json
@@ -38,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-N_SAMPLES = 4  # more than the harness's 3 poison bytes: each one is used
+N_SAMPLES = 4  # default --samples: more than the harness's 3 poison bytes, so each one is used
 
 
-def _samples(model: dict[str, Any], seed: int) -> list[list[Any]]:
+def _samples(model: dict[str, Any], seed: int, n: int = N_SAMPLES) -> list[list[Any]]:
     import numpy as np
 
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(N_SAMPLES):
+    for _ in range(n):
         row = []
         for spec in model["inputs"]:
             dt = np.dtype(spec["dtype"])
@@ -151,7 +152,7 @@ def _compare(ours: list[list[Any]], ref: list[list[Any]], tol: float) -> tuple[s
     return ("exact", "") if exact else ("close", f"relative error {worst:.2g}")
 
 
-def run_one(path: Path, work: Path, sanitize: bool, tol: float) -> dict[str, Any]:
+def run_one(path: Path, work: Path, sanitize: bool, tol: float, n_samples: int = N_SAMPLES) -> dict[str, Any]:
     """Compile, build, run and compare one model; the outcome as a dict (for the JSON line)."""
     sys.path.insert(0, str(REPO / "tests" / "compiler"))
     from compiler_harness import build, extract
@@ -182,7 +183,7 @@ def run_one(path: Path, work: Path, sanitize: bool, tol: float) -> dict[str, Any
             "detail": f"harness build failed: {err.stderr[-300:]}",
             "full": err.stderr[-3000:],
         }
-    samples = _samples(built.model, seed=11)
+    samples = _samples(built.model, seed=11, n=n_samples)
     try:
         ours = built.run(samples, work)
     except Exception as err:
@@ -215,6 +216,7 @@ def _run_all(args: argparse.Namespace) -> int:
     results: dict[str, dict[str, Any]] = {}
     for k, path in enumerate(paths[: args.limit or None]):
         cmd = [sys.executable, __file__, "run-one", str(path), "--tol", str(args.tol)]
+        cmd += ["--samples", str(args.samples)]
         if args.sanitize:
             cmd.append("--sanitize")
         try:
@@ -252,6 +254,13 @@ def _run_all(args: argparse.Namespace) -> int:
     return 1 if counts.get("wrong") or counts.get("crash") else 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,10 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--limit", type=int, default=0)
     r.add_argument("--timeout", type=int, default=600, help="seconds per model")
     r.add_argument("--tol", type=float, default=1e-5)
+    r.add_argument(
+        "--samples",
+        type=_positive,
+        default=N_SAMPLES,
+        help="consecutive runs per model (model state, e.g. an LSTM's, carries from one to the next)",
+    )
     r.add_argument("--sanitize", action="store_true", help="build the harness with ASan/UBSan")
     one = sub.add_parser("run-one", help="(worker) one model; prints its outcome as a JSON line")
     one.add_argument("model")
     one.add_argument("--tol", type=float, default=1e-5)
+    one.add_argument("--samples", type=_positive, default=N_SAMPLES)
     one.add_argument("--sanitize", action="store_true")
     args = parser.parse_args(argv)
     if args.cmd in ("gen-tflite", "gen-onnx"):
@@ -284,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "run":
         return _run_all(args)
     with tempfile.TemporaryDirectory(prefix="stress-") as tmp:
-        res = run_one(Path(args.model), Path(tmp), args.sanitize, args.tol)
+        res = run_one(Path(args.model), Path(tmp), args.sanitize, args.tol, args.samples)
     print(json.dumps(res))
     return 0
 

@@ -112,6 +112,47 @@ def lstm_model(seed: int, batches: int, cell_pow: int, cell_clip: float) -> byte
     return b.build([x], [y])
 
 
+def lstm_converter_scales(seed: int) -> bytes:
+    """The shape of the TFLite converter's int8 Keras LSTM (issue 18's `k2_0156`): 10 steps, 12 features,
+    8 cells, its input / weight / hidden scales, cell state 2^-14, cell clip 10. Gate FC multipliers come
+    from input scale x weight scale in double: with the float32 product instead, the cell gate's input FC
+    multiplier of this model has its low bits zero and the accumulator 8344 lands exactly on a rounding
+    tie (761.4375 rounds to 762 twice-rounded, TFLite Micro's multiplier gives 761), so every cell-0
+    cell-gate pre-activation was 1 LSB off. Cell 0's cell-gate input weights are zero and its bias 8344,
+    so that accumulator occurs at every step whatever the input; the state carried across runs (and the
+    other, random cells) still decide the recurrent half and the outputs."""
+    rng = np.random.default_rng(seed)
+    steps, n_in, n_cell = 10, 12, 8
+    x_scale, h_scale = 0.007836886681616306, 0.004057401325553656
+    w_in_scales = [0.002890954492613673, 0.002895709592849016, 0.002842866349965334, 0.002904964378103614]
+    w_rec_scales = [0.004077394958585501, 0.003138713538646698, 0.004152128007262945, 0.0031951444689184427]
+    b = ModelBuilder()
+    x = b.tensor("x", [1, steps, n_in], scale=x_scale, zero_point=-1)
+    ins = [x]
+    for k in range(4):
+        w = random_weights(rng, [n_cell, n_in])
+        if k == 2:
+            w[0] = 0
+        ins.append(b.tensor(f"w_in{k}", [n_cell, n_in], scale=w_in_scales[k], data=w))
+    for k in range(4):
+        w = random_weights(rng, [n_cell, n_cell])
+        ins.append(b.tensor(f"w_rec{k}", [n_cell, n_cell], scale=w_rec_scales[k], data=w))
+    ins += [-1, -1, -1]
+    for k in range(4):
+        bias = rng.integers(-20000, 20000, size=n_cell).astype(np.int32)
+        if k == 2:
+            bias[0] = 8344
+        bias_scale = float(np.float32(x_scale) * np.float32(w_in_scales[k]))
+        ins.append(b.tensor(f"bias{k}", [n_cell], "int32", scale=bias_scale, data=bias))
+    ins += [-1, -1]
+    ins.append(b.tensor("h", [1, n_cell], scale=h_scale, zero_point=-3, variable=True))
+    ins.append(b.tensor("c", [1, n_cell], "int16", scale=2.0**-14, variable=True))
+    ins += [-1, -1, -1, -1]
+    y = b.tensor("y", [1, steps, n_cell], scale=h_scale, zero_point=-3)
+    b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], lstm_options(10.0), "UnidirectionalSequenceLSTMOptions")
+    return b.build([x], [y])
+
+
 def svdf_keyword_chain(seed: int) -> bytes:
     """The shape of TFLM's keyword_scrambled model: int16 input -> QUANTIZE int8 -> SVDF (int16 state) ->
     FULLY_CONNECTED -> SOFTMAX with int16 output (zero point -32768) -> QUANTIZE int32."""
@@ -142,6 +183,7 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "svdf_int8_state": lambda: svdf_model(2, "int8"),
     "lstm_b2_q11_clip": lambda: lstm_model(3, 2, -11, 3.0),
     "lstm_b1_q13": lambda: lstm_model(4, 1, -13, 0.0),
+    "lstm_converter_scales": lambda: lstm_converter_scales(8),
     "svdf_keyword_chain": lambda: svdf_keyword_chain(6),
 }
 

@@ -275,8 +275,11 @@ def _check_lstm(g: QGraph, op: QOperator) -> str | None:
 
 
 def _fc_multiplier(inp: QTensor, w: QTensor) -> tuple[int, int]:
-    # GetQuantizedConvolutionMultipler: float product promoted to double, divided by the Q3.12 scale.
-    product = float(np.float32(inp.scales[0]) * np.float32(w.scales[0]))
+    # CalculateOpDataFullyConnected -> GetQuantizedConvolutionMultipler: the float32 scales promoted to
+    # double, multiplied in double, divided by the Q3.12 scale. (A float32 product leaves the low bits of
+    # the multiplier zero, so some accumulators land exactly on a rounding tie that TFLite Micro's
+    # multiplier misses: 1-LSB gate differences that showed once enough steps had run, issue 18.)
+    product = float(np.float32(inp.scales[0])) * float(np.float32(w.scales[0]))
     return fp.quantize_multiplier(product / float(np.float32(_GATE_SCALE)))
 
 
