@@ -16,6 +16,20 @@ from tvm.ir.expr import Constant
 from tvmc_micro.compiler.errors import CompileOptionError
 
 
+def _rewrite_every_function(rewriter_class: Any, name: str) -> Any:
+    """A module pass that runs one PyExprMutator over every Relax function, then normalises."""
+
+    @tvm.transform.module_pass(opt_level=0, name=name)  # type: ignore[untyped-decorator]
+    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
+        rewriter = rewriter_class(mod)
+        for gv, func in list(mod.functions.items()):
+            if isinstance(func, relax.Function):
+                mod[gv] = rewriter.visit_expr(func)
+        return relax.transform.Normalize()(mod)
+
+    return _pass
+
+
 def _round_int_avg_pool() -> Any:
     """Integer AVERAGE_POOL rounds like TFLite (half away from zero) instead of truncating.
 
@@ -54,15 +68,7 @@ def _round_int_avg_pool() -> Any:
             rounded = relax.op.where(relax.op.greater_equal(y, relax.const(0.0, "float32")), up, down)
             return relax.op.astype(rounded, dtype)
 
-    @tvm.transform.module_pass(opt_level=0, name="RoundIntegerAvgPool")  # type: ignore[untyped-decorator]
-    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-        rewriter = _Rewriter(mod)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                mod[gv] = rewriter.visit_expr(func)
-        return relax.transform.Normalize()(mod)
-
-    return _pass
+    return _rewrite_every_function(_Rewriter, "RoundIntegerAvgPool")
 
 
 def _bounded_take() -> Any:
@@ -100,15 +106,7 @@ def _bounded_take() -> Any:
                 return call
             return relax.op.take(data, indices, None if axis is None else int(axis), mode="wrap")
 
-    @tvm.transform.module_pass(opt_level=0, name="BoundedTake")  # type: ignore[untyped-decorator]
-    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-        rewriter = _Rewriter(mod)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                mod[gv] = rewriter.visit_expr(func)
-        return relax.transform.Normalize()(mod)
-
-    return _pass
+    return _rewrite_every_function(_Rewriter, "BoundedTake")
 
 
 _PLAIN_2D = ("N", "C", "H", "W")
@@ -162,15 +160,7 @@ def _nchw_conv2d_transpose() -> Any:
             )
             return out if from_nchw == [0, 1, 2, 3] else relax.op.permute_dims(out, from_nchw)
 
-    @tvm.transform.module_pass(opt_level=0, name="NCHWConv2dTranspose")  # type: ignore[untyped-decorator]
-    def _pass(mod: tvm.IRModule, _ctx: Any) -> tvm.IRModule:
-        rewriter = _Rewriter(mod)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                mod[gv] = rewriter.visit_expr(func)
-        return relax.transform.Normalize()(mod)
-
-    return _pass
+    return _rewrite_every_function(_Rewriter, "NCHWConv2dTranspose")
 
 
 def lower_to_flat_main(
