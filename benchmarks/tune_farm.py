@@ -7,8 +7,8 @@ tunings are identical (same seed, fresh records): only the number of workers dif
 `--json FILE` writes the figures. Example:
     python benchmarks/tune_farm.py --model ad01_fp32.tflite --trials 6 --json /tmp/farm.json
 
-The client compiles every candidate firmware itself, while the workers build and run them; on a machine
-with few cores shared with other work, the ratio says as much about the load as about the farm.
+The workers compile, build and run the candidates (the client sends the model and the configs); on a
+machine with few cores shared with other work, the ratio says as much about the load as about the farm.
 """
 
 from __future__ import annotations

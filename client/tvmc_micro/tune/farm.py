@@ -2,8 +2,10 @@
 
 A worker (`tvmc micro rpc-worker`) is a `tvm.rpc.Server` registered at the tracker under a key (one key per
 board kind, e.g. `cortex_m.mps2_an386`); in its server process it registers MEASURE_FUNC, which takes one
-candidate firmware (an MLF, base64 in a JSON request), measures it on the device the worker owns
-(tvmc_micro.tune.measure.measure_mlf) and answers the measurement as JSON. `tvmc tune --rpc-tracker`
+candidate in a JSON request (the model's bytes and name, the target, input shapes and one config per
+task, which the worker compiles itself so that the workers' compiles run in parallel; or an MLF, base64),
+measures it on the device the worker owns (tvmc_micro.tune.measure.measure_mlf) and answers the
+measurement as JSON. `tvmc tune --rpc-tracker`
 asks the tracker for a free worker per candidate set, as many at once as the key has workers; a set
 whose worker fails or hangs is retried on another one (records are written by the client, so a lost
 worker loses no record). The same worker also runs a whole project's MLF for `tvmc run --rpc-tracker`
@@ -18,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,13 @@ def _register(spec_json: str, verbose: int, worker: str) -> None:
         req = json.loads(request_json)
         with tempfile.TemporaryDirectory(prefix="tvmc-worker-") as tmp:
             mlf = Path(tmp) / "candidate.tar"
-            mlf.write_bytes(base64.b64decode(req["mlf"]))
             try:
+                if "model" in req:
+                    # The worker compiles the candidate itself (so N workers compile in parallel, not
+                    # the client one at a time): the same compile_model call `tvmc tune` makes locally.
+                    _compile_request(req, Path(tmp), mlf)
+                else:
+                    mlf.write_bytes(base64.b64decode(req["mlf"]))
                 m = measure_mlf(
                     mlf,
                     spec,
@@ -73,6 +80,28 @@ def _register(spec_json: str, verbose: int, worker: str) -> None:
     from tvmc_micro.tune.farm_run import register_run
 
     register_run(spec, verbose, worker)
+
+
+def _compile_request(req: Mapping[str, Any], tmp: Path, mlf: Path) -> None:
+    from tvmc_micro.compiler import compile_model
+
+    # The model keeps its file name: the format is told by the suffix and the MLF is named after the stem.
+    name = Path(str(req["model_name"])).name
+    if not name or name in (".", ".."):
+        raise TvmcError(f"the request's model name {req['model_name']!r} is not a file name", "")
+    model = tmp / "model" / name
+    model.parent.mkdir()
+    model.write_bytes(base64.b64decode(req["model"]))
+    configs = {str(k): {str(n): int(v) for n, v in c.items()} for k, c in dict(req["configs"]).items()}
+    shapes = {str(k): [int(d) for d in v] for k, v in dict(req.get("input_shapes") or {}).items()}
+    compile_model(
+        model,
+        mlf,
+        target=str(req["target"]),
+        input_shapes=shapes,
+        kernel_configs=configs,
+        progress=lambda _m: None,
+    )
 
 
 def _hostname() -> str:
@@ -128,6 +157,7 @@ class FarmMeasurer:
     repeat: int = 1
     timeout_sec: float = 120.0
     say: Callable[[str], None] | None = None  # told when a candidate set is retried on another worker
+    _models: dict[str, str] = field(default_factory=dict, repr=False)  # model path -> base64 bytes
 
     def _client(self) -> Any:
         try:
@@ -163,9 +193,36 @@ class FarmMeasurer:
         return n
 
     def measure(self, mlf: Path, inputs: Sequence[bytes]) -> Measurement:
+        """Measure an MLF compiled here."""
+        return self._send({"mlf": base64.b64encode(mlf.read_bytes()).decode()}, inputs)
+
+    def measure_configs(
+        self,
+        model: Path,
+        target: str,
+        input_shapes: Mapping[str, list[int]],
+        configs: Mapping[str, Mapping[str, int]],
+        inputs: Sequence[bytes],
+    ) -> Measurement:
+        """Have the worker compile `model` with one config per task (as `tvmc tune` would here) and
+        measure it: the client only searches, so the workers' compiles run in parallel."""
+        key = str(Path(model).absolute())
+        data = self._models.get(key)
+        if data is None:  # read once: every candidate of a run is compiled from the same bytes
+            data = self._models[key] = base64.b64encode(Path(model).read_bytes()).decode()
+        job = {
+            "model": data,
+            "model_name": Path(model).name,
+            "target": target,
+            "input_shapes": {k: list(v) for k, v in input_shapes.items()},
+            "configs": {k: dict(c) for k, c in configs.items()},
+        }
+        return self._send(job, inputs)
+
+    def _send(self, job: Mapping[str, Any], inputs: Sequence[bytes]) -> Measurement:
         request = json.dumps(
             {
-                "mlf": base64.b64encode(mlf.read_bytes()).decode(),
+                **job,
                 "inputs": [base64.b64encode(x).decode() for x in inputs],
                 "number": self.number,
                 "repeat": self.repeat,

@@ -92,7 +92,9 @@ class TaskState:
 
 
 class Measurer(Protocol):
-    """Measures a compiled candidate firmware (locally or on a farm)."""
+    """Measures a compiled candidate firmware (locally or on a farm). A measurer that also has
+    `measure_configs(model, target, input_shapes, configs, inputs)` (the farm's) is handed the candidate's
+    configs instead, and compiles it where it measures."""
 
     def parallel(self) -> int: ...
 
@@ -163,9 +165,16 @@ def tune(
                 proposal = _propose(states, settings, rng)
                 if not proposal:
                     break
-                mlf = _compile(settings, proposal, workdir / f"candidate{submitted}.tar")
+                remote = getattr(measurer, "measure_configs", None)
+                if remote is not None:  # a farm: the worker compiles the candidate (in parallel)
+                    fut = pool.submit(
+                        remote, settings.model, settings.target, dict(settings.input_shapes), proposal, inputs
+                    )
+                else:
+                    mlf = _compile(settings, proposal, workdir / f"candidate{submitted}.tar")
+                    fut = pool.submit(measurer.measure, mlf, inputs)
                 submitted += 1
-                in_flight[pool.submit(measurer.measure, mlf, inputs)] = proposal
+                in_flight[fut] = proposal
 
         fill(parallel - 1)
         base = base_future.result()
@@ -189,8 +198,8 @@ def tune(
         append_records(settings.output, new_records)
         written = len(new_records)
         say(_progress(states, 0, settings.trials, base.unit, started, None))
-        # Keep `parallel` candidate firmwares in flight: a new one is proposed and compiled as soon as any
-        # measurement returns (so compiling overlaps the other workers' measurements).
+        # Keep `parallel` candidate firmwares in flight: a new one is proposed (and compiled, here or on
+        # a farm worker) as soon as any measurement returns.
         while True:
             fill(parallel)
             if not in_flight:
