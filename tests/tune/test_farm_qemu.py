@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import model_path
+from tests.tune.farm_procs import free_port, spawn, stop
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,18 +31,6 @@ pytest.importorskip("cloudpickle")
 
 KEY = "cortex_m.mps2_an386.test"
 TARGET = "c -mcpu=cortex-m4"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
 
 
 def _workers(port: int) -> int:
@@ -62,20 +50,6 @@ def _qemu_under(pid: int) -> int | None:
     return None
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in reversed(procs):
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=15)
-
-
 def test_killed_worker_loses_no_record(tmp_path: Path) -> None:
     from tvmc_micro.tune.tasks import extract_tasks
 
@@ -83,9 +57,9 @@ def test_killed_worker_loses_no_record(tmp_path: Path) -> None:
     trials = 3
     mt = extract_tasks(model, TARGET)
     expected = sum(1 + min(trials, t.size - 1) for t in mt.tasks if t.space)
-    port = _free_port()
+    port = free_port()
     procs = [
-        _spawn(
+        spawn(
             "-m",
             "tvm.exec.rpc_tracker",
             "--host",
@@ -101,7 +75,7 @@ def test_killed_worker_loses_no_record(tmp_path: Path) -> None:
         time.sleep(1.5)
         for n in range(2):
             workers.append(
-                _spawn(
+                spawn(
                     "-m",
                     "tvmc_micro",
                     "micro",
@@ -189,4 +163,4 @@ def test_killed_worker_loses_no_record(tmp_path: Path) -> None:
             os.kill(qemu, signal.SIGKILL)
         assert not alive, "the killed worker's QEMU was left running"
     finally:
-        _stop(procs)
+        stop(procs)

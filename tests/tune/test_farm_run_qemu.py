@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import MlfCache, model_path
+from tests.tune.farm_procs import free_port, spawn, stop
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,32 +39,6 @@ MODEL = "hello_world_int8.tflite"
 TARGET = "c -mcpu=cortex-m4"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in reversed(procs):
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=15)
-
-
 def _keys(port: int) -> dict[str, int]:
     from tvm import rpc
     from tvmc_micro.tune.farm_run import tracker_keys
@@ -74,7 +48,7 @@ def _keys(port: int) -> dict[str, int]:
 
 
 def _worker(port: int, key: str, slot: int) -> subprocess.Popen[bytes]:
-    return _spawn(
+    return spawn(
         "-m",
         "tvmc_micro",
         "micro",
@@ -103,9 +77,9 @@ def _wait_key(port: int, key: str, n: int = 1) -> None:
 @pytest.fixture(scope="module")
 def farm() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
     """A tracker and one worker under KEY; yields the tracker port and the process list (tests may add)."""
-    port = _free_port()
+    port = free_port()
     procs = [
-        _spawn(
+        spawn(
             "-m",
             "tvm.exec.rpc_tracker",
             "--host",
@@ -122,7 +96,7 @@ def farm() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
         _wait_key(port, KEY)
         yield port, procs
     finally:
-        _stop(procs)
+        stop(procs)
 
 
 def _tvmc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -219,7 +193,7 @@ def test_farm_run_equals_local_run(
 
 
 def test_unreachable_tracker_is_named_fast(projects: dict[str, Path]) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     started = time.monotonic()
     r = _tvmc("run", str(projects["cortex_m"]), *_rpc(port))
     assert r.returncode == 2, r.stderr
@@ -281,7 +255,7 @@ def test_plain_tvm_server_is_not_a_worker(
     port, procs = farm
     key = "plain.tvm.server"
     procs.append(
-        _spawn(
+        spawn(
             "-m",
             "tvm.exec.rpc_server",
             "--tracker",
